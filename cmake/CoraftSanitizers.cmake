@@ -1,0 +1,17 @@
+# CORAFT_SANITIZE=address (ASan+UBSan) or thread (TSan). Applied through an
+# INTERFACE target linked PRIVATE by every coraft target and test.
+set(CORAFT_SANITIZE "" CACHE STRING "Sanitizer build: '', 'address' (ASan+UBSan) or 'thread' (TSan)")
+set_property(CACHE CORAFT_SANITIZE PROPERTY STRINGS "" address thread)
+add_library(coraft_sanitizers INTERFACE)
+if(CORAFT_SANITIZE STREQUAL "address")
+  set(_san -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
+elseif(CORAFT_SANITIZE STREQUAL "thread")
+  set(_san -fsanitize=thread -fno-omit-frame-pointer)
+elseif(NOT CORAFT_SANITIZE STREQUAL "")
+  message(FATAL_ERROR "CORAFT_SANITIZE='${CORAFT_SANITIZE}' is not known: use '', 'address' or 'thread'")
+endif()
+if(_san)
+  target_compile_options(coraft_sanitizers INTERFACE ${_san})
+  target_link_options(coraft_sanitizers INTERFACE ${_san})
+endif()
+add_library(coraft::sanitizers ALIAS coraft_sanitizers)

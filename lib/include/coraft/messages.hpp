@@ -1,0 +1,88 @@
+// coraft/messages.hpp — the RPCs of the Raft paper as plain data.
+//
+// One `message` carries the header every RPC shares (from, to, term) and a
+// body from a closed set. Field names follow Figure 2. Pre-vote [thesis §9.6]
+// is a flag on the vote RPCs; heartbeats are their own small RPC (as in
+// etcd-io/raft) so that they never interfere with pipelined AppendEntries.
+#pragma once
+
+#include <coraft/types.hpp>
+
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace coraft {
+
+// RequestVote [Fig. 2]. With pre_vote set, `term` is the term the sender
+// would campaign in; the receiver neither changes its term nor records a vote.
+struct vote_request {
+  log_id last_log;          // candidate's lastLogTerm / lastLogIndex
+  bool pre_vote = false;
+  bool transfer = false;    // sent after TimeoutNow: ignores leader leases [thesis §3.10]
+  friend bool operator==(const vote_request&, const vote_request&) = default;
+};
+
+struct vote_response {
+  bool granted = false;
+  bool pre_vote = false;
+  friend bool operator==(const vote_response&, const vote_response&) = default;
+};
+
+// AppendEntries [Fig. 2]. An empty `entries` is still a consistency check.
+struct append_request {
+  log_id prev_log;          // prevLogTerm / prevLogIndex
+  std::vector<entry> entries;
+  index_t leader_commit = 0;
+  friend bool operator==(const append_request&, const append_request&) = default;
+};
+
+// success: the follower's log matches the leader's through `index`
+//   (prev_log.index + number of entries of the request).
+// !success: `index` is the rejected prev_log.index, and `hint` the
+//   follower's best guess of where the logs may agree (conflict term and
+//   index; "fast backtracking", [§5.3] last paragraphs).
+struct append_response {
+  bool success = false;
+  index_t index = 0;
+  log_id hint;
+  friend bool operator==(const append_response&, const append_response&) = default;
+};
+
+// Leader liveness and commit propagation. `commit` is min(match, commit)
+// for the receiver so that a follower never learns a commit index beyond
+// what it is known to hold.
+struct heartbeat_request {
+  index_t commit = 0;
+  friend bool operator==(const heartbeat_request&, const heartbeat_request&) = default;
+};
+
+struct heartbeat_response {
+  friend bool operator==(const heartbeat_response&, const heartbeat_response&) = default;
+};
+
+// Leadership transfer: "start an election now" [thesis §3.10].
+struct timeout_now {
+  friend bool operator==(const timeout_now&, const timeout_now&) = default;
+};
+
+using message_body = std::variant<vote_request, vote_response, append_request, append_response,
+                                  heartbeat_request, heartbeat_response, timeout_now>;
+
+struct message {
+  node_id from = no_node;
+  node_id to = no_node;
+  term_t term = 0;  // the sender's currentTerm (for a pre-vote request: the proposed term)
+  message_body body;
+  friend bool operator==(const message&, const message&) = default;
+};
+
+// Short name of the body type: "vote_request", "append_response", ...
+const char* type_name(const message& m);
+// One line for logs and golden scenario output, e.g.
+// "1->2 t3 append prev=(2,5) n=2 commit=4".
+std::string describe(const message& m);
+// Total payload bytes carried (entry data); used for batching bounds.
+std::size_t payload_bytes(const message& m);
+
+}  // namespace coraft

@@ -1,0 +1,61 @@
+// coraft/types.hpp — the Raft paper's nouns: terms, indexes, log entries.
+//
+// Everything here is plain data shared by the protocol core, the node
+// runtime, storage and transports. No Asio, no I/O.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace coraft {
+
+using term_t = std::uint64_t;   // [Fig. 2] currentTerm; 0 = before any election
+using index_t = std::uint64_t;  // log index; the first entry has index 1
+using node_id = std::uint64_t;  // server id; 0 means "none"
+
+inline constexpr node_id no_node = 0;
+
+// A position in the log. The defaulted <=> compares term first, then index:
+// exactly the "more up-to-date" comparison of the election restriction [§5.4.1].
+struct log_id {
+  term_t term = 0;
+  index_t index = 0;
+  friend constexpr auto operator<=>(const log_id&, const log_id&) = default;
+};
+
+enum class entry_type : std::uint8_t {
+  normal = 0,  // a user command, applied to the state machine
+  noop = 1,    // appended by a new leader to commit its term [§5.4.2, §8]
+  config = 2,  // membership change (used by the membership issue)
+};
+
+// One log entry [Fig. 2]. `data` holds opaque bytes (the user's command).
+struct entry {
+  term_t term = 0;
+  index_t index = 0;
+  entry_type type = entry_type::normal;
+  std::string data;
+
+  log_id id() const { return {term, index}; }
+  friend bool operator==(const entry&, const entry&) = default;
+};
+
+// The state every server keeps on stable storage before answering RPCs
+// [Fig. 2 "Persistent state on all servers"], besides the log.
+struct hard_state {
+  term_t current_term = 0;    // Monotonic. Persisted.
+  node_id voted_for = no_node;  // candidate voted for in current_term. Persisted.
+  friend bool operator==(const hard_state&, const hard_state&) = default;
+};
+
+// The voting members of the cluster. Learners receive the log but neither
+// vote nor count towards commit (membership issue).
+struct membership {
+  std::vector<node_id> voters;
+  std::vector<node_id> learners;
+  friend bool operator==(const membership&, const membership&) = default;
+};
+
+}  // namespace coraft

@@ -1,0 +1,258 @@
+// election.cpp — leader election [§5.2], the election restriction [§5.4.1],
+// pre-vote [thesis §9.6], check-quorum and leader leases against disruptive
+// servers [thesis §4.2.3, §6.2], and the term rules common to every RPC [Fig. 2].
+#include <coraft/core/raft.hpp>
+
+namespace coraft::core {
+
+void raft::reset_election_timer() {
+  // [§5.2] "election timeouts are chosen randomly from a fixed interval"
+  election_elapsed_ = 0;
+  randomized_election_timeout_ =
+      opts_.election_ticks + static_cast<int>(next_random() % static_cast<std::uint64_t>(opts_.election_ticks));
+}
+
+bool raft::in_lease() const {
+  // [thesis §4.2.3] A server that heard from a current leader within the
+  // minimum election timeout does not grant votes nor update its term.
+  return opts_.check_quorum && leader_ != no_node && election_elapsed_ < opts_.election_ticks;
+}
+
+void raft::tick() {
+  if (role_ == role::leader)
+    tick_heartbeat();
+  else
+    tick_election();
+}
+
+void raft::tick_election() {
+  ++election_elapsed_;
+  // [§5.2] "If a follower receives no communication over a period of time
+  // called the election timeout, then it ... begins an election."
+  if (election_elapsed_ >= randomized_election_timeout_ && is_voter(opts_.id)) campaign();
+}
+
+void raft::tick_heartbeat() {
+  ++heartbeat_elapsed_;
+  ++election_elapsed_;
+  if (election_elapsed_ >= opts_.election_ticks) {
+    election_elapsed_ = 0;
+    if (opts_.check_quorum) {
+      // [thesis §6.2] "a leader steps down if an election timeout elapses
+      // without a successful round of heartbeats to a majority of its cluster"
+      std::size_t active = is_voter(opts_.id) ? 1 : 0;
+      for (auto& [id, pr] : progress_) {
+        if (pr.recent_active && is_voter(id)) ++active;
+        pr.recent_active = false;
+      }
+      if (active < quorum()) {
+        become_follower(hs_.current_term, no_node);
+        return;
+      }
+    }
+  }
+  if (heartbeat_elapsed_ >= opts_.heartbeat_ticks) {
+    heartbeat_elapsed_ = 0;
+    broadcast_heartbeat();
+  }
+}
+
+void raft::campaign() {
+  if (role_ == role::leader || !is_voter(opts_.id)) return;
+  if (opts_.pre_vote) {
+    become_pre_candidate();
+    start_election(true, false);
+  } else {
+    become_candidate();
+    start_election(false, false);
+  }
+}
+
+void raft::become_follower(term_t term, node_id leader) {
+  if (term != hs_.current_term) {
+    // [Fig. 2] "If RPC request or response contains term T > currentTerm:
+    // set currentTerm = T, convert to follower" — and forget the old vote.
+    hs_.current_term = term;
+    hs_.voted_for = no_node;
+    hs_dirty_ = true;
+  }
+  role_ = role::follower;
+  leader_ = leader;
+  votes_.clear();
+  progress_.clear();
+  reset_election_timer();
+}
+
+void raft::become_pre_candidate() {
+  // [thesis §9.6] A pre-candidate asks whether it could win before it
+  // increments its term, so a partitioned server cannot disrupt the cluster.
+  role_ = role::pre_candidate;
+  leader_ = no_node;
+  votes_.clear();
+  progress_.clear();
+  reset_election_timer();
+}
+
+void raft::become_candidate() {
+  // [§5.2] "a follower increments its current term and transitions to
+  // candidate state. It then votes for itself"
+  hs_.current_term += 1;
+  hs_.voted_for = opts_.id;
+  hs_dirty_ = true;
+  role_ = role::candidate;
+  leader_ = no_node;
+  votes_.clear();
+  progress_.clear();
+  reset_election_timer();
+}
+
+void raft::become_leader() {
+  role_ = role::leader;
+  leader_ = opts_.id;
+  votes_.clear();
+  heartbeat_elapsed_ = 0;
+  election_elapsed_ = 0;
+  progress_.clear();
+  const index_t last = last_log().index;
+  for (node_id v : voters_) {
+    if (v == opts_.id) continue;
+    progress pr;
+    pr.next_index = last + 1;  // [Fig. 2] "initialized to leader last log index + 1"
+    progress_.emplace(v, std::move(pr));
+  }
+  // [§8] "each leader commit a blank no-op entry into the log at the start of
+  // its term" — it also lets earlier-term entries commit [§5.4.2].
+  append_to_log(entry{hs_.current_term, last + 1, entry_type::noop, {}});
+}
+
+void raft::start_election(bool pre_vote, bool transfer) {
+  votes_[opts_.id] = true;
+  if (votes_.size() >= quorum()) {  // single-voter cluster
+    if (pre_vote) {
+      become_candidate();
+      start_election(false, transfer);
+    } else {
+      become_leader();
+    }
+    return;
+  }
+  const term_t term = pre_vote ? hs_.current_term + 1 : hs_.current_term;
+  for (node_id v : voters_) {
+    if (v == opts_.id) continue;
+    message m{opts_.id, v, term, vote_request{last_log(), pre_vote, transfer}};
+    // A real vote request promises our new term and self-vote: durable first.
+    send(std::move(m), !pre_vote);
+  }
+}
+
+bool raft::step_term(const message& m) {
+  const term_t term = hs_.current_term;
+  if (m.term > term) {
+    if (const auto* r = std::get_if<vote_request>(&m.body)) {
+      if (!r->transfer && in_lease()) return false;  // [thesis §4.2.3]
+      if (r->pre_vote) return true;  // a pre-vote never changes our term
+    }
+    if (const auto* r = std::get_if<vote_response>(&m.body); r && r->pre_vote && r->granted) {
+      return true;  // granted pre-votes carry the term we would campaign in
+    }
+    const bool from_leader = std::holds_alternative<append_request>(m.body) ||
+                             std::holds_alternative<heartbeat_request>(m.body) ||
+                             std::holds_alternative<timeout_now>(m.body);
+    become_follower(m.term, from_leader ? m.from : no_node);
+    return true;
+  }
+  if (m.term < term) {
+    if ((opts_.check_quorum || opts_.pre_vote) &&
+        (std::holds_alternative<append_request>(m.body) ||
+         std::holds_alternative<heartbeat_request>(m.body))) {
+      // A stale leader cut off by pre-vote or check-quorum would otherwise
+      // never learn the new term: answer so it steps down.
+      send(message{opts_.id, m.from, term, heartbeat_response{}}, false);
+    } else if (const auto* r = std::get_if<vote_request>(&m.body); r && r->pre_vote) {
+      send(message{opts_.id, m.from, term, vote_response{false, true}}, false);
+    }
+    // [Fig. 2] "Reply false if term < currentTerm"; stale responses are dropped.
+    return false;
+  }
+  return true;
+}
+
+void raft::handle_vote_request(const message& m, const vote_request& r) {
+  if (!is_voter(opts_.id)) return;  // learners do not vote
+  // [Fig. 2] "If votedFor is null or candidateId, and candidate's log is at
+  // least as up-to-date as receiver's log, grant vote" [§5.4.1].
+  const bool can_vote = hs_.voted_for == m.from ||
+                        (hs_.voted_for == no_node && leader_ == no_node) ||
+                        (r.pre_vote && m.term > hs_.current_term);
+  const bool up_to_date = r.last_log >= last_log();
+  const bool granted = can_vote && up_to_date;
+  if (r.pre_vote) {
+    // A granted pre-vote answers in the proposed term; nothing is recorded.
+    send(message{opts_.id, m.from, granted ? m.term : hs_.current_term,
+                 vote_response{granted, true}},
+         false);
+    return;
+  }
+  if (granted) {
+    election_elapsed_ = 0;
+    hs_.voted_for = m.from;
+    hs_dirty_ = true;
+  }
+  // [thesis §3.8] the vote is sent only once voted_for is durable.
+  send(message{opts_.id, m.from, hs_.current_term, vote_response{granted, false}}, true);
+}
+
+void raft::handle_vote_response(const message& m, const vote_response& r) {
+  if (role_ == role::pre_candidate) {
+    if (!r.pre_vote) return;
+  } else if (role_ == role::candidate) {
+    if (r.pre_vote || m.term != hs_.current_term) return;
+  } else {
+    return;
+  }
+  votes_.emplace(m.from, r.granted);  // first answer of each voter counts
+  std::size_t granted = 0;
+  for (const auto& [id, g] : votes_) granted += (g && is_voter(id)) ? 1 : 0;
+  const std::size_t rejected = votes_.size() - granted;
+  if (granted >= quorum()) {
+    if (role_ == role::pre_candidate) {
+      become_candidate();
+      start_election(false, false);
+    } else {
+      become_leader();  // [§5.2] "votes from a majority ... becomes leader"
+    }
+  } else if (rejected >= quorum()) {
+    become_follower(hs_.current_term, no_node);
+  }
+}
+
+void raft::step(const message& m) {
+  if (m.to != opts_.id || m.from == opts_.id || m.from == no_node) return;
+  if (!step_term(m)) return;
+  std::visit(
+      [&](const auto& body) {
+        using T = std::decay_t<decltype(body)>;
+        if constexpr (std::is_same_v<T, vote_request>) {
+          handle_vote_request(m, body);
+        } else if constexpr (std::is_same_v<T, vote_response>) {
+          handle_vote_response(m, body);
+        } else if constexpr (std::is_same_v<T, append_request>) {
+          handle_append_request(m, body);
+        } else if constexpr (std::is_same_v<T, append_response>) {
+          if (role_ == role::leader) handle_append_response(m, body);
+        } else if constexpr (std::is_same_v<T, heartbeat_request>) {
+          handle_heartbeat_request(m, body);
+        } else if constexpr (std::is_same_v<T, heartbeat_response>) {
+          if (role_ == role::leader) handle_heartbeat_response(m);
+        } else if constexpr (std::is_same_v<T, timeout_now>) {
+          // [thesis §3.10] start an election at once, ignoring leases.
+          if (role_ != role::leader && is_voter(opts_.id)) {
+            become_candidate();
+            start_election(false, true);
+          }
+        }
+      },
+      m.body);
+}
+
+}  // namespace coraft::core

@@ -1,0 +1,205 @@
+// raft.cpp — construction, the ready batch, proposals, sync reports, status
+// and the invariant checker. Election rules live in election.cpp, log
+// replication in replication.cpp.
+#include <coraft/core/raft.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+
+namespace coraft::core {
+
+namespace {
+[[noreturn]] void panic(const char* what, node_id id) {
+  std::fprintf(stderr, "coraft::core panic on node %llu: %s\n",
+               static_cast<unsigned long long>(id), what);
+  std::abort();
+}
+}  // namespace
+
+const char* to_string(role r) {
+  switch (r) {
+    case role::follower: return "follower";
+    case role::pre_candidate: return "pre_candidate";
+    case role::candidate: return "candidate";
+    case role::leader: return "leader";
+  }
+  return "?";
+}
+
+raft::raft(const options& opts, std::vector<node_id> voters, hard_state state,
+           std::vector<entry> log)
+    : opts_(opts), hs_(state), voters_(std::move(voters)) {
+  if (opts_.id == no_node) throw std::invalid_argument("coraft: node id must be non-zero");
+  if (opts_.heartbeat_ticks < 1 || opts_.election_ticks <= opts_.heartbeat_ticks)
+    throw std::invalid_argument("coraft: need 1 <= heartbeat_ticks < election_ticks");
+  if (opts_.max_inflight < 1 || opts_.max_append_entries < 1)
+    throw std::invalid_argument("coraft: max_inflight and max_append_entries must be >= 1");
+  std::sort(voters_.begin(), voters_.end());
+  voters_.erase(std::unique(voters_.begin(), voters_.end()), voters_.end());
+  for (std::size_t i = 0; i < log.size(); ++i) {
+    if (log[i].index != i + 1 || (i > 0 && log[i].term < log[i - 1].term))
+      throw std::invalid_argument("coraft: recovered log is not contiguous from index 1");
+  }
+  if (!log.empty() && log.back().term > hs_.current_term)
+    throw std::invalid_argument("coraft: recovered log has a term above the hard state's");
+  log_.assign(std::make_move_iterator(log.begin()), std::make_move_iterator(log.end()));
+  // Whatever storage recovered is durable by definition.
+  stable_index_ = last_log().index;
+  // Seed mixes the node id so that nodes given the same seed still differ.
+  rng_state_ = opts_.seed ^ (opts_.id * 0x9E3779B97F4A7C15ull);
+  role_ = role::follower;
+  leader_ = no_node;
+  reset_election_timer();
+}
+
+std::uint64_t raft::next_random() {
+  // splitmix64: tiny, deterministic on every platform.
+  std::uint64_t z = (rng_state_ += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+bool raft::is_voter(node_id id) const {
+  return std::binary_search(voters_.begin(), voters_.end(), id);
+}
+
+log_id raft::last_log() const {
+  if (log_.empty()) return before_first_;
+  return log_.back().id();
+}
+
+std::optional<term_t> raft::term_at(index_t i) const {
+  if (i == before_first_.index) return before_first_.term;
+  if (i < first_index_ || i >= first_index_ + log_.size()) return std::nullopt;
+  return log_[i - first_index_].term;
+}
+
+const entry* raft::entry_at(index_t i) const {
+  if (i < first_index_ || i >= first_index_ + log_.size()) return nullptr;
+  return &log_[i - first_index_];
+}
+
+void raft::send(message m, bool after_sync) {
+  m.from = opts_.id;
+  if (m.term == 0) m.term = hs_.current_term;
+  (after_sync ? ready_.send_after_sync : ready_.send_now).push_back(std::move(m));
+}
+
+propose_result raft::propose(std::string data) {
+  if (role_ != role::leader) {
+    return {propose_result::code::not_leader, {}, leader_};
+  }
+  entry e{hs_.current_term, last_log().index + 1, entry_type::normal, std::move(data)};
+  const log_id id = e.id();
+  append_to_log(std::move(e));
+  return {propose_result::code::accepted, id, opts_.id};
+}
+
+void raft::synced_to(log_id last) {
+  // A write that finished after a newer leader replaced those entries says
+  // nothing about the entries now at that index: only trust a matching term.
+  if (last.index <= stable_index_) return;
+  const auto t = term_at(last.index);
+  if (!t || *t != last.term) return;
+  stable_index_ = last.index;
+  if (role_ == role::leader) maybe_commit();
+}
+
+bool raft::has_ready() const {
+  if (hs_dirty_ || unpersisted_from_ != 0 || !ready_.send_now.empty() ||
+      !ready_.send_after_sync.empty())
+    return true;
+  if (applied_index_ < std::min(commit_index_, stable_index_)) return true;
+  if (role_ == role::leader) {
+    const index_t last = last_log().index;
+    for (const auto& [id, pr] : progress_) {
+      if (pr.next_index > last) continue;
+      if (pr.state == progress::mode::probe ? !pr.probe_sent
+                                            : pr.inflight.size() < opts_.max_inflight)
+        return true;
+    }
+  }
+  return false;
+}
+
+ready raft::take_ready() {
+  // Appends first: the leader sends in parallel with its own disk write
+  // [thesis §10.2.1]; every entry accumulated since the last batch goes in as
+  // few messages as the batching bounds allow.
+  if (role_ == role::leader) flush_appends();
+  if (hs_dirty_) {
+    ready_.persist_state = hs_;
+    hs_dirty_ = false;
+  }
+  if (unpersisted_from_ != 0) {
+    const index_t last = last_log().index;
+    ready_.persist_entries.reserve(last - unpersisted_from_ + 1);
+    for (index_t i = unpersisted_from_; i <= last; ++i)
+      ready_.persist_entries.push_back(log_[i - first_index_]);
+    unpersisted_from_ = 0;
+  }
+  // Apply only what is committed and durable here: a 200 from the leader then
+  // means "fsynced on a majority, leader included".
+  const index_t to = std::min(commit_index_, stable_index_);
+  if (applied_index_ < to) {
+    ready_.apply.reserve(to - applied_index_);
+    for (index_t i = applied_index_ + 1; i <= to; ++i) ready_.apply.push_back(log_[i - first_index_]);
+    applied_index_ = to;
+  }
+  ready out = std::move(ready_);
+  ready_ = ready{};
+  return out;
+}
+
+status raft::get_status() const {
+  status s;
+  s.id = opts_.id;
+  s.state = role_;
+  s.term = hs_.current_term;
+  s.voted_for = hs_.voted_for;
+  s.leader = leader_;
+  s.commit_index = commit_index_;
+  s.applied_index = applied_index_;
+  s.stable_index = stable_index_;
+  s.last_log = last_log();
+  s.first_index = first_index_;
+  s.voters = voters_;
+  if (role_ == role::leader) {
+    for (node_id v : voters_) {
+      if (v == opts_.id) continue;
+      const auto it = progress_.find(v);
+      if (it == progress_.end()) continue;
+      const progress& pr = it->second;
+      s.progress.push_back({v, pr.match_index, pr.next_index,
+                            pr.state == progress::mode::replicate, pr.inflight.size(),
+                            pr.recent_active});
+    }
+  }
+  return s;
+}
+
+void raft::check_invariants() const {
+  const log_id last = last_log();
+  if (commit_index_ > last.index) panic("commit_index beyond the last log index", opts_.id);
+  if (applied_index_ > commit_index_) panic("applied beyond commit_index", opts_.id);
+  if (applied_index_ > stable_index_) panic("applied beyond the durable index", opts_.id);
+  if (stable_index_ > last.index) panic("durable index beyond the last log index", opts_.id);
+  if (last.term > hs_.current_term) panic("log holds a term above current_term", opts_.id);
+  for (std::size_t i = 0; i < log_.size(); ++i) {
+    if (log_[i].index != first_index_ + i) panic("log indexes are not contiguous", opts_.id);
+    if (i > 0 && log_[i].term < log_[i - 1].term) panic("log terms decrease", opts_.id);
+  }
+  if (role_ == role::leader) {
+    if (leader_ != opts_.id) panic("leader does not know itself as leader", opts_.id);
+    if (hs_.voted_for != opts_.id) panic("leader did not vote for itself", opts_.id);
+    for (const auto& [id, pr] : progress_) {
+      if (pr.match_index >= pr.next_index) panic("progress: match_index >= next_index", opts_.id);
+      if (pr.match_index > last.index) panic("progress: match beyond the leader's log", opts_.id);
+    }
+  }
+}
+
+}  // namespace coraft::core
