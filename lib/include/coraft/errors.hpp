@@ -1,0 +1,29 @@
+// coraft/errors.hpp — expected failures of the node API, as error codes in
+// the `coraft` category (STYLE.md "Errors": API errors callers handle).
+#pragma once
+
+#include <boost/system/error_code.hpp>
+
+#include <type_traits>
+
+namespace coraft {
+
+enum class errc {
+  not_leader = 1,  // this node is not the leader; retry on the leader (hint)
+  timeout,         // no answer in time: the outcome is unknown
+  stopped,         // the node is stopping or stopped (or hit a fatal error)
+  too_large,       // the command exceeds the configured maximum
+  dropped,         // the entry was replaced by a newer leader: not committed
+  overloaded,      // too many proposals pending: retry later
+};
+
+const boost::system::error_category& error_category() noexcept;
+
+inline boost::system::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), error_category()};
+}
+
+}  // namespace coraft
+
+template <>
+struct boost::system::is_error_code_enum<coraft::errc> : std::true_type {};

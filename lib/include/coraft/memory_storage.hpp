@@ -1,0 +1,35 @@
+// coraft/memory_storage.hpp — storage kept in memory, for tests, benchmarks
+// and services that embed coraft in their own tests.
+//
+// A write becomes durable when write() completes (after one trip through the
+// executor, so that the node's group commit batches as it would on disk).
+// durable() is what a node restarted after a crash would find.
+// Threading: write() and load() run on the caller's executor; durable() may
+// be called from any thread once the node is stopped.
+#pragma once
+
+#include <coraft/storage.hpp>
+
+#include <chrono>
+
+namespace coraft {
+
+class memory_storage final : public storage {
+ public:
+  explicit memory_storage(recovered_state initial = {}) : durable_(std::move(initial)) {}
+  // Simulated fsync latency per write (0: none).
+  void set_sync_delay(std::chrono::microseconds d) { sync_delay_ = d; }
+
+  boost::asio::awaitable<recovered_state> load() override;
+  boost::asio::awaitable<void> write(log_write w) override;
+
+  const recovered_state& durable() const { return durable_; }
+  std::uint64_t writes() const { return writes_; }
+
+ private:
+  recovered_state durable_;
+  std::chrono::microseconds sync_delay_{0};
+  std::uint64_t writes_ = 0;
+};
+
+}  // namespace coraft

@@ -1,0 +1,105 @@
+// coraft/node.hpp — a Raft node: the protocol core driven by coroutines.
+//
+// One strand per node runs everything: the core, a ticker (election and
+// heartbeat timing), one replicator task per peer (sends what the core
+// queued for it), a log writer (group commit: every write queued since the
+// last one goes to storage as one write + one sync) and an applier (feeds
+// committed entries to the state machine and completes propose() calls).
+// They are children of the node: stop() cancels and awaits them all.
+//
+// Guarantees: propose() succeeds only after the entry is committed — durable
+// on a majority, this node included — and applied here. Every other outcome
+// is an error code in the coraft category (coraft/errors.hpp); `timeout` and
+// `stopped` leave the outcome unknown.
+#pragma once
+
+#include <coraft/core/raft.hpp>
+#include <coraft/errors.hpp>
+#include <coraft/state_machine.hpp>
+#include <coraft/storage.hpp>
+#include <coraft/transport.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace coraft {
+
+struct node_options {
+  core::options raft;            // id, election/heartbeat ticks, pre-vote, batching...
+  std::vector<node_id> voters;   // the initial cluster, raft.id among them
+  // Length of one core tick. Zero: no ticker; the owner calls tick() (tests
+  // on virtual time). Defaults give a 150-300 ms election timeout and 50 ms
+  // heartbeats.
+  std::chrono::milliseconds tick_interval{10};
+  int propose_timeout_ticks = 500;       // 5 s with 10 ms ticks
+  std::size_t max_command_bytes = 1u << 20;
+  std::size_t max_pending_proposals = 1u << 16;
+
+  node_options() {
+    raft.election_ticks = 15;
+    raft.heartbeat_ticks = 5;
+  }
+};
+
+struct propose_ok {
+  index_t index = 0;
+  std::string result;  // what state_machine::apply returned
+};
+
+struct propose_error {
+  boost::system::error_code code;
+  node_id leader_hint = no_node;  // with errc::not_leader, when known
+};
+
+// Either the applied result or why not. Cheap to move.
+struct propose_outcome {
+  propose_error error;  // error.code is clear on success
+  propose_ok value;
+  explicit operator bool() const { return !error.code; }
+};
+
+struct node_status : core::status {
+  bool stopped = false;
+  std::string fatal_error;  // non-empty after a storage failure
+  std::size_t pending_proposals = 0;
+};
+
+class node {
+ public:
+  node(boost::asio::any_io_executor ex, node_options opts, storage& store, transport& net,
+       state_machine& sm);
+  ~node();
+  node(const node&) = delete;
+  node& operator=(const node&) = delete;
+
+  // Loads storage and starts the node's tasks.
+  boost::asio::awaitable<void> start();
+  // Proposes a command; see the guarantees above.
+  boost::asio::awaitable<propose_outcome> propose(std::string command);
+  // A consistent view of the node (taken on its strand).
+  boost::asio::awaitable<node_status> status();
+  // Completes pending proposals with `stopped`, cancels every task and waits
+  // for all of them. Idempotent.
+  boost::asio::awaitable<void> stop();
+
+  // Incoming messages from the transport. Thread-safe; dropped after stop().
+  void deliver(std::vector<message> batch);
+  // Advances one tick when tick_interval is zero. Thread-safe.
+  void tick();
+  // Starts an election now (tests, tools). Thread-safe.
+  void campaign();
+
+  node_id id() const;
+  boost::asio::any_io_executor get_executor() const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace coraft

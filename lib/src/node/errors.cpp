@@ -1,0 +1,28 @@
+#include <coraft/errors.hpp>
+
+#include <string>
+
+namespace coraft {
+namespace {
+class category final : public boost::system::error_category {
+ public:
+  const char* name() const noexcept override { return "coraft"; }
+  std::string message(int ev) const override {
+    switch (static_cast<errc>(ev)) {
+      case errc::not_leader: return "not the leader";
+      case errc::timeout: return "timed out: the outcome is unknown";
+      case errc::stopped: return "node stopped";
+      case errc::too_large: return "command too large";
+      case errc::dropped: return "entry replaced by a newer leader: not committed";
+      case errc::overloaded: return "too many pending proposals";
+    }
+    return "unknown coraft error";
+  }
+};
+}  // namespace
+
+const boost::system::error_category& error_category() noexcept {
+  static const category c;
+  return c;
+}
+}  // namespace coraft

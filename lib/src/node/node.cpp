@@ -1,0 +1,445 @@
+// node.cpp — the coroutine runtime around the protocol core.
+//
+// Threading: everything in `impl` runs only on `strand_`. Public entry
+// points post onto it (deliver, tick, campaign, propose) or spawn a
+// coroutine on it and await that (start, status, stop).
+//
+// Ordering rules of the ready batch (coraft/core/raft.hpp) as carried out
+// here: send_now goes to the replicators at once; persist_* and
+// send_after_sync become one write job; the log writer runs jobs in FIFO
+// order, so a job's after-sync messages leave only once it and every earlier
+// job are durable [thesis §3.8]; apply entries go to the applier in order.
+#include <coraft/node.hpp>
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/append.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <deque>
+#include <list>
+#include <map>
+#include <optional>
+
+namespace coraft {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::use_awaitable;
+
+namespace {
+
+// Wakes one task waiting on the strand. A notify() with nobody waiting is
+// not remembered: waiters re-check their condition before waiting again.
+class wakeup {
+ public:
+  explicit wakeup(const asio::any_io_executor& ex)
+      : timer_(ex, asio::steady_timer::time_point::max()) {}
+  void notify() { timer_.cancel(); }
+  awaitable<void> wait() {
+    auto [ec] = co_await timer_.async_wait(asio::as_tuple(use_awaitable));
+    (void)ec;  // cancelled by notify(): that is the point
+  }
+
+ private:
+  asio::steady_timer timer_;
+};
+
+using propose_handler = asio::any_completion_handler<void(propose_outcome)>;
+
+}  // namespace
+
+struct node::impl {
+  impl(asio::any_io_executor ex, node_options o, storage& s, transport& t, state_machine& m)
+      : strand_(asio::make_strand(ex)),
+        opts_(std::move(o)),
+        store_(s),
+        net_(t),
+        sm_(m),
+        writer_wake_(strand_),
+        applier_wake_(strand_),
+        tasks_done_(strand_) {}
+
+  // One group-commit unit: what one ready batch asked to persist, and the
+  // messages that may leave once it is durable.
+  struct write_job {
+    std::optional<hard_state> state;
+    std::vector<entry> entries;
+    std::vector<message> after_sync;
+  };
+  struct peer {
+    explicit peer(const asio::any_io_executor& ex) : wake(ex) {}
+    std::vector<message> outbox;
+    wakeup wake;
+  };
+  struct waiter {
+    term_t term;
+    propose_handler handler;
+  };
+  struct deadline {
+    std::uint64_t tick;
+    index_t index;
+    term_t term;
+  };
+
+  asio::any_io_executor strand_;
+  node_options opts_;
+  storage& store_;
+  transport& net_;
+  state_machine& sm_;
+  std::optional<core::raft> raft_;
+
+  bool started_ = false;
+  bool stopping_ = false;
+  bool stopped_ = false;
+  std::string fatal_;
+  std::uint64_t now_tick_ = 0;
+  bool flush_scheduled_ = false;
+
+  std::deque<write_job> write_queue_;
+  wakeup writer_wake_;
+  std::map<node_id, peer> peers_;
+  std::deque<entry> apply_queue_;
+  wakeup applier_wake_;
+  std::map<index_t, waiter> waiters_;   // pending propose() calls by log index
+  std::deque<deadline> deadlines_;      // in proposal order, so deadlines ascend
+  index_t applied_index_ = 0;
+
+  std::size_t running_ = 0;
+  wakeup tasks_done_;
+  std::list<asio::cancellation_signal> cancels_;
+
+  // ---- task group -------------------------------------------------------
+
+  void spawn(awaitable<void> task) {
+    ++running_;
+    auto& sig = cancels_.emplace_back();
+    asio::co_spawn(strand_, std::move(task),
+                   asio::bind_cancellation_slot(sig.slot(), [this](std::exception_ptr e) {
+                     if (e) {
+                       try {
+                         std::rethrow_exception(e);
+                       } catch (const boost::system::system_error& se) {
+                         if (se.code() != asio::error::operation_aborted) fail(se.what());
+                       } catch (const std::exception& ex) {
+                         fail(ex.what());
+                       }
+                     }
+                     --running_;
+                     tasks_done_.notify();
+                   }));
+  }
+
+  // A storage or state machine failure: stop serving, acknowledge nothing more.
+  void fail(const std::string& why) {
+    if (fatal_.empty()) fatal_ = why;
+    begin_stop();
+  }
+
+  void begin_stop() {
+    if (stopping_) return;
+    stopping_ = true;
+    for (auto& [index, w] : waiters_) complete(std::move(w.handler), errc::stopped);
+    waiters_.clear();
+    deadlines_.clear();
+    for (auto& sig : cancels_) sig.emit(asio::cancellation_type::terminal);
+    writer_wake_.notify();
+    applier_wake_.notify();
+    for (auto& [id, p] : peers_) p.wake.notify();
+  }
+
+  awaitable<void> stop_on_strand() {
+    begin_stop();
+    while (running_ > 0) co_await tasks_done_.wait();
+    stopped_ = true;
+  }
+
+  // ---- completing proposals ---------------------------------------------
+
+  void complete(propose_handler h, propose_outcome out) {
+    // Runs on the proposer's executor (the handler's associated one), never
+    // inline on the node strand.
+    asio::post(strand_, asio::append(std::move(h), std::move(out)));
+  }
+  void complete(propose_handler h, errc e, node_id hint = no_node) {
+    propose_outcome out;
+    out.error.code = make_error_code(e);
+    out.error.leader_hint = hint;
+    complete(std::move(h), std::move(out));
+  }
+
+  void do_propose(std::string cmd, propose_handler h) {
+    if (!started_ || stopping_) return complete(std::move(h), errc::stopped);
+    if (cmd.size() > opts_.max_command_bytes) return complete(std::move(h), errc::too_large);
+    if (waiters_.size() >= opts_.max_pending_proposals)
+      return complete(std::move(h), errc::overloaded);
+    const core::propose_result r = raft_->propose(std::move(cmd));
+    switch (r.result) {
+      case core::propose_result::code::not_leader:
+        return complete(std::move(h), errc::not_leader, r.leader_hint);
+      case core::propose_result::code::dropped:
+        return complete(std::move(h), errc::dropped);
+      case core::propose_result::code::accepted:
+        break;
+    }
+    waiters_.emplace(r.id.index, waiter{r.id.term, std::move(h)});
+    deadlines_.push_back({now_tick_ + static_cast<std::uint64_t>(opts_.propose_timeout_ticks),
+                          r.id.index, r.id.term});
+    schedule_flush();
+  }
+
+  void expire_proposals() {
+    while (!deadlines_.empty() && deadlines_.front().tick <= now_tick_) {
+      const deadline d = deadlines_.front();
+      deadlines_.pop_front();
+      auto it = waiters_.find(d.index);
+      if (it == waiters_.end() || it->second.term != d.term) continue;
+      complete(std::move(it->second.handler), errc::timeout);
+      waiters_.erase(it);
+    }
+  }
+
+  // ---- driving the core -------------------------------------------------
+
+  void schedule_flush() {
+    if (flush_scheduled_) return;
+    flush_scheduled_ = true;
+    // Posting (rather than flushing at once) batches every event already
+    // queued on the strand into one ready batch.
+    asio::post(strand_, [this] { flush(); });
+  }
+
+  void route(message m) {
+    auto it = peers_.find(m.to);
+    if (it == peers_.end()) return;
+    it->second.outbox.push_back(std::move(m));
+    it->second.wake.notify();
+  }
+
+  void flush() {
+    flush_scheduled_ = false;
+    if (!raft_ || stopping_) return;
+    while (raft_->has_ready()) {
+      core::ready rd = raft_->take_ready();
+      for (auto& m : rd.send_now) route(std::move(m));
+      if (rd.persist_state || !rd.persist_entries.empty() || !rd.send_after_sync.empty()) {
+        write_queue_.push_back(write_job{std::move(rd.persist_state), std::move(rd.persist_entries),
+                                         std::move(rd.send_after_sync)});
+        writer_wake_.notify();
+      }
+      if (!rd.apply.empty()) {
+        for (auto& e : rd.apply) apply_queue_.push_back(std::move(e));
+        applier_wake_.notify();
+      }
+    }
+  }
+
+  void on_messages(std::vector<message>& batch) {
+    if (!started_ || stopping_) return;
+    for (const auto& m : batch) raft_->step(m);
+    schedule_flush();
+  }
+
+  void on_tick() {
+    if (!started_ || stopping_) return;
+    ++now_tick_;
+    raft_->tick();
+    expire_proposals();
+    schedule_flush();
+  }
+
+  // ---- tasks ------------------------------------------------------------
+
+  awaitable<void> start_on_strand() {
+    recovered_state rs = co_await store_.load();
+    raft_.emplace(opts_.raft, opts_.voters, rs.state, std::move(rs.log));
+    for (node_id v : opts_.voters) {
+      if (v == opts_.raft.id) continue;
+      peers_.emplace(std::piecewise_construct, std::forward_as_tuple(v),
+                     std::forward_as_tuple(strand_));
+    }
+    for (auto& [id, p] : peers_) spawn(replicator(id));
+    spawn(log_writer());
+    spawn(applier());
+    if (opts_.tick_interval.count() > 0) spawn(ticker());
+    started_ = true;
+  }
+
+  // Election and heartbeat timing: one core tick per tick_interval.
+  awaitable<void> ticker() {
+    asio::steady_timer timer(strand_);
+    auto next = std::chrono::steady_clock::now();
+    while (!stopping_) {
+      next += opts_.tick_interval;
+      timer.expires_at(next);
+      co_await timer.async_wait(use_awaitable);
+      on_tick();
+      // After a long stall (a paused process), do not fire a burst of ticks.
+      const auto now = std::chrono::steady_clock::now();
+      if (now - next > 4 * opts_.tick_interval) next = now;
+    }
+  }
+
+  // Sends everything queued for one peer as one batch; the transport bounds
+  // its own queue, so a slow peer never blocks the node.
+  awaitable<void> replicator(node_id id) {
+    peer& p = peers_.at(id);
+    while (true) {
+      while (p.outbox.empty() && !stopping_) co_await p.wake.wait();
+      if (stopping_) co_return;
+      std::vector<message> batch;
+      batch.swap(p.outbox);
+      co_await net_.send(id, std::move(batch));
+    }
+  }
+
+  // Group commit: every job queued since the last write goes to storage as
+  // one write (one sync). Jobs are merged in order; a later job's truncation
+  // of a conflicting suffix cuts the merged entries.
+  awaitable<void> log_writer() {
+    while (true) {
+      while (write_queue_.empty() && !stopping_) co_await writer_wake_.wait();
+      if (write_queue_.empty()) co_return;
+      std::deque<write_job> jobs;
+      jobs.swap(write_queue_);
+      log_write w;
+      std::vector<message> after_sync;
+      for (auto& job : jobs) {
+        if (job.state) w.state = job.state;
+        if (!job.entries.empty()) {
+          const index_t first = job.entries.front().index;
+          if (!w.entries.empty() && first <= w.entries.back().index) {
+            if (first <= w.entries.front().index)
+              w.entries.clear();
+            else
+              w.entries.resize(first - w.entries.front().index);
+          }
+          if (w.entries.empty())
+            w.entries = std::move(job.entries);
+          else
+            std::move(job.entries.begin(), job.entries.end(), std::back_inserter(w.entries));
+        }
+        std::move(job.after_sync.begin(), job.after_sync.end(), std::back_inserter(after_sync));
+      }
+      const std::optional<log_id> last =
+          w.entries.empty() ? std::nullopt : std::optional<log_id>(w.entries.back().id());
+      try {
+        co_await store_.write(std::move(w));
+      } catch (const boost::system::system_error& e) {
+        if (e.code() == asio::error::operation_aborted) throw;
+        fail(std::string("storage write failed: ") + e.what());
+        co_return;
+      }
+      if (stopping_) co_return;
+      for (auto& m : after_sync) route(std::move(m));
+      if (last) raft_->synced_to(*last);
+      schedule_flush();
+    }
+  }
+
+  // Applies committed entries in order and completes their proposals.
+  awaitable<void> applier() {
+    while (true) {
+      while (apply_queue_.empty() && !stopping_) co_await applier_wake_.wait();
+      if (stopping_) co_return;
+      std::deque<entry> batch;
+      batch.swap(apply_queue_);
+      for (entry& e : batch) {
+        std::string result;
+        if (e.type == entry_type::normal) result = sm_.apply(e.index, e.data);
+        applied_index_ = e.index;
+        auto it = waiters_.find(e.index);
+        if (it == waiters_.end()) continue;
+        if (it->second.term == e.term) {
+          propose_outcome out;
+          out.value.index = e.index;
+          out.value.result = std::move(result);
+          complete(std::move(it->second.handler), std::move(out));
+        } else {
+          // A newer leader put another entry at this index [§5.3]: ours
+          // can never commit.
+          complete(std::move(it->second.handler), errc::dropped);
+        }
+        waiters_.erase(it);
+      }
+    }
+  }
+
+  node_status make_status() const {
+    node_status s;
+    if (raft_) static_cast<core::status&>(s) = raft_->get_status();
+    s.id = opts_.raft.id;
+    s.applied_index = applied_index_;
+    s.stopped = stopping_;
+    s.fatal_error = fatal_;
+    s.pending_proposals = waiters_.size();
+    return s;
+  }
+
+  awaitable<node_status> status_on_strand() { co_return make_status(); }
+};
+
+node::node(asio::any_io_executor ex, node_options opts, storage& store, transport& net,
+           state_machine& sm)
+    : impl_(std::make_unique<impl>(std::move(ex), std::move(opts), store, net, sm)) {}
+
+// The owner must have awaited stop() and let the executor run out of this
+// node's handlers (e.g. io_context::run returned) before destroying it.
+node::~node() = default;
+
+awaitable<void> node::start() {
+  co_await asio::co_spawn(impl_->strand_, impl_->start_on_strand(), use_awaitable);
+}
+
+awaitable<propose_outcome> node::propose(std::string command) {
+  impl* self = impl_.get();
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(propose_outcome)>(
+      [self](auto handler, std::string cmd) {
+        asio::post(self->strand_, [self, h = propose_handler(std::move(handler)),
+                                   cmd = std::move(cmd)]() mutable {
+          self->do_propose(std::move(cmd), std::move(h));
+        });
+      },
+      use_awaitable, std::move(command));
+}
+
+awaitable<node_status> node::status() {
+  co_return co_await asio::co_spawn(impl_->strand_, impl_->status_on_strand(), use_awaitable);
+}
+
+awaitable<void> node::stop() {
+  co_await asio::co_spawn(impl_->strand_, impl_->stop_on_strand(), use_awaitable);
+}
+
+void node::deliver(std::vector<message> batch) {
+  impl* self = impl_.get();
+  asio::post(self->strand_, [self, b = std::move(batch)]() mutable { self->on_messages(b); });
+}
+
+void node::tick() {
+  impl* self = impl_.get();
+  asio::post(self->strand_, [self] { self->on_tick(); });
+}
+
+void node::campaign() {
+  impl* self = impl_.get();
+  asio::post(self->strand_, [self] {
+    if (!self->started_ || self->stopping_) return;
+    self->raft_->campaign();
+    self->schedule_flush();
+  });
+}
+
+node_id node::id() const { return impl_->opts_.raft.id; }
+
+asio::any_io_executor node::get_executor() const { return impl_->strand_; }
+
+}  // namespace coraft

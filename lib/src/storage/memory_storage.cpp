@@ -1,0 +1,32 @@
+#include <coraft/memory_storage.hpp>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace coraft {
+
+namespace asio = boost::asio;
+
+asio::awaitable<recovered_state> memory_storage::load() { co_return durable_; }
+
+asio::awaitable<void> memory_storage::write(log_write w) {
+  auto ex = co_await asio::this_coro::executor;
+  if (sync_delay_.count() > 0) {
+    asio::steady_timer t(ex, sync_delay_);
+    co_await t.async_wait(asio::use_awaitable);
+  } else {
+    co_await asio::post(ex, asio::use_awaitable);
+  }
+  if (w.state) durable_.state = *w.state;
+  if (!w.entries.empty()) {
+    auto& log = durable_.log;
+    const index_t first = w.entries.front().index;
+    if (first <= log.size()) log.resize(first - 1);  // conflicting suffix
+    std::move(w.entries.begin(), w.entries.end(), std::back_inserter(log));
+  }
+  ++writes_;
+}
+
+}  // namespace coraft
