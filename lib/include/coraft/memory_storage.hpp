@@ -11,23 +11,27 @@
 #include <coraft/storage.hpp>
 
 #include <chrono>
+#include <deque>
 
 namespace coraft {
 
 class memory_storage final : public storage {
  public:
-  explicit memory_storage(recovered_state initial = {}) : durable_(std::move(initial)) {}
+  explicit memory_storage(recovered_state initial = {})
+      : state_(initial.state), log_(initial.log.begin(), initial.log.end()) {}
   // Simulated fsync latency per write (0: none).
   void set_sync_delay(std::chrono::microseconds d) { sync_delay_ = d; }
 
   boost::asio::awaitable<recovered_state> load() override;
   boost::asio::awaitable<void> write(log_write w) override;
 
-  const recovered_state& durable() const { return durable_; }
+  // What a node restarted after a crash would find.
+  recovered_state durable() const;
   std::uint64_t writes() const { return writes_; }
 
  private:
-  recovered_state durable_;
+  hard_state state_;
+  std::deque<entry> log_;  // a deque: appends never move the whole log
   std::chrono::microseconds sync_delay_{0};
   std::uint64_t writes_ = 0;
 };

@@ -4,6 +4,8 @@
 // runtime, storage and transports. No Asio, no I/O.
 #pragma once
 
+#include <coraft/payload.hpp>
+
 #include <compare>
 #include <cstdint>
 #include <string>
@@ -31,12 +33,13 @@ enum class entry_type : std::uint8_t {
   config = 2,  // membership change (used by the membership issue)
 };
 
-// One log entry [Fig. 2]. `data` holds opaque bytes (the user's command).
+// One log entry [Fig. 2]. `data` holds opaque bytes (the user's command),
+// shared between copies of the entry.
 struct entry {
   term_t term = 0;
   index_t index = 0;
   entry_type type = entry_type::normal;
-  std::string data;
+  payload data;
 
   log_id id() const { return {term, index}; }
   friend bool operator==(const entry&, const entry&) = default;

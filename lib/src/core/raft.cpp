@@ -88,7 +88,7 @@ void raft::send(message m, bool after_sync) {
   (after_sync ? ready_.send_after_sync : ready_.send_now).push_back(std::move(m));
 }
 
-propose_result raft::propose(std::string data) {
+propose_result raft::propose(payload data) {
   if (role_ != role::leader) {
     return {propose_result::code::not_leader, {}, leader_};
   }

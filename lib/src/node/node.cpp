@@ -176,7 +176,7 @@ struct node::impl {
     complete(std::move(h), std::move(out));
   }
 
-  void do_propose(std::string cmd, propose_handler h) {
+  void do_propose(payload cmd, propose_handler h) {
     if (!started_ || stopping_) return complete(std::move(h), errc::stopped);
     if (cmd.size() > opts_.max_command_bytes) return complete(std::move(h), errc::too_large);
     if (waiters_.size() >= opts_.max_pending_proposals)
@@ -403,8 +403,9 @@ awaitable<propose_outcome> node::propose(std::string command) {
   impl* self = impl_.get();
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(propose_outcome)>(
       [self](auto handler, std::string cmd) {
+        // The one copy of the command: every later copy shares these bytes.
         asio::post(self->strand_, [self, h = propose_handler(std::move(handler)),
-                                   cmd = std::move(cmd)]() mutable {
+                                   cmd = payload(cmd)]() mutable {
           self->do_propose(std::move(cmd), std::move(h));
         });
       },

@@ -9,7 +9,11 @@ namespace coraft {
 
 namespace asio = boost::asio;
 
-asio::awaitable<recovered_state> memory_storage::load() { co_return durable_; }
+recovered_state memory_storage::durable() const {
+  return {state_, std::vector<entry>(log_.begin(), log_.end())};
+}
+
+asio::awaitable<recovered_state> memory_storage::load() { co_return durable(); }
 
 asio::awaitable<void> memory_storage::write(log_write w) {
   auto ex = co_await asio::this_coro::executor;
@@ -19,12 +23,11 @@ asio::awaitable<void> memory_storage::write(log_write w) {
   } else {
     co_await asio::post(ex, asio::use_awaitable);
   }
-  if (w.state) durable_.state = *w.state;
+  if (w.state) state_ = *w.state;
   if (!w.entries.empty()) {
-    auto& log = durable_.log;
     const index_t first = w.entries.front().index;
-    if (first <= log.size()) log.resize(first - 1);  // conflicting suffix
-    std::move(w.entries.begin(), w.entries.end(), std::back_inserter(log));
+    if (first <= log_.size()) log_.resize(first - 1);  // conflicting suffix
+    std::move(w.entries.begin(), w.entries.end(), std::back_inserter(log_));
   }
   ++writes_;
 }

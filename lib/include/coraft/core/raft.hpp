@@ -126,7 +126,7 @@ class raft {
   // Handle one message from a peer. Never throws for any input a peer can send.
   void step(const message& m);
   // Leader only: append a command to the log. Sent at the next take_ready().
-  propose_result propose(std::string data);
+  propose_result propose(payload data);
   // Storage is durable through `last` (ignored if `last` is no longer in the
   // log because a newer leader replaced it).
   void synced_to(log_id last);
