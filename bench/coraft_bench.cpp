@@ -12,6 +12,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -98,7 +99,18 @@ double percentile(std::vector<std::uint32_t>& v, double p) {
 }
 
 int run_inproc(const inproc_config& cfg) {
-  asio::io_context ctx(cfg.threads);
+  // One io_context per thread, each run by one thread (no shared queue, no
+  // lock contention): the leader (node 1) and the clients on the first, the
+  // followers spread over the others.
+  std::vector<std::unique_ptr<asio::io_context>> ctxs;
+  for (int i = 0; i < cfg.threads; ++i) ctxs.push_back(std::make_unique<asio::io_context>(1));
+  asio::io_context& ctx = *ctxs[0];
+  auto node_ctx = [&](coraft::node_id id) -> asio::io_context& {
+    if (cfg.threads == 1 || id == 1) return ctx;
+    return *ctxs[1 + (id - 2) % static_cast<std::size_t>(cfg.threads - 1)];
+  };
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+  for (auto& c : ctxs) guards.push_back(asio::make_work_guard(*c));
   coraft::memory_network net(ctx.get_executor());
   std::vector<coraft::node_id> ids;
   for (int i = 1; i <= cfg.nodes; ++i) ids.push_back(static_cast<coraft::node_id>(i));
@@ -113,7 +125,7 @@ int run_inproc(const inproc_config& cfg) {
     o.max_pending_proposals = static_cast<std::size_t>(cfg.clients) * 2 + 16;
     stores.push_back(std::make_unique<coraft::memory_storage>());
     sms.push_back(std::make_unique<hash_state_machine>());
-    nodes.push_back(std::make_unique<coraft::node>(ctx.get_executor(), o, *stores.back(),
+    nodes.push_back(std::make_unique<coraft::node>(node_ctx(id).get_executor(), o, *stores.back(),
                                                    net.endpoint(id), *sms.back()));
     net.attach(*nodes.back());
   }
@@ -157,12 +169,13 @@ int run_inproc(const inproc_config& cfg) {
     }
     for (auto& n : nodes) co_await n->stop();
     for (auto id : ids) net.detach(id);
+    guards.clear();
   };
   asio::co_spawn(ctx, main_task(), [](std::exception_ptr e) {
     if (e) std::rethrow_exception(e);
   });
   std::vector<std::thread> pool;
-  for (int i = 1; i < cfg.threads; ++i) pool.emplace_back([&] { ctx.run(); });
+  for (int i = 1; i < cfg.threads; ++i) pool.emplace_back([&ctxs, i] { ctxs[static_cast<std::size_t>(i)]->run(); });
   ctx.run();
   for (auto& th : pool) th.join();
   if (!ok) return 1;
@@ -217,7 +230,7 @@ int main(int argc, char** argv) {
       "clients", po::value(&cfg.clients)->default_value(256), "concurrent proposers (1-100000)")(
       "duration", po::value(&cfg.duration_s)->default_value(10), "seconds of load (0.1-3600)")(
       "value-size", po::value(&cfg.value_size)->default_value(128), "bytes per command")(
-      "threads", po::value(&cfg.threads)->default_value(2), "io_context threads (1-64)")(
+      "threads", po::value(&cfg.threads)->default_value(2), "threads, one io_context each (1-64)")(
       "json", po::bool_switch(&cfg.json), "print one JSON object");
   po::variables_map vm;
   try {
