@@ -203,6 +203,8 @@ bool raft::maybe_send_append(node_id to, progress& pr, bool allow_empty) {
   auto& req = std::get<append_request>(m.body);
   req.prev_log = {*prev_term, prev_index};
   std::size_t bytes = 0;
+  if (pr.next_index <= last)
+    req.entries.reserve(std::min<std::size_t>(opts_.max_append_entries, last - pr.next_index + 1));
   for (index_t i = pr.next_index; i <= last && req.entries.size() < opts_.max_append_entries; ++i) {
     const entry& e = log_[i - first_index_];
     if (!req.entries.empty() && bytes + e.data.size() > opts_.max_append_bytes) break;

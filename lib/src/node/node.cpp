@@ -80,17 +80,17 @@ struct node::impl {
     std::vector<message> outbox;
     wakeup wake;
   };
+  // A pending propose(): completes when its index is applied (success if
+  // the entry there is still ours, by term) or at its deadline.
   struct waiter {
-    term_t term;
-    propose_handler handler;
-  };
-  struct deadline {
-    std::uint64_t tick;
     index_t index;
     term_t term;
+    std::uint64_t deadline_tick;
+    asio::any_io_executor client;  // where the proposer resumes
+    propose_handler handler;
   };
 
-  asio::any_io_executor strand_;
+  asio::strand<asio::any_io_executor> strand_;
   node_options opts_;
   storage& store_;
   transport& net_;
@@ -107,10 +107,12 @@ struct node::impl {
   std::deque<write_job> write_queue_;
   wakeup writer_wake_;
   std::map<node_id, peer> peers_;
-  std::deque<entry> apply_queue_;
+  std::vector<std::vector<entry>> apply_queue_;  // ready::apply batches, in order
   wakeup applier_wake_;
-  std::map<index_t, waiter> waiters_;   // pending propose() calls by log index
-  std::deque<deadline> deadlines_;      // in proposal order, so deadlines ascend
+  // Pending proposals. Invariant: ascending by index, and so by deadline too:
+  // a new proposal at index i first drops every waiter at i or above — a
+  // newer leader replaced those entries in our log [§5.3] — then goes last.
+  std::deque<waiter> waiters_;
   index_t applied_index_ = 0;
 
   std::size_t running_ = 0;
@@ -147,9 +149,8 @@ struct node::impl {
   void begin_stop() {
     if (stopping_) return;
     stopping_ = true;
-    for (auto& [index, w] : waiters_) complete(std::move(w.handler), errc::stopped);
+    for (auto& w : waiters_) complete(w, errc::stopped);
     waiters_.clear();
-    deadlines_.clear();
     for (auto& sig : cancels_) sig.emit(asio::cancellation_type::terminal);
     writer_wake_.notify();
     applier_wake_.notify();
@@ -164,46 +165,45 @@ struct node::impl {
 
   // ---- completing proposals ---------------------------------------------
 
-  void complete(propose_handler h, propose_outcome out) {
-    // Runs on the proposer's executor (the handler's associated one), never
-    // inline on the node strand.
-    asio::post(strand_, asio::append(std::move(h), std::move(out)));
+  // Resumes the proposer on its own executor, never inline on the strand.
+  void complete(waiter& w, propose_outcome out) {
+    asio::post(w.client, asio::append(std::move(w.handler), std::move(out)));
   }
-  void complete(propose_handler h, errc e, node_id hint = no_node) {
+  void complete(waiter& w, errc e, node_id hint = no_node) {
     propose_outcome out;
     out.error.code = make_error_code(e);
     out.error.leader_hint = hint;
-    complete(std::move(h), std::move(out));
+    complete(w, std::move(out));
   }
 
-  void do_propose(payload cmd, propose_handler h) {
-    if (!started_ || stopping_) return complete(std::move(h), errc::stopped);
-    if (cmd.size() > opts_.max_command_bytes) return complete(std::move(h), errc::too_large);
-    if (waiters_.size() >= opts_.max_pending_proposals)
-      return complete(std::move(h), errc::overloaded);
+  void do_propose(payload cmd, waiter w) {
+    if (!started_ || stopping_) return complete(w, errc::stopped);
+    if (cmd.size() > opts_.max_command_bytes) return complete(w, errc::too_large);
+    if (waiters_.size() >= opts_.max_pending_proposals) return complete(w, errc::overloaded);
     const core::propose_result r = raft_->propose(std::move(cmd));
     switch (r.result) {
       case core::propose_result::code::not_leader:
-        return complete(std::move(h), errc::not_leader, r.leader_hint);
+        return complete(w, errc::not_leader, r.leader_hint);
       case core::propose_result::code::dropped:
-        return complete(std::move(h), errc::dropped);
+        return complete(w, errc::dropped);
       case core::propose_result::code::accepted:
         break;
     }
-    waiters_.emplace(r.id.index, waiter{r.id.term, std::move(h)});
-    deadlines_.push_back({now_tick_ + static_cast<std::uint64_t>(opts_.propose_timeout_ticks),
-                          r.id.index, r.id.term});
+    while (!waiters_.empty() && waiters_.back().index >= r.id.index) {
+      complete(waiters_.back(), errc::dropped);
+      waiters_.pop_back();
+    }
+    w.index = r.id.index;
+    w.term = r.id.term;
+    w.deadline_tick = now_tick_ + static_cast<std::uint64_t>(opts_.propose_timeout_ticks);
+    waiters_.push_back(std::move(w));
     schedule_flush();
   }
 
   void expire_proposals() {
-    while (!deadlines_.empty() && deadlines_.front().tick <= now_tick_) {
-      const deadline d = deadlines_.front();
-      deadlines_.pop_front();
-      auto it = waiters_.find(d.index);
-      if (it == waiters_.end() || it->second.term != d.term) continue;
-      complete(std::move(it->second.handler), errc::timeout);
-      waiters_.erase(it);
+    while (!waiters_.empty() && waiters_.front().deadline_tick <= now_tick_) {
+      complete(waiters_.front(), errc::timeout);
+      waiters_.pop_front();
     }
   }
 
@@ -236,7 +236,7 @@ struct node::impl {
         writer_wake_.notify();
       }
       if (!rd.apply.empty()) {
-        for (auto& e : rd.apply) apply_queue_.push_back(std::move(e));
+        apply_queue_.push_back(std::move(rd.apply));
         applier_wake_.notify();
       }
     }
@@ -347,29 +347,37 @@ struct node::impl {
 
   // Applies committed entries in order and completes their proposals.
   awaitable<void> applier() {
+    std::vector<std::vector<entry>> batches;
     while (true) {
       while (apply_queue_.empty() && !stopping_) co_await applier_wake_.wait();
       if (stopping_) co_return;
-      std::deque<entry> batch;
-      batch.swap(apply_queue_);
-      for (entry& e : batch) {
-        std::string result;
-        if (e.type == entry_type::normal) result = sm_.apply(e.index, e.data);
-        applied_index_ = e.index;
-        auto it = waiters_.find(e.index);
-        if (it == waiters_.end()) continue;
-        if (it->second.term == e.term) {
-          propose_outcome out;
-          out.value.index = e.index;
-          out.value.result = std::move(result);
-          complete(std::move(it->second.handler), std::move(out));
-        } else {
-          // A newer leader put another entry at this index [§5.3]: ours
-          // can never commit.
-          complete(std::move(it->second.handler), errc::dropped);
-        }
-        waiters_.erase(it);
+      batches.swap(apply_queue_);
+      for (auto& batch : batches) {
+        for (entry& e : batch) apply_one(e);
       }
+      batches.clear();
+    }
+  }
+
+  void apply_one(entry& e) {
+    std::string result;
+    if (e.type == entry_type::normal) result = sm_.apply(e.index, e.data);
+    applied_index_ = e.index;
+    // Waiters below this index missed their entry (cannot happen while
+    // indexes are applied one by one; kept as a guard against hangs).
+    while (!waiters_.empty() && waiters_.front().index <= e.index) {
+      waiter& w = waiters_.front();
+      if (w.index == e.index && w.term == e.term) {
+        propose_outcome out;
+        out.value.index = e.index;
+        out.value.result = std::move(result);
+        complete(w, std::move(out));
+      } else {
+        // A newer leader put another entry at this index [§5.3]: ours can
+        // never commit.
+        complete(w, errc::dropped);
+      }
+      waiters_.pop_front();
     }
   }
 
@@ -403,10 +411,11 @@ awaitable<propose_outcome> node::propose(std::string command) {
   impl* self = impl_.get();
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(propose_outcome)>(
       [self](auto handler, std::string cmd) {
+        impl::waiter w{0, 0, 0, asio::get_associated_executor(handler, self->strand_),
+                       propose_handler(std::move(handler))};
         // The one copy of the command: every later copy shares these bytes.
-        asio::post(self->strand_, [self, h = propose_handler(std::move(handler)),
-                                   cmd = payload(cmd)]() mutable {
-          self->do_propose(std::move(cmd), std::move(h));
+        asio::post(self->strand_, [self, w = std::move(w), cmd = payload(cmd)]() mutable {
+          self->do_propose(std::move(cmd), std::move(w));
         });
       },
       use_awaitable, std::move(command));
