@@ -162,16 +162,16 @@ bool raft::step_term(const message& m) {
     return true;
   }
   if (m.term < term) {
-    if ((opts_.check_quorum || opts_.pre_vote) &&
-        (std::holds_alternative<append_request>(m.body) ||
-         std::holds_alternative<heartbeat_request>(m.body))) {
-      // A stale leader cut off by pre-vote or check-quorum would otherwise
-      // never learn the new term: answer so it steps down.
+    // [Fig. 2] "Reply false if term < currentTerm" — the reply carries our
+    // term so that a stale leader or candidate updates itself and steps
+    // down (with pre-vote or check-quorum on, nothing else would tell it).
+    // Stale responses are dropped.
+    if (std::holds_alternative<append_request>(m.body) ||
+        std::holds_alternative<heartbeat_request>(m.body)) {
       send(message{opts_.id, m.from, term, heartbeat_response{}}, false);
-    } else if (const auto* r = std::get_if<vote_request>(&m.body); r && r->pre_vote) {
-      send(message{opts_.id, m.from, term, vote_response{false, true}}, false);
+    } else if (const auto* r = std::get_if<vote_request>(&m.body)) {
+      send(message{opts_.id, m.from, term, vote_response{false, r->pre_vote}}, false);
     }
-    // [Fig. 2] "Reply false if term < currentTerm"; stale responses are dropped.
     return false;
   }
   return true;
