@@ -6,6 +6,15 @@
 // storage (engine-only, like openraft's and NuRaft's published figures); C
 // client coroutines propose in a closed loop against the leader. Reports
 // committed-and-applied proposals per second and latency percentiles.
+// With --storage file each node writes a real WAL (fsync on) in a temporary
+// directory.
+//
+//   coraft-bench wal --batch 1 --value-size 128 --duration 5 [--json]
+//
+// wal: synced appends of `batch` entries through the write-ahead log, and in
+// the same run the raw floor of this disk: a 4 KiB write + fdatasync loop on
+// a zero-filled file.
+#include <coraft/file_storage.hpp>
 #include <coraft/memory_storage.hpp>
 #include <coraft/memory_transport.hpp>
 #include <coraft/node.hpp>
@@ -18,7 +27,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/program_options.hpp>
 
+#include <stdlib.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -69,7 +81,21 @@ struct inproc_config {
   double duration_s = 10;
   std::size_t value_size = 128;
   int threads = 2;
+  std::string storage = "memory";
   bool json = false;
+};
+
+struct temp_dir {
+  std::string path;
+  temp_dir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "coraft-bench-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path = tmpl;
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
 };
 
 struct client_stats {
@@ -114,7 +140,8 @@ int run_inproc(const inproc_config& cfg) {
   coraft::memory_network net(ctx.get_executor());
   std::vector<coraft::node_id> ids;
   for (int i = 1; i <= cfg.nodes; ++i) ids.push_back(static_cast<coraft::node_id>(i));
-  std::vector<std::unique_ptr<coraft::memory_storage>> stores;
+  std::vector<std::unique_ptr<coraft::storage>> stores;
+  std::vector<std::unique_ptr<temp_dir>> dirs;
   std::vector<std::unique_ptr<hash_state_machine>> sms;
   std::vector<std::unique_ptr<coraft::node>> nodes;
   for (coraft::node_id id : ids) {
@@ -123,7 +150,15 @@ int run_inproc(const inproc_config& cfg) {
     o.raft.seed = id;
     o.voters = ids;
     o.max_pending_proposals = static_cast<std::size_t>(cfg.clients) * 2 + 16;
-    stores.push_back(std::make_unique<coraft::memory_storage>());
+    if (cfg.storage == "file") {
+      dirs.push_back(std::make_unique<temp_dir>());
+      coraft::file_storage_options fo;
+      fo.dir = dirs.back()->path;
+      fo.id = id;
+      stores.push_back(std::make_unique<coraft::file_storage>(fo));
+    } else {
+      stores.push_back(std::make_unique<coraft::memory_storage>());
+    }
     sms.push_back(std::make_unique<hash_state_machine>());
     nodes.push_back(std::make_unique<coraft::node>(node_ctx(id).get_executor(), o, *stores.back(),
                                                    net.endpoint(id), *sms.back()));
@@ -191,13 +226,14 @@ int run_inproc(const inproc_config& cfg) {
                p999 = percentile(all, 0.999);
   if (cfg.json) {
     std::printf(
-        "{\"mode\":\"inproc\",\"nodes\":%d,\"clients\":%d,\"value_size\":%zu,\"threads\":%d,"
+        "{\"mode\":\"inproc\",\"storage\":\"%s\",\"nodes\":%d,\"clients\":%d,\"value_size\":%zu,\"threads\":%d,"
         "\"duration_s\":%.2f,\"ops\":%zu,\"errors\":%llu,\"ops_per_sec\":%.0f,\"p50_us\":%.0f,"
         "\"p99_us\":%.0f,\"p999_us\":%.0f}\n",
-        cfg.nodes, cfg.clients, cfg.value_size, cfg.threads, elapsed_s, all.size(),
+        cfg.storage.c_str(), cfg.nodes, cfg.clients, cfg.value_size, cfg.threads, elapsed_s, all.size(),
         static_cast<unsigned long long>(errors), ops, p50, p99, p999);
   } else {
-    std::printf("inproc: %d nodes, %d clients, %zu-byte values, %d threads, %.1f s\n", cfg.nodes,
+    std::printf("inproc (%s storage): %d nodes, %d clients, %zu-byte values, %d threads, %.1f s\n",
+                cfg.storage.c_str(), cfg.nodes,
                 cfg.clients, cfg.value_size, cfg.threads, elapsed_s);
     std::printf("  %.0f proposals/s committed and applied (%zu ok, %llu errors)\n", ops, all.size(),
                 static_cast<unsigned long long>(errors));
@@ -206,10 +242,91 @@ int run_inproc(const inproc_config& cfg) {
   return 0;
 }
 
+struct wal_config {
+  int batch = 1;
+  std::size_t value_size = 128;
+  double duration_s = 5;
+  std::string dir;
+  bool json = false;
+};
+
+double seconds_since(clock_type::time_point t0) {
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+int run_wal(const wal_config& cfg) {
+  temp_dir tmp;
+  const std::string dir = cfg.dir.empty() ? tmp.path : cfg.dir;
+  auto fs = coraft::make_posix_file_system();
+
+  // The floor: what this disk does for a 4 KiB overwrite + fdatasync.
+  const double floor_s = std::min(cfg.duration_s, 5.0);
+  std::uint64_t floor_syncs = 0;
+  {
+    const std::string path = dir + "/floor.tmp";
+    const auto f = fs->open(path, true);
+    fs->zero_fill(f, 64ull << 20);
+    fs->sync(f);
+    std::vector<char> page(4096, 'x');
+    const auto t0 = clock_type::now();
+    std::uint64_t off = 0;
+    while (seconds_since(t0) < floor_s && off + page.size() <= (64ull << 20)) {
+      fs->pwrite(f, page.data(), page.size(), off);
+      fs->sync(f);
+      off += page.size();
+      ++floor_syncs;
+    }
+    const double el = seconds_since(t0);
+    fs->close(f);
+    fs->remove(path);
+    floor_syncs = static_cast<std::uint64_t>(static_cast<double>(floor_syncs) / el);
+  }
+
+  coraft::wal_options wo;
+  wo.dir = dir;
+  coraft::wal log(*fs, wo);
+  log.open();
+  const coraft::payload value(std::string(cfg.value_size, 'v'));
+  std::vector<std::uint32_t> lat;
+  coraft::index_t next = log.last_index() + 1;
+  const auto t0 = clock_type::now();
+  std::uint64_t entries = 0;
+  while (seconds_since(t0) < cfg.duration_s && lat.size() < 10'000'000) {
+    coraft::log_write w;
+    w.entries.reserve(static_cast<std::size_t>(cfg.batch));
+    for (int i = 0; i < cfg.batch; ++i) w.entries.push_back({1, next++, coraft::entry_type::normal, value});
+    const auto a = clock_type::now();
+    log.append(w);
+    lat.push_back(static_cast<std::uint32_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - a).count()));
+    entries += static_cast<std::uint64_t>(cfg.batch);
+  }
+  const double el = seconds_since(t0);
+  const auto& st = log.stats();
+  const double eps = static_cast<double>(entries) / el, sps = static_cast<double>(st.syncs) / el,
+               mbps = static_cast<double>(st.bytes) / el / 1e6;
+  const double p50 = percentile(lat, 0.5), p99 = percentile(lat, 0.99);
+  if (cfg.json) {
+    std::printf("{\"mode\":\"wal\",\"batch\":%d,\"value_size\":%zu,\"duration_s\":%.2f,"
+                "\"entries_per_sec\":%.0f,\"syncs_per_sec\":%.0f,\"mb_per_sec\":%.1f,\"p50_us\":%.0f,"
+                "\"p99_us\":%.0f,\"floor_syncs_per_sec\":%llu}\n",
+                cfg.batch, cfg.value_size, el, eps, sps, mbps, p50, p99,
+                static_cast<unsigned long long>(floor_syncs));
+  } else {
+    std::printf("wal: batch %d, %zu-byte values, %.1f s, in %s\n", cfg.batch, cfg.value_size, el, dir.c_str());
+    std::printf("  %.0f entries/s, %.0f syncs/s, %.1f MB/s; synced append p50 %.0f us, p99 %.0f us\n",
+                eps, sps, mbps, p50, p99);
+    std::printf("  floor (4 KiB write + fdatasync, zero-filled file): %llu syncs/s\n",
+                static_cast<unsigned long long>(floor_syncs));
+  }
+  return 0;
+}
+
 int usage(const char* why) {
   std::cerr << "coraft-bench: " << why << "\n"
             << "usage: coraft-bench inproc [--nodes 3] [--clients 256] [--duration 10] "
-               "[--value-size 128] [--threads 2] [--json]\n";
+               "[--value-size 128] [--threads 2] [--storage memory|file] [--json]\n"
+            << "       coraft-bench wal [--batch 1] [--value-size 128] [--duration 5] [--dir D] [--json]\n";
   return 2;
 }
 
@@ -219,8 +336,33 @@ int main(int argc, char** argv) {
   if (argc < 2) return usage("missing mode");
   const std::string mode = argv[1];
   if (mode == "--help" || mode == "-h") {
-    usage("modes: inproc");
+    usage("modes: inproc, wal");
     return 0;
+  }
+  if (mode == "wal") {
+    wal_config wc;
+    po::options_description wd("coraft-bench wal options");
+    wd.add_options()("help,h", "show this help")(
+        "batch", po::value(&wc.batch)->default_value(1), "entries per synced append (1-100000)")(
+        "value-size", po::value(&wc.value_size)->default_value(128), "bytes per entry")(
+        "duration", po::value(&wc.duration_s)->default_value(5), "seconds (0.1-3600)")(
+        "dir", po::value(&wc.dir), "directory on the disk to measure (default: a temporary one)")(
+        "json", po::bool_switch(&wc.json), "print one JSON object");
+    po::variables_map wvm;
+    try {
+      po::store(po::parse_command_line(argc - 1, argv + 1, wd), wvm);
+      po::notify(wvm);
+    } catch (const std::exception& e) {
+      return usage(e.what());
+    }
+    if (wvm.count("help")) {
+      std::cout << wd;
+      return 0;
+    }
+    if (wc.batch < 1 || wc.batch > 100000) return usage("--batch must be 1 to 100000");
+    if (wc.duration_s < 0.1 || wc.duration_s > 3600) return usage("--duration must be 0.1 to 3600 seconds");
+    if (wc.value_size > (1u << 20)) return usage("--value-size must be at most 1048576");
+    return run_wal(wc);
   }
   if (mode != "inproc") return usage(("unknown mode '" + mode + "'").c_str());
   inproc_config cfg;
@@ -231,6 +373,7 @@ int main(int argc, char** argv) {
       "duration", po::value(&cfg.duration_s)->default_value(10), "seconds of load (0.1-3600)")(
       "value-size", po::value(&cfg.value_size)->default_value(128), "bytes per command")(
       "threads", po::value(&cfg.threads)->default_value(2), "threads, one io_context each (1-64)")(
+      "storage", po::value(&cfg.storage)->default_value("memory"), "memory or file (WAL, fsync on)")(
       "json", po::bool_switch(&cfg.json), "print one JSON object");
   po::variables_map vm;
   try {
@@ -247,6 +390,7 @@ int main(int argc, char** argv) {
   if (cfg.clients < 1 || cfg.clients > 100000) return usage("--clients must be 1 to 100000");
   if (cfg.duration_s < 0.1 || cfg.duration_s > 3600) return usage("--duration must be 0.1 to 3600 seconds");
   if (cfg.threads < 1 || cfg.threads > 64) return usage("--threads must be 1 to 64");
+  if (cfg.storage != "memory" && cfg.storage != "file") return usage("--storage must be memory or file");
   if (cfg.value_size > (1u << 20)) return usage("--value-size must be at most 1048576");
   return run_inproc(cfg);
 }

@@ -1,0 +1,56 @@
+// coraft/file_storage.hpp — durable storage for a node: a data directory
+// with a metadata file and the write-ahead log (coraft/wal.hpp).
+//
+// All disk work runs on the storage's own I/O thread; load() and write()
+// hand it over and await the result, so the node's event loop never blocks
+// on a write or an fsync. The data directory carries a format version, the
+// node id and the cluster id: starting a node on another node's directory,
+// another cluster's, or an unknown format fails with a clear message.
+#pragma once
+
+#include <coraft/file_system.hpp>
+#include <coraft/storage.hpp>
+#include <coraft/wal.hpp>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+namespace coraft {
+
+struct file_storage_options {
+  std::string dir;               // created if missing
+  node_id id = no_node;
+  std::string cluster_id = "coraft";
+  std::uint64_t segment_bytes = 64ull << 20;
+  bool sync = true;              // false = --fsync=never: unsafe, benchmarks only
+  std::function<void(const std::string&)> log;
+};
+
+// The data directory belongs to someone else or has an unknown format.
+class data_dir_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class file_storage final : public storage {
+ public:
+  explicit file_storage(file_storage_options opts,
+                        std::unique_ptr<file_system> fs = make_posix_file_system());
+  ~file_storage() override;
+
+  // Checks (or creates) the metadata file, then recovers the log.
+  boost::asio::awaitable<recovered_state> load() override;
+  boost::asio::awaitable<void> write(log_write w) override;
+
+  // Counters of the WAL, read on the I/O thread.
+  boost::asio::awaitable<wal_stats> stats();
+
+  static constexpr int format_version = 1;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace coraft

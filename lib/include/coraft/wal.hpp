@@ -1,0 +1,95 @@
+// coraft/wal.hpp — the write-ahead log: segment files of checksummed records.
+//
+// A segment is a file `wal-<seq>.log`, zero-filled to its size when created
+// so that appends are overwrites. It holds records
+//   [u32 body length][u32 CRC32C][u8 type][3 zero bytes][body]
+// (little-endian; the CRC covers length, type and body). A zero header marks
+// the end of the written part. Each segment starts with a segment record
+// (magic, sequence number) and the current hard state, so the newest hard
+// state never lives only in an older segment.
+//
+// Invariants: records are only ever appended; the log they describe has no
+// hole (an entry's index is always the next one, a truncation only cuts a
+// suffix); append() returns only after one write and one sync (unless sync is
+// off); recovery never serves a record that fails its checksum.
+// Threading: not thread-safe; file_storage runs it on its own I/O thread.
+#pragma once
+
+#include <coraft/file_system.hpp>
+#include <coraft/storage.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace coraft {
+
+// Corruption that recovery refuses to repair: it names the file and offset.
+class wal_corruption : public std::runtime_error {
+ public:
+  wal_corruption(const std::string& file, std::uint64_t offset, const std::string& what);
+  std::string file;
+  std::uint64_t offset;
+};
+
+struct wal_options {
+  std::string dir;                              // existing directory
+  std::uint64_t segment_bytes = 64ull << 20;    // roll at this size
+  bool sync = true;                             // false: never fsync (unsafe; benchmarks)
+  std::function<void(const std::string&)> log;  // recovery notes (torn tail truncated...)
+};
+
+struct wal_stats {
+  std::uint64_t writes = 0;
+  std::uint64_t syncs = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t segments = 0;
+};
+
+class wal {
+ public:
+  wal(file_system& fs, wal_options opts);
+  ~wal();
+  wal(const wal&) = delete;
+  wal& operator=(const wal&) = delete;
+
+  // Reads every segment in order and verifies every record. A torn or
+  // corrupt tail of the last segment (a crash mid-write) is cut at the last
+  // whole record and logged; anything else throws wal_corruption. Then opens
+  // the log for appending (creating the first segment if there is none).
+  recovered_state open();
+
+  // One group commit: a truncation record when the entries overwrite a
+  // suffix, the hard state, the entries — one write, one sync.
+  void append(const log_write& w);
+
+  index_t last_index() const { return last_index_; }
+  const wal_stats& stats() const { return stats_; }
+
+  static constexpr std::size_t header_bytes = 12;
+
+ private:
+  void roll(std::uint64_t seq);
+  void encode_segment_header(std::uint64_t seq);
+  void encode_hard_state(const hard_state& hs);
+  void encode_truncate(index_t from);
+  void encode_entry(const entry& e);
+  void encode(std::uint8_t type, const void* body, std::size_t n, const void* body2 = nullptr,
+              std::size_t n2 = 0);
+  void flush_buffer(bool sync);
+  std::string segment_path(std::uint64_t seq) const;
+
+  file_system& fs_;
+  wal_options opts_;
+  file_system::handle file_ = -1;  // the segment being appended to
+  std::uint64_t seq_ = 0;          // its sequence number
+  std::uint64_t offset_ = 0;       // end of its written part
+  index_t last_index_ = 0;
+  hard_state hs_;
+  std::vector<char> buf_;          // records being assembled for one write
+  wal_stats stats_;
+};
+
+}  // namespace coraft

@@ -1,0 +1,117 @@
+// POSIX implementation of coraft::file_system. Runs only on the storage I/O
+// thread (never on an event loop): every call here may block.
+#include <coraft/file_system.hpp>
+
+#include <boost/system/system_error.hpp>
+
+#include <cerrno>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace coraft {
+namespace {
+
+[[noreturn]] void throw_errno(const char* what, const std::string& path) {
+  throw boost::system::system_error(
+      boost::system::error_code(errno, boost::system::system_category()),
+      std::string(what) + " " + path);
+}
+
+class posix_file_system final : public file_system {
+ public:
+  handle open(const std::string& path, bool create) override {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
+    if (fd < 0) throw_errno("open", path);
+    return fd;
+  }
+  void close(handle f) override { ::close(f); }
+  std::size_t pread(handle f, void* buf, std::size_t n, std::uint64_t offset) override {
+    std::size_t done = 0;
+    while (done < n) {
+      const ssize_t r = ::pread(f, static_cast<char*>(buf) + done, n - done,
+                                static_cast<off_t>(offset + done));
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        throw_errno("pread", "fd " + std::to_string(f));
+      }
+      if (r == 0) break;
+      done += static_cast<std::size_t>(r);
+    }
+    return done;
+  }
+  void pwrite(handle f, const void* buf, std::size_t n, std::uint64_t offset) override {
+    std::size_t done = 0;
+    while (done < n) {
+      const ssize_t r = ::pwrite(f, static_cast<const char*>(buf) + done, n - done,
+                                 static_cast<off_t>(offset + done));
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        throw_errno("pwrite", "fd " + std::to_string(f));
+      }
+      done += static_cast<std::size_t>(r);
+    }
+  }
+  void sync(handle f) override {
+    if (::fdatasync(f) != 0) throw_errno("fdatasync", "fd " + std::to_string(f));
+  }
+  std::uint64_t size(handle f) override {
+    struct stat st {};
+    if (::fstat(f, &st) != 0) throw_errno("fstat", "fd " + std::to_string(f));
+    return static_cast<std::uint64_t>(st.st_size);
+  }
+  void zero_fill(handle f, std::uint64_t bytes) override {
+    static const std::vector<char> zeros(1u << 20, 0);
+    std::uint64_t off = size(f);
+    while (off < bytes) {
+      const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), bytes - off));
+      pwrite(f, zeros.data(), n, off);
+      off += n;
+    }
+  }
+  void truncate(handle f, std::uint64_t bytes) override {
+    if (::ftruncate(f, static_cast<off_t>(bytes)) != 0) throw_errno("ftruncate", "fd " + std::to_string(f));
+  }
+  void rename(const std::string& from, const std::string& to) override {
+    if (::rename(from.c_str(), to.c_str()) != 0) throw_errno("rename", from + " -> " + to);
+  }
+  void remove(const std::string& path) override {
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw_errno("unlink", path);
+  }
+  void sync_dir(const std::string& dir) override {
+    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) throw_errno("open directory", dir);
+    const int r = ::fsync(fd);
+    const int saved = errno;
+    ::close(fd);
+    errno = saved;
+    if (r != 0) throw_errno("fsync directory", dir);
+  }
+  void create_dir(const std::string& dir) override {
+    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) throw_errno("mkdir", dir);
+  }
+  bool exists(const std::string& path) override {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0;
+  }
+  std::vector<std::string> list(const std::string& dir) override {
+    std::vector<std::string> out;
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr) throw_errno("opendir", dir);
+    while (dirent* e = ::readdir(d)) {
+      const std::string name = e->d_name;
+      if (name != "." && name != "..") out.push_back(name);
+    }
+    ::closedir(d);
+    return out;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<file_system> make_posix_file_system() {
+  return std::make_unique<posix_file_system>();
+}
+
+}  // namespace coraft

@@ -1,0 +1,290 @@
+// wal.cpp — segment files of CRC32C-checked records; see coraft/wal.hpp.
+#include <coraft/wal.hpp>
+
+#include <boost/crc.hpp>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+
+namespace coraft {
+namespace {
+
+enum record_type : std::uint8_t { rec_segment = 1, rec_hard_state = 2, rec_entry = 3, rec_truncate = 4 };
+constexpr std::uint64_t segment_magic = 0x314C415754465243ull;  // "CRFTWAL1"
+constexpr std::size_t entry_fixed = 17;                          // term, index, type
+
+void put_u32(char* p, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (8 * i));
+}
+void put_u64(char* p, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<char>(v >> (8 * i));
+}
+std::uint32_t get_u32(const char* p) {
+  std::uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(static_cast<unsigned char>(p[i])) << (8 * i);
+  return v;
+}
+std::uint64_t get_u64(const char* p) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(static_cast<unsigned char>(p[i])) << (8 * i);
+  return v;
+}
+
+using crc32c = boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true>;
+
+// CRC over the length field, the type field and the body: everything but
+// the CRC itself.
+std::uint32_t record_crc(const char* header, const char* body, std::size_t n) {
+  crc32c c;
+  c.process_bytes(header, 4);
+  c.process_bytes(header + 8, 4);
+  c.process_bytes(body, n);
+  return c.checksum();
+}
+
+bool all_zero(const char* p, std::size_t n) {
+  return std::all_of(p, p + n, [](char c) { return c == 0; });
+}
+
+// Whether a whole, checksum-valid record header+body starts at `at`.
+bool valid_record_at(const std::vector<char>& buf, std::size_t at) {
+  if (at + wal::header_bytes > buf.size()) return false;
+  const char* h = buf.data() + at;
+  const std::uint32_t len = get_u32(h);
+  const auto type = static_cast<std::uint8_t>(h[8]);
+  if (type < rec_segment || type > rec_truncate || h[9] != 0 || h[10] != 0 || h[11] != 0) return false;
+  if (len > buf.size() - at - wal::header_bytes) return false;
+  return record_crc(h, h + wal::header_bytes, len) == get_u32(h + 4);
+}
+
+bool parse_segment_name(const std::string& name, std::uint64_t& seq) {
+  if (name.size() != 24 || name.rfind("wal-", 0) != 0 || name.substr(20) != ".log") return false;
+  seq = 0;
+  for (std::size_t i = 4; i < 20; ++i) {
+    const char c = name[i];
+    int d = 0;
+    if (c >= '0' && c <= '9')
+      d = c - '0';
+    else if (c >= 'a' && c <= 'f')
+      d = c - 'a' + 10;
+    else
+      return false;
+    seq = seq * 16 + static_cast<std::uint64_t>(d);
+  }
+  return true;
+}
+
+}  // namespace
+
+wal_corruption::wal_corruption(const std::string& f, std::uint64_t off, const std::string& what)
+    : std::runtime_error("corrupt write-ahead log: " + f + " at offset " + std::to_string(off) +
+                         ": " + what + " (refusing to serve it; restore this node from a peer)"),
+      file(f),
+      offset(off) {}
+
+wal::wal(file_system& fs, wal_options opts) : fs_(fs), opts_(std::move(opts)) {
+  if (!opts_.log) opts_.log = [](const std::string& s) { std::fprintf(stderr, "coraft wal: %s\n", s.c_str()); };
+}
+
+wal::~wal() {
+  if (file_ >= 0) fs_.close(file_);
+}
+
+std::string wal::segment_path(std::uint64_t seq) const {
+  char name[32];
+  std::snprintf(name, sizeof name, "wal-%016" PRIx64 ".log", seq);
+  return opts_.dir + "/" + name;
+}
+
+void wal::encode(std::uint8_t type, const void* body, std::size_t n, const void* body2,
+                 std::size_t n2) {
+  const std::size_t at = buf_.size();
+  const std::size_t len = n + n2;
+  buf_.resize(at + header_bytes + len);
+  char* h = buf_.data() + at;
+  put_u32(h, static_cast<std::uint32_t>(len));
+  h[8] = static_cast<char>(type);
+  h[9] = h[10] = h[11] = 0;
+  if (n > 0) std::memcpy(h + header_bytes, body, n);
+  if (n2 > 0) std::memcpy(h + header_bytes + n, body2, n2);
+  put_u32(h + 4, record_crc(h, h + header_bytes, len));
+}
+
+void wal::encode_segment_header(std::uint64_t seq) {
+  char b[16];
+  put_u64(b, segment_magic);
+  put_u64(b + 8, seq);
+  encode(rec_segment, b, sizeof b);
+}
+
+void wal::encode_hard_state(const hard_state& hs) {
+  char b[16];
+  put_u64(b, hs.current_term);
+  put_u64(b + 8, hs.voted_for);
+  encode(rec_hard_state, b, sizeof b);
+}
+
+void wal::encode_truncate(index_t from) {
+  char b[8];
+  put_u64(b, from);
+  encode(rec_truncate, b, sizeof b);
+}
+
+void wal::encode_entry(const entry& e) {
+  char b[entry_fixed];
+  put_u64(b, e.term);
+  put_u64(b + 8, e.index);
+  b[16] = static_cast<char>(e.type);
+  encode(rec_entry, b, sizeof b, e.data.data(), e.data.size());
+}
+
+recovered_state wal::open() {
+  std::vector<std::pair<std::uint64_t, std::string>> segments;
+  for (const std::string& name : fs_.list(opts_.dir)) {
+    std::uint64_t seq = 0;
+    if (parse_segment_name(name, seq)) segments.emplace_back(seq, name);
+    if (name == "wal.tmp") fs_.remove(opts_.dir + "/" + name);  // an unfinished roll
+  }
+  std::sort(segments.begin(), segments.end());
+
+  recovered_state rs;
+  std::vector<char> buf;
+  for (std::size_t k = 0; k < segments.size(); ++k) {
+    const auto& [seq, name] = segments[k];
+    const std::string path = opts_.dir + "/" + name;
+    const bool last = k + 1 == segments.size();
+    if (k > 0 && seq != segments[k - 1].first + 1)
+      throw wal_corruption(path, 0, "segment sequence has a gap after " + segments[k - 1].second);
+    const auto fd = fs_.open(path, false);
+    buf.resize(fs_.size(fd));
+    if (fs_.pread(fd, buf.data(), buf.size(), 0) != buf.size())
+      throw wal_corruption(path, 0, "short read");
+    std::size_t off = 0;
+    while (off + header_bytes <= buf.size()) {
+      const char* h = buf.data() + off;
+      if (all_zero(h, header_bytes)) break;  // end of the written part
+      if (!valid_record_at(buf, off)) {
+        if (!last) throw wal_corruption(path, off, "record fails its checksum in a sealed segment");
+        // In the last segment this is a torn write when nothing valid follows.
+        for (std::size_t p = off + 1; p + header_bytes <= buf.size(); ++p) {
+          if (valid_record_at(buf, p))
+            throw wal_corruption(path, off, "record fails its checksum but valid records follow");
+        }
+        std::size_t end = buf.size();
+        while (end > off && buf[end - 1] == 0) --end;
+        opts_.log("torn tail in " + path + " at offset " + std::to_string(off) + ": cut " +
+                  std::to_string(end - off) + " bytes after the last whole record");
+        const std::vector<char> zeros(end - off, 0);
+        fs_.pwrite(fd, zeros.data(), zeros.size(), off);
+        fs_.sync(fd);
+        break;
+      }
+      const std::uint32_t len = get_u32(h);
+      const char* body = h + header_bytes;
+      switch (static_cast<std::uint8_t>(h[8])) {
+        case rec_segment:
+          if (off != 0 || len != 16 || get_u64(body) != segment_magic || get_u64(body + 8) != seq)
+            throw wal_corruption(path, off, "bad segment header");
+          break;
+        case rec_hard_state:
+          if (len != 16) throw wal_corruption(path, off, "bad hard state record");
+          rs.state = {get_u64(body), get_u64(body + 8)};
+          break;
+        case rec_truncate: {
+          if (len != 8) throw wal_corruption(path, off, "bad truncation record");
+          const index_t from = get_u64(body);
+          if (from == 0 || from > rs.log.size() + 1)
+            throw wal_corruption(path, off, "truncation at " + std::to_string(from) + " past the log's end");
+          rs.log.resize(from - 1);
+          break;
+        }
+        case rec_entry: {
+          if (len < entry_fixed) throw wal_corruption(path, off, "short entry record");
+          entry e;
+          e.term = get_u64(body);
+          e.index = get_u64(body + 8);
+          e.type = static_cast<entry_type>(body[16]);
+          if (e.index != rs.log.size() + 1)
+            throw wal_corruption(path, off, "entry " + std::to_string(e.index) + " after entry " +
+                                                std::to_string(rs.log.size()) + " leaves a hole");
+          e.data = payload(std::string_view(body + entry_fixed, len - entry_fixed));
+          rs.log.push_back(std::move(e));
+          break;
+        }
+        default:
+          throw wal_corruption(path, off, "unknown record type");
+      }
+      if (off == 0 && static_cast<std::uint8_t>(h[8]) != rec_segment)
+        throw wal_corruption(path, off, "segment does not start with its header");
+      off += header_bytes + len;
+    }
+    if (off == 0) throw wal_corruption(path, 0, "empty segment (no header)");
+    if (last) {
+      file_ = fd;
+      seq_ = seq;
+      offset_ = off;
+    } else {
+      fs_.close(fd);
+    }
+  }
+  hs_ = rs.state;
+  last_index_ = rs.log.size();
+  stats_.segments = segments.size();
+  if (file_ < 0) roll(1);
+  return rs;
+}
+
+void wal::roll(std::uint64_t seq) {
+  // A segment is complete before it has its name: zero-filled, header and
+  // hard state written and synced under a temporary name, then renamed and
+  // the directory synced [a crash leaves either no segment or a whole one].
+  const std::string tmp = opts_.dir + "/wal.tmp";
+  fs_.remove(tmp);
+  const auto fd = fs_.open(tmp, true);
+  fs_.zero_fill(fd, opts_.segment_bytes);
+  std::vector<char> saved;
+  saved.swap(buf_);
+  encode_segment_header(seq);
+  encode_hard_state(hs_);
+  fs_.pwrite(fd, buf_.data(), buf_.size(), 0);
+  if (opts_.sync) fs_.sync(fd);
+  fs_.rename(tmp, segment_path(seq));
+  if (opts_.sync) fs_.sync_dir(opts_.dir);
+  if (file_ >= 0) fs_.close(file_);
+  file_ = fd;
+  seq_ = seq;
+  offset_ = buf_.size();
+  buf_.swap(saved);
+  ++stats_.segments;
+}
+
+void wal::append(const log_write& w) {
+  buf_.clear();
+  if (!w.entries.empty()) {
+    const index_t first = w.entries.front().index;
+    if (first == 0 || first > last_index_ + 1)
+      throw std::logic_error("wal::append: entry " + std::to_string(first) + " would leave a hole after " +
+                             std::to_string(last_index_));
+    if (first <= last_index_) encode_truncate(first);
+  }
+  if (w.state) {
+    encode_hard_state(*w.state);
+    hs_ = *w.state;
+  }
+  for (const entry& e : w.entries) encode_entry(e);
+  if (buf_.empty()) return;
+  if (offset_ + buf_.size() > opts_.segment_bytes && offset_ > 2 * header_bytes + 32) roll(seq_ + 1);
+  fs_.pwrite(file_, buf_.data(), buf_.size(), offset_);
+  ++stats_.writes;
+  stats_.bytes += buf_.size();
+  if (opts_.sync) {
+    fs_.sync(file_);
+    ++stats_.syncs;
+  }
+  offset_ += buf_.size();
+  if (!w.entries.empty()) last_index_ = w.entries.back().index;
+}
+
+}  // namespace coraft
