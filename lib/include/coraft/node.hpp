@@ -23,6 +23,9 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
+#include <cstdint>
+#include <iterator>
+#include <utility>
 #include <memory>
 #include <string>
 #include <vector>
@@ -63,10 +66,43 @@ struct propose_outcome {
   explicit operator bool() const { return !error.code; }
 };
 
+// A latency histogram with fixed bucket bounds (seconds), Prometheus-style.
+struct histogram {
+  static constexpr double bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                      0.01,   0.025,   0.05,   0.1,   0.25,   0.5, 1, 2.5};
+  std::uint64_t buckets[std::size(bounds)] = {};  // counts per bucket (not cumulative)
+  std::uint64_t count = 0;
+  double sum = 0;
+  void observe(double seconds);
+};
+
+struct node_metrics {
+  std::uint64_t proposals_ok = 0;
+  std::uint64_t proposals_failed = 0;   // not leader, timeout, dropped, stopped...
+  std::uint64_t entries_applied = 0;
+  std::uint64_t messages_received = 0;
+  std::uint64_t leader_changes = 0;     // times this node saw a new leader
+  std::uint64_t storage_writes = 0;     // group commits
+  std::uint64_t storage_entries = 0;    // entries in them
+  histogram commit_latency;             // propose() accepted -> applied here (leader)
+  histogram storage_write_latency;      // one group commit: write + sync
+};
+
+// Metadata of one log entry (GET /v1/log).
+struct entry_info {
+  index_t index = 0;
+  term_t term = 0;
+  entry_type type = entry_type::normal;
+  std::size_t size = 0;
+};
+
 struct node_status : core::status {
   bool stopped = false;
   std::string fatal_error;  // non-empty after a storage failure
   std::size_t pending_proposals = 0;
+  // Milliseconds since a message last arrived from each peer (-1: never).
+  std::vector<std::pair<node_id, std::int64_t>> last_contact_ms;
+  node_metrics metrics;
 };
 
 class node {
@@ -83,6 +119,8 @@ class node {
   boost::asio::awaitable<propose_outcome> propose(std::string command);
   // A consistent view of the node (taken on its strand).
   boost::asio::awaitable<node_status> status();
+  // Metadata of up to `limit` entries from index `from` (what the log holds).
+  boost::asio::awaitable<std::vector<entry_info>> log_info(index_t from, std::size_t limit);
   // Completes pending proposals with `stopped`, cancels every task and waits
   // for all of them. Idempotent.
   boost::asio::awaitable<void> stop();

@@ -11,6 +11,8 @@
 // job are durable [thesis §3.8]; apply entries go to the applier in order.
 #include <coraft/node.hpp>
 
+#include <coraft/log.hpp>
+
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/append.hpp>
 #include <boost/asio/as_tuple.hpp>
@@ -88,6 +90,7 @@ struct node::impl {
     std::uint64_t deadline_tick;
     asio::any_io_executor client;  // where the proposer resumes
     propose_handler handler;
+    std::chrono::steady_clock::time_point accepted{};
   };
 
   asio::strand<asio::any_io_executor> strand_;
@@ -114,6 +117,10 @@ struct node::impl {
   // newer leader replaced those entries in our log [§5.3] — then goes last.
   std::deque<waiter> waiters_;
   index_t applied_index_ = 0;
+
+  node_metrics metrics_;
+  node_id last_leader_ = no_node;
+  std::map<node_id, std::chrono::steady_clock::time_point> last_contact_;
 
   std::size_t running_ = 0;
   wakeup tasks_done_;
@@ -167,6 +174,13 @@ struct node::impl {
 
   // Resumes the proposer on its own executor, never inline on the strand.
   void complete(waiter& w, propose_outcome out) {
+    if (out) {
+      ++metrics_.proposals_ok;
+      metrics_.commit_latency.observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - w.accepted).count());
+    } else {
+      ++metrics_.proposals_failed;
+    }
     asio::post(w.client, asio::append(std::move(w.handler), std::move(out)));
   }
   void complete(waiter& w, errc e, node_id hint = no_node) {
@@ -196,6 +210,7 @@ struct node::impl {
     w.index = r.id.index;
     w.term = r.id.term;
     w.deadline_tick = now_tick_ + static_cast<std::uint64_t>(opts_.propose_timeout_ticks);
+    w.accepted = std::chrono::steady_clock::now();
     waiters_.push_back(std::move(w));
     schedule_flush();
   }
@@ -227,6 +242,15 @@ struct node::impl {
   void flush() {
     flush_scheduled_ = false;
     if (!raft_ || stopping_) return;
+    if (raft_->leader() != last_leader_) {
+      last_leader_ = raft_->leader();
+      if (last_leader_ != no_node) {
+        ++metrics_.leader_changes;
+        log_line(log_level::info, opts_.raft.id, "raft",
+                 "leader is " + std::to_string(last_leader_) + " term=" + std::to_string(raft_->term()) +
+                     " role=" + core::to_string(raft_->state()));
+      }
+    }
     while (raft_->has_ready()) {
       core::ready rd = raft_->take_ready();
       for (auto& m : rd.send_now) route(std::move(m));
@@ -244,7 +268,12 @@ struct node::impl {
 
   void on_messages(std::vector<message>& batch) {
     if (!started_ || stopping_) return;
-    for (const auto& m : batch) raft_->step(m);
+    const auto now = std::chrono::steady_clock::now();
+    metrics_.messages_received += batch.size();
+    for (const auto& m : batch) {
+      last_contact_[m.from] = now;
+      raft_->step(m);
+    }
     schedule_flush();
   }
 
@@ -331,6 +360,9 @@ struct node::impl {
       }
       const std::optional<log_id> last =
           w.entries.empty() ? std::nullopt : std::optional<log_id>(w.entries.back().id());
+      const auto t0 = std::chrono::steady_clock::now();
+      ++metrics_.storage_writes;
+      metrics_.storage_entries += w.entries.size();
       try {
         co_await store_.write(std::move(w));
       } catch (const boost::system::system_error& e) {
@@ -338,6 +370,8 @@ struct node::impl {
         fail(std::string("storage write failed: ") + e.what());
         co_return;
       }
+      metrics_.storage_write_latency.observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       if (stopping_) co_return;
       for (auto& m : after_sync) route(std::move(m));
       if (last) raft_->synced_to(*last);
@@ -363,6 +397,7 @@ struct node::impl {
     std::string result;
     if (e.type == entry_type::normal) result = sm_.apply(e.index, e.data);
     applied_index_ = e.index;
+    ++metrics_.entries_applied;
     // Waiters below this index missed their entry (cannot happen while
     // indexes are applied one by one; kept as a guard against hangs).
     while (!waiters_.empty() && waiters_.front().index <= e.index) {
@@ -389,10 +424,32 @@ struct node::impl {
     s.stopped = stopping_;
     s.fatal_error = fatal_;
     s.pending_proposals = waiters_.size();
+    s.metrics = metrics_;
+    const auto now = std::chrono::steady_clock::now();
+    for (node_id v : opts_.voters) {
+      if (v == opts_.raft.id) continue;
+      auto it = last_contact_.find(v);
+      s.last_contact_ms.emplace_back(
+          v, it == last_contact_.end()
+                 ? -1
+                 : std::chrono::duration_cast<std::chrono::milliseconds>(now - it->second).count());
+    }
     return s;
   }
 
   awaitable<node_status> status_on_strand() { co_return make_status(); }
+
+  awaitable<std::vector<entry_info>> log_info_on_strand(index_t from, std::size_t limit) {
+    std::vector<entry_info> out;
+    if (!raft_) co_return out;
+    const index_t last = raft_->last_log().index;
+    for (index_t i = std::max(from, raft_->first_index()); i <= last && out.size() < limit; ++i) {
+      const entry* e = raft_->entry_at(i);
+      if (e == nullptr) break;
+      out.push_back({e->index, e->term, e->type, e->data.size()});
+    }
+    co_return out;
+  }
 };
 
 node::node(asio::any_io_executor ex, node_options opts, storage& store, transport& net,
@@ -423,6 +480,21 @@ awaitable<propose_outcome> node::propose(std::string command) {
 
 awaitable<node_status> node::status() {
   co_return co_await asio::co_spawn(impl_->strand_, impl_->status_on_strand(), use_awaitable);
+}
+
+awaitable<std::vector<entry_info>> node::log_info(index_t from, std::size_t limit) {
+  co_return co_await asio::co_spawn(impl_->strand_, impl_->log_info_on_strand(from, limit), use_awaitable);
+}
+
+void histogram::observe(double seconds) {
+  ++count;
+  sum += seconds;
+  for (std::size_t i = 0; i < std::size(bounds); ++i) {
+    if (seconds <= bounds[i]) {
+      ++buckets[i];
+      return;
+    }
+  }
 }
 
 awaitable<void> node::stop() {

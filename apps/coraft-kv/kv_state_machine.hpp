@@ -1,0 +1,60 @@
+// kv_state_machine.hpp — coraft-kv's replicated state: an ordered map of
+// keys to values, changed only by applying committed commands.
+//
+// Commands are binary (op, condition, key, value, expected value); results
+// carry a status and, for reads, the value. apply() is deterministic: the
+// same commands in the same order give the same map on every node.
+// Threading: apply() runs on the node's strand; coraft-kv runs everything
+// on one thread, so its routes may read the map directly for stale reads.
+#pragma once
+
+#include <coraft/state_machine.hpp>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace coraft::kv {
+
+enum class op : std::uint8_t { put = 1, del = 2, get = 3 };
+enum class condition : std::uint8_t { none = 0, expect = 1, absent = 2 };
+enum class status : std::uint8_t { ok = 0, not_found = 1, precondition_failed = 2, bad_command = 3 };
+
+struct command {
+  op kind = op::put;
+  condition cond = condition::none;
+  std::string key;
+  std::string value;   // put
+  std::string expect;  // cond == expect
+};
+
+struct result {
+  status code = status::ok;
+  std::string value;  // get: the value
+};
+
+std::string encode(const command& c);
+std::optional<command> decode_command(std::string_view bytes);
+std::string encode(const result& r);
+result decode_result(std::string_view bytes);
+
+class kv_state_machine final : public state_machine {
+ public:
+  std::string apply(index_t index, std::string_view command) override;
+  void save_snapshot(snapshot_writer& out) override;
+  void restore_snapshot(snapshot_reader& in) override;
+
+  // Local (possibly stale) reads.
+  const std::string* find(const std::string& key) const;
+  std::vector<std::string> keys_with_prefix(const std::string& prefix, std::size_t limit) const;
+  index_t applied_index() const { return applied_; }
+  std::size_t size() const { return map_.size(); }
+
+ private:
+  std::map<std::string, std::string, std::less<>> map_;
+  index_t applied_ = 0;
+};
+
+}  // namespace coraft::kv

@@ -1,0 +1,304 @@
+// coraft-kv — a replicated key-value store on coraft: the example service.
+//
+//   coraft-kv --id 1 --cluster 1=127.0.0.11:7001/127.0.0.11:8001,2=...,3=... --data-dir /tmp/kv1
+//
+// One process = one node: the Raft node, its write-ahead log, the TCP peer
+// transport and the HTTP/JSON API (admin routes + /v1/kv). Everything runs
+// on one event-loop thread; fsync runs on the storage's own I/O thread.
+// SIGTERM/SIGINT: stop accepting requests, answer the ones in flight, stop
+// the node (the log is synced: nothing acknowledged is unsynced), exit 0.
+#include "kv_routes.hpp"
+#include "kv_state_machine.hpp"
+
+#include <coraft/file_storage.hpp>
+#include <coraft/log.hpp>
+#include <coraft/net/admin_api.hpp>
+#include <coraft/net/http.hpp>
+#include <coraft/net/tcp_transport.hpp>
+#include <coraft/node.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+#include <boost/program_options.hpp>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+namespace asio = boost::asio;
+namespace po = boost::program_options;
+namespace json = boost::json;
+using namespace coraft;
+
+namespace {
+
+struct settings {
+  std::uint64_t id = 0;
+  std::string cluster;
+  std::string cluster_id = "coraft";
+  std::string data_dir;
+  int election_timeout_ms = 150;
+  int heartbeat_ms = 50;
+  int tick_ms = 10;
+  std::string fsync = "always";
+  std::size_t max_value_bytes = 1u << 20;
+  std::string admin_token;
+  std::string log_level = "info";
+  int propose_timeout_ms = 5000;
+};
+
+// A start-up error: the message names the flag and the fix.
+struct bad_flag : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+void load_config_file(const std::string& path, po::variables_map& vm, const po::options_description& desc) {
+  std::ifstream in(path);
+  if (!in) throw bad_flag("--config: cannot read '" + path + "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  boost::system::error_code ec;
+  json::value v = json::parse(ss.str(), ec);
+  if (ec || !v.is_object())
+    throw bad_flag("--config: '" + path + "' is not a JSON object (" + (ec ? ec.message() : "not an object") + ")");
+  // Turn {"key": value} into --key=value so that flags and file share one
+  // set of checks; flags given on the command line win.
+  std::vector<std::string> args{"coraft-kv"};
+  for (const auto& [k, val] : v.as_object()) {
+    std::string key(k);
+    for (auto& c : key)
+      if (c == '_') c = '-';
+    if (desc.find_nothrow(key, false) == nullptr || key == "config" || key == "help")
+      throw bad_flag("--config: unknown setting '" + std::string(k) + "' in " + path + " (see --help)");
+    std::string s;
+    if (val.is_string()) s = std::string(val.as_string());
+    else if (val.is_int64()) s = std::to_string(val.as_int64());
+    else if (val.is_uint64()) s = std::to_string(val.as_uint64());
+    else if (val.is_bool()) s = val.as_bool() ? "true" : "false";
+    else throw bad_flag("--config: setting '" + std::string(k) + "' must be a string or a number");
+    args.push_back("--" + key + "=" + s);
+  }
+  std::vector<const char*> argv;
+  for (auto& a : args) argv.push_back(a.c_str());
+  po::store(po::parse_command_line(static_cast<int>(argv.size()), argv.data(), desc), vm);
+}
+
+settings parse_flags(int argc, char** argv, bool& help) {
+  settings s;
+  po::options_description desc("coraft-kv: a replicated key-value store on coraft\n\nOptions");
+  desc.add_options()
+    ("help,h", "show this help and exit")
+    ("config", po::value<std::string>(), "JSON file with any of these settings (keys as below, '-' or '_'); flags win")
+    ("id", po::value(&s.id), "this node's id (required; one of the ids in --cluster)")
+    ("cluster", po::value(&s.cluster), "every member, same string on every node (required): ID=RAFT_HOST:PORT/HTTP_HOST:PORT,...")
+    ("cluster-id", po::value(&s.cluster_id)->default_value("coraft"), "name shared by the cluster's nodes; peers and data dirs of another cluster are refused")
+    ("data-dir", po::value(&s.data_dir), "directory for this node's log (required; created if missing; one per node)")
+    ("election-timeout-ms", po::value(&s.election_timeout_ms)->default_value(150), "minimum election timeout; each timeout is random in [T, 2T)")
+    ("heartbeat-ms", po::value(&s.heartbeat_ms)->default_value(50), "leader heartbeat interval (smaller than the election timeout)")
+    ("tick-ms", po::value(&s.tick_ms)->default_value(10), "timer resolution; timeouts are whole ticks")
+    ("fsync", po::value(&s.fsync)->default_value("always"), "always (safe) or never (UNSAFE: for benchmarks; acknowledged writes can be lost)")
+    ("max-value-bytes", po::value(&s.max_value_bytes)->default_value(1u << 20), "largest value a PUT accepts (413 above)")
+    ("admin-token", po::value(&s.admin_token), "bearer token required by mutating admin routes (default: none)")
+    ("log-level", po::value(&s.log_level)->default_value("info"), "debug, info, warn, error or off")
+    ("propose-timeout-ms", po::value(&s.propose_timeout_ms)->default_value(5000), "a write not committed by then answers 504");
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, desc), vm);
+    if (vm.count("help")) {
+      std::cout << desc << "\nExample (3 nodes on one machine):\n"
+                << "  coraft-kv --id 1 --data-dir /tmp/kv1 --cluster "
+                   "1=127.0.0.11:7001/127.0.0.11:8001,2=127.0.0.12:7001/127.0.0.12:8001,3=127.0.0.13:7001/127.0.0.13:8001\n";
+      help = true;
+      return s;
+    }
+    if (vm.count("config")) load_config_file(vm["config"].as<std::string>(), vm, desc);
+    po::notify(vm);
+  } catch (const bad_flag&) {
+    throw;
+  } catch (const po::error& e) {
+    throw bad_flag(std::string(e.what()) + " (see --help)");
+  }
+  if (s.id == 0) throw bad_flag("--id is required: this node's id, a number >= 1 listed in --cluster");
+  if (s.cluster.empty()) throw bad_flag("--cluster is required, e.g. --cluster 1=127.0.0.11:7001/127.0.0.11:8001,...");
+  if (s.data_dir.empty()) throw bad_flag("--data-dir is required: a directory of this node's own, e.g. --data-dir ./data/node1");
+  if (s.fsync != "always" && s.fsync != "never") throw bad_flag("--fsync must be 'always' or 'never'");
+  log_level lvl;
+  if (!parse_log_level(s.log_level, lvl)) throw bad_flag("--log-level must be debug, info, warn, error or off");
+  if (s.tick_ms < 1 || s.tick_ms > 1000) throw bad_flag("--tick-ms must be 1 to 1000");
+  if (s.heartbeat_ms < s.tick_ms) throw bad_flag("--heartbeat-ms must be at least --tick-ms (" + std::to_string(s.tick_ms) + ")");
+  if (s.election_timeout_ms <= s.heartbeat_ms)
+    throw bad_flag("--election-timeout-ms must be larger than --heartbeat-ms (Raft needs several heartbeats per election timeout)");
+  if (s.election_timeout_ms > 60000) throw bad_flag("--election-timeout-ms must be at most 60000");
+  if (s.max_value_bytes < 1 || s.max_value_bytes > (64u << 20)) throw bad_flag("--max-value-bytes must be 1 to 67108864");
+  if (s.propose_timeout_ms < 10) throw bad_flag("--propose-timeout-ms must be at least 10");
+  return s;
+}
+
+struct app {
+  settings cfg;
+  asio::io_context ctx{1};
+  std::vector<net::cluster_member> members;
+  std::unique_ptr<file_storage> store;
+  std::unique_ptr<net::tcp_transport> transport;
+  kv::kv_state_machine sm;
+  std::unique_ptr<node> raft;
+  std::unique_ptr<net::admin_context> admin;
+  std::unique_ptr<net::http_server> http;
+  int exit_code = 0;
+
+  asio::awaitable<void> run() {
+    const net::cluster_member* self = nullptr;
+    for (const auto& m : members)
+      if (m.id == cfg.id) self = &m;
+
+    file_storage_options fo;
+    fo.dir = cfg.data_dir;
+    fo.id = cfg.id;
+    fo.cluster_id = cfg.cluster_id;
+    fo.sync = cfg.fsync == "always";
+    fo.log = [id = cfg.id](const std::string& line) { log_line(log_level::warn, id, "wal", line); };
+    store = std::make_unique<file_storage>(fo);
+
+    net::tcp_transport_options to;
+    to.self = cfg.id;
+    to.cluster_id = cfg.cluster_id;
+    to.listen = self->raft;
+    for (const auto& m : members)
+      if (m.id != cfg.id) to.peers[m.id] = m.raft;
+    transport = std::make_unique<net::tcp_transport>(ctx.get_executor(), to);
+
+    node_options no;
+    no.raft.id = cfg.id;
+    no.raft.seed = cfg.id * 7919 + static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    no.tick_interval = std::chrono::milliseconds(cfg.tick_ms);
+    no.raft.election_ticks = cfg.election_timeout_ms / cfg.tick_ms;
+    no.raft.heartbeat_ticks = std::max(1, cfg.heartbeat_ms / cfg.tick_ms);
+    no.propose_timeout_ticks = std::max(1, cfg.propose_timeout_ms / cfg.tick_ms);
+    no.max_command_bytes = cfg.max_value_bytes + 2 * 1024 + 64;
+    for (const auto& m : members) no.voters.push_back(m.id);
+    raft = std::make_unique<node>(ctx.get_executor(), no, *store, *transport, sm);
+
+    admin = std::make_unique<net::admin_context>(net::admin_context{*raft, members, cfg.admin_token, cfg.fsync, {}});
+    admin->extra_metrics = [this] {
+      const auto t = transport->stats();
+      const auto& h = http->stats();
+      std::ostringstream os;
+      const std::string l = "{node=\"" + std::to_string(cfg.id) + "\"}";
+      os << "# TYPE coraft_net_frames_sent_total counter\ncoraft_net_frames_sent_total" << l << " " << t.frames_sent << "\n"
+         << "# TYPE coraft_net_frames_received_total counter\ncoraft_net_frames_received_total" << l << " " << t.frames_received << "\n"
+         << "# TYPE coraft_net_decode_errors_total counter\ncoraft_net_decode_errors_total" << l << " " << t.decode_errors << "\n"
+         << "# TYPE coraft_net_dropped_total counter\ncoraft_net_dropped_total" << l << " " << (t.dropped_queue_full + t.dropped_other) << "\n"
+         << "# TYPE coraft_net_peers_connected gauge\ncoraft_net_peers_connected" << l << " " << t.peers_connected << "\n"
+         << "# TYPE coraft_net_inbound_connections gauge\ncoraft_net_inbound_connections" << l << " " << t.inbound_connections << "\n"
+         << "# TYPE coraft_http_requests_total counter\ncoraft_http_requests_total" << l << " " << h.requests << "\n"
+         << "# TYPE coraft_http_connections_open gauge\ncoraft_http_connections_open" << l << " " << h.connections_open << "\n"
+         << "# TYPE coraft_kv_keys gauge\ncoraft_kv_keys" << l << " " << sm.size() << "\n";
+      return os.str();
+    };
+    net::http_router router;
+    net::add_admin_routes(router, *admin);
+    kv::add_kv_routes(router, *admin, sm, kv::kv_limits{1024, cfg.max_value_bytes});
+    net::http_options ho;
+    const auto colon = self->http.rfind(':');
+    ho.host = self->http.substr(0, colon);
+    ho.port = static_cast<std::uint16_t>(std::stoi(self->http.substr(colon + 1)));
+    ho.max_body_bytes = cfg.max_value_bytes + 4096;
+    ho.log_node_id = cfg.id;
+    http = std::make_unique<net::http_server>(ctx.get_executor(), ho, std::move(router));
+
+    asio::signal_set signals(ctx, SIGINT, SIGTERM);
+    std::string failed;
+    try {
+      co_await raft->start();
+      co_await transport->start();
+      transport->attach(*raft);
+      http->start();
+    } catch (const std::exception& e) {
+      failed = e.what();
+    }
+    if (!failed.empty()) {
+      log_line(log_level::error, cfg.id, "main", "cannot start: " + failed);
+      exit_code = 1;
+      co_await shutdown();
+      co_return;
+    }
+    if (cfg.fsync == "never")
+      log_line(log_level::warn, cfg.id, "main", "UNSAFE: --fsync=never: acknowledged writes can be lost in a crash");
+    log_line(log_level::info, cfg.id, "main",
+             "serving raft on " + self->raft + ", HTTP on " + self->http + ", data in " + cfg.data_dir);
+    auto [ec, sig] = co_await signals.async_wait(asio::as_tuple(asio::use_awaitable));
+    log_line(log_level::info, cfg.id, "main", "signal " + std::to_string(sig) + ": shutting down");
+    co_await shutdown();
+  }
+
+  // Stop taking requests; give in-flight ones a moment to commit; then stop
+  // the node (what is still pending answers 503 stopped) and the rest.
+  asio::awaitable<void> shutdown() {
+    bool http_done = false;
+    if (http) {
+      asio::co_spawn(ctx, http->stop(), [&http_done](std::exception_ptr) { http_done = true; });
+      asio::steady_timer t(ctx);
+      for (int i = 0; i < 200 && !http_done; ++i) {
+        t.expires_after(std::chrono::milliseconds(10));
+        co_await t.async_wait(asio::use_awaitable);
+      }
+    }
+    if (raft) co_await raft->stop();
+    asio::steady_timer t(ctx);
+    while (http && !http_done) {
+      t.expires_after(std::chrono::milliseconds(5));
+      co_await t.async_wait(asio::use_awaitable);
+    }
+    if (transport) {
+      transport->detach();
+      co_await transport->stop();
+    }
+    log_line(log_level::info, cfg.id, "main", "stopped");
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  app a;
+  try {
+    bool help = false;
+    a.cfg = parse_flags(argc, argv, help);
+    if (help) return 0;
+    try {
+      a.members = net::parse_cluster(a.cfg.cluster);
+    } catch (const std::invalid_argument& e) {
+      throw bad_flag(std::string("--cluster: ") + e.what());
+    }
+    bool found = false;
+    for (const auto& m : a.members) found = found || m.id == a.cfg.id;
+    if (!found) throw bad_flag("--id " + std::to_string(a.cfg.id) + " is not a member of --cluster");
+  } catch (const bad_flag& e) {
+    std::cerr << "coraft-kv: " << e.what() << "\n";
+    return 2;
+  }
+  log_level lvl = log_level::info;
+  parse_log_level(a.cfg.log_level, lvl);
+  set_log_level(lvl);
+  asio::co_spawn(a.ctx, a.run(), [&a](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      log_line(log_level::error, a.cfg.id, "main", std::string("fatal: ") + ex.what());
+    }
+    a.exit_code = 1;
+  });
+  try {
+    a.ctx.run();
+  } catch (const std::exception& e) {
+    log_line(log_level::error, a.cfg.id, "main", std::string("fatal: ") + e.what());
+    return 1;
+  }
+  return a.exit_code;
+}

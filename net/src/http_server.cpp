@@ -1,0 +1,334 @@
+// http_server.cpp — Beast session loop: read (with limits and a deadline),
+// route, await the handler, write; keep-alive until the client or stop()
+// closes. See coraft/net/http.hpp.
+#include <coraft/net/http.hpp>
+
+#include <coraft/log.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <boost/url/parse.hpp>
+
+#include <list>
+
+namespace coraft::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::use_awaitable;
+using tcp = asio::ip::tcp;
+
+std::optional<std::string> http_request::param(const std::string& name) const {
+  for (const auto& [k, v] : query)
+    if (k == name) return v;
+  return std::nullopt;
+}
+
+std::string http_request::header(const std::string& lower_name) const {
+  auto it = headers.find(lower_name);
+  return it == headers.end() ? std::string() : it->second;
+}
+
+http_response http_response::error(int status, std::string code, std::string message) {
+  boost::json::object o;
+  o["error"] = code;
+  o["message"] = message;
+  return json(boost::json::serialize(o), status);
+}
+
+http_response http_response::json(std::string body, int status) {
+  http_response r;
+  r.status = status;
+  r.body = std::move(body);
+  r.body += '\n';
+  return r;
+}
+
+void http_router::add(std::string method, std::string pattern, http_handler h) {
+  const bool prefix = pattern.size() >= 2 && pattern.compare(pattern.size() - 2, 2, "/*") == 0;
+  if (prefix) pattern.pop_back();  // keep the trailing '/'
+  routes_.push_back({std::move(method), std::move(pattern), prefix, std::move(h)});
+}
+
+const http_handler* http_router::find(const std::string& method, const std::string& path,
+                                      int& status_if_none, std::string& allowed) const {
+  bool path_known = false;
+  for (const route& r : routes_) {
+    const bool match = r.prefix ? (path.size() > r.pattern.size() && path.rfind(r.pattern, 0) == 0)
+                                : path == r.pattern;
+    if (!match) continue;
+    if (r.method == method) return &r.handler;
+    path_known = true;
+    if (!allowed.empty()) allowed += ", ";
+    allowed += r.method;
+  }
+  status_if_none = path_known ? 405 : 404;
+  return nullptr;
+}
+
+bool percent_decode(std::string_view s, std::string& out) {
+  out.clear();
+  out.reserve(s.size());
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out += s[i];
+      continue;
+    }
+    if (i + 2 >= s.size()) return false;
+    const int hi = hex(s[i + 1]), lo = hex(s[i + 2]);
+    if (hi < 0 || lo < 0) return false;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return true;
+}
+
+namespace {
+
+const char* reason_code(int status) {
+  switch (status) {
+    case 400: return "bad_request";
+    case 404: return "not_found";
+    case 405: return "method_not_allowed";
+    case 413: return "too_large";
+    case 431: return "headers_too_large";
+    default: return "error";
+  }
+}
+
+}  // namespace
+
+struct http_server::impl {
+  impl(asio::any_io_executor e, http_options o, http_router r)
+      : ex(std::move(e)), opts(std::move(o)), router(std::move(r)), acceptor(ex), done(ex) {
+    done.expires_at(asio::steady_timer::time_point::max());
+  }
+
+  struct session_rec {
+    beast::tcp_stream* stream;
+    bool busy;
+  };
+
+  asio::any_io_executor ex;
+  http_options opts;
+  http_router router;
+  tcp::acceptor acceptor;
+  http_stats stats;
+  bool stopping = false;
+  std::size_t running = 0;
+  asio::steady_timer done;  // cancelled whenever a task ends
+  std::list<session_rec> sessions;
+  log_rate_limiter accept_log{1000};
+
+  void spawn(asio::awaitable<void> task) {
+    ++running;
+    asio::co_spawn(ex, std::move(task), [this](std::exception_ptr e) {
+      if (e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex2) {
+          log_line(log_level::warn, opts.log_node_id, "http", std::string("session ended: ") + ex2.what());
+        }
+      }
+      --running;
+      done.cancel();
+    });
+  }
+
+  asio::awaitable<void> accept_loop() {
+    while (!stopping) {
+      auto [ec, sock] = co_await acceptor.async_accept(asio::as_tuple(use_awaitable));
+      if (stopping) break;
+      if (ec) {
+        std::uint64_t skipped = 0;
+        if (accept_log.allow(skipped))
+          log_line(log_level::warn, opts.log_node_id, "http",
+                   "accept failed: " + ec.message() + " (" + std::to_string(skipped) + " similar suppressed)");
+        // Out of file descriptors and the like: back off instead of spinning.
+        asio::steady_timer t(ex, std::chrono::milliseconds(50));
+        co_await t.async_wait(asio::as_tuple(use_awaitable));
+        continue;
+      }
+      if (stats.connections_open >= opts.max_connections) {
+        ++stats.connections_refused;
+        boost::system::error_code ignored;
+        sock.close(ignored);
+        continue;
+      }
+      ++stats.connections_accepted;
+      spawn(session(std::move(sock)));
+    }
+  }
+
+  http_request to_request(const http::request<http::string_body>& req, bool& ok, std::string& why) {
+    http_request out;
+    out.method = std::string(req.method_string());
+    out.target = std::string(req.target());
+    for (const auto& f : req) {
+      std::string name(f.name_string());
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      out.headers[name] = std::string(f.value());
+    }
+    out.body = req.body();
+    auto u = boost::urls::parse_origin_form(out.target);
+    if (!u) {
+      ok = false;
+      why = "malformed request target (bad percent-encoding or characters): " + u.error().message();
+      return out;
+    }
+    out.path = std::string(u->encoded_path());
+    for (auto p : u->params()) out.query.emplace_back(std::string(p.key), std::string(p.value));
+    ok = true;
+    return out;
+  }
+
+  asio::awaitable<http_response> handle(const http_request& req) {
+    int status = 404;
+    std::string allowed;
+    const http_handler* h = router.find(req.method, req.path, status, allowed);
+    if (h == nullptr) {
+      auto r = http_response::error(status, reason_code(status),
+                                    status == 405 ? req.method + " is not allowed on " + req.path +
+                                                        " (allowed: " + allowed + ")"
+                                                  : "no route for " + req.path);
+      if (status == 405) r.headers.emplace_back("Allow", allowed);
+      co_return r;
+    }
+    try {
+      co_return co_await (*h)(req);
+    } catch (const std::exception& e) {
+      log_line(log_level::error, opts.log_node_id, "http", "handler for " + req.path + " failed: " + e.what());
+      co_return http_response::error(500, "internal", e.what());
+    }
+  }
+
+  asio::awaitable<void> session(tcp::socket sock) {
+    beast::tcp_stream stream(std::move(sock));
+    auto rec = sessions.insert(sessions.end(), session_rec{&stream, false});
+    ++stats.connections_open;
+    beast::flat_buffer buf;
+    while (!stopping) {
+      http::request_parser<http::string_body> parser;
+      parser.header_limit(static_cast<std::uint32_t>(opts.max_header_bytes));
+      parser.body_limit(opts.max_body_bytes);
+      stream.expires_after(opts.read_timeout);
+      auto [ec, n] = co_await http::async_read(stream, buf, parser, asio::as_tuple(use_awaitable));
+      (void)n;
+      if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == beast::error::timeout ||
+          ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+          ec == asio::error::broken_pipe || stopping)
+        break;
+      http_response res;
+      bool keep_alive = false;
+      int version = 11;
+      if (ec) {
+        // Malformed or oversized: answer once with a JSON error, then close.
+        if (ec == http::error::body_limit)
+          res = http_response::error(413, "too_large", "request body exceeds " +
+                                                           std::to_string(opts.max_body_bytes) + " bytes");
+        else if (ec == http::error::header_limit)
+          res = http_response::error(431, "headers_too_large", "request headers exceed " +
+                                                                   std::to_string(opts.max_header_bytes) + " bytes");
+        else
+          res = http_response::error(400, "bad_request", "malformed HTTP request: " + ec.message());
+      } else {
+        const auto& req = parser.get();
+        version = req.version();
+        keep_alive = req.keep_alive();
+        bool ok = false;
+        std::string why;
+        http_request r = to_request(req, ok, why);
+        ++stats.requests;
+        if (!ok) {
+          res = http_response::error(400, "bad_request", why);
+        } else {
+          rec->busy = true;
+          stream.expires_never();
+          res = co_await handle(r);
+          rec->busy = false;
+        }
+      }
+      if (res.status >= 500) ++stats.responses_5xx;
+      else if (res.status >= 400) ++stats.responses_4xx;
+      keep_alive = keep_alive && !stopping;
+      http::response<http::string_body> out{static_cast<http::status>(res.status), version};
+      out.set(http::field::server, "coraft");
+      out.set(http::field::content_type, res.content_type);
+      for (const auto& [k, v] : res.headers) out.set(k, v);
+      out.body() = std::move(res.body);
+      out.keep_alive(keep_alive);
+      out.prepare_payload();
+      stream.expires_after(opts.read_timeout);
+      auto [wec, wn] = co_await http::async_write(stream, out, asio::as_tuple(use_awaitable));
+      (void)wn;
+      if (wec || !keep_alive) break;
+    }
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream.close();
+    sessions.erase(rec);
+    --stats.connections_open;
+  }
+};
+
+http_server::http_server(asio::any_io_executor ex, http_options opts, http_router router)
+    : impl_(std::make_unique<impl>(std::move(ex), std::move(opts), std::move(router))) {}
+
+http_server::~http_server() = default;
+
+void http_server::start() {
+  auto& i = *impl_;
+  boost::system::error_code ec;
+  const auto addr = asio::ip::make_address(i.opts.host, ec);
+  if (ec) throw boost::system::system_error(ec, "bad HTTP address '" + i.opts.host + "'");
+  const tcp::endpoint ep(addr, i.opts.port);
+  const std::string where = i.opts.host + ":" + std::to_string(i.opts.port);
+  i.acceptor.open(ep.protocol(), ec);
+  if (!ec) i.acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) i.acceptor.bind(ep, ec);
+  if (!ec) i.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) throw boost::system::system_error(ec, "cannot listen for HTTP on " + where);
+  i.spawn(i.accept_loop());
+}
+
+asio::awaitable<void> http_server::stop() {
+  auto& i = *impl_;
+  if (!i.stopping) {
+    i.stopping = true;
+    boost::system::error_code ignored;
+    i.acceptor.close(ignored);
+    // Idle sessions (waiting for a request) end now; busy ones answer first.
+    for (auto& s : i.sessions)
+      if (!s.busy) s.stream->cancel();
+  }
+  while (i.running > 0) {
+    i.done.expires_at(asio::steady_timer::time_point::max());
+    co_await i.done.async_wait(asio::as_tuple(use_awaitable));
+    for (auto& s : i.sessions)
+      if (!s.busy) s.stream->cancel();
+  }
+}
+
+const http_stats& http_server::stats() const { return impl_->stats; }
+
+std::uint16_t http_server::port() const {
+  boost::system::error_code ec;
+  return impl_->acceptor.local_endpoint(ec).port();
+}
+
+}  // namespace coraft::net
