@@ -1,0 +1,1086 @@
+// test/support/sim_cluster.hpp — deterministic simulation of a cluster of
+// protocol cores (coraft::core::raft, each driven by a core_node and its disk
+// model) over a faulty network, with one checker per Raft safety property.
+//
+// Everything is decided by one seeded splitmix64 generator and virtual time:
+// no wall clock, no threads, no std::random_device, no std distributions (they
+// differ between standard libraries), and every container whose order reaches
+// the event sequence is ordered (std::map / std::vector, never iterated
+// unordered). A seed therefore replays the exact same run on every machine.
+//
+// Time: one sub-step is the unit of network delay; every `substeps_per_tick`
+// sub-steps every up, unpaused node's core gets one tick(). Each event (a
+// tick, a delivery, a disk sync, a proposal, a fault) is followed by draining
+// every node's ready batch into the network (core_node::take) and by running
+// every invariant checker on every node.
+//
+// Faults (rates drawn per seed, see fault_profile): drop, delay, reorder (random
+// per-message delays), duplicate, partitions (arbitrary groups or one isolated
+// node), crash (unsynced writes lost; messages to the node dropped) followed
+// by a restart from the durable state, pause (no ticks, no deliveries, no disk
+// syncs; messages wait), early election timeouts (campaign()). Half of the
+// node faults aim at a leader. Disks sync at random moments (all pending
+// writes, or only the oldest), so the gap between "written" and "durable"
+// [thesis §3.8] is always open somewhere. Batch and window sizes of the cores
+// vary per seed, down to one entry per AppendEntries, so that followers hold
+// partial copies of a leader's log ([Fig. 8] needs that).
+//
+// Invariants checked after every event (invariant_checker, one function each):
+//   - election safety: at most one leader per term, across the whole run [§5.2, Fig. 3];
+//   - log matching: an (index, term) pair names one entry with one predecessor,
+//     forever, so logs that share it are identical up to it [§5.3, Fig. 3];
+//   - committed entries never change and are durable on a majority [§5.4];
+//   - leader completeness: a leader of a later term holds every committed entry [§5.4.1, Fig. 3];
+//   - state machine safety: every incarnation's applied sequence is a prefix of one
+//     global sequence; commands are applied once and only if proposed [§5.4.3, Fig. 3];
+//   - within one incarnation, term and commit index never go backwards [Fig. 2];
+//   - the core's own check_invariants().
+// After the fault phase everything heals and liveness is required: a stable
+// leader within a bound, and proposals applied on every node within a bound.
+#pragma once
+
+#include <support/core_node.hpp>
+
+#include <coraft/core/raft.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <map>
+#include <optional>
+#include <ostream>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace coraft::test {
+
+// splitmix64 (Steele, Lea, Flood 2014): tiny, fast, and the same sequence on
+// every platform, which std distributions do not promise.
+class splitmix64 {
+ public:
+  explicit splitmix64(std::uint64_t seed) : state_(seed) {}
+
+  std::uint64_t next() {
+    std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  // In [0, n), n > 0. The modulo bias (< 2^-40 for our n) does not matter here.
+  std::uint64_t below(std::uint64_t n) { return next() % n; }
+  // In [lo, hi].
+  std::uint64_t between(std::uint64_t lo, std::uint64_t hi) { return lo + below(hi - lo + 1); }
+  // True with probability p / 1000.
+  bool per_mille(unsigned p) { return below(1000) < p; }
+  template <class T>
+  const T& pick(const std::vector<T>& v) {
+    return v[static_cast<std::size_t>(below(v.size()))];
+  }
+
+ private:
+  std::uint64_t state_;
+};
+
+// A broken invariant: which one, and what exactly was seen.
+struct violation {
+  std::string invariant;  // e.g. "election safety"
+  std::string detail;
+  std::string what() const { return invariant + ": " + detail; }
+};
+
+namespace sim_detail {
+
+inline std::string str(log_id id) {
+  return "(" + std::to_string(id.term) + "," + std::to_string(id.index) + ")";
+}
+// The command bytes as a std::string, whatever type entry::data has.
+inline std::string data_of(const entry& e) { return std::string(std::string_view(e.data)); }
+inline std::string str(const entry& e) {
+  std::string type = e.type == entry_type::noop     ? "noop"
+                     : e.type == entry_type::config ? "config"
+                                                    : "'" + data_of(e) + "'";
+  return "[i=" + std::to_string(e.index) + " t=" + std::to_string(e.term) + " " + type + "]";
+}
+inline bool same_entry(const entry& a, const entry& b) {
+  return a.term == b.term && a.index == b.index && a.type == b.type && a.data == b.data;
+}
+inline std::size_t majority(std::size_t n) { return n / 2 + 1; }
+inline std::string node_str(node_id id) { return "node " + std::to_string(id); }
+
+}  // namespace sim_detail
+
+// The safety checkers. They keep the history they need across the whole run
+// (past incarnations included) and take plain observations, so a test can feed
+// them a fabricated history and watch them fail. Each returns the violation
+// it found, if any.
+//
+// They are incremental, so that checking after every event stays cheap: per
+// node incarnation they remember how far they have verified, and
+// check_log_matching (which diffs the whole log against a mirror) tells the
+// log-reading checks the lowest index that changed since they last ran.
+// Call it before them whenever that node's log may have changed.
+class invariant_checker {
+ public:
+  // One globally committed index [§5.4.2]: the entry, and the earliest term
+  // in which some node was seen to consider it committed.
+  struct committed_entry {
+    entry e;
+    term_t observed_in_term = 0;  // the observing node's current term
+    node_id observed_on = no_node;
+  };
+
+  explicit invariant_checker(std::size_t cluster_size) : cluster_size_(cluster_size) {}
+
+  // [§5.2] [Fig. 3] Election Safety: at most one leader can be elected in a
+  // given term. The map term -> leader spans the run and every incarnation.
+  std::optional<violation> check_election_safety(node_id id, term_t term, core::role r) {
+    if (r != core::role::leader) return std::nullopt;
+    auto [it, inserted] = leaders_.try_emplace(term, id);
+    if (!inserted && it->second != id)
+      return violation{"election safety", "term " + std::to_string(term) + " has two leaders: " +
+                                              sim_detail::node_str(it->second) + " and " +
+                                              sim_detail::node_str(id) + " [§5.2]"};
+    return std::nullopt;
+  }
+
+  // [§5.3] [Fig. 3] Log Matching: if two logs contain an entry with the same
+  // index and term, the logs are identical in all entries up through it.
+  // Checked inductively and across time: the first time an (index, term) is
+  // seen, its data and its predecessor's term are registered; any log that
+  // ever holds that (index, term) again must agree on both. Two logs sharing
+  // (i, t) then share (i-1, t'), and so on down to index 1. Only entries that
+  // changed since the last call (found by diffing a mirror) are looked up.
+  std::optional<violation> check_log_matching(node_id id, int incarnation, const core::raft& log) {
+    node_track& t = track(id, incarnation);
+    const index_t first = log.first_index();
+    const log_id last = log.last_log();
+    const std::string who = sim_detail::node_str(id);
+    if (last.index + 1 < first)
+      return violation{"log matching", who + ": last_log " + sim_detail::str(last) +
+                                           " is below first_index " + std::to_string(first)};
+    if (t.mirror_first != first) {
+      t.mirror.clear();
+      t.mirror_first = first;
+    }
+    const std::size_t held = static_cast<std::size_t>(last.index + 1 - first);
+    std::size_t k = 0;
+    for (const std::size_t n = std::min(held, t.mirror.size()); k < n; ++k) {
+      const entry* e = log.entry_at(first + k);
+      if (e == nullptr || !sim_detail::same_entry(*e, t.mirror[k])) break;
+    }
+    if (k < t.mirror.size() || k < held) {
+      const index_t changed = first + k;
+      t.committed_dirty_from = std::min(t.committed_dirty_from, changed);
+      t.leader_dirty_from = std::min(t.leader_dirty_from, changed);
+    }
+    t.mirror.resize(k);
+    for (; k < held; ++k) {
+      const index_t i = first + k;
+      const entry* e = log.entry_at(i);
+      if (e == nullptr)
+        return violation{"log matching", who + ": entry_at(" + std::to_string(i) +
+                                             ") is null inside [first_index, last_log]"};
+      const std::optional<term_t> tt = log.term_at(i);
+      if (e->index != i || !tt || *tt != e->term)
+        return violation{"log matching", who + ": entry_at(" + std::to_string(i) + ") is " +
+                                             sim_detail::str(*e) + " but term_at says " +
+                                             (tt ? std::to_string(*tt) : "none")};
+      std::optional<term_t> prev;
+      if (i == 1)
+        prev = 0;
+      else if (i > first)
+        prev = t.mirror.back().term;
+      if (auto v = register_entry(id, *e, prev)) return v;
+      t.mirror.push_back(*e);
+    }
+    if (last.index >= first && t.mirror.back().term != last.term)
+      return violation{"log matching", who + ": last_log " + sim_detail::str(last) +
+                                           " disagrees with entry_at(" +
+                                           std::to_string(last.index) + ")"};
+    return std::nullopt;
+  }
+
+  // [§5.4] Committed entries are never lost or changed: every index any node
+  // has committed is recorded once (index -> term, data); every later
+  // observation of that index on any node must be the same entry.
+  std::optional<violation> check_committed_stable(node_id id, int incarnation, term_t current_term,
+                                                  index_t commit_index, const core::raft& log) {
+    node_track& t = track(id, incarnation);
+    const std::string who = sim_detail::node_str(id);
+    // Below both the last verified commit index and the lowest changed
+    // index, this log was verified before and has not changed since.
+    const index_t from = std::max<index_t>(
+        {1, log.first_index(), std::min(t.committed_checked + 1, t.committed_dirty_from)});
+    t.committed_dirty_from = no_change;
+    t.committed_checked = commit_index;
+    for (index_t i = from; i <= commit_index; ++i) {
+      const entry* e = log.entry_at(i);
+      if (e == nullptr)
+        return violation{"committed entries", who + " has commit_index " +
+                                                  std::to_string(commit_index) +
+                                                  " but no entry at index " + std::to_string(i)};
+      if (i <= committed_.size()) {
+        const committed_entry& c = committed_[i - 1];
+        if (!sim_detail::same_entry(c.e, *e))
+          return violation{"committed entries",
+                           "index " + std::to_string(i) + " was committed as " +
+                               sim_detail::str(c.e) + " (seen on " +
+                               sim_detail::node_str(c.observed_on) + " in term " +
+                               std::to_string(c.observed_in_term) + ") but " + who +
+                               " (term " + std::to_string(current_term) + ", commit_index " +
+                               std::to_string(commit_index) + ") has " + sim_detail::str(*e) +
+                               " there [§5.4]"};
+      } else if (i == committed_.size() + 1) {
+        committed_.push_back({*e, current_term, id});
+      }
+    }
+    return std::nullopt;
+  }
+
+  // [§5.4.2] [thesis §3.8] An entry is committed only once it is stored on a
+  // majority, so every committed entry must be on a majority of *durable*
+  // disks (crashed nodes' disks included): otherwise losing the power of the
+  // other servers would lose it. This is where a core that counts writes
+  // before they are synced gets caught.
+  // `disks_changed`: false when no disk was written since the last call, so
+  // only newly committed entries need a look.
+  std::optional<violation> check_committed_durable(const std::vector<const durable_disk*>& disks,
+                                                   bool disks_changed) {
+    const std::size_t from = disks_changed ? 0 : durable_checked_;
+    durable_checked_ = committed_.size();
+    for (std::size_t k = from; k < committed_.size(); ++k) {
+      const committed_entry& c = committed_[k];
+      const index_t i = c.e.index;
+      std::size_t holding = 0;
+      for (const durable_disk* d : disks)
+        if (d->log.size() >= i && sim_detail::same_entry(d->log[i - 1], c.e)) ++holding;
+      if (holding < sim_detail::majority(cluster_size_))
+        return violation{"committed entries",
+                         "committed entry " + sim_detail::str(c.e) + " (seen on " +
+                             sim_detail::node_str(c.observed_on) + " in term " +
+                             std::to_string(c.observed_in_term) + ") is durable on only " +
+                             std::to_string(holding) + " of " + std::to_string(cluster_size_) +
+                             " disks; a majority must hold it before it counts as committed "
+                             "[§5.4.2] [thesis §3.8]"};
+    }
+    return std::nullopt;
+  }
+
+  // [§5.4.1] [Fig. 3] Leader Completeness: if an entry is committed in a
+  // given term, it is present in the log of the leader of every later term.
+  // "Committed in" is bounded by the term its first observer was in.
+  std::optional<violation> check_leader_completeness(node_id id, int incarnation, term_t term,
+                                                     core::role r, const core::raft& log) {
+    if (r != core::role::leader) return std::nullopt;
+    node_track& t = track(id, incarnation);
+    if (t.leader_term != term) {  // a new leadership: verify everything once
+      t.leader_term = term;
+      t.leader_checked = 0;
+    }
+    const index_t from = std::min<index_t>(t.leader_checked + 1, t.leader_dirty_from);
+    t.leader_checked = committed_.size();
+    t.leader_dirty_from = no_change;
+    for (std::size_t k = from - 1; k < committed_.size(); ++k) {
+      const committed_entry& c = committed_[k];
+      if (c.observed_in_term >= term || c.e.index < log.first_index()) continue;
+      const entry* e = log.entry_at(c.e.index);
+      if (e == nullptr || !sim_detail::same_entry(*e, c.e))
+        return violation{"leader completeness",
+                         sim_detail::node_str(id) + " leads term " + std::to_string(term) +
+                             " but its log has " + (e ? sim_detail::str(*e) : "nothing") +
+                             " where " + sim_detail::str(c.e) + " was committed (seen on " +
+                             sim_detail::node_str(c.observed_on) + " in term " +
+                             std::to_string(c.observed_in_term) + ") [§5.4.1]"};
+    }
+    return std::nullopt;
+  }
+
+  // [§5.4.3] [Fig. 3] State Machine Safety: if a server has applied an entry
+  // at an index, no server ever applies a different entry there. Every
+  // incarnation's applied sequence must be a prefix of one global sequence,
+  // contiguous, within its own commit index, and equal to what was committed.
+  // Commands are applied at most once in that sequence, and (when proposals
+  // are tracked) only if someone proposed them.
+  std::optional<violation> check_state_machine_safety(node_id id, int incarnation,
+                                                      const std::vector<entry>& applied,
+                                                      index_t commit_index) {
+    node_track& t = track(id, incarnation);
+    const std::string who = sim_detail::node_str(id) + " (incarnation " +
+                            std::to_string(incarnation) + ")";
+    if (applied.size() < t.applied_checked)
+      return violation{"state machine safety", who + " un-applied entries"};
+    for (std::size_t k = t.applied_checked; k < applied.size(); ++k) {
+      const entry& e = applied[k];
+      if (e.index == 0 || (k > 0 && e.index != applied[k - 1].index + 1))
+        return violation{"state machine safety", who + " applied " + sim_detail::str(e) +
+                                                     (k > 0 ? " right after index " +
+                                                                  std::to_string(applied[k - 1].index)
+                                                            : std::string(" first")) +
+                                                     ": not in log order"};
+      if (e.index > commit_index)
+        return violation{"state machine safety", who + " applied " + sim_detail::str(e) +
+                                                     " beyond its commit_index " +
+                                                     std::to_string(commit_index)};
+      if (e.index <= committed_.size() && !sim_detail::same_entry(committed_[e.index - 1].e, e))
+        return violation{"state machine safety",
+                         who + " applied " + sim_detail::str(e) + " but the committed entry is " +
+                             sim_detail::str(committed_[e.index - 1].e)};
+      if (e.index <= applied_.size()) {
+        const applied_entry& g = applied_[e.index - 1];
+        if (!sim_detail::same_entry(g.e, e))
+          return violation{"state machine safety",
+                           who + " applied " + sim_detail::str(e) + " but " +
+                               sim_detail::node_str(g.first_on) + " applied " +
+                               sim_detail::str(g.e) + " at that index [§5.4.3]"};
+      } else if (e.index == applied_.size() + 1) {
+        if (e.type == entry_type::normal) {
+          if (track_proposals_ && proposed_.count(sim_detail::data_of(e)) == 0)
+            return violation{"state machine safety",
+                             who + " applied " + sim_detail::str(e) + ", a command never proposed"};
+          if (!applied_commands_.insert(sim_detail::data_of(e)).second)
+            return violation{"state machine safety",
+                             who + " applied " + sim_detail::str(e) +
+                                 ", a command already applied at an earlier index"};
+        }
+        applied_.push_back({e, id});
+      } else {
+        return violation{"state machine safety", who + " applied " + sim_detail::str(e) +
+                                                     " but no node has applied index " +
+                                                     std::to_string(applied_.size() + 1)};
+      }
+    }
+    t.applied_checked = applied.size();
+    return std::nullopt;
+  }
+
+  // [Fig. 2] currentTerm only increases; commitIndex only increases. Both are
+  // per incarnation: the commit index is volatile, and an unsynced term bump
+  // is legitimately lost in a crash.
+  std::optional<violation> check_monotonic(node_id id, int incarnation, term_t term,
+                                           index_t commit_index) {
+    node_track& t = track(id, incarnation);
+    const std::string who = sim_detail::node_str(id) + " (incarnation " +
+                            std::to_string(incarnation) + ")";
+    if (term < t.term)
+      return violation{"monotonic term", who + " went from term " + std::to_string(t.term) +
+                                             " back to " + std::to_string(term) + " [Fig. 2]"};
+    if (commit_index < t.commit_index)
+      return violation{"monotonic commit index", who + " went from commit_index " +
+                                                     std::to_string(t.commit_index) + " back to " +
+                                                     std::to_string(commit_index) + " [Fig. 2]"};
+    t.term = term;
+    t.commit_index = commit_index;
+    return std::nullopt;
+  }
+
+  // The core's own checks (aborts the process with a message on failure).
+  static void check_core(const core::raft& r) { r.check_invariants(); }
+
+  // From now on an applied command must have been proposed before.
+  void note_proposed(const std::string& data) {
+    track_proposals_ = true;
+    proposed_.insert(data);
+  }
+
+  const std::map<term_t, node_id>& leaders() const { return leaders_; }
+  const std::vector<committed_entry>& committed() const { return committed_; }
+  std::size_t applied_size() const { return applied_.size(); }
+
+ private:
+  static constexpr index_t no_change = ~index_t{0};
+
+  // What the checkers know about one incarnation of one node.
+  struct node_track {
+    int incarnation = -1;
+    term_t term = 0;               // last seen (monotonic check)
+    index_t commit_index = 0;      // last seen (monotonic check)
+    index_t mirror_first = 1;
+    std::vector<entry> mirror;     // the log as last checked, from mirror_first
+    std::size_t applied_checked = 0;
+    index_t committed_checked = 0;           // log verified against committed_ through here
+    index_t committed_dirty_from = no_change;  // lowest log index changed since then
+    term_t leader_term = 0;                  // leadership last verified for completeness
+    index_t leader_checked = 0;              // committed_ entries verified for it
+    index_t leader_dirty_from = no_change;   // lowest log index changed since then
+  };
+  struct registered_entry {
+    std::optional<term_t> prev_term;  // term at index - 1 (0 at index 1)
+    entry e;
+    node_id first_on = no_node;
+  };
+  struct applied_entry {
+    entry e;
+    node_id first_on = no_node;
+  };
+
+  node_track& track(node_id id, int incarnation) {
+    node_track& t = tracks_[id];
+    if (t.incarnation != incarnation) {
+      t = node_track();
+      t.incarnation = incarnation;
+    }
+    return t;
+  }
+
+  std::optional<violation> register_entry(node_id id, const entry& e,
+                                          std::optional<term_t> prev) {
+    auto [it, inserted] = registry_.try_emplace(e.id(), registered_entry{prev, e, id});
+    if (inserted) return std::nullopt;
+    registered_entry& r = it->second;
+    if (!sim_detail::same_entry(r.e, e))
+      return violation{"log matching", sim_detail::node_str(id) + " holds " + sim_detail::str(e) +
+                                           " but " + sim_detail::node_str(r.first_on) +
+                                           " held " + sim_detail::str(r.e) +
+                                           ": one (index, term), two entries [§5.3]"};
+    if (prev && r.prev_term && *prev != *r.prev_term)
+      return violation{"log matching",
+                       sim_detail::node_str(id) + " holds " + sim_detail::str(e) +
+                           " after an entry of term " + std::to_string(*prev) + " but " +
+                           sim_detail::node_str(r.first_on) + " held it after term " +
+                           std::to_string(*r.prev_term) +
+                           ": logs agree at (index, term) but differ before it [§5.3]"};
+    if (!r.prev_term) r.prev_term = prev;
+    return std::nullopt;
+  }
+
+  std::size_t cluster_size_;
+  std::map<term_t, node_id> leaders_;
+  std::map<log_id, registered_entry> registry_;
+  std::vector<committed_entry> committed_;  // committed_[i - 1] is index i
+  std::size_t durable_checked_ = 0;         // committed_ entries checked since the last disk write
+  std::vector<applied_entry> applied_;      // the global applied sequence
+  std::set<std::string> applied_commands_;
+  std::set<std::string> proposed_;
+  bool track_proposals_ = false;
+  std::map<node_id, node_track> tracks_;
+};
+
+// What one run looks like; everything else follows from the seed.
+struct sim_config {
+  std::uint64_t seed = 1;
+  int nodes = 3;
+  int fault_ticks = 500;      // length of the fault phase
+  int election_ticks = 10;    // core::options::election_ticks
+  int heartbeat_ticks = 1;
+  int substeps_per_tick = 4;  // granularity of network delays and disk syncs
+  int max_delay = 6;          // ordinary delay: 0..max_delay sub-steps (reorders)
+  int liveness_proposals = 3;
+  std::size_t trace_size = 30;      // events kept for a failure report
+  std::ostream* verbose = nullptr;  // when set, every event is printed as it happens
+};
+
+// Fault rates of one run, drawn from the seed so that runs differ in kind
+// (a lossy network, a crash-heavy cluster, slow disks...), not just in luck.
+struct fault_profile {
+  unsigned drop = 0;         // per mille of sent messages lost
+  unsigned duplicate = 0;    // per mille of sent messages delivered twice
+  unsigned long_delay = 0;   // per mille of messages delayed up to 3 election timeouts
+  unsigned crash = 0;        // per mille per tick: a random up node loses power
+  unsigned partition = 0;    // per mille per tick: a new partition
+  unsigned pause = 0;        // per mille per tick: a random node freezes
+  unsigned sync = 0;         // per mille per sub-step, per node with unsynced writes
+  unsigned sync_one = 0;     // per mille of syncs that make only the oldest write durable
+  unsigned propose = 0;      // per mille per sub-step: a command to a leader
+  unsigned campaign = 0;     // per mille per tick: a node's election timer fires early
+  // Core options varied per seed (not faults, but they change the histories).
+  unsigned max_append_entries = 4096;
+  unsigned max_inflight = 32;
+
+  std::string describe() const {
+    return "drop=" + std::to_string(drop) + " dup=" + std::to_string(duplicate) +
+           " long_delay=" + std::to_string(long_delay) + " crash=" + std::to_string(crash) +
+           " partition=" + std::to_string(partition) + " pause=" + std::to_string(pause) +
+           " sync=" + std::to_string(sync) + " sync_one=" + std::to_string(sync_one) +
+           " propose=" + std::to_string(propose) + " campaign=" + std::to_string(campaign) +
+           " (per mille); max_append_entries=" + std::to_string(max_append_entries) +
+           " max_inflight=" + std::to_string(max_inflight);
+  }
+};
+
+struct sim_stats {
+  std::uint64_t events = 0;
+  std::uint64_t ticks = 0;
+  std::uint64_t delivered = 0;
+  std::uint64_t dropped = 0;
+  std::uint64_t duplicated = 0;
+  std::uint64_t crashes = 0;
+  std::uint64_t partitions = 0;
+  std::uint64_t pauses = 0;
+  std::uint64_t campaigns = 0;
+  std::uint64_t syncs = 0;
+  std::uint64_t proposals = 0;
+  std::uint64_t accepted = 0;
+
+  std::string describe() const {
+    return std::to_string(events) + " events, " + std::to_string(ticks) + " ticks, " +
+           std::to_string(delivered) + " delivered, " + std::to_string(dropped) + " dropped, " +
+           std::to_string(duplicated) + " duplicated, " + std::to_string(crashes) +
+           " crashes, " + std::to_string(partitions) + " partitions, " +
+           std::to_string(pauses) + " pauses, " + std::to_string(campaigns) + " campaigns, " + std::to_string(syncs) + " syncs, " +
+           std::to_string(accepted) + "/" + std::to_string(proposals) + " proposals accepted";
+  }
+};
+
+class sim_cluster {
+ public:
+  explicit sim_cluster(const sim_config& cfg)
+      : cfg_(cfg),
+        rng_(cfg.seed ^ 0x636f72616674ULL),
+        checker_(static_cast<std::size_t>(cfg.nodes)),
+        paused_until_(static_cast<std::size_t>(cfg.nodes), 0),
+        group_(static_cast<std::size_t>(cfg.nodes), 0) {
+    // The profile comes first from the generator: the same seed, the same kind of run.
+    profile_.drop = pick_rate({0, 10, 50, 150});
+    profile_.duplicate = pick_rate({0, 20, 100});
+    profile_.long_delay = pick_rate({0, 10, 50});
+    profile_.crash = pick_rate({0, 10, 40});
+    profile_.partition = pick_rate({0, 10, 40});
+    profile_.pause = pick_rate({0, 10, 40});
+    profile_.campaign = pick_rate({0, 5, 20});
+    profile_.sync = pick_rate({100, 350, 800});
+    profile_.sync_one = pick_rate({0, 500});
+    profile_.propose = pick_rate({50, 150});
+    // Small batches and windows split what a leader sends into many
+    // messages, so that a follower can hold part of a leader's log: the
+    // situations of [Fig. 8] and of conflicting suffixes [§5.3] need that.
+    profile_.max_append_entries = pick_rate({1, 3, 4096});
+    profile_.max_inflight = pick_rate({1, 4, 32});
+    std::vector<node_id> voters;
+    for (int i = 1; i <= cfg_.nodes; ++i) voters.push_back(static_cast<node_id>(i));
+    for (node_id id : voters) {
+      core::options o;
+      o.id = id;
+      o.election_ticks = cfg_.election_ticks;
+      o.heartbeat_ticks = cfg_.heartbeat_ticks;
+      o.max_append_entries = profile_.max_append_entries;
+      o.max_inflight = profile_.max_inflight;
+      o.seed = splitmix64(cfg_.seed * 31 + id).next() | 1;
+      nodes_.emplace_back(o, voters);
+    }
+    initial_profile_ = profile_;
+  }
+
+  // The whole story: fault phase, heal, liveness. Returns the first violation.
+  std::optional<violation> run() {
+    try {
+      event("start: " + std::to_string(cfg_.nodes) + " nodes, " + profile_.describe(), every_node,
+            true, [] {});
+      for (int t = 0; t < cfg_.fault_ticks; ++t) run_tick(true);
+      heal();
+      run_liveness();
+    } catch (const failure& f) {
+      return f.v;
+    }
+    return std::nullopt;
+  }
+
+  const sim_config& config() const { return cfg_; }
+  // The fault rates of the fault phase (heal() calms the live profile).
+  const fault_profile& profile() const { return initial_profile_; }
+  const sim_stats& stats() const { return stats_; }
+  const invariant_checker& checker() const { return checker_; }
+  const core_node& node(node_id id) const { return nodes_[id - 1]; }
+  std::uint64_t now() const { return now_; }
+
+  // The last trace_size events, oldest first, one per line.
+  std::string trace_text() const {
+    std::string s;
+    for (const auto& line : trace_) s += "  " + line + "\n";
+    return s;
+  }
+
+ private:
+  struct failure : std::exception {
+    explicit failure(violation x) : v(std::move(x)) {}
+    const char* what() const noexcept override { return "sim invariant violated"; }
+    violation v;
+  };
+
+  // Network queue key: delivery time, then send order (ties keep FIFO).
+  using net_key = std::pair<std::uint64_t, std::uint64_t>;
+
+  enum class action_kind : std::uint8_t { restart, resume, heal_partition };
+  struct action {
+    action_kind kind;
+    node_id id = no_node;
+    std::uint64_t generation = 0;
+  };
+
+  unsigned pick_rate(const std::vector<unsigned>& choices) { return rng_.pick(choices); }
+
+  core_node& at(node_id id) { return nodes_[id - 1]; }
+  bool paused(node_id id) const { return paused_until_[id - 1] > now_; }
+  bool active(node_id id) const { return nodes_[id - 1].up() && !paused(id); }
+  std::uint64_t ticks_to_substeps(std::uint64_t t) const {
+    return t * static_cast<std::uint64_t>(cfg_.substeps_per_tick);
+  }
+
+  std::string stamp() const {
+    const auto s = static_cast<std::uint64_t>(cfg_.substeps_per_tick);
+    return "[" + std::to_string(now_ / s) + "." + std::to_string(now_ % s) + "] ";
+  }
+
+  // A line for the trace (and the verbose log) that is not itself an event.
+  void note(const std::string& what) {
+    std::string line = stamp() + what;
+    if (cfg_.verbose != nullptr) *cfg_.verbose << line << '\n';
+    trace_.push_back(std::move(line));
+    while (trace_.size() > cfg_.trace_size) trace_.pop_front();
+  }
+
+  // Which state an event may change: one node's core (a core changes only
+  // when it is called, and a node's ready batch only follows its own events)
+  // or every node's, and whether a disk was written. The per-node checks skip
+  // nodes an event cannot have changed; that is what keeps checking after
+  // every event affordable.
+  static constexpr node_id every_node = no_node;
+
+  // One event: record it, act, drain every ready batch, check everything.
+  template <class F>
+  void event(const std::string& what, node_id touched, bool disk_written, F&& act) {
+    ++stats_.events;
+    note(what);
+    act();
+    drain_all();
+    check_all(touched, disk_written);
+  }
+
+  [[noreturn]] void fail(violation v) { throw failure(std::move(v)); }
+
+  // --- the network -----------------------------------------------------
+
+  void send(message m) {
+    if (rng_.per_mille(profile_.drop)) {
+      ++stats_.dropped;
+      note("  drop " + describe(m));
+      return;
+    }
+    if (rng_.per_mille(profile_.duplicate)) {
+      ++stats_.duplicated;
+      enqueue(m);
+    }
+    enqueue(std::move(m));
+  }
+
+  void enqueue(message m) {
+    std::uint64_t delay = rng_.below(static_cast<std::uint64_t>(cfg_.max_delay) + 1);
+    if (rng_.per_mille(profile_.long_delay))
+      delay = rng_.between(static_cast<std::uint64_t>(cfg_.max_delay),
+                           ticks_to_substeps(3 * static_cast<std::uint64_t>(cfg_.election_ticks)));
+    net_.emplace(net_key{now_ + delay, next_seq_++}, std::move(m));
+  }
+
+  void drain_all() {
+    for (core_node& n : nodes_) {
+      outbox_.clear();
+      if (!n.take(outbox_)) continue;
+      for (auto& m : outbox_) send(std::move(m));
+    }
+  }
+
+  // Delivers every message due by now, including those sent with no delay
+  // by the deliveries themselves.
+  void deliver_due() {
+    std::uint64_t guard = 0;
+    while (!net_.empty() && net_.begin()->first.first <= now_) {
+      if (++guard > 200000)
+        fail({"liveness", "more than 200000 messages delivered within one sub-step"});
+      auto handle = net_.extract(net_.begin());
+      message& m = handle.mapped();
+      const node_id to = m.to;
+      if (to == no_node || to > nodes_.size()) fail({"messages", "bad destination: " + describe(m)});
+      if (!at(to).up()) {
+        ++stats_.dropped;
+        note("  lost (node " + std::to_string(to) + " down) " + describe(m));
+        continue;
+      }
+      if (paused(to)) {  // a frozen process: the message waits in its socket buffer
+        handle.key() = net_key{
+            paused_until_[to - 1] + rng_.below(static_cast<std::uint64_t>(cfg_.max_delay) + 1),
+            next_seq_++};
+        net_.insert(std::move(handle));
+        continue;
+      }
+      if (m.from >= 1 && m.from <= nodes_.size() && group_[m.from - 1] != group_[to - 1]) {
+        ++stats_.dropped;
+        note("  cut (partition) " + describe(m));
+        continue;
+      }
+      ++stats_.delivered;
+      event("deliver " + describe(m), to, false, [&] { at(to).raft().step(m); });
+    }
+  }
+
+  // --- time ------------------------------------------------------------
+
+  void run_tick(bool faulty) {
+    for (int s = 0; s < cfg_.substeps_per_tick; ++s) substep(faulty);
+  }
+
+  void substep(bool faulty) {
+    ++now_;
+    run_scheduled();
+    if (now_ % static_cast<std::uint64_t>(cfg_.substeps_per_tick) == 0) {
+      if (faulty) inject_faults();
+      ++stats_.ticks;
+      event("tick", every_node, false, [&] {
+        for (core_node& n : nodes_)
+          if (active(n.id())) n.raft().tick();
+      });
+    }
+    if (faulty && rng_.per_mille(profile_.propose)) propose_random();
+    deliver_due();
+    random_syncs();
+  }
+
+  void run_scheduled() {
+    while (!scheduled_.empty() && scheduled_.begin()->first <= now_) {
+      const action a = scheduled_.begin()->second;
+      scheduled_.erase(scheduled_.begin());
+      switch (a.kind) {
+        case action_kind::restart:
+          if (!at(a.id).up())
+            event("restart node " + std::to_string(a.id), a.id, false, [&] { at(a.id).restart(); });
+          break;
+        case action_kind::resume:
+          note("resume node " + std::to_string(a.id));
+          break;
+        case action_kind::heal_partition:
+          if (a.generation == partition_generation_)
+            event("heal partition", every_node, false, [&] { std::fill(group_.begin(), group_.end(), 0); });
+          break;
+      }
+    }
+  }
+
+  void schedule(std::uint64_t at_time, action a) { scheduled_.emplace(at_time, a); }
+
+  void random_syncs() {
+    for (core_node& n : nodes_) {
+      if (!active(n.id()) || n.pending_writes() == 0) continue;
+      if (!rng_.per_mille(profile_.sync)) continue;
+      ++stats_.syncs;
+      const bool one = rng_.per_mille(profile_.sync_one);
+      event(std::string(one ? "sync_one" : "sync") + " node " + std::to_string(n.id()) + " (" +
+                std::to_string(n.pending_writes()) + " pending)",
+            n.id(), true, [&] {
+              outbox_.clear();
+              if (one)
+                n.sync_one(outbox_);
+              else
+                n.sync(outbox_);
+              for (auto& m : outbox_) send(std::move(m));
+            });
+    }
+  }
+
+  // --- faults ----------------------------------------------------------
+
+  std::vector<node_id> ids_where(bool (sim_cluster::*pred)(node_id) const) const {
+    std::vector<node_id> out;
+    for (const core_node& n : nodes_)
+      if ((this->*pred)(n.id())) out.push_back(n.id());
+    return out;
+  }
+  bool is_up(node_id id) const { return nodes_[id - 1].up(); }
+  bool is_active(node_id id) const { return active(id); }
+
+  // Half of the node faults hit a leader when there is one: losing the
+  // leader is what forces elections, truncations and the recovery paths of
+  // [§5.3]-[§5.4], where the interesting bugs live.
+  node_id pick_victim(const std::vector<node_id>& candidates) {
+    if (rng_.per_mille(500)) {
+      std::vector<node_id> leaders;
+      for (node_id id : candidates)
+        if (at(id).up() && at(id).raft().state() == core::role::leader) leaders.push_back(id);
+      if (!leaders.empty()) return rng_.pick(leaders);
+    }
+    return rng_.pick(candidates);
+  }
+
+  void inject_faults() {
+    const auto election = static_cast<std::uint64_t>(cfg_.election_ticks);
+    if (rng_.per_mille(profile_.crash)) {
+      const auto up = ids_where(&sim_cluster::is_up);
+      if (!up.empty()) {
+        const node_id id = pick_victim(up);
+        const std::uint64_t down_for = rng_.between(1, 8 * election);
+        ++stats_.crashes;
+        event("crash node " + std::to_string(id) + " (" + std::to_string(at(id).pending_writes()) +
+                  " unsynced writes lost; restart in " + std::to_string(down_for) + " ticks)",
+              id, false, [&] { at(id).crash(); });
+        schedule(now_ + ticks_to_substeps(down_for), {action_kind::restart, id, 0});
+      }
+    }
+    if (rng_.per_mille(profile_.partition)) {
+      std::vector<int> groups(group_.size(), 0);
+      if (rng_.per_mille(500)) {
+        std::vector<node_id> all;
+        for (const core_node& n : nodes_) all.push_back(n.id());
+        groups[pick_victim(all) - 1] = 1;  // isolate one node
+      } else {
+        for (int& g : groups) g = static_cast<int>(rng_.below(3));
+      }
+      const std::uint64_t lasts = rng_.between(5, 8 * election);
+      ++stats_.partitions;
+      ++partition_generation_;
+      std::string desc = "partition";
+      for (int g = 0; g < 3; ++g) {
+        std::string members;
+        for (std::size_t i = 0; i < groups.size(); ++i)
+          if (groups[i] == g) members += (members.empty() ? "" : ",") + std::to_string(i + 1);
+        if (!members.empty()) desc += " {" + members + "}";
+      }
+      event(desc + " for " + std::to_string(lasts) + " ticks", every_node, false, [&] { group_ = groups; });
+      schedule(now_ + ticks_to_substeps(lasts),
+               {action_kind::heal_partition, no_node, partition_generation_});
+    }
+    if (rng_.per_mille(profile_.pause)) {
+      const auto candidates = ids_where(&sim_cluster::is_active);
+      if (!candidates.empty()) {
+        const node_id id = pick_victim(candidates);
+        const std::uint64_t lasts = rng_.between(1, 4 * election);
+        ++stats_.pauses;
+        paused_until_[id - 1] = now_ + ticks_to_substeps(lasts);
+        note("pause node " + std::to_string(id) + " for " + std::to_string(lasts) + " ticks");
+        schedule(paused_until_[id - 1], {action_kind::resume, id, 0});
+      }
+    }
+    if (rng_.per_mille(profile_.campaign)) {
+      const auto candidates = ids_where(&sim_cluster::is_active);
+      if (!candidates.empty()) {
+        // [§5.2] Randomized timeouts make split votes rare, not impossible:
+        // an early timeout on any node (the leader included) is legal.
+        const node_id id = rng_.pick(candidates);
+        ++stats_.campaigns;
+        event("campaign node " + std::to_string(id), id, false, [&] { at(id).raft().campaign(); });
+      }
+    }
+  }
+
+  // --- proposals -------------------------------------------------------
+
+  std::optional<core::propose_result> propose_to(node_id id, const std::string& data) {
+    std::optional<core::propose_result> res;
+    ++stats_.proposals;
+    checker_.note_proposed(data);
+    event("propose '" + data + "' to node " + std::to_string(id), id, false, [&] {
+      res = at(id).raft().propose(data);
+      if (res->result == core::propose_result::code::accepted) ++stats_.accepted;
+    });
+    return res;
+  }
+
+  std::string next_command() {
+    return "s" + std::to_string(cfg_.seed) + "-" + std::to_string(++command_counter_);
+  }
+
+  void propose_random() {
+    std::vector<node_id> leaders;
+    for (const core_node& n : nodes_)
+      if (active(n.id()) && n.raft().state() == core::role::leader) leaders.push_back(n.id());
+    if (leaders.empty()) return;
+    propose_to(rng_.pick(leaders), next_command());
+  }
+
+  // --- invariants ------------------------------------------------------
+
+  void check(std::optional<violation> v) {
+    if (v) fail(std::move(*v));
+  }
+
+  void check_all(node_id touched, bool disk_written) {
+    for (const core_node& n : nodes_) {
+      if (!n.up() || (touched != every_node && touched != n.id())) continue;
+      const core::raft& r = n.raft();
+      invariant_checker::check_core(r);
+      check(checker_.check_monotonic(n.id(), n.incarnation(), r.term(), r.commit_index()));
+      check(checker_.check_election_safety(n.id(), r.term(), r.state()));
+      check(checker_.check_log_matching(n.id(), n.incarnation(), r));
+      check(checker_.check_committed_stable(n.id(), n.incarnation(), r.term(), r.commit_index(),
+                                            r));
+      check(checker_.check_state_machine_safety(n.id(), n.incarnation(), n.applied(),
+                                                r.commit_index()));
+    }
+    // Every leader, touched or not: the committed set may have grown.
+    for (const core_node& n : nodes_)
+      if (n.up())
+        check(checker_.check_leader_completeness(n.id(), n.incarnation(), n.raft().term(),
+                                                 n.raft().state(), n.raft()));
+    disks_.clear();
+    for (const core_node& n : nodes_) disks_.push_back(&n.disk());
+    check(checker_.check_committed_durable(disks_, disk_written));
+  }
+
+  // --- heal and liveness -----------------------------------------------
+
+  // Ends every fault: restarts crashed nodes, wakes paused ones, joins the
+  // partitions, empties the wire (stale messages are a fault too), and
+  // switches to a calm profile: no loss, short delays, disks that keep up.
+  void heal() {
+    event("heal: no more faults", every_node, false, [&] {
+      std::fill(group_.begin(), group_.end(), 0);
+      std::fill(paused_until_.begin(), paused_until_.end(), 0);
+      stats_.dropped += net_.size();
+      net_.clear();
+      scheduled_.clear();
+    });
+    for (core_node& n : nodes_)
+      if (!n.up())
+        event("restart node " + std::to_string(n.id()), n.id(), false, [&] { n.restart(); });
+    profile_.drop = profile_.duplicate = profile_.long_delay = 0;
+    profile_.crash = profile_.partition = profile_.pause = profile_.campaign = 0;
+    profile_.sync = 1000;
+    profile_.sync_one = 0;
+    profile_.propose = 0;
+  }
+
+  std::optional<node_id> stable_leader() const {
+    std::optional<node_id> leader;
+    for (const core_node& n : nodes_) {
+      if (!active(n.id())) return std::nullopt;
+      if (n.raft().state() == core::role::leader) {
+        if (leader) return std::nullopt;
+        leader = n.id();
+      }
+    }
+    if (!leader) return std::nullopt;
+    const core::raft& l = node(*leader).raft();
+    for (const core_node& n : nodes_)
+      if (n.raft().term() != l.term() || n.raft().leader() != *leader) return std::nullopt;
+    return leader;
+  }
+
+  std::string roles() const {
+    std::string s;
+    for (const core_node& n : nodes_) {
+      const core::raft& r = n.raft();
+      s += "\n    node " + std::to_string(n.id()) + ": " + core::to_string(r.state()) + " term " +
+           std::to_string(r.term()) + " leader " + std::to_string(r.leader()) + " commit " +
+           std::to_string(r.commit_index()) + " last " + sim_detail::str(r.last_log()) +
+           " applied " + std::to_string(n.applied().size()) + " pending writes " +
+           std::to_string(n.pending_writes());
+    }
+    return s;
+  }
+
+  // [§5.2] [§8] Once faults stop, a leader must emerge within a bound, and
+  // commands proposed to it must be applied on every node within a bound.
+  //
+  // A leader that looks stable at the moment of healing can still be
+  // replaced legitimately: followers whose election timers ran during a
+  // partition may start a (pre-)vote right after it heals, and the new leader
+  // need not hold the old leader's uncommitted entries [§5.4.2]. A client
+  // would then retry; so does this phase, with a new command (re-sending the
+  // same bytes could apply them twice). What must hold is that the cluster
+  // settles: within the bound, `liveness_proposals` commands made to a stable
+  // leader are applied on every node and all logs converge.
+  void run_liveness() {
+    const auto election = static_cast<std::uint64_t>(cfg_.election_ticks);
+    const std::uint64_t leader_bound = 10 * 2 * election + 50;
+    // Plus time to ship the backlog: with tiny batches and windows (down to
+    // one entry per round trip) a follower far behind needs one round trip
+    // per batch, and a round trip takes up to 2 * max_delay + 2 sub-steps.
+    index_t backlog = 0;
+    for (const core_node& n : nodes_)
+      backlog = std::max(backlog, n.raft().last_log().index);
+    const std::uint64_t round_trip_ticks =
+        (2 * static_cast<std::uint64_t>(cfg_.max_delay) + 2 + ticks_to_substeps(1) - 1) /
+        ticks_to_substeps(1);
+    const std::uint64_t commit_bound =
+        5 * election + 20 +
+        (backlog + wanted_batch() - 1) / wanted_batch() * round_trip_ticks;
+    const std::uint64_t start = stats_.ticks;
+    const std::uint64_t deadline = start + leader_bound + commit_bound;
+    const auto wanted_count = static_cast<std::size_t>(cfg_.liveness_proposals);
+    std::vector<std::pair<log_id, std::string>> wanted;
+    std::optional<node_id> last_leader;
+    for (;;) {
+      const std::optional<node_id> leader = stable_leader();
+      if (leader && leader != last_leader)
+        note("stable leader: node " + std::to_string(*leader) + " term " +
+             std::to_string(node(*leader).raft().term()));
+      if (leader) last_leader = leader;
+      if (!leader && stats_.ticks - start >= leader_bound && !last_leader)
+        fail({"liveness", "no stable leader " + std::to_string(leader_bound) +
+                              " ticks after healing (all nodes up, no faults):" + roles()});
+      if (leader) {
+        const core::raft& l = node(*leader).raft();
+        // Commands the stable leader of a later term does not hold are gone
+        // (or at least not coming back while it leads): retry with new ones.
+        std::erase_if(wanted, [&](const std::pair<log_id, std::string>& w) {
+          const bool lost = w.first.term < l.term() && l.term_at(w.first.index) != w.first.term;
+          if (lost)
+            note("liveness: '" + w.second + "'@" + sim_detail::str(w.first) + " was lost with its leader; retrying");
+          return lost;
+        });
+        while (wanted.size() < wanted_count) {
+          const std::string data = next_command();
+          const auto res = propose_to(*leader, data);
+          if (res->result != core::propose_result::code::accepted)
+            fail({"liveness", "stable leader node " + std::to_string(*leader) + " refused '" +
+                                  data + "' after healing:" + roles()});
+          wanted.emplace_back(res->id, data);
+        }
+        if (converged(wanted)) break;
+      }
+      if (stats_.ticks >= deadline) {
+        std::string which;
+        for (const auto& [id, data] : wanted) which += " '" + data + "'@" + sim_detail::str(id);
+        fail({"liveness", "within " + std::to_string(deadline - start) +
+                              " ticks of healing, proposals" + which +
+                              " were not applied on every node with converged logs:" + roles()});
+      }
+      run_tick(false);
+    }
+    note("liveness: " + std::to_string(wanted.size()) + " proposals applied on all nodes " +
+         std::to_string(stats_.ticks - start) + " ticks after healing");
+  }
+
+  std::uint64_t wanted_batch() const { return std::max<std::uint64_t>(1, profile_.max_append_entries); }
+
+  // Every wanted command applied at its index on every node, and all logs
+  // and commit indexes equal.
+  bool converged(const std::vector<std::pair<log_id, std::string>>& wanted) const {
+    const core::raft& first = nodes_.front().raft();
+    for (const core_node& n : nodes_) {
+      if (!n.up()) return false;
+      if (n.raft().last_log() != first.last_log() ||
+          n.raft().commit_index() != first.commit_index())
+        return false;
+      const auto& applied = n.applied();
+      for (const auto& [id, data] : wanted) {
+        if (applied.empty() || id.index < applied.front().index) return false;
+        const std::size_t k = static_cast<std::size_t>(id.index - applied.front().index);
+        if (k >= applied.size() || applied[k].data != data || applied[k].term != id.term)
+          return false;
+      }
+    }
+    return true;
+  }
+
+  sim_config cfg_;
+  splitmix64 rng_;
+  fault_profile profile_;
+  fault_profile initial_profile_;
+  sim_stats stats_;
+  invariant_checker checker_;
+  std::vector<core_node> nodes_;  // nodes_[id - 1]
+  std::vector<std::uint64_t> paused_until_;  // sub-step; paused while > now_
+  std::vector<int> group_;        // partition group per node; equal groups can talk
+  std::uint64_t partition_generation_ = 0;
+  std::map<net_key, message> net_;  // in flight, by delivery time
+  std::multimap<std::uint64_t, action> scheduled_;
+  std::uint64_t now_ = 0;           // in sub-steps
+  std::uint64_t next_seq_ = 0;
+  std::uint64_t command_counter_ = 0;
+  std::deque<std::string> trace_;
+  std::vector<message> outbox_;
+  std::vector<const durable_disk*> disks_;
+};
+
+}  // namespace coraft::test
