@@ -14,6 +14,12 @@
 // wal: synced appends of `batch` entries through the write-ahead log, and in
 // the same run the raw floor of this disk: a 4 KiB write + fdatasync loop on
 // a zero-filled file.
+//
+//   coraft-bench http --target http://127.0.0.11:8001 --connections 64 --workload put [--json]
+//
+// http: closed-loop HTTP/1.1 load against a running coraft-kv (http_load.cpp).
+#include "http_load.hpp"
+
 #include <coraft/file_storage.hpp>
 #include <coraft/memory_storage.hpp>
 #include <coraft/memory_transport.hpp>
@@ -326,7 +332,9 @@ int usage(const char* why) {
   std::cerr << "coraft-bench: " << why << "\n"
             << "usage: coraft-bench inproc [--nodes 3] [--clients 256] [--duration 10] "
                "[--value-size 128] [--threads 2] [--storage memory|file] [--json]\n"
-            << "       coraft-bench wal [--batch 1] [--value-size 128] [--duration 5] [--dir D] [--json]\n";
+            << "       coraft-bench wal [--batch 1] [--value-size 128] [--duration 5] [--dir D] [--json]\n"
+            << "       coraft-bench http --target http://HOST:PORT [--connections 16] [--duration 10] "
+               "[--value-size 128] [--workload put|get|mixed] [--keys 100000] [--warmup 1] [--threads 1] [--json]\n";
   return 2;
 }
 
@@ -336,9 +344,10 @@ int main(int argc, char** argv) {
   if (argc < 2) return usage("missing mode");
   const std::string mode = argv[1];
   if (mode == "--help" || mode == "-h") {
-    usage("modes: inproc, wal");
+    usage("modes: inproc, wal, http");
     return 0;
   }
+  if (mode == "http") return run_http_bench(argc - 1, argv + 1);
   if (mode == "wal") {
     wal_config wc;
     po::options_description wd("coraft-bench wal options");
