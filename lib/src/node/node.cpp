@@ -173,15 +173,52 @@ struct node::impl {
   // ---- completing proposals ---------------------------------------------
 
   // Resumes the proposer on its own executor, never inline on the strand.
+  // Queues the proposer's completion; send_completions() resumes them.
   void complete(waiter& w, propose_outcome out) {
     if (out) {
       ++metrics_.proposals_ok;
-      metrics_.commit_latency.observe(
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - w.accepted).count());
+      metrics_.commit_latency.observe(std::chrono::duration<double>(now() - w.accepted).count());
     } else {
       ++metrics_.proposals_failed;
     }
-    asio::post(w.client, asio::append(std::move(w.handler), std::move(out)));
+    if (completions_.empty()) schedule_completions();
+    completions_.push_back({std::move(w.client), std::move(w.handler), std::move(out)});
+  }
+
+  // One post per run of proposers sharing an executor (not one per
+  // proposal): each resumes there, never inline on the node strand.
+  struct completion {
+    asio::any_io_executor client;
+    propose_handler handler;
+    propose_outcome out;
+  };
+  std::vector<completion> completions_;
+  std::optional<std::chrono::steady_clock::time_point> now_cache_;
+
+  std::chrono::steady_clock::time_point now() {
+    if (!now_cache_) now_cache_ = std::chrono::steady_clock::now();
+    return *now_cache_;
+  }
+
+  void schedule_completions() {
+    asio::post(strand_, [this] { send_completions(); });
+  }
+
+  void send_completions() {
+    std::vector<completion> all;
+    all.swap(completions_);
+    now_cache_.reset();
+    for (std::size_t i = 0; i < all.size();) {
+      std::size_t j = i + 1;
+      while (j < all.size() && all[j].client == all[i].client) ++j;
+      std::vector<completion> run(std::make_move_iterator(all.begin() + static_cast<std::ptrdiff_t>(i)),
+                                  std::make_move_iterator(all.begin() + static_cast<std::ptrdiff_t>(j)));
+      auto ex = run.front().client;
+      asio::post(ex, [run = std::move(run)]() mutable {
+        for (auto& c : run) std::move(c.handler)(std::move(c.out));
+      });
+      i = j;
+    }
   }
   void complete(waiter& w, errc e, node_id hint = no_node) {
     propose_outcome out;
@@ -210,7 +247,7 @@ struct node::impl {
     w.index = r.id.index;
     w.term = r.id.term;
     w.deadline_tick = now_tick_ + static_cast<std::uint64_t>(opts_.propose_timeout_ticks);
-    w.accepted = std::chrono::steady_clock::now();
+    w.accepted = now();
     waiters_.push_back(std::move(w));
     schedule_flush();
   }
@@ -241,6 +278,7 @@ struct node::impl {
 
   void flush() {
     flush_scheduled_ = false;
+    now_cache_.reset();
     if (!raft_ || stopping_) return;
     if (raft_->leader() != last_leader_) {
       last_leader_ = raft_->leader();
