@@ -6,7 +6,8 @@
 // (little-endian; the CRC covers length, type and body). A zero header marks
 // the end of the written part. Each segment starts with a segment record
 // (magic, sequence number) and the current hard state, so the newest hard
-// state never lives only in an older segment.
+// state never lives only in an older segment; a segment that was rolled over
+// ends with a seal record, so one that lost its last records is detected.
 //
 // Invariants: records are only ever appended; the log they describe has no
 // hole (an entry's index is always the next one, a truncation only cuts a
@@ -87,6 +88,7 @@ class wal {
   std::uint64_t seq_ = 0;          // its sequence number
   std::uint64_t offset_ = 0;       // end of its written part
   index_t last_index_ = 0;
+  bool last_sealed_ = false;       // the open segment already has its seal record
   hard_state hs_;
   std::vector<char> buf_;          // records being assembled for one write
   wal_stats stats_;

@@ -11,7 +11,13 @@
 namespace coraft {
 namespace {
 
-enum record_type : std::uint8_t { rec_segment = 1, rec_hard_state = 2, rec_entry = 3, rec_truncate = 4 };
+enum record_type : std::uint8_t {
+  rec_segment = 1,
+  rec_hard_state = 2,
+  rec_entry = 3,
+  rec_truncate = 4,
+  rec_seal = 5,  // last record of a segment that was rolled over: nothing follows
+};
 constexpr std::uint64_t segment_magic = 0x314C415754465243ull;  // "CRFTWAL1"
 constexpr std::size_t entry_fixed = 17;                          // term, index, type
 
@@ -54,7 +60,7 @@ bool valid_record_at(const std::vector<char>& buf, std::size_t at) {
   const char* h = buf.data() + at;
   const std::uint32_t len = get_u32(h);
   const auto type = static_cast<std::uint8_t>(h[8]);
-  if (type < rec_segment || type > rec_truncate || h[9] != 0 || h[10] != 0 || h[11] != 0) return false;
+  if (type < rec_segment || type > rec_seal || h[9] != 0 || h[10] != 0 || h[11] != 0) return false;
   if (len > buf.size() - at - wal::header_bytes) return false;
   return record_crc(h, h + wal::header_bytes, len) == get_u32(h + 4);
 }
@@ -162,6 +168,7 @@ recovered_state wal::open() {
     if (fs_.pread(fd, buf.data(), buf.size(), 0) != buf.size())
       throw wal_corruption(path, 0, "short read");
     std::size_t off = 0;
+    bool sealed = false;
     while (off + header_bytes <= buf.size()) {
       const char* h = buf.data() + off;
       if (all_zero(h, header_bytes)) break;  // end of the written part
@@ -213,15 +220,36 @@ recovered_state wal::open() {
           rs.log.push_back(std::move(e));
           break;
         }
+        case rec_seal:
+          if (len != 8 || get_u64(body) != seq + 1) throw wal_corruption(path, off, "bad seal record");
+          sealed = true;
+          break;
         default:
           throw wal_corruption(path, off, "unknown record type");
       }
       if (off == 0 && static_cast<std::uint8_t>(h[8]) != rec_segment)
         throw wal_corruption(path, off, "segment does not start with its header");
       off += header_bytes + len;
+      if (sealed) {
+        if (off + header_bytes <= buf.size() && !all_zero(buf.data() + off, header_bytes))
+          throw wal_corruption(path, off, "records after the segment's seal");
+        break;
+      }
     }
     if (off == 0) throw wal_corruption(path, 0, "empty segment (no header)");
+    // Every rolled segment ends with a seal: one that does not lost records
+    // at its end (cut short), even if the next segment's indexes look fine.
+    if (!last && !sealed)
+      throw wal_corruption(path, off, "segment ends without its seal record: records are missing");
     if (last) {
+      // What we recovered may be only in the page cache (written by an
+      // incarnation whose sync then failed): make it durable before this
+      // node acts on it (votes, acks) — and before rolling past a seal.
+      if (opts_.sync) {
+        fs_.sync(fd);
+        fs_.sync_dir(opts_.dir);
+      }
+      last_sealed_ = sealed;
       file_ = fd;
       seq_ = seq;
       offset_ = off;
@@ -232,7 +260,11 @@ recovered_state wal::open() {
   hs_ = rs.state;
   last_index_ = rs.log.size();
   stats_.segments = segments.size();
-  if (file_ < 0) roll(1);
+  if (file_ < 0) {
+    roll(1);
+  } else if (last_sealed_) {
+    roll(seq_ + 1);  // a crash came between sealing and creating the next one
+  }
   return rs;
 }
 
@@ -240,12 +272,22 @@ void wal::roll(std::uint64_t seq) {
   // A segment is complete before it has its name: zero-filled, header and
   // hard state written and synced under a temporary name, then renamed and
   // the directory synced [a crash leaves either no segment or a whole one].
+  std::vector<char> saved;
+  saved.swap(buf_);
+  if (file_ >= 0 && !last_sealed_) {
+    // Seal the full segment first, so recovery can tell a segment that was
+    // rolled over from one whose last records were lost.
+    char b[8];
+    put_u64(b, seq);
+    encode(rec_seal, b, sizeof b);
+    fs_.pwrite(file_, buf_.data(), buf_.size(), offset_);
+    if (opts_.sync) fs_.sync(file_);
+    buf_.clear();
+  }
   const std::string tmp = opts_.dir + "/wal.tmp";
   fs_.remove(tmp);
   const auto fd = fs_.open(tmp, true);
   fs_.zero_fill(fd, opts_.segment_bytes);
-  std::vector<char> saved;
-  saved.swap(buf_);
   encode_segment_header(seq);
   encode_hard_state(hs_);
   fs_.pwrite(fd, buf_.data(), buf_.size(), 0);
@@ -256,6 +298,7 @@ void wal::roll(std::uint64_t seq) {
   file_ = fd;
   seq_ = seq;
   offset_ = buf_.size();
+  last_sealed_ = false;
   buf_.swap(saved);
   ++stats_.segments;
 }

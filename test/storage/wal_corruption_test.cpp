@@ -1,0 +1,332 @@
+// wal_corruption_test.cpp — damage no crash can cause: bit flips and cut
+// files. "Recovery never serves a record that fails its checksum": damage
+// in a sealed segment, or before the last record of the last segment, is
+// refused with a wal_corruption naming the file and the offset of the
+// damaged record; damage to the last record only is a torn tail, cut, and
+// the log is everything before it.
+//
+// The logs here are built from one-record appends (a hard state first, then
+// one entry per append), so the k-th record of a segment after its header
+// and hard-state copy is one acknowledged append, and "everything before
+// this record" is a state of the model.
+#include <boost/test/unit_test.hpp>
+
+#include "storage_harness.hpp"
+
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace coraft;
+using coraft::test::log_model;
+using coraft::test::make_wal_options;
+using coraft::test::record_span;
+using coraft::test::records_of;
+using coraft::test::segment_names;
+using coraft::test::sim_file_system;
+using coraft::test::write_generator;
+
+constexpr std::uint64_t segment_bytes = 4096;
+
+// A log of 90 one-record appends over 4 KiB segments.
+struct one_record_log {
+  sim_file_system fs{1};
+  std::vector<log_model> after;            // after[k]: model once k appends returned
+  std::map<std::string, std::size_t> first_append;  // segment name -> index of its first append
+  std::vector<std::string> segments;
+
+  explicit one_record_log(std::uint64_t seed = 3, int appends = 90) {
+    fs.create_dir("/wal");
+    write_generator gen(seed, 150);
+    log_model m;
+    after.push_back(m);
+    wal w(fs, make_wal_options("/wal", segment_bytes));
+    w.open();
+    for (int i = 0; i < appends; ++i) {
+      log_write lw;
+      if (i == 0)
+        lw.state = hard_state{1, 2};
+      else
+        lw.entries.push_back(gen.make_entry(1, m.last_index() + 1));
+      const std::size_t segs_before = segment_names(fs, "/wal").size();
+      w.append(lw);
+      const auto names = segment_names(fs, "/wal");
+      if (names.size() != segs_before || i == 0) first_append.emplace(names.back(), static_cast<std::size_t>(i));
+      m.apply(lw);
+      after.push_back(m);
+    }
+    segments = segment_names(fs, "/wal");
+  }
+  std::string path(std::size_t seg) const { return "/wal/" + segments.at(seg); }
+  std::vector<record_span> records(std::size_t seg) const { return records_of(fs.contents(path(seg))); }
+  // The model when a segment's records from `r` on are gone (r >= 1: its
+  // header survives; record 1 is the hard-state copy, 2.. the appends).
+  const log_model& before_record(std::size_t seg, std::size_t r) const {
+    const std::size_t first = first_append.at(segments.at(seg));
+    return after.at(first + (r >= 2 ? r - 2 : 0));
+  }
+  recovered_state open(std::vector<std::string>* notes = nullptr) {
+    wal w(fs, make_wal_options("/wal", segment_bytes, notes));
+    return w.open();
+  }
+};
+
+// The record containing byte `offset`.
+std::size_t record_at(const std::vector<record_span>& recs, std::uint64_t offset) {
+  for (std::size_t i = 0; i < recs.size(); ++i)
+    if (offset >= recs[i].offset && offset < recs[i].offset + recs[i].bytes) return i;
+  return recs.size();
+}
+
+// Opens the log and expects a refusal naming `file` and `offset`.
+void expect_refusal(one_record_log& l, const std::string& file, std::uint64_t offset) {
+  try {
+    const recovered_state rs = l.open();
+    BOOST_FAIL("recovery served a damaged log (" << rs.log.size() << " entries)");
+  } catch (const wal_corruption& e) {
+    BOOST_TEST(e.file == file);
+    BOOST_TEST(e.offset == offset);
+    const std::string what = e.what();
+    BOOST_TEST(what.find(file) != std::string::npos, what);
+    BOOST_TEST(what.find("offset " + std::to_string(offset)) != std::string::npos, what);
+  }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(wal_corruption_tests)
+
+BOOST_AUTO_TEST_CASE(a_bit_flip_in_a_sealed_segment_is_refused) {
+  one_record_log l;
+  BOOST_TEST_REQUIRE(l.segments.size() >= 3u);
+  std::mt19937_64 rng(2024);
+  for (int trial = 0; trial < 300; ++trial) {
+    const std::size_t seg = std::uniform_int_distribution<std::size_t>(0, l.segments.size() - 2)(rng);
+    const auto recs = l.records(seg);
+    const std::uint64_t end = recs.back().offset + recs.back().bytes;
+    const std::uint64_t at = std::uniform_int_distribution<std::uint64_t>(0, end - 1)(rng);
+    const int bit = std::uniform_int_distribution<int>(0, 7)(rng);
+    BOOST_TEST_CONTEXT("flip bit " << bit << " of byte " << at << " in " << l.segments[seg]) {
+      l.fs.flip_bit(l.path(seg), at, bit);
+      expect_refusal(l, l.path(seg), recs[record_at(recs, at)].offset);
+      l.fs.flip_bit(l.path(seg), at, bit);  // undo: refusing changed nothing on disk
+    }
+  }
+  // Undone, every time: the log is whole again.
+  BOOST_TEST(coraft::test::diff(l.open(), l.after.back()) == "");
+}
+
+BOOST_AUTO_TEST_CASE(a_bit_flip_before_the_last_record_of_the_last_segment_is_refused) {
+  // Valid records after a bad one: not a torn write but damage.
+  one_record_log l;
+  const std::size_t last = l.segments.size() - 1;
+  const auto recs = l.records(last);
+  BOOST_TEST_REQUIRE(recs.size() >= 5u);
+  std::mt19937_64 rng(7);
+  for (int trial = 0; trial < 200; ++trial) {
+    const std::uint64_t at = std::uniform_int_distribution<std::uint64_t>(0, recs.back().offset - 1)(rng);
+    const int bit = std::uniform_int_distribution<int>(0, 7)(rng);
+    BOOST_TEST_CONTEXT("flip bit " << bit << " of byte " << at << " in the last segment") {
+      l.fs.flip_bit(l.path(last), at, bit);
+      expect_refusal(l, l.path(last), recs[record_at(recs, at)].offset);
+      l.fs.flip_bit(l.path(last), at, bit);
+    }
+  }
+  BOOST_TEST(coraft::test::diff(l.open(), l.after.back()) == "");
+}
+
+BOOST_AUTO_TEST_CASE(damage_to_the_last_record_only_is_a_torn_tail_and_is_cut) {
+  // A flipped bit anywhere in the last record, or the file cut inside it:
+  // recovery logs a note, recovers all but that record, zeroes the rest, and
+  // the log goes on; the next restart finds the continued log.
+  std::mt19937_64 rng(11);
+  for (int trial = 0; trial < 40; ++trial) {
+    one_record_log l;
+    const std::size_t last = l.segments.size() - 1;
+    const auto recs = l.records(last);
+    const record_span victim = recs.back();
+    const std::uint64_t at = victim.offset + std::uniform_int_distribution<std::uint64_t>(0, victim.bytes - 1)(rng);
+    const bool cut = trial % 4 == 3;
+    BOOST_TEST_CONTEXT((cut ? "cut the file at " : "flip a bit of byte ") << at << " of the last record at "
+                                                                         << victim.offset) {
+      if (cut)
+        l.fs.cut(l.path(last), at);
+      else
+        l.fs.flip_bit(l.path(last), at, static_cast<int>(rng() % 8));
+      std::vector<std::string> notes;
+      const recovered_state rs = l.open(&notes);
+      const log_model& expected = l.after[l.after.size() - 2];
+      BOOST_TEST_REQUIRE(coraft::test::diff(rs, expected) == "");
+      // A cut less than a header into the record leaves no record to cut:
+      // the log simply ends there. Anything longer is cut, with a note.
+      if (!cut || at - victim.offset >= wal::header_bytes) {
+        BOOST_TEST_REQUIRE(notes.size() == 1u);
+        BOOST_TEST(notes[0].find("torn tail") != std::string::npos, notes[0]);
+        BOOST_TEST(notes[0].find(l.path(last)) != std::string::npos, notes[0]);
+      }
+
+      log_model m = expected;
+      {
+        wal w(l.fs, make_wal_options("/wal", segment_bytes));
+        w.open();
+        write_generator gen(static_cast<std::uint64_t>(trial));
+        for (int i = 0; i < 10; ++i) {
+          const log_write lw = gen.next(m);
+          w.append(lw);
+          m.apply(lw);
+        }
+      }
+      l.fs.crash();
+      notes.clear();
+      BOOST_TEST(coraft::test::diff(l.open(&notes), m) == "");
+      BOOST_TEST(notes.empty());
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(garbage_after_the_end_of_the_last_segment_is_cut) {
+  // Bytes after the last record (where a crash mid-write leaves them) are a
+  // torn tail: the whole log is recovered.
+  one_record_log l;
+  const std::size_t last = l.segments.size() - 1;
+  const auto recs = l.records(last);
+  const std::uint64_t end = recs.back().offset + recs.back().bytes;
+  l.fs.overwrite(l.path(last), end, {'\x11', '\x00', '\x00', '\x00', '\x42'});
+  std::vector<std::string> notes;
+  BOOST_TEST(coraft::test::diff(l.open(&notes), l.after.back()) == "");
+  BOOST_TEST(notes.size() == 1u);
+  notes.clear();
+  BOOST_TEST(coraft::test::diff(l.open(&notes), l.after.back()) == "");
+  BOOST_TEST(notes.empty());  // the cut was written back: nothing left to cut
+}
+
+BOOST_AUTO_TEST_CASE(a_cut_last_segment_recovers_the_records_before_the_cut) {
+  // The last segment cut at every record boundary and inside records: the
+  // log is the appends wholly before the cut. Cut inside the segment's own
+  // header record, the segment is refused (a roll never names a segment
+  // before its header is synced, so this is damage, not a crash).
+  one_record_log probe;
+  const std::size_t last = probe.segments.size() - 1;
+  const auto recs = probe.records(last);
+  std::vector<std::uint64_t> cuts;
+  for (const record_span& r : recs)
+    for (const std::uint64_t d : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{11}, std::uint64_t{12}, std::uint64_t{13}, r.bytes - 1})
+      if (d < r.bytes) cuts.push_back(r.offset + d);
+  for (const std::uint64_t at : cuts) {
+    BOOST_TEST_CONTEXT("last segment cut at " << at) {
+      one_record_log l;
+      l.fs.cut(l.path(last), at);
+      const std::size_t r = record_at(recs, at);
+      if (r == 0) {
+        BOOST_CHECK_THROW(l.open(), wal_corruption);
+        continue;
+      }
+      // Records 0..r-1 are wholly before the cut.
+      BOOST_TEST(coraft::test::diff(l.open(), l.before_record(last, r)) == "");
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_cut_sealed_segment_is_refused_or_loses_nothing) {
+  // A sealed segment was zero-filled to its size and synced before the next
+  // one existed: a shorter one is damage. Recovery must refuse it, unless
+  // the cut only removed bytes past its last record (then nothing is lost).
+  // Cuts: every record boundary and a few bytes into each record of the
+  // second-to-last segment, and random offsets in all sealed segments.
+  one_record_log probe;
+  std::vector<std::pair<std::size_t, std::uint64_t>> cuts;
+  const std::size_t prev = probe.segments.size() - 2;
+  for (const record_span& r : probe.records(prev))
+    for (const std::uint64_t d : {std::uint64_t{0}, std::uint64_t{5}, std::uint64_t{12}, std::uint64_t{20}})
+      if (d < r.bytes) cuts.emplace_back(prev, r.offset + d);
+  std::mt19937_64 rng(5);
+  for (int i = 0; i < 40; ++i) {
+    const std::size_t seg = std::uniform_int_distribution<std::size_t>(0, probe.segments.size() - 2)(rng);
+    cuts.emplace_back(seg, std::uniform_int_distribution<std::uint64_t>(0, segment_bytes)(rng));
+  }
+  for (const auto& [seg, at] : cuts) {
+    BOOST_TEST_CONTEXT("sealed segment " << probe.segments[seg] << " cut at " << at) {
+      one_record_log l;
+      const auto recs = l.records(seg);
+      const std::uint64_t end = recs.back().offset + recs.back().bytes;
+      l.fs.cut(l.path(seg), at);
+      try {
+        const recovered_state rs = l.open();
+        BOOST_CHECK_MESSAGE(coraft::test::diff(rs, l.after.back()) == "",
+                            "records of a sealed segment were lost without a wal_corruption: "
+                                << coraft::test::diff(rs, l.after.back()));
+      } catch (const wal_corruption& e) {
+        BOOST_TEST(at < end, "refused a segment that lost only zeros: " << e.what());
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_cut_sealed_segment_before_an_empty_last_segment_is_refused) {
+  // The story: the power goes right after a roll made segment N+1 durable
+  // (header and hard state) but before the append that needed it wrote its
+  // records. Later, segment N loses its tail (a cut at a record boundary).
+  // Nothing after segment N's cut says an entry is missing — no hole, since
+  // segment N+1 has no entry — so only the sealed segment's short length
+  // shows the damage. Recovery must refuse it, not serve a shorter log.
+  sim_file_system probe(1);
+  probe.create_dir("/wal");
+  std::vector<log_write> writes;
+  for (index_t i = 1; i <= 60; ++i) {
+    entry e;
+    e.term = 1;
+    e.index = i;
+    e.data = payload(std::string(150, static_cast<char>('a' + i % 26)));
+    writes.push_back({std::nullopt, {e}});
+  }
+  // Find the directory sync of the first roll inside an append.
+  std::uint64_t roll_done = 0;
+  {
+    wal w(probe, make_wal_options("/wal", segment_bytes));
+    w.open();
+    const auto base = probe.mutations();
+    for (const auto& lw : writes) w.append(lw);
+    const auto ops = probe.ops();
+    for (std::size_t i = base; i < ops.size() && roll_done == 0; ++i)
+      if (ops[i] == "sync_dir /wal") roll_done = i + 1 - base;
+  }
+  BOOST_TEST_REQUIRE(roll_done > 0u);
+  sim_file_system fs(1);
+  fs.create_dir("/wal");
+  log_model acked;
+  {
+    wal w(fs, make_wal_options("/wal", segment_bytes));
+    w.open();
+    fs.crash_after(roll_done);
+    try {
+      for (const auto& lw : writes) {
+        w.append(lw);
+        acked.apply(lw);
+      }
+    } catch (const coraft::test::sim_crash&) {
+    }
+  }
+  fs.crash();
+  const auto names = segment_names(fs, "/wal");
+  BOOST_TEST_REQUIRE(names.size() == 2u);
+  {
+    wal w(fs, make_wal_options("/wal", segment_bytes));
+    BOOST_TEST_REQUIRE(coraft::test::diff(w.open(), acked) == "");  // the crash itself lost nothing
+  }
+  const auto recs = records_of(fs.contents("/wal/" + names[0]));
+  BOOST_TEST_REQUIRE(recs.size() >= 5u);
+  fs.cut("/wal/" + names[0], recs[recs.size() - 2].offset);  // the last two entries of segment 1
+  wal w(fs, make_wal_options("/wal", segment_bytes));
+  try {
+    const recovered_state rs = w.open();
+    BOOST_CHECK_MESSAGE(coraft::test::diff(rs, acked) == "",
+                        "acknowledged entries vanished without a wal_corruption: " << coraft::test::diff(rs, acked));
+  } catch (const wal_corruption& e) {
+    BOOST_TEST(e.file == "/wal/" + names[0]);
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()

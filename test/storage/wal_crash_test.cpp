@@ -1,0 +1,286 @@
+// wal_crash_test.cpp — power loss at every write and sync point.
+//
+// A scripted history (appends, overwrites of a suffix, hard-state changes,
+// 4 KiB segments so that it rolls several times) runs on the simulated file
+// system, which stops after its K-th mutating operation, for every K. The
+// crash either drops every unsynced byte or tears the last unsynced write at
+// several lengths. After recovery:
+//   - every write whose append() returned is there (durable on return);
+//   - nothing is there that was never written: the log is the acknowledged
+//     one, or that plus a record-prefix of the write in flight (its
+//     truncation, its hard state, some of its entries), never a hole;
+//   - the hard state is the newest acknowledged one or the one in flight;
+//   - recovery itself never refuses a crash's leftovers (no wal_corruption),
+//     and the recovered log accepts the rest of the script: a later restart
+//     finds the script's final state.
+// Then recovery is crashed at each of its own operations (it cuts a torn
+// tail) and must recover the same state again.
+#include <boost/test/unit_test.hpp>
+
+#include "storage_harness.hpp"
+
+#include <algorithm>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace coraft;
+using coraft::test::log_model;
+using coraft::test::make_wal_options;
+using coraft::test::sim_crash;
+using coraft::test::sim_file_system;
+using coraft::test::write_generator;
+
+constexpr std::uint64_t segment_bytes = 4096;
+
+struct script {
+  std::vector<log_write> writes;
+  std::vector<log_model> after;  // after[k]: the model once k writes returned
+};
+
+script make_script(std::uint64_t seed, int n) {
+  script s;
+  write_generator gen(seed, 400);
+  log_model m;
+  s.after.push_back(m);
+  for (int i = 0; i < n; ++i) {
+    s.writes.push_back(gen.next(m));
+    m.apply(s.writes.back());
+    s.after.push_back(m);
+  }
+  return s;
+}
+
+struct run_result {
+  bool opened = false;       // the first open() returned
+  std::size_t acked = 0;     // appends that returned
+  std::optional<sim_crash> crash;
+};
+
+// Opens a WAL on `fs` and runs the writes from `from` on; stops at a crash.
+run_result run(sim_file_system& fs, const std::vector<log_write>& writes, std::size_t from = 0) {
+  run_result r;
+  try {
+    wal w(fs, make_wal_options("/wal", segment_bytes));
+    w.open();
+    r.opened = true;
+    for (std::size_t i = from; i < writes.size(); ++i) {
+      w.append(writes[i]);
+      ++r.acked;
+    }
+  } catch (const sim_crash& c) {
+    r.crash = c;
+  }
+  return r;
+}
+
+// Whether `rs` is a state a crash during writes[k] may leave (see the header).
+std::string check_crash_state(const recovered_state& rs, const script& s, std::size_t k, bool torn) {
+  const log_model& before = s.after[k];
+  if (!coraft::test::contiguous(rs)) return "entries are not contiguous from 1";
+  if (k == s.writes.size()) return coraft::test::diff(rs, before);  // nothing in flight
+  const log_write& w = s.writes[k];
+  const hard_state new_hs = w.state.value_or(before.state);
+  const bool old_or_new_hs = rs.state == before.state || rs.state == new_hs;
+  if (!old_or_new_hs) return "hard state is neither the acknowledged nor the one in flight: " +
+                             coraft::test::diff(rs, before);
+  // The acknowledged log, the whole write in flight...
+  if (coraft::test::diff(rs, s.after[k + 1]) == "") return "";
+  if (rs.log == before.log) return "";
+  // ...or, when the last write was torn, a record-prefix of it: the
+  // truncation, the hard state, then some of its entries.
+  if (torn && !w.entries.empty()) {
+    std::vector<entry> log(before.log.begin(),
+                           before.log.begin() + static_cast<std::ptrdiff_t>(w.entries.front().index - 1));
+    for (std::size_t j = 0; j <= w.entries.size(); ++j) {
+      if (rs.log == log && (j == 0 || rs.state == new_hs)) return "";
+      if (j < w.entries.size()) log.push_back(w.entries[j]);
+    }
+  }
+  std::ostringstream os;
+  os << "recovered " << rs.log.size() << " entries, which is neither the " << before.log.size()
+     << " acknowledged nor a prefix of the write in flight (" << w.entries.size() << " entries from "
+     << (w.entries.empty() ? 0 : w.entries.front().index) << "); " << coraft::test::diff(rs, before);
+  return os.str();
+}
+
+struct crash_case {
+  std::string name;
+  sim_file_system::crash_mode mode;
+};
+
+std::vector<crash_case> crash_cases() {
+  // Tear lengths: nothing, one byte, a header but one byte, a whole header,
+  // header and one byte of body, and a few seeded random lengths.
+  return {{"drop unsynced", sim_file_system::drop_unsynced()},
+          {"tear keep 1", sim_file_system::torn(1)},
+          {"tear keep 11", sim_file_system::torn(11)},
+          {"tear keep 12", sim_file_system::torn(12)},
+          {"tear keep 13", sim_file_system::torn(13)},
+          {"tear keep 100", sim_file_system::torn(100)},
+          {"tear keep 700", sim_file_system::torn(700)},
+          {"tear random", sim_file_system::torn_random()},
+          {"tear random again", sim_file_system::torn_random()},
+          {"tear keep all", sim_file_system::torn(1u << 30)}};
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(wal_crash)
+
+BOOST_AUTO_TEST_CASE(crash_at_every_write_and_sync_point) {
+  for (const std::uint64_t seed : {21u, 22u, 23u, 24u, 25u, 26u}) {
+    const script s = make_script(seed, 45);
+    // The number of mutating operations of the whole history, and a check
+    // that the history rolls segments.
+    std::uint64_t total_ops = 0;
+    {
+      sim_file_system fs(seed);
+      fs.create_dir("/wal");
+      const auto base = fs.mutations();
+      const run_result r = run(fs, s.writes);
+      BOOST_TEST_REQUIRE(r.acked == s.writes.size());
+      total_ops = fs.mutations() - base;
+      BOOST_TEST_REQUIRE(coraft::test::segment_names(fs, "/wal").size() >= 4u);
+    }
+    std::size_t torn_tails_cut = 0;
+    for (std::uint64_t k = 1; k <= total_ops; ++k) {
+      std::uint64_t case_no = 0;
+      for (const crash_case& cc : crash_cases()) {
+        BOOST_TEST_CONTEXT("seed " << seed << ", crash after operation " << k << " of " << total_ops << ", "
+                                   << cc.name) {
+          sim_file_system fs(seed * 1000 + k * 16 + case_no++);
+          fs.create_dir("/wal");
+          fs.crash_after(k);
+          const run_result r = run(fs, s.writes);
+          BOOST_TEST_REQUIRE(r.crash.has_value());
+          const std::size_t k_acked = r.opened ? r.acked : 0;
+          BOOST_TEST_CONTEXT("stopped after '" << r.crash->what << "' with " << k_acked << " writes acknowledged") {
+            fs.crash(cc.mode);
+            std::vector<std::string> notes;
+            recovered_state rs;
+            try {
+              wal w(fs, make_wal_options("/wal", segment_bytes, &notes));
+              rs = w.open();
+            } catch (const wal_corruption& e) {
+              BOOST_FAIL("recovery refused a crash's leftovers: " << e.what());
+            }
+            torn_tails_cut += notes.size();
+            BOOST_TEST_REQUIRE(check_crash_state(rs, s, k_acked, cc.mode.tear) == "");
+
+            // Crash the recovery at each of its own operations (cutting a torn
+            // tail writes and syncs): the next recovery finds the same state.
+            sim_file_system::crash_mode again = sim_file_system::torn(5);
+            for (std::uint64_t j = 1; !notes.empty() && j <= 4; ++j) {
+              fs.crash_after(j);
+              bool stopped = false;
+              try {
+                wal w(fs, make_wal_options("/wal", segment_bytes));
+                w.open();
+              } catch (const sim_crash&) {
+                stopped = true;
+              }
+              fs.clear_faults();
+              fs.crash(again);
+              if (!stopped) break;
+            }
+            {
+              wal w(fs, make_wal_options("/wal", segment_bytes));
+              const recovered_state rs2 = w.open();
+              BOOST_REQUIRE_MESSAGE(rs2.log == rs.log, "a crash during recovery changed the log");
+              BOOST_TEST_REQUIRE(rs2.state == rs.state);
+            }
+
+            // The recovered WAL takes the rest of the history: redo the write
+            // in flight (it overwrites whatever part of it was recovered),
+            // then the others; a last restart finds the final model.
+            fs.clear_faults();
+            const run_result rest = run(fs, s.writes, k_acked);
+            BOOST_TEST_REQUIRE(!rest.crash.has_value());
+            wal w(fs, make_wal_options("/wal", segment_bytes));
+            BOOST_TEST_REQUIRE(coraft::test::diff(w.open(), s.after.back()) == "");
+          }
+        }
+      }
+    }
+    BOOST_TEST_MESSAGE("seed " << seed << ": " << total_ops << " crash points x " << crash_cases().size()
+                               << " crash modes, " << torn_tails_cut << " torn tails cut");
+    BOOST_TEST(torn_tails_cut > 0u);  // the torn cases really tore records
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_write_in_flight_is_all_or_a_record_prefix) {
+  // One big group commit (a truncation, a hard state, 30 entries) torn at
+  // every length: recovery finds the acknowledged log, or a record-prefix
+  // of the write — never an entry without the ones before it.
+  write_generator gen(99, 120);
+  log_model before;
+  std::vector<log_write> writes;
+  for (int i = 0; i < 3; ++i) {
+    log_write w;
+    for (int j = 0; j < 10; ++j) w.entries.push_back(gen.make_entry(1, before.last_index() + 1 + j));
+    writes.push_back(w);
+    before.apply(w);
+  }
+  log_write big{hard_state{2, 3}, {}};
+  for (int j = 0; j < 30; ++j) big.entries.push_back(gen.make_entry(2, 21 + static_cast<index_t>(j)));
+  writes.push_back(big);
+  script s;
+  s.writes = writes;
+  log_model m;
+  s.after.push_back(m);
+  for (const auto& w : writes) {
+    m.apply(w);
+    s.after.push_back(m);
+  }
+  // The big write's pwrite is the second-to-last operation.
+  std::uint64_t ops = 0;
+  std::size_t write_bytes = 0;
+  {
+    sim_file_system fs(1);
+    fs.create_dir("/wal");
+    wal w(fs, make_wal_options("/wal", 1 << 20));
+    w.open();
+    for (std::size_t i = 0; i + 1 < writes.size(); ++i) w.append(writes[i]);
+    const auto before_big = fs.contents("/wal/wal-0000000000000001.log");
+    ops = fs.mutations();
+    w.append(big);
+    const auto after_big = fs.contents("/wal/wal-0000000000000001.log");
+    std::size_t first = after_big.size();
+    for (std::size_t i = 0; i < after_big.size(); ++i) {
+      if (before_big[i] == after_big[i]) continue;
+      first = std::min(first, i);
+      write_bytes = i + 1 - first;
+    }
+  }
+  BOOST_TEST_REQUIRE(write_bytes > 1000u);
+  std::size_t distinct = 0;
+  std::size_t last_size = 0;
+  for (std::size_t keep = 0; keep <= write_bytes; keep += 7) {
+    BOOST_TEST_CONTEXT("keep " << keep << " bytes of the write") {
+      sim_file_system fs(1);
+      fs.create_dir("/wal");
+      wal_options o = make_wal_options("/wal", 1 << 20);
+      {
+        wal w(fs, o);
+        w.open();
+        for (std::size_t i = 0; i + 1 < writes.size(); ++i) w.append(writes[i]);
+        fs.crash_after(1);  // the pwrite of the big write
+        BOOST_CHECK_THROW(w.append(big), sim_crash);
+      }
+      BOOST_TEST_REQUIRE(fs.mutations() == ops + 1);
+      fs.crash(sim_file_system::torn(keep));
+      wal w(fs, o);
+      const recovered_state rs = w.open();
+      BOOST_TEST_REQUIRE(check_crash_state(rs, s, 3, true) == "");
+      if (rs.log.size() != last_size) ++distinct;
+      last_size = rs.log.size();
+    }
+  }
+  BOOST_TEST(distinct > 20u);  // the tears really cut the write at many records
+}
+
+BOOST_AUTO_TEST_SUITE_END()
