@@ -31,7 +31,8 @@ inline bool log_enabled(log_level l) { return l >= get_log_level(); }
 class log_rate_limiter {
  public:
   explicit log_rate_limiter(long interval_ms = 1000) : interval_ms_(interval_ms) {}
-  // True when a line may be written now; `suppressed` gets the count skipped since.
+  // True when a line may be written now; `suppressed` gets the count skipped
+  // since. Not thread-safe: use one limiter per strand.
   bool allow(std::uint64_t& suppressed);
 
  private:
