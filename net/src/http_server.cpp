@@ -295,14 +295,16 @@ void http_server::start() {
   auto& i = *impl_;
   boost::system::error_code ec;
   const auto addr = asio::ip::make_address(i.opts.host, ec);
-  if (ec) throw boost::system::system_error(ec, "bad HTTP address '" + i.opts.host + "'");
+  if (ec) throw std::runtime_error("bad HTTP address '" + i.opts.host + "': " + ec.message());
   const tcp::endpoint ep(addr, i.opts.port);
   const std::string where = i.opts.host + ":" + std::to_string(i.opts.port);
   i.acceptor.open(ep.protocol(), ec);
   if (!ec) i.acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) i.acceptor.bind(ep, ec);
   if (!ec) i.acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) throw boost::system::system_error(ec, "cannot listen for HTTP on " + where);
+  if (ec)
+    throw std::runtime_error("cannot listen for HTTP on " + where + ": " + ec.message() +
+                             " (is another process using this address? see the HTTP address in --cluster)");
   i.spawn(i.accept_loop());
 }
 

@@ -6,6 +6,8 @@
 // or writes them, and helpers take them by reference.
 #include <coraft/net/tcp_transport.hpp>
 
+#include <sstream>
+
 #include <coraft/log.hpp>
 #include <coraft/net/frame.hpp>
 #include <coraft/node.hpp>
@@ -570,10 +572,18 @@ struct tcp_transport::impl {
 
   awaitable<void> start_on_strand() {
     if (started_ || stopping_) throw std::logic_error("coraft net: tcp_transport started twice");
-    acceptor_.open(listen_.protocol());
-    acceptor_.set_option(tcp::acceptor::reuse_address(true));
-    acceptor_.bind(listen_);
-    acceptor_.listen();
+    boost::system::error_code ec;
+    acceptor_.open(listen_.protocol(), ec);
+    if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(listen_, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      std::ostringstream where;
+      where << listen_;
+      throw std::runtime_error("cannot listen for raft peers on " + where.str() + ": " + ec.message() +
+                               " (is another node already using this address? each member needs its own "
+                               "raft address in --cluster)");
+    }
     started_ = true;
     spawn(accept_loop());
     for (auto& [id, p] : peers_) spawn(peer_task(id));

@@ -39,6 +39,12 @@ class file_system {
   virtual bool exists(const std::string& path) = 0;
   // File names (not paths) in `dir`, unsorted.
   virtual std::vector<std::string> list(const std::string& dir) = 0;
+  // Takes an exclusive lock on `path` (created if missing) for the life of
+  // this file_system; false when another process holds it.
+  virtual bool lock_exclusive(const std::string& path) {
+    (void)path;
+    return true;
+  }
 };
 
 // The real one: POSIX calls, fdatasync, fsync of directories.

@@ -120,6 +120,7 @@ struct node::impl {
 
   node_metrics metrics_;
   node_id last_leader_ = no_node;
+  core::role last_role_ = core::role::follower;
   std::map<node_id, std::chrono::steady_clock::time_point> last_contact_;
 
   std::size_t running_ = 0;
@@ -280,14 +281,13 @@ struct node::impl {
     flush_scheduled_ = false;
     now_cache_.reset();
     if (!raft_ || stopping_) return;
-    if (raft_->leader() != last_leader_) {
+    if (raft_->leader() != last_leader_ || raft_->state() != last_role_) {
+      if (raft_->leader() != last_leader_ && raft_->leader() != no_node) ++metrics_.leader_changes;
       last_leader_ = raft_->leader();
-      if (last_leader_ != no_node) {
-        ++metrics_.leader_changes;
-        log_line(log_level::info, opts_.raft.id, "raft",
-                 "leader is " + std::to_string(last_leader_) + " term=" + std::to_string(raft_->term()) +
-                     " role=" + core::to_string(raft_->state()));
-      }
+      last_role_ = raft_->state();
+      log_line(log_level::info, opts_.raft.id, "raft",
+               std::string("role=") + core::to_string(last_role_) + " term=" + std::to_string(raft_->term()) +
+                   " leader=" + (last_leader_ == no_node ? std::string("none") : std::to_string(last_leader_)));
     }
     while (raft_->has_ready()) {
       core::ready rd = raft_->take_ready();

@@ -76,6 +76,11 @@ struct file_storage::impl {
   // Runs on the I/O thread.
   void check_or_create_meta() {
     fs->create_dir(opts.dir);
+    // One process per data directory: a second one would race the first
+    // over segment rolls and torn-tail repair.
+    if (!fs->lock_exclusive(opts.dir + "/LOCK"))
+      throw data_dir_error("data directory " + opts.dir +
+                           " is in use by another process (is this node already running?)");
     const std::string path = opts.dir + "/coraft.meta";
     const std::string want = meta_text();
     if (!fs->exists(path)) {

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -95,6 +96,22 @@ class posix_file_system final : public file_system {
     struct stat st {};
     return ::stat(path.c_str(), &st) == 0;
   }
+  bool lock_exclusive(const std::string& path) override {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) throw_errno("open lock file", path);
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const int saved = errno;
+      ::close(fd);
+      if (saved == EWOULDBLOCK) return false;
+      errno = saved;
+      throw_errno("flock", path);
+    }
+    locks_.push_back(fd);  // held until this object goes away
+    return true;
+  }
+  ~posix_file_system() override {
+    for (int fd : locks_) ::close(fd);
+  }
   std::vector<std::string> list(const std::string& dir) override {
     std::vector<std::string> out;
     DIR* d = ::opendir(dir.c_str());
@@ -106,6 +123,9 @@ class posix_file_system final : public file_system {
     ::closedir(d);
     return out;
   }
+
+ private:
+  std::vector<int> locks_;
 };
 
 }  // namespace

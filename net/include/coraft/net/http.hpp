@@ -91,8 +91,8 @@ class http_server {
  public:
   http_server(boost::asio::any_io_executor ex, http_options opts, http_router router);
   ~http_server();
-  // Binds and listens (throws boost::system::system_error naming the address
-  // when it cannot), then serves until stop().
+  // Binds and listens (throws std::runtime_error naming the address and the
+  // likely fix when it cannot), then serves until stop().
   void start();
   // Stops accepting, lets requests being handled finish and be answered,
   // closes idle connections, and waits for every session to end.

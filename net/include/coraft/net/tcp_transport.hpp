@@ -96,8 +96,8 @@ class tcp_transport final : public transport {
   tcp_transport(const tcp_transport&) = delete;
   tcp_transport& operator=(const tcp_transport&) = delete;
 
-  // Binds and listens on opts.listen (throws boost::system::system_error
-  // when that fails, e.g. address in use), then starts the acceptor and one
+  // Binds and listens on opts.listen (throws std::runtime_error naming the
+  // address when that fails, e.g. address in use), then starts the acceptor and one
   // writer per peer. Once only.
   boost::asio::awaitable<void> start();
   // Incoming messages go to n.deliver() from now on. Thread-safe.
