@@ -30,6 +30,13 @@ done
 echo "started nodes 1-3 (pids ${pids[*]}); logs in $data/node*.log"
 leader=""
 for _ in $(seq 1 100); do
+  for n in 0 1 2; do
+    if ! kill -0 "${pids[$n]}" 2>/dev/null; then
+      echo "node $((n + 1)) exited; the end of $data/node$((n + 1)).log:" >&2
+      tail -5 "$data/node$((n + 1)).log" >&2
+      exit 1
+    fi
+  done
   for i in 1 2 3; do
     s=$(curl -s --max-time 1 "http://127.0.0.1$i:8001/v1/status" || true)
     if echo "$s" | grep -q '"role":"leader"'; then leader=$i; fi
