@@ -4,7 +4,9 @@ file(GLOB_RECURSE _files
   ${CORE_ROOT}/src/core/*
   ${CORE_ROOT}/include/coraft/core/*
   ${CORE_ROOT}/include/coraft/types.hpp
-  ${CORE_ROOT}/include/coraft/messages.hpp)
+  ${CORE_ROOT}/include/coraft/messages.hpp
+  ${CORE_ROOT}/include/coraft/payload.hpp
+  ${CORE_ROOT}/include/coraft/detail/splitmix.hpp)
 foreach(_f IN LISTS _files)
   file(STRINGS "${_f}" _bad REGEX "#[ \t]*include[ \t]*<(boost/asio|boost/beast|thread|mutex|chrono|fstream|future|condition_variable)")
   if(_bad)

@@ -2,7 +2,8 @@
 // in coraft/net/frame.hpp).
 #include <coraft/net/frame.hpp>
 
-#include <boost/crc.hpp>
+#include <coraft/detail/crc32c.hpp>
+
 
 #include <limits>
 #include <stdexcept>
@@ -15,13 +16,7 @@ static_assert(std::variant_size_v<message_body> == 7, "a new message type needs 
 
 namespace {
 
-using crc32c = boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true>;
-
-std::uint32_t checksum_of(std::span<const char> body) {
-  crc32c crc;
-  crc.process_bytes(body.data(), body.size());
-  return crc.checksum();
-}
+std::uint32_t checksum_of(std::span<const char> body) { return detail::crc32c(body.data(), body.size()); }
 
 class category final : public boost::system::error_category {
  public:

@@ -6,6 +6,8 @@
 // or writes them, and helpers take them by reference.
 #include <coraft/net/tcp_transport.hpp>
 
+#include <coraft/detail/wakeup.hpp>
+
 #include <sstream>
 
 #include <coraft/log.hpp>
@@ -59,18 +61,7 @@ constexpr std::size_t write_batch_bytes = 4u << 20;
 // Wakes one task waiting on the strand (as in lib/src/node/node.cpp). A
 // notify() with nobody waiting is not remembered: waiters re-check their
 // condition before waiting again.
-class wakeup {
- public:
-  explicit wakeup(const asio::any_io_executor& ex) : timer_(ex, asio::steady_timer::time_point::max()) {}
-  void notify() { timer_.cancel(); }
-  awaitable<void> wait() {
-    auto [ec] = co_await timer_.async_wait(use_tuple);
-    (void)ec;  // cancelled by notify(): that is the point
-  }
-
- private:
-  asio::steady_timer timer_;
-};
+using detail::wakeup;
 
 struct host_port {
   std::string host;

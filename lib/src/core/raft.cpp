@@ -2,6 +2,7 @@
 // and the invariant checker. Election rules live in election.cpp, log
 // replication in replication.cpp.
 #include <coraft/core/raft.hpp>
+#include <coraft/detail/splitmix.hpp>
 
 #include <algorithm>
 #include <cstdio>
@@ -54,13 +55,7 @@ raft::raft(const options& opts, std::vector<node_id> voters, hard_state state,
   reset_election_timer();
 }
 
-std::uint64_t raft::next_random() {
-  // splitmix64: tiny, deterministic on every platform.
-  std::uint64_t z = (rng_state_ += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
+std::uint64_t raft::next_random() { return detail::splitmix64(rng_state_); }
 
 bool raft::is_voter(node_id id) const {
   return std::binary_search(voters_.begin(), voters_.end(), id);

@@ -1,3 +1,4 @@
+#include <coraft/detail/splitmix.hpp>
 #include <coraft/memory_transport.hpp>
 #include <coraft/node.hpp>
 
@@ -97,10 +98,7 @@ bool memory_network::connected(node_id a, node_id b) const {
 }
 
 double memory_network::uniform() {
-  std::uint64_t z = (rng_ += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
+  const std::uint64_t z = detail::splitmix64(rng_);
   return static_cast<double>(z >> 11) * 0x1.0p-53;
 }
 

@@ -11,6 +11,7 @@
 // job are durable [thesis §3.8]; apply entries go to the applier in order.
 #include <coraft/node.hpp>
 
+#include <coraft/detail/wakeup.hpp>
 #include <coraft/log.hpp>
 
 #include <boost/asio/any_completion_handler.hpp>
@@ -39,21 +40,7 @@ using asio::use_awaitable;
 
 namespace {
 
-// Wakes one task waiting on the strand. A notify() with nobody waiting is
-// not remembered: waiters re-check their condition before waiting again.
-class wakeup {
- public:
-  explicit wakeup(const asio::any_io_executor& ex)
-      : timer_(ex, asio::steady_timer::time_point::max()) {}
-  void notify() { timer_.cancel(); }
-  awaitable<void> wait() {
-    auto [ec] = co_await timer_.async_wait(asio::as_tuple(use_awaitable));
-    (void)ec;  // cancelled by notify(): that is the point
-  }
-
- private:
-  asio::steady_timer timer_;
-};
+using detail::wakeup;
 
 using propose_handler = asio::any_completion_handler<void(propose_outcome)>;
 

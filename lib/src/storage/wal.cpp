@@ -1,7 +1,8 @@
 // wal.cpp — segment files of CRC32C-checked records; see coraft/wal.hpp.
 #include <coraft/wal.hpp>
 
-#include <boost/crc.hpp>
+#include <coraft/detail/crc32c.hpp>
+#include <coraft/detail/endian.hpp>
 
 #include <algorithm>
 #include <cinttypes>
@@ -21,29 +22,15 @@ enum record_type : std::uint8_t {
 constexpr std::uint64_t segment_magic = 0x314C415754465243ull;  // "CRFTWAL1"
 constexpr std::size_t entry_fixed = 17;                          // term, index, type
 
-void put_u32(char* p, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>(v >> (8 * i));
-}
-void put_u64(char* p, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<char>(v >> (8 * i));
-}
-std::uint32_t get_u32(const char* p) {
-  std::uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(static_cast<unsigned char>(p[i])) << (8 * i);
-  return v;
-}
-std::uint64_t get_u64(const char* p) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(static_cast<unsigned char>(p[i])) << (8 * i);
-  return v;
-}
-
-using crc32c = boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true>;
+void put_u32(char* p, std::uint32_t v) { detail::store_le(p, v); }
+void put_u64(char* p, std::uint64_t v) { detail::store_le(p, v); }
+std::uint32_t get_u32(const char* p) { return detail::load_le<std::uint32_t>(p); }
+std::uint64_t get_u64(const char* p) { return detail::load_le<std::uint64_t>(p); }
 
 // CRC over the length field, the type field and the body: everything but
 // the CRC itself.
 std::uint32_t record_crc(const char* header, const char* body, std::size_t n) {
-  crc32c c;
+  detail::crc32c_state c;
   c.process_bytes(header, 4);
   c.process_bytes(header + 8, 4);
   c.process_bytes(body, n);
