@@ -171,6 +171,8 @@ struct http_server::impl {
         continue;
       }
       ++stats.connections_accepted;
+      boost::system::error_code ignored;
+      sock.set_option(tcp::no_delay(true), ignored);  // responses are small: never wait for Nagle
       spawn(session(std::move(sock)));
     }
   }

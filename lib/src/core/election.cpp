@@ -139,9 +139,8 @@ void raft::start_election(bool pre_vote, bool transfer) {
   const term_t term = pre_vote ? hs_.current_term + 1 : hs_.current_term;
   for (node_id v : voters_) {
     if (v == opts_.id) continue;
-    message m{opts_.id, v, term, vote_request{last_log(), pre_vote, transfer}};
     // A real vote request promises our new term and self-vote: durable first.
-    send(std::move(m), !pre_vote);
+    send(message{opts_.id, v, term, vote_request{last_log(), pre_vote, transfer}}, !pre_vote);
   }
 }
 
