@@ -1,13 +1,21 @@
 // coraft-sim — runs the deterministic cluster simulation (sim_cluster.hpp)
 // for a range of seeds and stops at the first broken invariant.
 //
-//   coraft-sim --seeds N --first-seed S [--nodes 3|5] [--steps K] [--verbose]
+//   coraft-sim --seeds N --first-seed S [--nodes 3|5] [--steps K]
+//              [--storage memory|file|posix] [--verbose]
 //
 // Each seed is one run: K ticks of faults, then heal and liveness. On success
 // it prints "N seeds passed" and exits 0. On the first violation it prints the
 // seed, the invariant, the last events and the command that replays exactly
 // that run, and exits 1. A bad flag exits 2 with a message naming it.
 // Invariants: those of invariant_checker ([§5.2], [§5.3], [§5.4], [Fig. 3]).
+//
+// --storage picks each node's disk: the in-memory model (memory, the
+// default), the real coraft::wal over an in-memory sim_file_system per node
+// (file: power loss is modelled, also in the middle of an append or of a
+// recovery), or the real coraft::wal over the real file system (posix: in a
+// mkdtemp directory under /tmp, removed at the end — kept after a failure;
+// the kernel keeps what was written, so a crash there only reopens the log).
 #include <support/sim_cluster.hpp>
 
 #include <boost/program_options.hpp>
@@ -15,7 +23,10 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
+#include <exception>
+#include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <unistd.h>
 
@@ -24,6 +35,7 @@ namespace {
 namespace po = boost::program_options;
 using coraft::test::sim_cluster;
 using coraft::test::sim_config;
+using coraft::test::sim_storage;
 
 const int default_steps = sim_config{}.fault_ticks;
 
@@ -55,10 +67,11 @@ extern "C" void on_abort(int) {
   std::abort();
 }
 
-std::string replay_command(std::uint64_t seed, int nodes, int steps) {
+std::string replay_command(std::uint64_t seed, int nodes, int steps, const std::string& storage) {
   std::string cmd = "coraft-sim --seeds 1 --first-seed " + std::to_string(seed) + " --nodes " +
                     std::to_string(nodes);
   if (steps != default_steps) cmd += " --steps " + std::to_string(steps);
+  if (storage != "memory") cmd += " --storage " + storage;
   return cmd + " --verbose";
 }
 
@@ -75,9 +88,11 @@ int main(int argc, char** argv) {
   int nodes = 3;
   int steps = default_steps;
   bool verbose = false;
+  std::string storage = "memory";
 
   po::options_description desc(
-      "usage: coraft-sim --seeds N --first-seed S [--nodes 3|5] [--steps K] [--verbose]");
+      "usage: coraft-sim --seeds N --first-seed S [--nodes 3|5] [--steps K]\n"
+      "                  [--storage memory|file|posix] [--verbose]");
   desc.add_options()
       ("help,h", "print this help")
       ("seeds", po::value(&seeds)->default_value(1), "number of seeds to run (>= 1)")
@@ -85,6 +100,12 @@ int main(int argc, char** argv) {
       ("nodes", po::value(&nodes)->default_value(3), "cluster size: 3 or 5")
       ("steps", po::value(&steps)->default_value(default_steps),
        "ticks of the fault phase per seed (>= 1)")
+      ("storage", po::value(&storage)->default_value("memory"),
+       "each node's disk: memory (the in-memory model), file (the real coraft::wal over an "
+       "in-memory simulated file system; power loss modelled, also in the middle of appends "
+       "and recoveries, with torn writes), or posix (the real coraft::wal over real files in a "
+       "temporary directory under /tmp; power loss cannot be simulated there: a crash only "
+       "closes and reopens the log)")
       ("verbose,v", po::bool_switch(&verbose), "print every event and a summary per seed");
 
   po::variables_map vm;
@@ -104,6 +125,24 @@ int main(int argc, char** argv) {
   if (first_seed < 0) return usage_error("--first-seed must not be negative", desc);
   if (nodes != 3 && nodes != 5) return usage_error("--nodes must be 3 or 5", desc);
   if (steps < 1) return usage_error("--steps must be at least 1", desc);
+  sim_storage kind = sim_storage::memory;
+  if (storage == "file")
+    kind = sim_storage::sim_file;
+  else if (storage == "posix")
+    kind = sim_storage::posix;
+  else if (storage != "memory")
+    return usage_error("--storage must be memory, file or posix", desc);
+
+  // posix: one temporary directory for the whole run, one subdirectory per seed.
+  std::string tmp_dir;
+  if (kind == sim_storage::posix) {
+    std::string tmpl = "/tmp/coraft-sim-XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr) {
+      std::perror("coraft-sim: mkdtemp /tmp/coraft-sim-XXXXXX");
+      return 1;
+    }
+    tmp_dir = tmpl;
+  }
 
   std::signal(SIGABRT, on_abort);
   for (std::int64_t k = 0; k < seeds; ++k) {
@@ -112,10 +151,24 @@ int main(int argc, char** argv) {
     cfg.nodes = nodes;
     cfg.fault_ticks = steps;
     if (verbose) cfg.verbose = &std::cout;
-    sim_cluster sim(cfg);
+    cfg.storage = kind;
+    if (kind == sim_storage::posix) {
+      cfg.storage_dir = tmp_dir + "/seed-" + std::to_string(cfg.seed);
+      std::filesystem::create_directory(cfg.storage_dir);
+    }
+    g_replay = replay_command(cfg.seed, nodes, steps, storage);
+    std::optional<coraft::test::violation> v;
+    std::optional<sim_cluster> sim_holder;
+    try {
+      sim_holder.emplace(cfg);  // opens every node's log
+    } catch (const std::exception& e) {
+      std::cerr << "coraft-sim: seed " << cfg.seed << ": cannot set up storage: " << e.what()
+                << "\n";
+      return 1;
+    }
+    sim_cluster& sim = *sim_holder;
     g_running = &sim;
-    g_replay = replay_command(cfg.seed, nodes, steps);
-    const auto v = sim.run();
+    v = sim.run();
     if (verbose)
       std::cout << "seed " << cfg.seed << ": " << (v ? "FAILED" : "ok") << "; "
                 << sim.profile().describe() << "; " << sim.stats().describe() << "; "
@@ -129,11 +182,15 @@ int main(int argc, char** argv) {
                 << "detail:    " << v->detail << "\n"
                 << "last events:\n"
                 << sim.trace_text() << "replay:    " << g_replay << "\n";
+      if (!tmp_dir.empty()) std::cerr << "files:     kept in " << cfg.storage_dir << "\n";
       g_running = nullptr;
       return 1;
     }
     g_running = nullptr;
+    sim_holder.reset();  // closes the logs
+    if (!cfg.storage_dir.empty()) std::filesystem::remove_all(cfg.storage_dir);
   }
+  if (!tmp_dir.empty()) std::filesystem::remove_all(tmp_dir);
   std::cout << seeds << " seeds passed\n";
   return 0;
 }

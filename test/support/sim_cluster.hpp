@@ -37,17 +37,29 @@
 //   - the core's own check_invariants().
 // After the fault phase everything heals and liveness is required: a stable
 // leader within a bound, and proposals applied on every node within a bound.
+//
+// Storage (sim_config::storage): each node's disk is the in-memory model
+// (memory_disk, the default), or the real write-ahead log (wal_disk below)
+// over a sim_file_system of its own — where the power can also fail in the
+// middle of an append or of a recovery (crash_after), tearing the write
+// half the time — or over the real POSIX file system in a directory.
+// Whatever the disk, every write the core was told is synced must survive:
+// the checkers count what the disk acknowledged, and wal_disk compares what
+// each recovery returns with it.
 #pragma once
 
 #include <support/core_node.hpp>
+#include <support/sim_file_system.hpp>
 
 #include <coraft/core/raft.hpp>
+#include <coraft/wal.hpp>
 
 #include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <exception>
 #include <map>
+#include <memory>
 #include <optional>
 #include <ostream>
 #include <set>
@@ -459,6 +471,182 @@ class invariant_checker {
   std::map<node_id, node_track> tracks_;
 };
 
+// A node_disk that persists through the real write-ahead log (coraft::wal),
+// either over a sim_file_system of its own (in memory; a power loss keeps
+// only synced bytes and names, and may tear the last unsynced write; the
+// power can be made to fail at any file operation of an append or of a
+// recovery) or over the real POSIX file system in a directory (a crash only
+// drops the wal object and reopens the log: the kernel keeps what was
+// written, so power loss is not simulated there).
+//
+// It mirrors what it acknowledged (every write that returned, then whatever
+// the last recovery returned) in a durable_disk: that is what the checkers
+// count as stored. Each recovery is compared with the mirror: everything
+// acknowledged must come back; the one write the power interrupted, if any,
+// may come back whole, not at all, or cut after a whole record (old or new
+// hard state; its truncation with a prefix of its entries). Anything else is
+// reported through problem(), as is any exception from the log.
+class wal_disk final : public node_disk {
+ public:
+  static std::unique_ptr<wal_disk> simulated(std::uint64_t seed, std::uint64_t segment_bytes) {
+    auto fs = std::make_unique<sim_file_system>(seed);
+    sim_file_system* sim = fs.get();
+    return std::unique_ptr<wal_disk>(new wal_disk(std::move(fs), sim, "/wal", segment_bytes));
+  }
+  static std::unique_ptr<wal_disk> on_posix(const std::string& dir, std::uint64_t segment_bytes) {
+    return std::unique_ptr<wal_disk>(
+        new wal_disk(make_posix_file_system(), nullptr, dir, segment_bytes));
+  }
+
+  bool write(const std::optional<hard_state>& s, const std::vector<entry>& entries) override {
+    if (!wal_) {
+      problem_ = "write() with no open log";
+      return false;
+    }
+    in_flight_.emplace();
+    in_flight_->state = s;
+    in_flight_->entries = entries;
+    try {
+      wal_->append(*in_flight_);
+    } catch (const sim_crash& c) {
+      power_loss(c, "append");
+      return false;
+    } catch (const std::exception& e) {
+      problem_ = std::string("wal::append threw: ") + e.what();
+      wal_.reset();
+      return false;
+    }
+    mirror_.write(in_flight_->state, in_flight_->entries);
+    in_flight_.reset();
+    return true;
+  }
+
+  void crash() override {
+    wal_.reset();
+    if (sim_ != nullptr) {
+      sim_->clear_faults();
+      sim_->crash();
+    }
+  }
+
+  const durable_disk* recover() override {
+    wal_.reset();
+    auto w = std::make_unique<wal>(*fs_, opts_);
+    recovered_state rs;
+    try {
+      rs = w->open();
+    } catch (const sim_crash& c) {
+      w.reset();
+      power_loss(c, "recovery");
+      return nullptr;
+    } catch (const std::exception& e) {
+      problem_ = std::string("wal::open threw: ") + e.what();
+      return nullptr;
+    }
+    if (auto p = compare(rs)) problem_ = *p;
+    mirror_.state = rs.state;
+    mirror_.log = std::move(rs.log);
+    in_flight_.reset();
+    wal_ = std::move(w);
+    return &mirror_;
+  }
+
+  const durable_disk& durable() const override { return mirror_; }
+  std::optional<std::string> problem() const override { return problem_; }
+  std::vector<std::string> take_notes() override { return std::exchange(notes_, {}); }
+
+  bool can_lose_power() const override { return sim_ != nullptr; }
+  void arm_power_loss(std::uint64_t ops, bool tear) override {
+    if (sim_ == nullptr) return;
+    sim_->crash_after(ops);
+    tear_ = tear;
+  }
+  void disarm() override {
+    if (sim_ != nullptr) sim_->clear_faults();
+  }
+
+  sim_file_system* sim() { return sim_; }
+
+ private:
+  wal_disk(std::unique_ptr<file_system> fs, sim_file_system* sim, std::string dir,
+           std::uint64_t segment_bytes)
+      : fs_(std::move(fs)), sim_(sim) {
+    opts_.dir = std::move(dir);
+    opts_.segment_bytes = segment_bytes;
+    opts_.log = [this](const std::string& line) { notes_.push_back("wal: " + line); };
+    fs_->create_dir(opts_.dir);
+  }
+
+  void power_loss(const sim_crash& c, const char* during) {
+    wal_.reset();
+    const std::size_t kept =
+        sim_->crash(tear_ ? sim_file_system::torn_random() : sim_file_system::drop_unsynced());
+    notes_.push_back(std::string("power lost during ") + during + " after file op " +
+                     std::to_string(c.op) + " (" + c.what + ")" +
+                     (tear_ ? "; torn write kept " + std::to_string(kept) + " bytes" : ""));
+  }
+
+  static std::string hs_str(const hard_state& h) {
+    return "(term " + std::to_string(h.current_term) + ", vote " + std::to_string(h.voted_for) + ")";
+  }
+
+  // Why `r` is not what the acknowledged writes (plus a prefix of the
+  // interrupted one) left, or nothing.
+  std::optional<std::string> compare(const recovered_state& r) const {
+    const durable_disk& a = mirror_;
+    const log_write* f = in_flight_ ? &*in_flight_ : nullptr;
+    if (!(r.state == a.state) && !(f && f->state && r.state == *f->state))
+      return "recovered hard state " + hs_str(r.state) + " but " + hs_str(a.state) +
+             " was acknowledged" + (f && f->state ? " and " + hs_str(*f->state) + " in flight" : "");
+    const auto same_prefix = [&](const std::vector<entry>& x, std::size_t n) {
+      if (r.log.size() < n || x.size() < n) return false;
+      for (std::size_t k = 0; k < n; ++k)
+        if (!sim_detail::same_entry(r.log[k], x[k])) return false;
+      return true;
+    };
+    if (r.log.size() == a.log.size() && same_prefix(a.log, a.log.size())) return std::nullopt;
+    if (f && !f->entries.empty()) {
+      const std::size_t base = static_cast<std::size_t>(f->entries.front().index - 1);
+      if (r.log.size() >= base && r.log.size() <= base + f->entries.size() &&
+          same_prefix(a.log, base)) {
+        bool ok = true;
+        for (std::size_t k = base; ok && k < r.log.size(); ++k)
+          ok = sim_detail::same_entry(r.log[k], f->entries[k - base]);
+        if (ok) return std::nullopt;
+      }
+    }
+    std::size_t k = 0;
+    while (k < r.log.size() && k < a.log.size() && sim_detail::same_entry(r.log[k], a.log[k])) ++k;
+    std::string what = "recovered a log of " + std::to_string(r.log.size()) + " entries but " +
+                       std::to_string(a.log.size()) + " were acknowledged; first difference at index " +
+                       std::to_string(k + 1) + ": recovered " +
+                       (k < r.log.size() ? sim_detail::str(r.log[k]) : std::string("nothing")) +
+                       ", acknowledged " +
+                       (k < a.log.size() ? sim_detail::str(a.log[k]) : std::string("nothing"));
+    if (f && !f->entries.empty())
+      what += "; in flight: " + std::to_string(f->entries.size()) + " entries from " +
+              sim_detail::str(f->entries.front());
+    return what;
+  }
+
+  std::unique_ptr<file_system> fs_;
+  sim_file_system* sim_ = nullptr;  // fs_, when simulated
+  wal_options opts_;
+  std::unique_ptr<wal> wal_;
+  durable_disk mirror_;                 // acknowledged
+  std::optional<log_write> in_flight_;  // the write the power may interrupt
+  bool tear_ = false;
+  std::optional<std::string> problem_;
+  std::vector<std::string> notes_;
+};
+
+// Where the nodes of a run keep their state.
+enum class sim_storage {
+  memory,    // the in-memory model (memory_disk)
+  sim_file,  // coraft::wal over a sim_file_system per node (power loss modelled)
+  posix,     // coraft::wal over the real file system (crash = reopen)
+};
+
 // What one run looks like; everything else follows from the seed.
 struct sim_config {
   std::uint64_t seed = 1;
@@ -471,6 +659,8 @@ struct sim_config {
   int liveness_proposals = 3;
   std::size_t trace_size = 30;      // events kept for a failure report
   std::ostream* verbose = nullptr;  // when set, every event is printed as it happens
+  sim_storage storage = sim_storage::memory;
+  std::string storage_dir;  // posix: an existing directory; node N uses storage_dir/node-N
 };
 
 // Fault rates of one run, drawn from the seed so that runs differ in kind
@@ -514,6 +704,7 @@ struct sim_stats {
   std::uint64_t syncs = 0;
   std::uint64_t proposals = 0;
   std::uint64_t accepted = 0;
+  std::uint64_t power_losses = 0;  // in the middle of a write or a recovery (file storage)
 
   std::string describe() const {
     return std::to_string(events) + " events, " + std::to_string(ticks) + " ticks, " +
@@ -521,7 +712,9 @@ struct sim_stats {
            std::to_string(duplicated) + " duplicated, " + std::to_string(crashes) +
            " crashes, " + std::to_string(partitions) + " partitions, " +
            std::to_string(pauses) + " pauses, " + std::to_string(campaigns) + " campaigns, " + std::to_string(syncs) + " syncs, " +
-           std::to_string(accepted) + "/" + std::to_string(proposals) + " proposals accepted";
+           std::to_string(accepted) + "/" + std::to_string(proposals) + " proposals accepted" +
+           (power_losses != 0 ? ", " + std::to_string(power_losses) + " power losses mid-write"
+                              : std::string());
   }
 };
 
@@ -532,7 +725,17 @@ class sim_cluster {
         rng_(cfg.seed ^ 0x636f72616674ULL),
         checker_(static_cast<std::size_t>(cfg.nodes)),
         paused_until_(static_cast<std::size_t>(cfg.nodes), 0),
-        group_(static_cast<std::size_t>(cfg.nodes), 0) {
+        group_(static_cast<std::size_t>(cfg.nodes), 0),
+        disk_rng_(cfg.seed ^ 0x77616c6469736bULL) {
+    // File storage draws from its own generator, after nothing else: with the
+    // power-loss faults off, a file-backed run replays the memory run's events.
+    if (cfg_.storage != sim_storage::memory) {
+      segment_bytes_ = disk_rng_.pick(std::vector<std::uint64_t>{256, 4096, 1u << 20});
+      if (cfg_.storage == sim_storage::sim_file) {
+        write_power_loss_ = static_cast<unsigned>(disk_rng_.pick(std::vector<std::uint64_t>{2, 10, 30}));
+        recovery_power_loss_ = static_cast<unsigned>(disk_rng_.pick(std::vector<std::uint64_t>{0, 100, 300}));
+      }
+    }
     // The profile comes first from the generator: the same seed, the same kind of run.
     profile_.drop = pick_rate({0, 10, 50, 150});
     profile_.duplicate = pick_rate({0, 20, 100});
@@ -559,7 +762,7 @@ class sim_cluster {
       o.max_append_entries = profile_.max_append_entries;
       o.max_inflight = profile_.max_inflight;
       o.seed = splitmix64(cfg_.seed * 31 + id).next() | 1;
-      nodes_.emplace_back(o, voters);
+      nodes_.emplace_back(o, voters, make_disk(id));
     }
     initial_profile_ = profile_;
   }
@@ -569,6 +772,14 @@ class sim_cluster {
     try {
       event("start: " + std::to_string(cfg_.nodes) + " nodes, " + profile_.describe(), every_node,
             true, [] {});
+      if (cfg_.storage != sim_storage::memory)
+        note(std::string("storage: coraft::wal on ") +
+             (cfg_.storage == sim_storage::posix ? "posix files in " + cfg_.storage_dir
+                                                 : std::string("sim_file_system")) +
+             ", segments of " + std::to_string(segment_bytes_) + " bytes, power loss in " +
+             std::to_string(write_power_loss_) + " per mille of syncs and " +
+             std::to_string(recovery_power_loss_) + " per mille of restarts");
+      for (core_node& n : nodes_) disk_notes(n);
       for (int t = 0; t < cfg_.fault_ticks; ++t) run_tick(true);
       heal();
       run_liveness();
@@ -611,6 +822,45 @@ class sim_cluster {
   };
 
   unsigned pick_rate(const std::vector<unsigned>& choices) { return rng_.pick(choices); }
+
+  std::unique_ptr<node_disk> make_disk(node_id id) {
+    switch (cfg_.storage) {
+      case sim_storage::memory:
+        return nullptr;  // core_node's memory_disk
+      case sim_storage::sim_file:
+        return wal_disk::simulated(splitmix64(cfg_.seed * 131 + id).next(), segment_bytes_);
+      case sim_storage::posix:
+        return wal_disk::on_posix(cfg_.storage_dir + "/node-" + std::to_string(id), segment_bytes_);
+    }
+    return nullptr;
+  }
+
+  // Recovery notes and power losses of a node's disk, into the trace.
+  void disk_notes(core_node& n) {
+    for (const std::string& line : n.storage().take_notes())
+      note("  node " + std::to_string(n.id()) + " " + line);
+  }
+
+  // The node's disk lost power in the middle of a write or a recovery: it is
+  // down, and comes back like a crashed node.
+  void after_power_loss(node_id id) {
+    const std::uint64_t down_for =
+        disk_rng_.between(1, 8 * static_cast<std::uint64_t>(cfg_.election_ticks));
+    ++stats_.power_losses;
+    note("  node " + std::to_string(id) + " is down; restart in " + std::to_string(down_for) +
+         " ticks");
+    schedule(now_ + ticks_to_substeps(down_for), {action_kind::restart, id, 0});
+  }
+
+  // Maybe arms a power loss within the next `max_ops` file operations of the
+  // node's disk; returns the description for the event, empty when not armed.
+  std::string maybe_arm_power_loss(core_node& n, unsigned rate, std::uint64_t max_ops) {
+    if (!n.storage().can_lose_power() || rate == 0 || !disk_rng_.per_mille(rate)) return {};
+    const std::uint64_t k = disk_rng_.between(1, max_ops);
+    const bool tear = disk_rng_.per_mille(500);
+    n.storage().arm_power_loss(k, tear);
+    return " (power fails after file op " + std::to_string(k) + (tear ? ", tearing" : "") + ")";
+  }
 
   core_node& at(node_id id) { return nodes_[id - 1]; }
   bool paused(node_id id) const { return paused_until_[id - 1] > now_; }
@@ -743,8 +993,16 @@ class sim_cluster {
       scheduled_.erase(scheduled_.begin());
       switch (a.kind) {
         case action_kind::restart:
-          if (!at(a.id).up())
-            event("restart node " + std::to_string(a.id), a.id, false, [&] { at(a.id).restart(); });
+          if (!at(a.id).up()) {
+            core_node& n = at(a.id);
+            const std::string armed = maybe_arm_power_loss(n, recovery_power_loss_, 4);
+            bool ok = true;
+            event("restart node " + std::to_string(a.id) + armed, a.id, false,
+                  [&] { ok = n.restart(); });
+            n.storage().disarm();
+            disk_notes(n);
+            if (!ok) after_power_loss(a.id);
+          }
           break;
         case action_kind::resume:
           note("resume node " + std::to_string(a.id));
@@ -765,8 +1023,12 @@ class sim_cluster {
       if (!rng_.per_mille(profile_.sync)) continue;
       ++stats_.syncs;
       const bool one = rng_.per_mille(profile_.sync_one);
+      // Each append is a write and a sync; a roll-over adds up to 9 operations
+      // (seal, sync, a new segment written, synced, renamed, the directory synced).
+      const std::string armed = maybe_arm_power_loss(
+          n, write_power_loss_, 2 * (one ? 1 : n.pending_writes()) + 8);
       event(std::string(one ? "sync_one" : "sync") + " node " + std::to_string(n.id()) + " (" +
-                std::to_string(n.pending_writes()) + " pending)",
+                std::to_string(n.pending_writes()) + " pending)" + armed,
             n.id(), true, [&] {
               outbox_.clear();
               if (one)
@@ -775,6 +1037,13 @@ class sim_cluster {
                 n.sync(outbox_);
               for (auto& m : outbox_) send(std::move(m));
             });
+      if (!armed.empty()) {
+        disk_notes(n);
+        if (n.up())
+          n.storage().disarm();
+        else
+          after_power_loss(n.id());
+      }
     }
   }
 
@@ -894,6 +1163,9 @@ class sim_cluster {
   }
 
   void check_all(node_id touched, bool disk_written) {
+    for (const core_node& n : nodes_)
+      if (auto p = n.storage().problem())
+        fail({"durable storage", sim_detail::node_str(n.id()) + ": " + *p});
     for (const core_node& n : nodes_) {
       if (!n.up() || (touched != every_node && touched != n.id())) continue;
       const core::raft& r = n.raft();
@@ -929,9 +1201,12 @@ class sim_cluster {
       net_.clear();
       scheduled_.clear();
     });
+    write_power_loss_ = recovery_power_loss_ = 0;
     for (core_node& n : nodes_)
-      if (!n.up())
+      if (!n.up()) {
         event("restart node " + std::to_string(n.id()), n.id(), false, [&] { n.restart(); });
+        disk_notes(n);
+      }
     profile_.drop = profile_.duplicate = profile_.long_delay = 0;
     profile_.crash = profile_.partition = profile_.pause = profile_.campaign = 0;
     profile_.sync = 1000;
@@ -1081,6 +1356,11 @@ class sim_cluster {
   std::deque<std::string> trace_;
   std::vector<message> outbox_;
   std::vector<const durable_disk*> disks_;
+  // File storage (sim_config::storage): its own generator and settings.
+  splitmix64 disk_rng_;
+  std::uint64_t segment_bytes_ = 0;
+  unsigned write_power_loss_ = 0;     // per mille of syncs: the power fails during the appends
+  unsigned recovery_power_loss_ = 0;  // per mille of restarts: ... during the recovery
 };
 
 }  // namespace coraft::test
