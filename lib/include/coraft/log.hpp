@@ -2,7 +2,7 @@
 //
 // A tiny logger so that every part of coraft (storage, transport, HTTP,
 // apps) writes the same greppable format to stderr:
-//   2026-11-27T23:59:01.123Z INFO node=1 raft: became leader term=3
+//   2026-11-27T23:59:01.123Z INFO node=1 term=3 role=leader net: connected to node 2
 // The sink can be replaced (tests capture lines). Thread-safe.
 #pragma once
 
@@ -24,6 +24,12 @@ log_level get_log_level();
 void set_log_sink(std::function<void(const std::string&)> sink);
 
 void log_line(log_level l, node_id node, std::string_view component, std::string_view text);
+
+// The node runtime reports its term and role here, and every line logged
+// for that node id then carries "term=T role=R" (so net and storage lines
+// can be read against the Raft state). Thread-safe.
+void set_log_context(node_id node, term_t term, std::string_view role);
+void clear_log_context(node_id node);
 
 inline bool log_enabled(log_level l) { return l >= get_log_level(); }
 

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <map>
 #include <mutex>
 
 namespace coraft {
@@ -25,6 +26,25 @@ const char* name(log_level l) {
   return "?";
 }
 }  // namespace
+
+namespace {
+std::mutex context_mu;
+std::map<node_id, std::string>& contexts() {
+  static std::map<node_id, std::string> c;
+  return c;
+}
+}  // namespace
+
+void set_log_context(node_id node, term_t term, std::string_view role) {
+  std::string ctx = "term=" + std::to_string(term) + " role=" + std::string(role);
+  std::lock_guard lk(context_mu);
+  contexts()[node] = std::move(ctx);
+}
+
+void clear_log_context(node_id node) {
+  std::lock_guard lk(context_mu);
+  contexts().erase(node);
+}
 
 bool parse_log_level(std::string_view s, log_level& out) {
   if (s == "debug") out = log_level::debug;
@@ -63,6 +83,14 @@ void log_line(log_level l, node_id node, std::string_view component, std::string
   line += " node=";
   line += std::to_string(node);
   line += ' ';
+  {
+    std::lock_guard lk(context_mu);
+    auto it = contexts().find(node);
+    if (it != contexts().end()) {
+      line += it->second;
+      line += ' ';
+    }
+  }
   line += component;
   line += ": ";
   line += text;

@@ -108,6 +108,7 @@ struct node::impl {
   node_metrics metrics_;
   node_id last_leader_ = no_node;
   core::role last_role_ = core::role::follower;
+  term_t last_term_ = 0;
   std::map<node_id, std::chrono::steady_clock::time_point> last_contact_;
 
   std::size_t running_ = 0;
@@ -268,13 +269,15 @@ struct node::impl {
     flush_scheduled_ = false;
     now_cache_.reset();
     if (!raft_ || stopping_) return;
-    if (raft_->leader() != last_leader_ || raft_->state() != last_role_) {
+    if (raft_->leader() != last_leader_ || raft_->state() != last_role_ || raft_->term() != last_term_) {
+      last_term_ = raft_->term();
       if (raft_->leader() != last_leader_ && raft_->leader() != no_node) ++metrics_.leader_changes;
       last_leader_ = raft_->leader();
       last_role_ = raft_->state();
+      set_log_context(opts_.raft.id, raft_->term(), core::to_string(last_role_));
       log_line(log_level::info, opts_.raft.id, "raft",
-               std::string("role=") + core::to_string(last_role_) + " term=" + std::to_string(raft_->term()) +
-                   " leader=" + (last_leader_ == no_node ? std::string("none") : std::to_string(last_leader_)));
+               std::string("now ") + core::to_string(last_role_) + ", leader " +
+                   (last_leader_ == no_node ? std::string("unknown") : std::to_string(last_leader_)));
     }
     while (raft_->has_ready()) {
       core::ready rd = raft_->take_ready();
@@ -315,6 +318,8 @@ struct node::impl {
   awaitable<void> start_on_strand() {
     recovered_state rs = co_await store_.load();
     raft_.emplace(opts_.raft, opts_.voters, rs.state, std::move(rs.log));
+    last_term_ = raft_->term();
+    set_log_context(opts_.raft.id, last_term_, core::to_string(raft_->state()));
     for (node_id v : opts_.voters) {
       if (v == opts_.raft.id) continue;
       peers_.emplace(std::piecewise_construct, std::forward_as_tuple(v),
