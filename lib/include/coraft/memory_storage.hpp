@@ -10,7 +10,6 @@
 
 #include <coraft/storage.hpp>
 
-#include <chrono>
 #include <deque>
 
 namespace coraft {
@@ -19,8 +18,6 @@ class memory_storage final : public storage {
  public:
   explicit memory_storage(recovered_state initial = {})
       : state_(initial.state), log_(initial.log.begin(), initial.log.end()) {}
-  // Simulated fsync latency per write (0: none).
-  void set_sync_delay(std::chrono::microseconds d) { sync_delay_ = d; }
 
   boost::asio::awaitable<recovered_state> load() override;
   boost::asio::awaitable<void> write(log_write w) override;
@@ -32,7 +29,6 @@ class memory_storage final : public storage {
  private:
   hard_state state_;
   std::deque<entry> log_;  // a deque: appends never move the whole log
-  std::chrono::microseconds sync_delay_{0};
   std::uint64_t writes_ = 0;
 };
 

@@ -185,16 +185,16 @@ void raft::broadcast_heartbeat() {
 
 void raft::flush_appends() {
   for (auto& [id, pr] : progress_) {
-    while (maybe_send_append(id, pr, false)) {
+    while (maybe_send_append(id, pr)) {
     }
   }
 }
 
-bool raft::maybe_send_append(node_id to, progress& pr, bool allow_empty) {
+bool raft::maybe_send_append(node_id to, progress& pr) {
   if (pr.state == progress::mode::probe && pr.probe_sent) return false;
   if (pr.state == progress::mode::replicate && pr.inflight.size() >= opts_.max_inflight) return false;
   const index_t last = last_log().index;
-  if (pr.next_index > last && !allow_empty) return false;
+  if (pr.next_index > last) return false;
   const index_t prev_index = pr.next_index - 1;
   const auto prev_term = term_at(prev_index);
   if (!prev_term) return false;  // compacted away: needs a snapshot (snapshot issue)

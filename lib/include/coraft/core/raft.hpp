@@ -173,7 +173,7 @@ class raft {
   void handle_heartbeat_response(const message& m);
   void broadcast_heartbeat();
   void flush_appends();
-  bool maybe_send_append(node_id to, progress& pr, bool allow_empty);
+  bool maybe_send_append(node_id to, progress& pr);
   bool maybe_commit();
   void append_to_log(entry e);
   void truncate_log_from(index_t i);
