@@ -102,15 +102,15 @@ asio::awaitable<http_response> get_key(kv_env env, const http_request& req) {
     if (v == nullptr) co_return http_response::error(404, "not_found", "no such key (stale read)");
     co_return value_response(*v, env.sm->applied_index());
   }
-  command c;
-  c.kind = op::get;
-  c.key = key;
-  const std::string cmd = encode(c);
-  const propose_outcome r = co_await env.ctx->raft_node.propose(cmd);
-  if (!r) co_return net::proposal_error(*env.ctx, r.error, req);
-  result res = decode_result(r.value.result);
-  if (res.code == status::not_found) co_return http_response::error(404, "not_found", "no such key");
-  co_return value_response(std::move(res.value), r.value.index);
+  // Linearizable without the log [thesis §6.4]: a read barrier (ReadIndex,
+  // through the leader when this node follows), then the local map, which
+  // has applied at least through the barrier's index. The map is read on
+  // this thread, the node's.
+  const index_outcome r = co_await env.ctx->raft_node.read_index();
+  if (!r) co_return net::proposal_error(*env.ctx, {r.code, r.leader_hint}, req);
+  const std::string* v = env.sm->find(key);
+  if (v == nullptr) co_return http_response::error(404, "not_found", "no such key");
+  co_return value_response(*v, r.index);
 }
 
 asio::awaitable<http_response> list_keys(kv_env env, const http_request& req) {
@@ -122,13 +122,10 @@ asio::awaitable<http_response> list_keys(kv_env env, const http_request& req) {
   }
   const std::string prefix = req.param("prefix").value_or("");
   if (!req.has_param("stale")) {
-    // A linearizable listing: a read barrier through the log first, then
-    // the local map, which has applied at least up to the barrier.
-    command c;
-    c.kind = op::get;
-    const std::string cmd = encode(c);
-    const propose_outcome r = co_await env.ctx->raft_node.propose(cmd);
-    if (!r) co_return net::proposal_error(*env.ctx, r.error, req);
+    // A linearizable listing: a read barrier first, then the local map,
+    // which has applied at least up to the barrier.
+    const index_outcome r = co_await env.ctx->raft_node.read_index();
+    if (!r) co_return net::proposal_error(*env.ctx, {r.code, r.leader_hint}, req);
   }
   json::array keys;
   for (auto& k : env.sm->keys_with_prefix(prefix, static_cast<std::size_t>(limit))) keys.emplace_back(k);

@@ -129,6 +129,17 @@ http_response proposal_error(const admin_context& ctx, const propose_error& e, c
         r.headers.emplace_back("Retry-After", "1");
         return r;
       }
+      case errc::transferring: {
+        auto r = http_response::error(503, "transferring", e.code.message());
+        r.headers.emplace_back("Retry-After", "1");
+        return r;
+      }
+      case errc::bad_target:
+        return http_response::error(400, "bad_target", e.code.message());
+      case errc::busy: {
+        auto r = http_response::error(409, "busy", e.code.message());
+        return r;
+      }
     }
   }
   return http_response::error(500, "internal", e.code.message());
@@ -147,7 +158,9 @@ asio::awaitable<http_response> get_status(admin_context& ctx, const http_request
   o["applied_index"] = s.applied_index;
   o["last_log_index"] = s.last_log.index;
   o["last_log_term"] = s.last_log.term;
-  o["snapshot_index"] = s.first_index > 0 ? s.first_index - 1 : 0;
+  o["snapshot_index"] = s.snapshot.index;
+  o["first_index"] = s.first_index;
+  if (s.transfer_target != no_node) o["transfer_target"] = s.transfer_target;
   o["fsync"] = ctx.fsync_policy;
   if (ctx.fsync_policy == "never") o["unsafe"] = "fsync=never: acknowledged writes can be lost in a crash";
   if (s.stopped) o["stopped"] = true;
@@ -242,6 +255,11 @@ asio::awaitable<http_response> get_metrics(admin_context& ctx, const http_reques
   counter("coraft_leader_changes_total", "Times this node learned of a new leader.", s.metrics.leader_changes);
   counter("coraft_storage_writes_total", "Group commits (one write and one sync each).", s.metrics.storage_writes);
   counter("coraft_storage_entries_total", "Entries written in group commits.", s.metrics.storage_entries);
+  counter("coraft_reads_ok_total", "Linearizable read barriers (ReadIndex) passed.", s.metrics.reads_ok);
+  counter("coraft_reads_failed_total", "Linearizable read barriers that failed or timed out.", s.metrics.reads_failed);
+  counter("coraft_snapshots_taken_total", "Snapshots of the local state machine taken.", s.metrics.snapshots_taken);
+  counter("coraft_snapshots_installed_total", "Snapshots received from a leader and installed.",
+          s.metrics.snapshots_installed);
   write_histogram(os, "coraft_commit_latency_seconds", "From accepting a proposal to applying it (leader).",
                   s.metrics.commit_latency, s.id);
   write_histogram(os, "coraft_wal_sync_latency_seconds", "One group commit to storage: write and sync.",
@@ -281,6 +299,43 @@ asio::awaitable<http_response> get_log(admin_context& ctx, const http_request& r
   co_return http_response::json(json::serialize(o));
 }
 
+asio::awaitable<http_response> post_snapshot(admin_context& ctx, const http_request& req) {
+  if (auto denied = check_admin_token(ctx, req)) co_return *denied;
+  const index_outcome r = co_await ctx.raft_node.snapshot();
+  if (!r) co_return proposal_error(ctx, {r.code, r.leader_hint}, req);
+  json::object o;
+  o["index"] = r.index;
+  co_return http_response::json(json::serialize(o));
+}
+
+// POST /v1/leader/transfer {"to": 2} (body optional). Answers once another
+// node leads [thesis §3.10].
+asio::awaitable<http_response> post_transfer(admin_context& ctx, const http_request& req) {
+  if (auto denied = check_admin_token(ctx, req)) co_return *denied;
+  node_id to = no_node;
+  if (!req.body.empty()) {
+    boost::system::error_code ec;
+    const json::value v = json::parse(req.body, ec);
+    const json::object* o = ec ? nullptr : v.if_object();
+    if (o == nullptr)
+      co_return http_response::error(400, "bad_request", "the body must be a JSON object like {\"to\":2}");
+    if (const json::value* t = o->if_contains("to"); t != nullptr && !t->is_null()) {
+      if (!t->is_int64() || t->as_int64() <= 0)
+        co_return http_response::error(400, "bad_request", "\"to\" must be a positive node id");
+      to = static_cast<node_id>(t->as_int64());
+    }
+  }
+  const index_outcome r = co_await ctx.raft_node.transfer_leadership(to);
+  if (!r) {
+    if (r.code == make_error_code(errc::timeout))
+      co_return http_response::error(504, "timeout", "the transfer did not complete within an election timeout");
+    co_return proposal_error(ctx, {r.code, r.leader_hint}, req);
+  }
+  json::object o;
+  o["leader"] = r.leader_hint;
+  co_return http_response::json(json::serialize(o));
+}
+
 asio::awaitable<http_response> not_yet(admin_context& ctx, const http_request& req, std::string what) {
   if (auto denied = check_admin_token(ctx, req)) co_return *denied;
   co_return http_response::error(501, "not_implemented", what + " is not implemented yet in this version");
@@ -297,8 +352,8 @@ void add_admin_routes(http_router& router, admin_context& ctx) {
   router.add("POST", "/v1/members", [c](const http_request& r) { return not_yet(*c, r, "membership change"); });
   router.add("POST", "/v1/members/*", [c](const http_request& r) { return not_yet(*c, r, "membership change"); });
   router.add("DELETE", "/v1/members/*", [c](const http_request& r) { return not_yet(*c, r, "membership change"); });
-  router.add("POST", "/v1/leader/transfer", [c](const http_request& r) { return not_yet(*c, r, "leadership transfer"); });
-  router.add("POST", "/v1/snapshot", [c](const http_request& r) { return not_yet(*c, r, "snapshot"); });
+  router.add("POST", "/v1/leader/transfer", [c](const http_request& r) { return post_transfer(*c, r); });
+  router.add("POST", "/v1/snapshot", [c](const http_request& r) { return post_snapshot(*c, r); });
 }
 
 }  // namespace coraft::net

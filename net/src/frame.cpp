@@ -12,7 +12,7 @@
 namespace coraft::net {
 
 // The codec below has a tag per alternative: a new message type must get one.
-static_assert(std::variant_size_v<message_body> == 7, "a new message type needs a frame body tag");
+static_assert(std::variant_size_v<message_body> == 11, "a new message type needs a frame body tag");
 
 namespace {
 
@@ -45,7 +45,15 @@ enum class tag : std::uint8_t {
   heartbeat_request = 5,
   heartbeat_response = 6,
   timeout_now = 7,
+  read_index_request = 8,
+  read_index_response = 9,
+  install_snapshot_request = 10,
+  install_snapshot_response = 11,
 };
+
+// Members of one configuration on the wire (a u32 count each); more than
+// this is malformed.
+constexpr std::uint32_t max_members = 1024;
 
 // The smallest entry on the wire: term, index, type, data length.
 constexpr std::size_t min_entry_bytes = 8 + 8 + 1 + 4;
@@ -105,9 +113,45 @@ void put_body(std::vector<char>& out, const append_response& b) {
 void put_body(std::vector<char>& out, const heartbeat_request& b) {
   put_u8(out, static_cast<std::uint8_t>(tag::heartbeat_request));
   put_u64(out, b.commit);
+  put_u64(out, b.read_seq);
 }
-void put_body(std::vector<char>& out, const heartbeat_response&) {
+void put_body(std::vector<char>& out, const heartbeat_response& b) {
   put_u8(out, static_cast<std::uint8_t>(tag::heartbeat_response));
+  put_u64(out, b.read_seq);
+}
+void put_body(std::vector<char>& out, const read_index_request& b) {
+  put_u8(out, static_cast<std::uint8_t>(tag::read_index_request));
+  put_u64(out, b.ctx);
+}
+void put_body(std::vector<char>& out, const read_index_response& b) {
+  put_u8(out, static_cast<std::uint8_t>(tag::read_index_response));
+  put_u8(out, b.ok ? 1 : 0);
+  put_u64(out, b.ctx);
+  put_u64(out, b.index);
+}
+void put_ids(std::vector<char>& out, const std::vector<node_id>& ids) {
+  if (ids.size() > max_members) throw std::length_error("coraft frame: too many members");
+  put_u32(out, static_cast<std::uint32_t>(ids.size()));
+  for (node_id id : ids) put_u64(out, id);
+}
+void put_body(std::vector<char>& out, const install_snapshot_request& b) {
+  put_u8(out, static_cast<std::uint8_t>(tag::install_snapshot_request));
+  put_u8(out, b.done ? 1 : 0);
+  put_u64(out, b.meta.last.term);
+  put_u64(out, b.meta.last.index);
+  put_ids(out, b.meta.config.voters);
+  put_ids(out, b.meta.config.learners);
+  put_u64(out, b.meta.size);
+  put_u32(out, b.meta.crc);
+  put_u64(out, b.offset);
+  put_u32(out, checked_u32(b.data.size(), "snapshot chunk"));
+  out.insert(out.end(), b.data.data(), b.data.data() + b.data.size());
+}
+void put_body(std::vector<char>& out, const install_snapshot_response& b) {
+  put_u8(out, static_cast<std::uint8_t>(tag::install_snapshot_response));
+  put_u8(out, b.installed ? 1 : 0);
+  put_u64(out, b.index);
+  put_u64(out, b.next_offset);
 }
 void put_body(std::vector<char>& out, const timeout_now&) {
   put_u8(out, static_cast<std::uint8_t>(tag::timeout_now));
@@ -253,12 +297,65 @@ bool read_body(cursor& c, tag t, message_body& out) {
     case tag::heartbeat_request: {
       heartbeat_request b;
       b.commit = c.u64();
+      b.read_seq = c.u64();
       out = b;
       return true;
     }
-    case tag::heartbeat_response:
-      out = heartbeat_response{};
+    case tag::heartbeat_response: {
+      heartbeat_response b;
+      b.read_seq = c.u64();
+      out = b;
       return true;
+    }
+    case tag::read_index_request: {
+      read_index_request b;
+      b.ctx = c.u64();
+      out = b;
+      return true;
+    }
+    case tag::read_index_response: {
+      read_index_response b;
+      const std::uint8_t f = c.u8();
+      if (!flags_ok(f, 0x1)) return false;
+      b.ok = (f & 1) != 0;
+      b.ctx = c.u64();
+      b.index = c.u64();
+      out = b;
+      return true;
+    }
+    case tag::install_snapshot_request: {
+      install_snapshot_request b;
+      const std::uint8_t f = c.u8();
+      if (!flags_ok(f, 0x1)) return false;
+      b.done = (f & 1) != 0;
+      b.meta.last.term = c.u64();
+      b.meta.last.index = c.u64();
+      for (auto* ids : {&b.meta.config.voters, &b.meta.config.learners}) {
+        const std::uint32_t n = c.u32();
+        if (!c.ok() || n > max_members || n > c.remaining() / 8) return false;
+        ids->reserve(n);
+        for (std::uint32_t i = 0; i < n; ++i) ids->push_back(c.u64());
+      }
+      b.meta.size = c.u64();
+      b.meta.crc = c.u32();
+      b.offset = c.u64();
+      const std::uint32_t len = c.u32();
+      const std::string_view data = c.bytes(len);
+      if (!c.ok()) return false;
+      b.data = payload(data);
+      out = std::move(b);
+      return true;
+    }
+    case tag::install_snapshot_response: {
+      install_snapshot_response b;
+      const std::uint8_t f = c.u8();
+      if (!flags_ok(f, 0x1)) return false;
+      b.installed = (f & 1) != 0;
+      b.index = c.u64();
+      b.next_offset = c.u64();
+      out = b;
+      return true;
+    }
     case tag::timeout_now:
       out = timeout_now{};
       return true;

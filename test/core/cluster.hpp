@@ -315,7 +315,7 @@ inline cluster::filter from_to(node_id from, node_id to) {
 inline std::vector<entry> make_log(std::initializer_list<term_t> terms) {
   std::vector<entry> log;
   index_t i = 0;
-  for (term_t t : terms) log.push_back(entry{t, ++i, entry_type::normal, "e" + std::to_string(i)});
+  for (term_t t : terms) log.push_back(entry{t, ++i, entry_type::normal, std::string(1, 'e').append(std::to_string(i))});
   return log;
 }
 

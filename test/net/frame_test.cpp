@@ -101,8 +101,22 @@ std::vector<message> samples() {
   out.push_back(make(append_response{true, 77, {6, 70}}));
   out.push_back(make(append_response{false, 0, {0, 0}}));
   out.push_back(make(heartbeat_request{123456789}));
+  out.push_back(make(heartbeat_request{5, 77}));
   out.push_back(make(heartbeat_response{}));
+  out.push_back(make(heartbeat_response{1ull << 40}));
   out.push_back(make(timeout_now{}));
+  out.push_back(make(read_index_request{42}));
+  out.push_back(make(read_index_response{42, 1000, true}));
+  out.push_back(make(read_index_response{43, 0, false}));
+  install_snapshot_request snap;
+  snap.meta = {{3, 900}, {{1, 2, 3}, {4}}, 5000, 0xDEADBEEF};
+  snap.offset = 4096;
+  snap.data = payload(std::string(904, 's'));
+  snap.done = true;
+  out.push_back(make(snap));
+  out.push_back(make(install_snapshot_request{}));
+  out.push_back(make(install_snapshot_response{900, 4096, false}));
+  out.push_back(make(install_snapshot_response{900, 5000, true}));
   return out;
 }
 
@@ -177,13 +191,13 @@ BOOST_AUTO_TEST_CASE(hello_round_trips) {
 
 BOOST_AUTO_TEST_CASE(header_layout_is_little_endian_and_sixteen_bytes) {
   const auto frame = encoded(make(heartbeat_response{}));
-  BOOST_REQUIRE(frame.size() == 16u + 25u);  // from, to, term, tag
+  BOOST_REQUIRE(frame.size() == 16u + 33u);  // from, to, term, tag, read_seq
   BOOST_TEST(std::string(frame.data(), 4) == "CRFT");
   BOOST_TEST(frame[4] == 1);   // version
   BOOST_TEST(frame[5] == 2);   // raft message
   BOOST_TEST(frame[6] == 0);   // reserved
   BOOST_TEST(frame[7] == 0);
-  BOOST_TEST(frame[8] == 25);  // body length, LE
+  BOOST_TEST(frame[8] == 33);  // body length, LE
   BOOST_TEST(frame[9] == 0);
   BOOST_TEST(frame[16] == 8);  // from = 0x0102030405060708, LE: low byte first
   BOOST_TEST(frame[23] == 1);
@@ -317,13 +331,18 @@ BOOST_AUTO_TEST_CASE(lying_lengths_and_counts_are_malformed_and_allocate_little)
     return f;
   };
   const std::size_t tag_at = net::frame_header_bytes + 24;
-  BOOST_TEST(decode_frame(edit(encoded(make(timeout_now{})), tag_at, 8)).error() == frame_errc::malformed);
+  BOOST_TEST(decode_frame(edit(encoded(make(timeout_now{})), tag_at, 12)).error() == frame_errc::malformed);
   BOOST_TEST(decode_frame(edit(encoded(make(timeout_now{})), tag_at, 0)).error() == frame_errc::malformed);
   BOOST_TEST(decode_frame(edit(encoded(make(vote_response{})), tag_at + 1, 4)).error() == frame_errc::malformed);
   BOOST_TEST(decode_frame(edit(encoded(make(append_response{})), tag_at + 1, 2)).error() == frame_errc::malformed);
   BOOST_TEST(decode_frame(edit(encoded(make(vote_request{})), tag_at + 17, 4)).error() == frame_errc::malformed);
   BOOST_TEST(decode_frame(edit(encoded(make(append_request{{}, {make_entry(1, 1, "")}, 0})), count_at + 4 + 16, 3))
                  .error() == frame_errc::malformed);
+  // A snapshot chunk claiming more members than the body holds.
+  BOOST_TEST(decode_frame(edit(encoded(make(install_snapshot_request{})), tag_at + 18, 100)).error() ==
+             frame_errc::malformed);
+  BOOST_TEST(decode_frame(edit(encoded(make(read_index_response{})), tag_at + 1, 2)).error() ==
+             frame_errc::malformed);
   auto trailing = encoded(make(heartbeat_response{}));
   trailing.push_back(0);
   reseal(trailing);

@@ -175,6 +175,7 @@ class interpreter {
           out_ << "  not_leader, leader hint " << r.leader_hint << '\n';
           break;
         case core::propose_result::code::dropped: out_ << "  dropped\n"; break;
+        case core::propose_result::code::transferring: out_ << "  transferring\n"; break;
       }
       net().take_all();
     } else if (cmd == "deliver") {

@@ -206,6 +206,7 @@ class virtual_disk final : public coraft::storage {
       : sim_(sim), id_(id), inner_(std::move(initial)) {}
   awaitable<coraft::recovered_state> load() override { return inner_.load(); }
   awaitable<void> write(coraft::log_write w) override;
+  awaitable<void> save_snapshot(coraft::snapshot snap) override;
   coraft::recovered_state durable() const { return inner_.durable(); }
 
  private:
@@ -904,6 +905,12 @@ awaitable<void> virtual_disk::write(coraft::log_write w) {
   co_await sim_.disk_wait(id_);  // throws operation_aborted on a crash
   if (sim_.unsafe_disk()) w.entries.clear();
   auto done = inner_.write(std::move(w));
+  co_await std::move(done);
+}
+
+awaitable<void> virtual_disk::save_snapshot(coraft::snapshot snap) {
+  co_await sim_.disk_wait(id_);
+  auto done = inner_.save_snapshot(std::move(snap));
   co_await std::move(done);
 }
 

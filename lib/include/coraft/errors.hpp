@@ -15,6 +15,9 @@ enum class errc {
   too_large,       // the command exceeds the configured maximum
   dropped,         // the entry was replaced by a newer leader: not committed
   overloaded,      // too many proposals pending: retry later
+  transferring,    // leadership is being transferred: retry shortly (on the new leader)
+  bad_target,      // leadership transfer to a node that is not a voter, or to itself
+  busy,            // an operation of this kind is already running
 };
 
 const boost::system::error_category& error_category() noexcept;

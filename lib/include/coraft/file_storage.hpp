@@ -42,6 +42,7 @@ class file_storage final : public storage {
   // Checks (or creates) the metadata file, then recovers the log.
   boost::asio::awaitable<recovered_state> load() override;
   boost::asio::awaitable<void> write(log_write w) override;
+  boost::asio::awaitable<void> save_snapshot(snapshot s) override;
 
   // Counters of the WAL, read on the I/O thread.
   boost::asio::awaitable<wal_stats> stats();

@@ -11,16 +11,21 @@
 #include <coraft/storage.hpp>
 
 #include <deque>
+#include <optional>
 
 namespace coraft {
 
 class memory_storage final : public storage {
  public:
   explicit memory_storage(recovered_state initial = {})
-      : state_(initial.state), log_(initial.log.begin(), initial.log.end()) {}
+      : state_(initial.state),
+        snap_(std::move(initial.snap)),
+        log_(initial.log.begin(), initial.log.end()),
+        base_(initial.log.empty() ? (snap_ ? snap_->meta.last.index : 0) : initial.log.front().index - 1) {}
 
   boost::asio::awaitable<recovered_state> load() override;
   boost::asio::awaitable<void> write(log_write w) override;
+  boost::asio::awaitable<void> save_snapshot(snapshot s) override;
 
   // What a node restarted after a crash would find.
   recovered_state durable() const;
@@ -28,7 +33,9 @@ class memory_storage final : public storage {
 
  private:
   hard_state state_;
-  std::deque<entry> log_;  // a deque: appends never move the whole log
+  std::optional<snapshot> snap_;
+  std::deque<entry> log_;  // a deque: appends never move the whole log; contiguous
+  index_t base_ = 0;       // index before log_.front() (compacted or reset)
   std::uint64_t writes_ = 0;
 };
 

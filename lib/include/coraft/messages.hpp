@@ -52,12 +52,16 @@ struct append_response {
 // Leader liveness and commit propagation. `commit` is min(match, commit)
 // for the receiver so that a follower never learns a commit index beyond
 // what it is known to hold.
+// `read_seq` numbers the leader's heartbeat rounds for ReadIndex [thesis
+// §6.4]: a read is confirmed once a majority echoed a round sent after it.
 struct heartbeat_request {
   index_t commit = 0;
+  std::uint64_t read_seq = 0;
   friend bool operator==(const heartbeat_request&, const heartbeat_request&) = default;
 };
 
 struct heartbeat_response {
+  std::uint64_t read_seq = 0;  // echoed from the request
   friend bool operator==(const heartbeat_response&, const heartbeat_response&) = default;
 };
 
@@ -66,8 +70,46 @@ struct timeout_now {
   friend bool operator==(const timeout_now&, const timeout_now&) = default;
 };
 
+// Follower reads [thesis §6.4]: a follower asks the leader for a read index;
+// the leader answers once its leadership is confirmed for a round that began
+// after the request arrived. `ctx` is the follower's own request number.
+struct read_index_request {
+  std::uint64_t ctx = 0;
+  friend bool operator==(const read_index_request&, const read_index_request&) = default;
+};
+
+struct read_index_response {
+  std::uint64_t ctx = 0;
+  index_t index = 0;   // serve once applied through this index
+  bool ok = false;     // false: the receiver is not (or no longer) leader
+  friend bool operator==(const read_index_response&, const read_index_response&) = default;
+};
+
+// InstallSnapshot [§7, Fig. 13], chunked: `offset` is where `data` goes in
+// the snapshot described by `meta`; `done` marks the last chunk. The whole
+// snapshot is checked against meta.crc before it is installed.
+struct install_snapshot_request {
+  snapshot_meta meta;
+  std::uint64_t offset = 0;
+  payload data;
+  bool done = false;
+  friend bool operator==(const install_snapshot_request&, const install_snapshot_request&) = default;
+};
+
+// Acknowledges chunks: the follower holds the first `next_offset` bytes of
+// the snapshot at meta.last.index = `index`. `installed`: the snapshot is
+// durable and in force, the follower's log now matches through `index`.
+struct install_snapshot_response {
+  index_t index = 0;
+  std::uint64_t next_offset = 0;
+  bool installed = false;
+  friend bool operator==(const install_snapshot_response&, const install_snapshot_response&) = default;
+};
+
 using message_body = std::variant<vote_request, vote_response, append_request, append_response,
-                                  heartbeat_request, heartbeat_response, timeout_now>;
+                                  heartbeat_request, heartbeat_response, timeout_now,
+                                  read_index_request, read_index_response,
+                                  install_snapshot_request, install_snapshot_response>;
 
 struct message {
   node_id from = no_node;

@@ -3,14 +3,18 @@
 // One strand per node runs everything: the core, a ticker (election and
 // heartbeat timing), one replicator task per peer (sends what the core
 // queued for it), a log writer (group commit: every write queued since the
-// last one goes to storage as one write + one sync) and an applier (feeds
-// committed entries to the state machine and completes propose() calls).
-// They are children of the node: stop() cancels and awaits them all.
+// last one goes to storage as one write + one sync; installs snapshots a
+// leader sent), an applier (feeds committed entries to the state machine,
+// restores installed snapshots, completes propose() and read_index() calls)
+// and a snapshotter (takes snapshots and compacts the log). They are
+// children of the node: stop() cancels and awaits them all.
 //
 // Guarantees: propose() succeeds only after the entry is committed — durable
-// on a majority, this node included — and applied here. Every other outcome
-// is an error code in the coraft category (coraft/errors.hpp); `timeout` and
-// `stopped` leave the outcome unknown.
+// on a majority, this node included — and applied here. read_index()
+// succeeds only once the state machine here reflects every write that was
+// acknowledged before it was called (linearizable reads [thesis §6.4]).
+// Every other outcome is an error code in the coraft category
+// (coraft/errors.hpp); `timeout` and `stopped` leave the outcome unknown.
 #pragma once
 
 #include <coraft/core/raft.hpp>
@@ -42,6 +46,13 @@ struct node_options {
   int propose_timeout_ticks = 500;       // 5 s with 10 ms ticks
   std::size_t max_command_bytes = 1u << 20;
   std::size_t max_pending_proposals = 1u << 16;
+  // Take a snapshot and compact the log once this many entries, or this
+  // many bytes of commands, were applied since the last one (0: never).
+  std::uint64_t snapshot_entries = 100'000;
+  std::uint64_t snapshot_log_bytes = 256ull << 20;
+  // Entries kept in the log behind a snapshot, so that a follower a little
+  // behind gets entries rather than the whole snapshot.
+  std::uint64_t snapshot_trailing_entries = 5'000;
 
   node_options() {
     raft.election_ticks = 15;
@@ -66,6 +77,16 @@ struct propose_outcome {
   explicit operator bool() const { return !error.code; }
 };
 
+// An index or why not: read_index() (serve the read from the local state
+// machine when ok: everything through `index` is applied here) and
+// snapshot() (the snapshot's last included index).
+struct index_outcome {
+  boost::system::error_code code;
+  index_t index = 0;
+  node_id leader_hint = no_node;
+  explicit operator bool() const { return !code; }
+};
+
 // A latency histogram with fixed bucket bounds (seconds), Prometheus-style.
 struct histogram {
   static constexpr double bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
@@ -84,6 +105,11 @@ struct node_metrics {
   std::uint64_t leader_changes = 0;     // times this node saw a new leader
   std::uint64_t storage_writes = 0;     // group commits
   std::uint64_t storage_entries = 0;    // entries in them
+  std::uint64_t reads_ok = 0;           // read_index() barriers passed
+  std::uint64_t reads_failed = 0;
+  std::uint64_t snapshots_taken = 0;
+  std::uint64_t snapshots_installed = 0;  // received from a leader
+  double last_snapshot_capture_s = 0;     // time the state machine took to serialize (strand paused)
   histogram commit_latency;             // propose() accepted -> applied here (leader)
   histogram storage_write_latency;      // one group commit: write + sync
 };
@@ -119,6 +145,19 @@ class node {
   boost::asio::awaitable<propose_outcome> propose(std::string command);
   // A consistent view of the node (taken on its strand).
   boost::asio::awaitable<node_status> status();
+  // Linearizable read barrier [thesis §6.4]: on the leader after a heartbeat
+  // round confirms leadership; on a follower through the leader (follower
+  // read). Then read the local state machine (on its strand or under the
+  // service's own synchronization).
+  boost::asio::awaitable<index_outcome> read_index();
+  // Hands leadership to `to` (no_node: the most up-to-date voter) [thesis
+  // §3.10]. Completes once another node leads (success; leader_hint names
+  // it), or with `timeout` when the transfer was abandoned, `not_leader`, or
+  // `bad_target`.
+  boost::asio::awaitable<index_outcome> transfer_leadership(node_id to = no_node);
+  // Takes a snapshot of the state machine now and compacts the log; returns
+  // the snapshot's last included index (`busy` if one is being taken).
+  boost::asio::awaitable<index_outcome> snapshot();
   // Metadata of up to `limit` entries from index `from` (what the log holds).
   boost::asio::awaitable<std::vector<entry_info>> log_info(index_t from, std::size_t limit);
   // Completes pending proposals with `stopped`, cancels every task and waits

@@ -61,4 +61,21 @@ struct membership {
   friend bool operator==(const membership&, const membership&) = default;
 };
 
+// What a snapshot stands for [§7]: the state after applying every entry
+// through `last`, and the configuration in force at that index.
+struct snapshot_meta {
+  log_id last;           // lastIncludedTerm / lastIncludedIndex
+  membership config;     // lastConfig [thesis §5.1]
+  std::uint64_t size = 0;   // bytes of data
+  std::uint32_t crc = 0;    // CRC32C of data
+  friend bool operator==(const snapshot_meta&, const snapshot_meta&) = default;
+};
+
+// A whole snapshot: its metadata and the state machine's bytes (shared, so
+// the core, storage and senders hold one copy).
+struct snapshot {
+  snapshot_meta meta;
+  payload data;
+};
+
 }  // namespace coraft

@@ -8,6 +8,9 @@
 // (magic, sequence number) and the current hard state, so the newest hard
 // state never lives only in an older segment; a segment that was rolled over
 // ends with a seal record, so one that lost its last records is detected.
+// A base record (compaction or snapshot reset) says the log starts after an
+// entry; once it is durable, older segments whose entries it covers are
+// removed, oldest first.
 //
 // Invariants: records are only ever appended; the log they describe has no
 // hole (an entry's index is always the next one, a truncation only cuts a
@@ -20,6 +23,7 @@
 #include <coraft/storage.hpp>
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -47,6 +51,7 @@ struct wal_stats {
   std::uint64_t syncs = 0;
   std::uint64_t bytes = 0;
   std::uint64_t segments = 0;
+  std::uint64_t segments_removed = 0;
 };
 
 class wal {
@@ -67,6 +72,8 @@ class wal {
   void append(const log_write& w);
 
   index_t last_index() const { return last_index_; }
+  index_t base_index() const { return base_index_; }
+  std::size_t segment_count() const { return segments_.size(); }
   const wal_stats& stats() const { return stats_; }
 
   static constexpr std::size_t header_bytes = 12;
@@ -77,6 +84,8 @@ class wal {
   void encode_hard_state(const hard_state& hs);
   void encode_truncate(index_t from);
   void encode_entry(const entry& e);
+  void encode_base(log_id id, bool reset);
+  void remove_covered_segments();
   void encode(std::uint8_t type, const void* body, std::size_t n, const void* body2 = nullptr,
               std::size_t n2 = 0);
   void flush_buffer(bool sync);
@@ -88,6 +97,12 @@ class wal {
   std::uint64_t seq_ = 0;          // its sequence number
   std::uint64_t offset_ = 0;       // end of its written part
   index_t last_index_ = 0;
+  index_t base_index_ = 0;         // the log starts after this index
+  struct segment_info {
+    std::uint64_t seq;
+    index_t max_index;             // highest entry index ever written in it
+  };
+  std::deque<segment_info> segments_;  // every segment on disk, oldest first
   bool last_sealed_ = false;       // the open segment already has its seal record
   hard_state hs_;
   std::vector<char> buf_;          // records being assembled for one write

@@ -35,6 +35,12 @@ void raft::tick_election() {
 void raft::tick_heartbeat() {
   ++heartbeat_elapsed_;
   ++election_elapsed_;
+  // [thesis §3.10] "If the transfer does not complete within an election
+  // timeout, the prior leader aborts the transfer and resumes accepting
+  // client requests."
+  if (transfer_target_ != no_node && ++transfer_elapsed_ >= opts_.election_ticks) {
+    transfer_target_ = no_node;
+  }
   if (election_elapsed_ >= opts_.election_ticks) {
     election_elapsed_ = 0;
     if (opts_.check_quorum) {
@@ -68,7 +74,15 @@ void raft::campaign() {
   }
 }
 
+void raft::leave_leadership() {
+  if (role_ != role::leader) return;
+  fail_reads();
+  transfer_target_ = no_node;
+  progress_.clear();
+}
+
 void raft::become_follower(term_t term, node_id leader) {
+  leave_leadership();
   if (term != hs_.current_term) {
     // [Fig. 2] "If RPC request or response contains term T > currentTerm:
     // set currentTerm = T, convert to follower" — and forget the old vote.
@@ -86,6 +100,7 @@ void raft::become_follower(term_t term, node_id leader) {
 void raft::become_pre_candidate() {
   // [thesis §9.6] A pre-candidate asks whether it could win before it
   // increments its term, so a partitioned server cannot disrupt the cluster.
+  leave_leadership();
   role_ = role::pre_candidate;
   leader_ = no_node;
   votes_.clear();
@@ -96,6 +111,7 @@ void raft::become_pre_candidate() {
 void raft::become_candidate() {
   // [§5.2] "a follower increments its current term and transitions to
   // candidate state. It then votes for itself"
+  leave_leadership();
   hs_.current_term += 1;
   hs_.voted_for = opts_.id;
   hs_dirty_ = true;
@@ -113,6 +129,8 @@ void raft::become_leader() {
   heartbeat_elapsed_ = 0;
   election_elapsed_ = 0;
   progress_.clear();
+  transfer_target_ = no_node;
+  read_seq_ = 0;
   const index_t last = last_log().index;
   for (node_id v : voters_) {
     if (v == opts_.id) continue;
@@ -156,6 +174,7 @@ bool raft::step_term(const message& m) {
     }
     const bool from_leader = std::holds_alternative<append_request>(m.body) ||
                              std::holds_alternative<heartbeat_request>(m.body) ||
+                             std::holds_alternative<install_snapshot_request>(m.body) ||
                              std::holds_alternative<timeout_now>(m.body);
     become_follower(m.term, from_leader ? m.from : no_node);
     return true;
@@ -166,7 +185,8 @@ bool raft::step_term(const message& m) {
     // down (with pre-vote or check-quorum on, nothing else would tell it).
     // Stale responses are dropped.
     if (std::holds_alternative<append_request>(m.body) ||
-        std::holds_alternative<heartbeat_request>(m.body)) {
+        std::holds_alternative<heartbeat_request>(m.body) ||
+        std::holds_alternative<install_snapshot_request>(m.body)) {
       send(message{opts_.id, m.from, term, heartbeat_response{}}, false);
     } else if (const auto* r = std::get_if<vote_request>(&m.body)) {
       send(message{opts_.id, m.from, term, vote_response{false, r->pre_vote}}, false);
@@ -242,7 +262,17 @@ void raft::step(const message& m) {
         } else if constexpr (std::is_same_v<T, heartbeat_request>) {
           handle_heartbeat_request(m, body);
         } else if constexpr (std::is_same_v<T, heartbeat_response>) {
-          if (role_ == role::leader) handle_heartbeat_response(m);
+          if (role_ == role::leader) handle_heartbeat_response(m, body);
+        } else if constexpr (std::is_same_v<T, read_index_request>) {
+          handle_read_index_request(m, body);
+        } else if constexpr (std::is_same_v<T, read_index_response>) {
+          // A follower read answered [thesis §6.4]. Same term (step_term):
+          // only that term's leader answers ok.
+          ready_.read_states.push_back({body.ctx, body.index, body.ok});
+        } else if constexpr (std::is_same_v<T, install_snapshot_request>) {
+          handle_snapshot_request(m, body);
+        } else if constexpr (std::is_same_v<T, install_snapshot_response>) {
+          if (role_ == role::leader) handle_snapshot_response(m, body);
         } else if constexpr (std::is_same_v<T, timeout_now>) {
           // [thesis §3.10] start an election at once, ignoring leases.
           if (role_ != role::leader && is_voter(opts_.id)) {

@@ -15,7 +15,12 @@ template <class... F>
 overloaded(F...) -> overloaded<F...>;
 
 std::string fmt_id(log_id id) {
-  return "(" + std::to_string(id.term) + "," + std::to_string(id.index) + ")";
+  std::string s(1, '(');  // built by appending: g++ 12 warns falsely on "(" + std::string
+  s += std::to_string(id.term);
+  s += ',';
+  s += std::to_string(id.index);
+  s += ')';
+  return s;
 }
 
 }  // namespace
@@ -29,6 +34,10 @@ const char* type_name(const message& m) {
                         [](const heartbeat_request&) { return "heartbeat_request"; },
                         [](const heartbeat_response&) { return "heartbeat_response"; },
                         [](const timeout_now&) { return "timeout_now"; },
+                        [](const read_index_request&) { return "read_index_request"; },
+                        [](const read_index_response&) { return "read_index_response"; },
+                        [](const install_snapshot_request&) { return "install_snapshot_request"; },
+                        [](const install_snapshot_response&) { return "install_snapshot_response"; },
                     },
                     m.body);
 }
@@ -60,15 +69,38 @@ std::string describe(const message& m) {
                                  " hint=" + fmt_id(r.hint);
                         },
                         [](const heartbeat_request& r) {
-                          return "heartbeat commit=" + std::to_string(r.commit);
+                          std::string s = "heartbeat commit=" + std::to_string(r.commit);
+                          if (r.read_seq != 0) s += " read_seq=" + std::to_string(r.read_seq);
+                          return s;
                         },
-                        [](const heartbeat_response&) { return std::string("heartbeat_resp"); },
+                        [](const heartbeat_response& r) {
+                          std::string s = "heartbeat_resp";
+                          if (r.read_seq != 0) s += " read_seq=" + std::to_string(r.read_seq);
+                          return s;
+                        },
                         [](const timeout_now&) { return std::string("timeout_now"); },
+                        [](const read_index_request& r) {
+                          return "read_index ctx=" + std::to_string(r.ctx);
+                        },
+                        [](const read_index_response& r) {
+                          return "read_index_resp ctx=" + std::to_string(r.ctx) +
+                                 (r.ok ? " index=" + std::to_string(r.index) : std::string(" rejected"));
+                        },
+                        [](const install_snapshot_request& r) {
+                          return "snapshot last=" + fmt_id(r.meta.last) + " offset=" +
+                                 std::to_string(r.offset) + " n=" + std::to_string(r.data.size()) +
+                                 "/" + std::to_string(r.meta.size) + (r.done ? " done" : "");
+                        },
+                        [](const install_snapshot_response& r) {
+                          return "snapshot_resp index=" + std::to_string(r.index) + " next=" +
+                                 std::to_string(r.next_offset) + (r.installed ? " installed" : "");
+                        },
                     },
                     m.body);
 }
 
 std::size_t payload_bytes(const message& m) {
+  if (const auto* s = std::get_if<install_snapshot_request>(&m.body)) return s->data.size();
   const auto* a = std::get_if<append_request>(&m.body);
   if (a == nullptr) return 0;
   std::size_t n = 0;

@@ -55,6 +55,37 @@ raft::raft(const options& opts, std::vector<node_id> voters, hard_state state,
   reset_election_timer();
 }
 
+raft::raft(const options& opts, hard_state state, snapshot snap, std::vector<entry> log)
+    : raft(opts, snap.meta.config.voters, state, {}) {
+  const log_id s = snap.meta.last;
+  if (s.term > hs_.current_term)
+    throw std::invalid_argument("coraft: snapshot has a term above the hard state's");
+  // The log restarts after the snapshot [§7]: entries it covers are dropped
+  // (one at its index must be the same entry), the rest must follow it.
+  std::vector<entry> kept;
+  for (entry& e : log) {
+    if (e.index < s.index) continue;
+    if (e.index == s.index) {
+      if (e.term != s.term)
+        throw std::invalid_argument("coraft: recovered log disagrees with the snapshot at its index");
+      continue;
+    }
+    const index_t expect = kept.empty() ? s.index + 1 : kept.back().index + 1;
+    if (e.index != expect || (!kept.empty() && e.term < kept.back().term) || e.term < s.term)
+      throw std::invalid_argument("coraft: recovered log does not follow the snapshot contiguously");
+    kept.push_back(std::move(e));
+  }
+  if (!kept.empty() && kept.back().term > hs_.current_term)
+    throw std::invalid_argument("coraft: recovered log has a term above the hard state's");
+  log_.assign(std::make_move_iterator(kept.begin()), std::make_move_iterator(kept.end()));
+  first_index_ = s.index + 1;
+  before_first_ = s;
+  stable_index_ = last_log().index;
+  commit_index_ = s.index;
+  applied_index_ = s.index;
+  snapshot_ = std::move(snap);
+}
+
 std::uint64_t raft::next_random() { return detail::splitmix64(rng_state_); }
 
 bool raft::is_voter(node_id id) const {
@@ -87,6 +118,9 @@ propose_result raft::propose(payload data) {
   if (role_ != role::leader) {
     return {propose_result::code::not_leader, {}, leader_};
   }
+  // [thesis §3.10] "the prior leader stops accepting new client requests"
+  // while it hands over, so the target can catch up.
+  if (transfer_target_ != no_node) return {propose_result::code::transferring, {}, transfer_target_};
   entry e{hs_.current_term, last_log().index + 1, entry_type::normal, std::move(data)};
   const log_id id = e.id();
   append_to_log(std::move(e));
@@ -105,12 +139,18 @@ void raft::synced_to(log_id last) {
 
 bool raft::has_ready() const {
   if (hs_dirty_ || unpersisted_from_ != 0 || !ready_.send_now.empty() ||
-      !ready_.send_after_sync.empty())
+      !ready_.send_after_sync.empty() || ready_.install_snapshot || !ready_.read_states.empty() ||
+      read_round_needed_)
     return true;
+  if (!reads_blocked_.empty() && committed_in_term()) return true;
   if (applied_index_ < std::min(commit_index_, stable_index_)) return true;
   if (role_ == role::leader) {
     const index_t last = last_log().index;
     for (const auto& [id, pr] : progress_) {
+      if (pr.state == progress::mode::snapshot) {
+        if (!pr.snap_chunk_sent) return true;
+        continue;
+      }
       if (pr.next_index > last) continue;
       if (pr.state == progress::mode::probe ? !pr.probe_sent
                                             : pr.inflight.size() < opts_.max_inflight)
@@ -124,7 +164,11 @@ ready raft::take_ready() {
   // Appends first: the leader sends in parallel with its own disk write
   // [thesis §10.2.1]; every entry accumulated since the last batch goes in as
   // few messages as the batching bounds allow.
-  if (role_ == role::leader) flush_appends();
+  if (role_ == role::leader) {
+    flush_appends();
+    // One heartbeat round confirms every read that arrived since the last.
+    start_read_round();
+  }
   if (hs_dirty_) {
     ready_.persist_state = hs_;
     hs_dirty_ = false;
@@ -139,7 +183,7 @@ ready raft::take_ready() {
   // Apply only what is committed and durable here: a 200 from the leader then
   // means "fsynced on a majority, leader included".
   const index_t to = std::min(commit_index_, stable_index_);
-  if (applied_index_ < to) {
+  if (applied_index_ < to && !installing_) {
     ready_.apply.reserve(to - applied_index_);
     for (index_t i = applied_index_ + 1; i <= to; ++i) ready_.apply.push_back(log_[i - first_index_]);
     applied_index_ = to;
@@ -147,6 +191,11 @@ ready raft::take_ready() {
   ready out = std::move(ready_);
   ready_ = ready{};
   return out;
+}
+
+membership raft::config_at(index_t /*i*/) const {
+  // One static configuration until membership changes land: the voters.
+  return membership{voters_, {}};
 }
 
 status raft::get_status() const {
@@ -161,6 +210,9 @@ status raft::get_status() const {
   s.stable_index = stable_index_;
   s.last_log = last_log();
   s.first_index = first_index_;
+  if (snapshot_) s.snapshot = snapshot_->meta.last;
+  s.transfer_target = transfer_target_;
+  s.pending_reads = reads_.size() + reads_blocked_.size();
   s.voters = voters_;
   if (role_ == role::leader) {
     for (node_id v : voters_) {
@@ -169,7 +221,8 @@ status raft::get_status() const {
       if (it == progress_.end()) continue;
       const progress& pr = it->second;
       s.progress.push_back({v, pr.match_index, pr.next_index,
-                            pr.state == progress::mode::replicate, pr.inflight.size(),
+                            pr.state == progress::mode::replicate,
+                            pr.state == progress::mode::snapshot, pr.inflight.size(),
                             pr.recent_active});
     }
   }
@@ -182,6 +235,11 @@ void raft::check_invariants() const {
   if (applied_index_ > commit_index_) panic("applied beyond commit_index", opts_.id);
   if (applied_index_ > stable_index_) panic("applied beyond the durable index", opts_.id);
   if (stable_index_ > last.index) panic("durable index beyond the last log index", opts_.id);
+  if (first_index_ != before_first_.index + 1) panic("first index does not follow the compacted prefix", opts_.id);
+  if (snapshot_ && snapshot_->meta.last.index > applied_index_)
+    panic("snapshot beyond the applied index", opts_.id);
+  if (snapshot_ && snapshot_->meta.last.index < before_first_.index)
+    panic("log compacted beyond the newest snapshot", opts_.id);
   if (last.term > hs_.current_term) panic("log holds a term above current_term", opts_.id);
   for (std::size_t i = 0; i < log_.size(); ++i) {
     if (log_[i].index != first_index_ + i) panic("log indexes are not contiguous", opts_.id);
@@ -194,6 +252,12 @@ void raft::check_invariants() const {
       if (pr.match_index >= pr.next_index) panic("progress: match_index >= next_index", opts_.id);
       if (pr.match_index > last.index) panic("progress: match beyond the leader's log", opts_.id);
     }
+    for (std::size_t i = 1; i < reads_.size(); ++i)
+      if (reads_[i].seq != 0 && reads_[i].seq < reads_[i - 1].seq)
+        panic("pending reads out of round order", opts_.id);
+  } else {
+    if (!reads_.empty() || !reads_blocked_.empty()) panic("pending reads on a non-leader", opts_.id);
+    if (transfer_target_ != no_node) panic("transfer target on a non-leader", opts_.id);
   }
 }
 

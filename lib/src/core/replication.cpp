@@ -55,6 +55,9 @@ void raft::handle_append_request(const message& m, const append_request& r) {
   if (role_ != role::follower) become_follower(hs_.current_term, m.from);
   leader_ = m.from;
   election_elapsed_ = 0;
+  // Installing a snapshot: the log is about to be replaced; take nothing
+  // until it is (the leader retries after its next heartbeat).
+  if (installing_) return;
 
   // Reject malformed input from a peer rather than trusting it.
   for (std::size_t i = 0; i < r.entries.size(); ++i) {
@@ -114,6 +117,7 @@ void raft::handle_append_response(const message& m, const append_response& r) {
       pr.progressed = true;
       maybe_commit();
     }
+    if (m.from == transfer_target_) maybe_send_timeout_now(m.from, pr);
     pr.next_index = std::max(pr.next_index, pr.match_index + 1);
     if (pr.state == progress::mode::probe) {
       // The follower's position is known: switch to optimistic pipelining.
@@ -151,15 +155,25 @@ void raft::handle_heartbeat_request(const message& m, const heartbeat_request& r
   leader_ = m.from;
   election_elapsed_ = 0;
   // The leader sends min(match, commit): we hold those entries.
-  commit_index_ = std::max(commit_index_, std::min(r.commit, last_log().index));
-  send(message{opts_.id, m.from, hs_.current_term, heartbeat_response{}}, false);
+  if (!installing_) commit_index_ = std::max(commit_index_, std::min(r.commit, last_log().index));
+  send(message{opts_.id, m.from, hs_.current_term, heartbeat_response{r.read_seq}}, false);
 }
 
-void raft::handle_heartbeat_response(const message& m) {
+void raft::handle_heartbeat_response(const message& m, const heartbeat_response& r) {
   mark_active(m.from);
   auto it = progress_.find(m.from);
   if (it == progress_.end()) return;
   progress& pr = it->second;
+  if (r.read_seq > pr.read_ack && r.read_seq <= read_seq_) {
+    pr.read_ack = r.read_seq;
+    confirm_reads();
+  }
+  if (pr.state == progress::mode::snapshot) {
+    // A whole heartbeat round without a chunk acknowledged: resend.
+    if (!pr.snap_progressed) pr.snap_chunk_sent = false;
+    pr.snap_progressed = false;
+    return;
+  }
   if (pr.match_index < last_log().index) {
     if (pr.state == progress::mode::probe) {
       pr.probe_sent = false;  // the probe may have been lost: resend
@@ -178,7 +192,7 @@ void raft::handle_heartbeat_response(const message& m) {
 void raft::broadcast_heartbeat() {
   for (const auto& [id, pr] : progress_) {
     send(message{opts_.id, id, hs_.current_term,
-                 heartbeat_request{std::min(pr.match_index, commit_index_)}},
+                 heartbeat_request{std::min(pr.match_index, commit_index_), read_seq_}},
          false);
   }
 }
@@ -191,13 +205,28 @@ void raft::flush_appends() {
 }
 
 bool raft::maybe_send_append(node_id to, progress& pr) {
+  if (pr.state == progress::mode::snapshot) {
+    send_snapshot_chunk(to, pr);
+    return false;
+  }
   if (pr.state == progress::mode::probe && pr.probe_sent) return false;
   if (pr.state == progress::mode::replicate && pr.inflight.size() >= opts_.max_inflight) return false;
   const index_t last = last_log().index;
   if (pr.next_index > last) return false;
   const index_t prev_index = pr.next_index - 1;
   const auto prev_term = term_at(prev_index);
-  if (!prev_term) return false;  // compacted away: needs a snapshot (snapshot issue)
+  if (!prev_term) {
+    // [§7] The entries it needs were compacted: send the snapshot instead.
+    if (!snapshot_ || prev_index >= first_index_) return false;
+    pr.state = progress::mode::snapshot;
+    pr.inflight.clear();
+    pr.snap = snapshot_;
+    pr.snap_offset = 0;
+    pr.snap_chunk_sent = false;
+    pr.snap_progressed = false;
+    send_snapshot_chunk(to, pr);
+    return false;
+  }
 
   message m{opts_.id, to, hs_.current_term, append_request{}};
   auto& req = std::get<append_request>(m.body);

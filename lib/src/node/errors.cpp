@@ -15,6 +15,9 @@ class category final : public boost::system::error_category {
       case errc::too_large: return "command too large";
       case errc::dropped: return "entry replaced by a newer leader: not committed";
       case errc::overloaded: return "too many pending proposals";
+      case errc::transferring: return "leadership is being transferred: retry shortly";
+      case errc::bad_target: return "not a voter this leader can transfer leadership to";
+      case errc::busy: return "another operation of this kind is running";
     }
     return "unknown coraft error";
   }

@@ -11,6 +11,7 @@
 // job are durable [thesis §3.8]; apply entries go to the applier in order.
 #include <coraft/node.hpp>
 
+#include <coraft/detail/crc32c.hpp>
 #include <coraft/detail/wakeup.hpp>
 #include <coraft/log.hpp>
 
@@ -27,6 +28,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <cstring>
 #include <deque>
 #include <list>
 #include <map>
@@ -43,6 +45,44 @@ namespace {
 using detail::wakeup;
 
 using propose_handler = asio::any_completion_handler<void(propose_outcome)>;
+using index_handler = asio::any_completion_handler<void(index_outcome)>;
+
+// Resumes a caller on its own executor, never inline on the node strand.
+template <class Handler, class Value>
+void resume(const asio::any_io_executor& ex, Handler h, Value v) {
+  asio::post(ex, [h = std::move(h), v = std::move(v)]() mutable { std::move(h)(std::move(v)); });
+}
+
+index_outcome index_error(errc e, node_id hint = no_node) {
+  index_outcome out;
+  out.code = make_error_code(e);
+  out.leader_hint = hint;
+  return out;
+}
+
+// The state machine's snapshot streams over one buffer in memory.
+class string_writer final : public snapshot_writer {
+ public:
+  void write(std::span<const std::byte> bytes) override {
+    out.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  }
+  std::string out;
+};
+
+class payload_reader final : public snapshot_reader {
+ public:
+  explicit payload_reader(payload p) : data_(std::move(p)) {}
+  std::size_t read(std::span<std::byte> buf) override {
+    const std::size_t n = std::min(buf.size(), data_.size() - at_);
+    std::memcpy(buf.data(), data_.data() + at_, n);
+    at_ += n;
+    return n;
+  }
+
+ private:
+  payload data_;
+  std::size_t at_ = 0;
+};
 
 }  // namespace
 
@@ -59,11 +99,28 @@ struct node::impl {
 
   // One group-commit unit: what one ready batch asked to persist, and the
   // messages that may leave once it is durable.
+  // A job may instead install a snapshot a leader sent (after every earlier
+  // job), or record a compaction.
   struct write_job {
     std::optional<hard_state> state;
     std::vector<entry> entries;
     std::vector<message> after_sync;
+    std::optional<coraft::snapshot> install{};
+    std::optional<log_id> compact{};
   };
+  // What the applier does next: entries in order, or restore a snapshot.
+  struct apply_item {
+    std::vector<entry> entries;
+    std::optional<coraft::snapshot> restore;
+  };
+  // A pending read_index() (by ctx until the core answers, then by index
+  // until applied), transfer_leadership() or snapshot().
+  struct index_waiter {
+    std::uint64_t deadline_tick;
+    asio::any_io_executor client;
+    index_handler handler;
+  };
+
   struct peer {
     explicit peer(const asio::any_io_executor& ex) : wake(ex) {}
     std::vector<message> outbox;
@@ -97,8 +154,20 @@ struct node::impl {
   std::deque<write_job> write_queue_;
   wakeup writer_wake_;
   std::map<node_id, peer> peers_;
-  std::vector<std::vector<entry>> apply_queue_;  // ready::apply batches, in order
+  std::vector<apply_item> apply_queue_;  // ready::apply batches and restores, in order
   wakeup applier_wake_;
+
+  std::map<std::uint64_t, index_waiter> reads_;         // by ctx: the core has not answered
+  std::multimap<index_t, index_waiter> reads_applying_;  // confirmed: wait for the apply
+  std::uint64_t next_read_ctx_ = 1;
+  std::vector<index_waiter> transfers_;
+  std::vector<index_waiter> snapshot_waiters_;
+  bool snapshot_requested_ = false;
+  bool snapshot_running_ = false;
+  wakeup snapshot_wake_{strand_};
+  index_t snapshot_index_ = 0;       // last included index of the newest snapshot here
+  std::uint64_t applied_since_snapshot_ = 0;
+  std::uint64_t bytes_since_snapshot_ = 0;
   // Pending proposals. Invariant: ascending by index, and so by deadline too:
   // a new proposal at index i first drops every waiter at i or above — a
   // newer leader replaced those entries in our log [§5.3] — then goes last.
@@ -147,6 +216,10 @@ struct node::impl {
     stopping_ = true;
     for (auto& w : waiters_) complete(w, errc::stopped);
     waiters_.clear();
+    fail_index_waiters(errc::stopped);
+    for (auto& t : transfers_) resume(t.client, std::move(t.handler), index_error(errc::stopped));
+    transfers_.clear();
+    snapshot_wake_.notify();
     for (auto& sig : cancels_) sig.emit(asio::cancellation_type::terminal);
     writer_wake_.notify();
     applier_wake_.notify();
@@ -226,6 +299,8 @@ struct node::impl {
         return complete(w, errc::not_leader, r.leader_hint);
       case core::propose_result::code::dropped:
         return complete(w, errc::dropped);
+      case core::propose_result::code::transferring:
+        return complete(w, errc::transferring, r.leader_hint);
       case core::propose_result::code::accepted:
         break;
     }
@@ -239,6 +314,106 @@ struct node::impl {
     w.accepted = now();
     waiters_.push_back(std::move(w));
     schedule_flush();
+  }
+
+  void fail_index_waiters(errc e) {
+    for (auto& [ctx, w] : reads_) resume(w.client, std::move(w.handler), index_error(e));
+    for (auto& [i, w] : reads_applying_) resume(w.client, std::move(w.handler), index_error(e));
+    for (auto& w : snapshot_waiters_) resume(w.client, std::move(w.handler), index_error(e));
+    metrics_.reads_failed += reads_.size() + reads_applying_.size();
+    reads_.clear();
+    reads_applying_.clear();
+    snapshot_waiters_.clear();
+  }
+
+  // ---- reads, transfers, snapshots ----------------------------------------
+
+  void do_read(index_waiter w) {
+    if (!started_ || stopping_) return resume(w.client, std::move(w.handler), index_error(errc::stopped));
+    const std::uint64_t ctx = next_read_ctx_++;
+    w.deadline_tick = now_tick_ + static_cast<std::uint64_t>(opts_.propose_timeout_ticks);
+    reads_.emplace(ctx, std::move(w));
+    raft_->read_index(ctx);
+    schedule_flush();
+  }
+
+  void on_read_state(const core::read_state& rs) {
+    auto it = reads_.find(rs.ctx);
+    if (it == reads_.end()) return;  // expired meanwhile
+    index_waiter w = std::move(it->second);
+    reads_.erase(it);
+    if (!rs.ok) {
+      ++metrics_.reads_failed;
+      return resume(w.client, std::move(w.handler), index_error(errc::not_leader, raft_->leader()));
+    }
+    reads_applying_.emplace(rs.index, std::move(w));
+    complete_applied_reads();
+  }
+
+  void complete_applied_reads() {
+    while (!reads_applying_.empty() && reads_applying_.begin()->first <= applied_index_) {
+      auto node = reads_applying_.extract(reads_applying_.begin());
+      index_outcome out;
+      out.index = node.key();
+      ++metrics_.reads_ok;
+      resume(node.mapped().client, std::move(node.mapped().handler), std::move(out));
+    }
+  }
+
+  void do_transfer(node_id to, index_waiter w) {
+    if (!started_ || stopping_) return resume(w.client, std::move(w.handler), index_error(errc::stopped));
+    switch (raft_->transfer_leadership(to)) {
+      case core::raft::transfer_result::not_leader:
+        return resume(w.client, std::move(w.handler), index_error(errc::not_leader, raft_->leader()));
+      case core::raft::transfer_result::bad_target:
+        return resume(w.client, std::move(w.handler), index_error(errc::bad_target));
+      case core::raft::transfer_result::started:
+        break;
+    }
+    // The core abandons it after an election timeout; this bound is a backstop.
+    w.deadline_tick = now_tick_ + 4 * static_cast<std::uint64_t>(opts_.raft.election_ticks);
+    transfers_.push_back(std::move(w));
+    schedule_flush();
+  }
+
+  void check_transfers() {
+    if (transfers_.empty()) return;
+    const node_id leader = raft_->leader();
+    index_outcome result;
+    if (leader != no_node && leader != opts_.raft.id) {
+      result.leader_hint = leader;  // another node leads: done
+      result.index = raft_->commit_index();
+    } else if (raft_->state() == core::role::leader && raft_->transfer_target() == no_node) {
+      result = index_error(errc::timeout);  // abandoned [thesis §3.10]
+    } else {
+      bool expired = false;
+      for (auto& t : transfers_) expired = expired || t.deadline_tick <= now_tick_;
+      if (!expired) return;
+      result = index_error(errc::timeout);
+    }
+    for (auto& t : transfers_) resume(t.client, std::move(t.handler), result);
+    transfers_.clear();
+  }
+
+  void expire_reads() {
+    for (auto it = reads_.begin(); it != reads_.end();) {
+      if (it->second.deadline_tick > now_tick_) {
+        ++it;
+        continue;
+      }
+      ++metrics_.reads_failed;
+      resume(it->second.client, std::move(it->second.handler), index_error(errc::timeout));
+      it = reads_.erase(it);
+    }
+  }
+
+  void maybe_request_snapshot() {
+    const bool by_count = opts_.snapshot_entries > 0 && applied_since_snapshot_ >= opts_.snapshot_entries;
+    const bool by_bytes = opts_.snapshot_log_bytes > 0 && bytes_since_snapshot_ >= opts_.snapshot_log_bytes;
+    if ((by_count || by_bytes) && !snapshot_running_ && !snapshot_requested_) {
+      snapshot_requested_ = true;
+      snapshot_wake_.notify();
+    }
   }
 
   void expire_proposals() {
@@ -288,10 +463,19 @@ struct node::impl {
         writer_wake_.notify();
       }
       if (!rd.apply.empty()) {
-        apply_queue_.push_back(std::move(rd.apply));
+        apply_queue_.push_back(apply_item{std::move(rd.apply), std::nullopt});
         applier_wake_.notify();
       }
+      if (rd.install_snapshot) {
+        log_line(log_level::info, opts_.raft.id, "snapshot",
+                 "received snapshot through index " + std::to_string(rd.install_snapshot->meta.last.index) +
+                     " (" + std::to_string(rd.install_snapshot->meta.size) + " bytes); installing");
+        write_queue_.push_back(write_job{{}, {}, {}, std::move(rd.install_snapshot), {}});
+        writer_wake_.notify();
+      }
+      for (const auto& r : rd.read_states) on_read_state(r);
     }
+    check_transfers();
   }
 
   void on_messages(std::vector<message>& batch) {
@@ -310,6 +494,7 @@ struct node::impl {
     ++now_tick_;
     raft_->tick();
     expire_proposals();
+    expire_reads();
     schedule_flush();
   }
 
@@ -317,7 +502,23 @@ struct node::impl {
 
   awaitable<void> start_on_strand() {
     recovered_state rs = co_await store_.load();
-    raft_.emplace(opts_.raft, opts_.voters, rs.state, std::move(rs.log));
+    if (rs.snap) {
+      // [§7] Restart from the newest snapshot, then the log after it.
+      const snapshot_meta meta = rs.snap->meta;
+      payload_reader in(rs.snap->data);
+      sm_.restore_snapshot(in);
+      applied_index_ = meta.last.index;
+      snapshot_index_ = meta.last.index;
+      log_line(log_level::info, opts_.raft.id, "snapshot",
+               "restored snapshot through index " + std::to_string(meta.last.index));
+      raft_.emplace(opts_.raft, rs.state, std::move(*rs.snap), std::move(rs.log));
+    } else {
+      if (!rs.log.empty() && rs.log.front().index != 1)
+        throw std::runtime_error("the log starts at entry " + std::to_string(rs.log.front().index) +
+                                 " but no valid snapshot was found: the snapshot files are missing or "
+                                 "corrupt; restore this node from a peer (wipe its data directory)");
+      raft_.emplace(opts_.raft, opts_.voters, rs.state, std::move(rs.log));
+    }
     last_term_ = raft_->term();
     set_log_context(opts_.raft.id, last_term_, core::to_string(raft_->state()));
     for (node_id v : opts_.voters) {
@@ -328,6 +529,7 @@ struct node::impl {
     for (auto& [id, p] : peers_) spawn(replicator(id));
     spawn(log_writer());
     spawn(applier());
+    spawn(snapshotter());
     if (opts_.tick_interval.count() > 0) spawn(ticker());
     started_ = true;
   }
@@ -362,17 +564,25 @@ struct node::impl {
 
   // Group commit: every job queued since the last write goes to storage as
   // one write (one sync). Jobs are merged in order; a later job's truncation
-  // of a conflicting suffix cuts the merged entries.
+  // of a conflicting suffix cuts the merged entries. A job installing a
+  // snapshot ends a group: what came before is written first.
   awaitable<void> log_writer() {
     while (true) {
       while (write_queue_.empty() && !stopping_) co_await writer_wake_.wait();
       if (write_queue_.empty()) co_return;
-      std::deque<write_job> jobs;
-      jobs.swap(write_queue_);
+      if (write_queue_.front().install) {
+        write_job job = std::move(write_queue_.front());
+        write_queue_.pop_front();
+        if (!co_await install_snapshot(std::move(*job.install))) co_return;
+        continue;
+      }
       log_write w;
       std::vector<message> after_sync;
-      for (auto& job : jobs) {
+      while (!write_queue_.empty() && !write_queue_.front().install) {
+        write_job job = std::move(write_queue_.front());
+        write_queue_.pop_front();
         if (job.state) w.state = job.state;
+        if (job.compact && (!w.compact || w.compact->index < job.compact->index)) w.compact = job.compact;
         if (!job.entries.empty()) {
           const index_t first = job.entries.front().index;
           if (!w.entries.empty() && first <= w.entries.back().index) {
@@ -393,13 +603,7 @@ struct node::impl {
       const auto t0 = std::chrono::steady_clock::now();
       ++metrics_.storage_writes;
       metrics_.storage_entries += w.entries.size();
-      try {
-        co_await store_.write(std::move(w));
-      } catch (const boost::system::system_error& e) {
-        if (e.code() == asio::error::operation_aborted) throw;
-        fail(std::string("storage write failed: ") + e.what());
-        co_return;
-      }
+      if (!co_await write_storage(std::move(w))) co_return;
       metrics_.storage_write_latency.observe(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       if (stopping_) co_return;
@@ -409,18 +613,146 @@ struct node::impl {
     }
   }
 
+  // One storage write; false (and the node fails) when storage failed.
+  awaitable<bool> write_storage(log_write w) {
+    try {
+      co_await store_.write(std::move(w));
+    } catch (const boost::system::system_error& e) {
+      if (e.code() == asio::error::operation_aborted) throw;
+      fail(std::string("storage write failed: ") + e.what());
+      co_return false;
+    } catch (const std::exception& e) {
+      fail(std::string("storage write failed: ") + e.what());
+      co_return false;
+    }
+    co_return true;
+  }
+
+  // [§7] A follower installs a leader's snapshot: durable first, then the
+  // log is discarded durably, then the applier restores the state machine
+  // (after every entry queued before) and tells the core.
+  awaitable<bool> install_snapshot(coraft::snapshot s) {
+    const log_id last = s.meta.last;
+    try {
+      co_await store_.save_snapshot(s);
+    } catch (const std::exception& e) {
+      fail(std::string("saving a snapshot failed: ") + e.what());
+      co_return false;
+    }
+    log_write w;
+    w.reset = last;
+    if (!co_await write_storage(std::move(w))) co_return false;
+    if (stopping_) co_return false;
+    apply_queue_.push_back(apply_item{{}, std::move(s)});
+    applier_wake_.notify();
+    co_return true;
+  }
+
+  // Takes a snapshot when asked (snapshot(), or the applied log passed the
+  // configured size): serializes the state machine on the strand — a
+  // consistent view, since apply() runs only here — then writes it on the
+  // storage's thread while the node goes on serving, then compacts the log.
+  awaitable<void> snapshotter() {
+    while (true) {
+      while (!snapshot_requested_ && !stopping_) co_await snapshot_wake_.wait();
+      if (stopping_) co_return;
+      snapshot_requested_ = false;
+      snapshot_running_ = true;
+      const index_t at = applied_index_;
+      index_outcome out;
+      if (at > snapshot_index_) {
+        const auto term = raft_->term_at(at);
+        if (!term) {
+          out = index_error(errc::busy);  // cannot happen: applied entries stay until compacted
+        } else {
+          const auto t0 = std::chrono::steady_clock::now();
+          string_writer w;
+          sm_.save_snapshot(w);
+          coraft::snapshot s;
+          s.meta.last = {*term, at};
+          s.meta.config = raft_->config_at(at);
+          s.meta.size = w.out.size();
+          s.meta.crc = detail::crc32c(w.out.data(), w.out.size());
+          s.data = payload(w.out);
+          w.out = std::string();
+          metrics_.last_snapshot_capture_s =
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+          const std::uint64_t since = applied_since_snapshot_;
+          const std::uint64_t bytes = bytes_since_snapshot_;
+          applied_since_snapshot_ = 0;
+          bytes_since_snapshot_ = 0;
+          try {
+            co_await store_.save_snapshot(s);
+          } catch (const boost::system::system_error& e) {
+            if (e.code() == asio::error::operation_aborted) throw;
+            fail(std::string("saving a snapshot failed: ") + e.what());
+            co_return;
+          } catch (const std::exception& e) {
+            fail(std::string("saving a snapshot failed: ") + e.what());
+            co_return;
+          }
+          if (stopping_) co_return;
+          ++metrics_.snapshots_taken;
+          const std::uint64_t keep = opts_.snapshot_trailing_entries;
+          raft_->snapshot_taken(std::move(s), at > keep ? at - keep : 0);
+          snapshot_index_ = std::max(snapshot_index_, at);
+          const index_t base = raft_->first_index() - 1;
+          if (base > 0) {
+            write_queue_.push_back(write_job{{}, {}, {}, std::nullopt, log_id{*raft_->term_at(base), base}});
+            writer_wake_.notify();
+          }
+          log_line(log_level::info, opts_.raft.id, "snapshot",
+                   "took snapshot through index " + std::to_string(at) + " (" + std::to_string(since) +
+                       " entries, " + std::to_string(bytes) + " command bytes since the last); log compacted through " +
+                       std::to_string(base));
+          out.index = at;
+          schedule_flush();
+        }
+      } else {
+        out.index = snapshot_index_;  // nothing new applied since the last one
+      }
+      snapshot_running_ = false;
+      auto waiters = std::move(snapshot_waiters_);
+      snapshot_waiters_.clear();
+      for (auto& w : waiters) resume(w.client, std::move(w.handler), out);
+    }
+  }
+
   // Applies committed entries in order and completes their proposals.
   awaitable<void> applier() {
-    std::vector<std::vector<entry>> batches;
+    std::vector<apply_item> batches;
     while (true) {
       while (apply_queue_.empty() && !stopping_) co_await applier_wake_.wait();
       if (stopping_) co_return;
       batches.swap(apply_queue_);
       for (auto& batch : batches) {
-        for (entry& e : batch) apply_one(e);
+        for (entry& e : batch.entries) apply_one(e);
+        if (batch.restore) restore(std::move(*batch.restore));
       }
       batches.clear();
+      complete_applied_reads();
+      maybe_request_snapshot();
     }
+  }
+
+  void restore(coraft::snapshot s) {
+    const log_id last = s.meta.last;
+    payload_reader in(s.data);
+    sm_.restore_snapshot(in);
+    applied_index_ = last.index;
+    snapshot_index_ = last.index;
+    applied_since_snapshot_ = 0;
+    bytes_since_snapshot_ = 0;
+    ++metrics_.snapshots_installed;
+    // Proposals at or below it: their outcome is unknown here.
+    while (!waiters_.empty() && waiters_.front().index <= last.index) {
+      complete(waiters_.front(), errc::timeout);
+      waiters_.pop_front();
+    }
+    raft_->snapshot_installed(last);
+    log_line(log_level::info, opts_.raft.id, "snapshot",
+             "installed snapshot through index " + std::to_string(last.index));
+    schedule_flush();
   }
 
   void apply_one(entry& e) {
@@ -428,6 +760,8 @@ struct node::impl {
     if (e.type == entry_type::normal) result = sm_.apply(e.index, e.data);
     applied_index_ = e.index;
     ++metrics_.entries_applied;
+    ++applied_since_snapshot_;
+    bytes_since_snapshot_ += e.data.size();
     // Waiters below this index missed their entry (cannot happen while
     // indexes are applied one by one; kept as a guard against hangs).
     while (!waiters_.empty() && waiters_.front().index <= e.index) {
@@ -506,6 +840,45 @@ awaitable<propose_outcome> node::propose(std::string command) {
         });
       },
       use_awaitable, std::move(command));
+}
+
+awaitable<index_outcome> node::read_index() {
+  impl* self = impl_.get();
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(index_outcome)>(
+      [self](auto handler) {
+        impl::index_waiter w{0, asio::get_associated_executor(handler, self->strand_),
+                             index_handler(std::move(handler))};
+        asio::post(self->strand_, [self, w = std::move(w)]() mutable { self->do_read(std::move(w)); });
+      },
+      use_awaitable);
+}
+
+awaitable<index_outcome> node::transfer_leadership(node_id to) {
+  impl* self = impl_.get();
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(index_outcome)>(
+      [self, to](auto handler) {
+        impl::index_waiter w{0, asio::get_associated_executor(handler, self->strand_),
+                             index_handler(std::move(handler))};
+        asio::post(self->strand_, [self, to, w = std::move(w)]() mutable { self->do_transfer(to, std::move(w)); });
+      },
+      use_awaitable);
+}
+
+awaitable<index_outcome> node::snapshot() {
+  impl* self = impl_.get();
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(index_outcome)>(
+      [self](auto handler) {
+        impl::index_waiter w{0, asio::get_associated_executor(handler, self->strand_),
+                             index_handler(std::move(handler))};
+        asio::post(self->strand_, [self, w = std::move(w)]() mutable {
+          if (!self->started_ || self->stopping_)
+            return resume(w.client, std::move(w.handler), index_error(errc::stopped));
+          self->snapshot_waiters_.push_back(std::move(w));
+          self->snapshot_requested_ = true;
+          self->snapshot_wake_.notify();
+        });
+      },
+      use_awaitable);
 }
 
 awaitable<node_status> node::status() {

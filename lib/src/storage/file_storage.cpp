@@ -1,6 +1,9 @@
 // file_storage.cpp — the data directory and the I/O thread around the WAL.
 #include <coraft/file_storage.hpp>
 
+#include <coraft/detail/crc32c.hpp>
+#include <coraft/detail/endian.hpp>
+
 #include <boost/asio/append.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
@@ -9,6 +12,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
 #include <exception>
 #include <optional>
 #include <sstream>
@@ -18,12 +24,112 @@ namespace coraft {
 
 namespace asio = boost::asio;
 
+namespace {
+
+// Snapshot files: `snap-<last index, 16 hex>.snap`, holding
+//   [u64 magic][u64 term][u64 index][u32 n][n x u64 voters][u32 m][m x u64
+//   learners][u64 size][u32 data CRC32C][u32 header CRC32C][data]
+// (little-endian). Written under a temporary name, synced, renamed, the
+// directory synced: a crash leaves the old snapshot or the whole new one.
+constexpr std::uint64_t snapshot_magic = 0x31504E5354465243ull;  // "CRFTSNP1"
+
+std::string snapshot_name(index_t index) {
+  char name[40];
+  std::snprintf(name, sizeof name, "snap-%016" PRIx64 ".snap", index);
+  return name;
+}
+
+bool parse_snapshot_name(const std::string& name, index_t& index) {
+  if (name.size() != 26 || name.rfind("snap-", 0) != 0 || name.substr(21) != ".snap") return false;
+  index = 0;
+  for (std::size_t i = 5; i < 21; ++i) {
+    const char c = name[i];
+    if (c >= '0' && c <= '9')
+      index = index * 16 + static_cast<index_t>(c - '0');
+    else if (c >= 'a' && c <= 'f')
+      index = index * 16 + static_cast<index_t>(c - 'a' + 10);
+    else
+      return false;
+  }
+  return true;
+}
+
+void put64(std::string& out, std::uint64_t v) {
+  char b[8];
+  detail::store_le(b, v);
+  out.append(b, 8);
+}
+void put32(std::string& out, std::uint32_t v) {
+  char b[4];
+  detail::store_le(b, v);
+  out.append(b, 4);
+}
+
+std::string snapshot_header(const snapshot_meta& m) {
+  std::string h;
+  put64(h, snapshot_magic);
+  put64(h, m.last.term);
+  put64(h, m.last.index);
+  for (const auto* ids : {&m.config.voters, &m.config.learners}) {
+    put32(h, static_cast<std::uint32_t>(ids->size()));
+    for (node_id id : *ids) put64(h, id);
+  }
+  put64(h, m.size);
+  put32(h, m.crc);
+  put32(h, detail::crc32c(h.data(), h.size()));
+  return h;
+}
+
+// Parses and verifies a whole snapshot file; nullopt with `why` when invalid.
+std::optional<snapshot> parse_snapshot(const std::string& f, std::string& why) {
+  std::size_t at = 0;
+  auto need = [&](std::size_t n) { return f.size() - at >= n; };
+  auto get64 = [&] {
+    const auto v = detail::load_le<std::uint64_t>(f.data() + at);
+    at += 8;
+    return v;
+  };
+  auto get32 = [&] {
+    const auto v = detail::load_le<std::uint32_t>(f.data() + at);
+    at += 4;
+    return v;
+  };
+  snapshot s;
+  if (!need(24) || get64() != snapshot_magic) return why = "not a snapshot file", std::nullopt;
+  s.meta.last.term = get64();
+  s.meta.last.index = get64();
+  for (auto* ids : {&s.meta.config.voters, &s.meta.config.learners}) {
+    if (!need(4)) return why = "truncated header", std::nullopt;
+    const std::uint32_t n = get32();
+    if (n > 1024 || !need(8ull * n)) return why = "bad member count", std::nullopt;
+    for (std::uint32_t i = 0; i < n; ++i) ids->push_back(get64());
+  }
+  if (!need(16)) return why = "truncated header", std::nullopt;
+  s.meta.size = get64();
+  s.meta.crc = get32();
+  const std::size_t header_end = at;
+  if (get32() != detail::crc32c(f.data(), header_end)) return why = "header checksum mismatch", std::nullopt;
+  if (f.size() - at != s.meta.size) return why = "data is not the recorded size", std::nullopt;
+  if (detail::crc32c(f.data() + at, f.size() - at) != s.meta.crc) return why = "data checksum mismatch", std::nullopt;
+  s.data = payload(std::string_view(f).substr(at));
+  return s;
+}
+
+}  // namespace
+
 struct file_storage::impl {
   explicit impl(file_storage_options o, std::unique_ptr<file_system> f)
-      : opts(std::move(o)), fs(std::move(f)), work(asio::make_work_guard(io)), thread([this] { io.run(); }) {}
+      : opts(std::move(o)),
+        fs(std::move(f)),
+        work(asio::make_work_guard(io)),
+        snap_work(asio::make_work_guard(snap_io)),
+        thread([this] { io.run(); }),
+        snap_thread([this] { snap_io.run(); }) {}
   ~impl() {
     work.reset();
+    snap_work.reset();
     thread.join();
+    snap_thread.join();
   }
 
   // Runs `fn` on the I/O thread and resumes the awaiting coroutine on its own
@@ -32,10 +138,21 @@ struct file_storage::impl {
   // holding entries) passed into a coroutine inside a co_await expression.
   template <class R, class F>
   asio::awaitable<R> on_io_thread(F fn) {
+    return on_thread<R>(io, std::move(fn));
+  }
+  // Snapshots are written on a thread of their own, so that a large one
+  // never holds up the log's group commits.
+  template <class R, class F>
+  asio::awaitable<R> on_snapshot_thread(F fn) {
+    return on_thread<R>(snap_io, std::move(fn));
+  }
+
+  template <class R, class F>
+  static asio::awaitable<R> on_thread(asio::io_context& ctx, F fn) {
     if constexpr (std::is_void_v<R>) {
       return asio::async_initiate<const asio::use_awaitable_t<>&, void(std::exception_ptr)>(
-          [this](auto handler, F f) {
-            asio::post(io, [h = std::move(handler), f = std::move(f)]() mutable {
+          [&ctx](auto handler, F f) {
+            asio::post(ctx, [h = std::move(handler), f = std::move(f)]() mutable {
               std::exception_ptr ep;
               try {
                 f();
@@ -49,8 +166,8 @@ struct file_storage::impl {
           asio::use_awaitable, std::move(fn));
     } else {
       return asio::async_initiate<const asio::use_awaitable_t<>&, void(std::exception_ptr, R)>(
-          [this](auto handler, F f) {
-            asio::post(io, [h = std::move(handler), f = std::move(f)]() mutable {
+          [&ctx](auto handler, F f) {
+            asio::post(ctx, [h = std::move(handler), f = std::move(f)]() mutable {
               std::exception_ptr ep;
               R r{};
               try {
@@ -85,7 +202,7 @@ struct file_storage::impl {
     const std::string want = meta_text();
     if (!fs->exists(path)) {
       for (const std::string& name : fs->list(opts.dir)) {
-        if (name.rfind("wal-", 0) == 0)
+        if (name.rfind("wal-", 0) == 0 || name.rfind("snap-", 0) == 0)
           throw data_dir_error("data directory " + opts.dir +
                                " has log segments but no coraft.meta: refusing to guess whose they are");
       }
@@ -123,12 +240,75 @@ struct file_storage::impl {
                            "', not '" + opts.cluster_id + "'");
   }
 
+  void note(const std::string& line) const {
+    if (opts.log)
+      opts.log(line);
+    else
+      std::fprintf(stderr, "coraft storage: %s\n", line.c_str());
+  }
+
+  std::vector<index_t> snapshot_indexes() const {
+    std::vector<index_t> out;
+    for (const std::string& name : fs->list(opts.dir)) {
+      index_t i = 0;
+      if (parse_snapshot_name(name, i)) out.push_back(i);
+    }
+    std::sort(out.begin(), out.end(), std::greater<>());
+    return out;
+  }
+
+  // The newest snapshot that verifies; invalid ones are reported and skipped.
+  std::optional<snapshot> load_snapshot() {
+    fs->remove(opts.dir + "/snap.tmp");  // an unfinished save
+    for (index_t i : snapshot_indexes()) {
+      const std::string path = opts.dir + "/" + snapshot_name(i);
+      const auto f = fs->open(path, false);
+      std::string bytes(static_cast<std::size_t>(fs->size(f)), '\0');
+      const std::size_t n = fs->pread(f, bytes.data(), bytes.size(), 0);
+      fs->close(f);
+      std::string why = "short read";
+      if (n == bytes.size()) {
+        if (auto s = parse_snapshot(bytes, why)) {
+          if (s->meta.last.index == i) return s;
+          why = "file name does not match its index";
+        }
+      }
+      note("ignoring snapshot " + path + ": " + why);
+    }
+    return std::nullopt;
+  }
+
+  void save_snapshot(const snapshot& s) {
+    const std::string tmp = opts.dir + "/snap.tmp";
+    fs->remove(tmp);
+    const auto f = fs->open(tmp, true);
+    try {
+      const std::string header = snapshot_header(s.meta);
+      fs->pwrite(f, header.data(), header.size(), 0);
+      fs->pwrite(f, s.data.data(), s.data.size(), header.size());
+      if (opts.sync) fs->sync(f);
+    } catch (...) {
+      fs->close(f);
+      throw;
+    }
+    fs->close(f);
+    fs->rename(tmp, opts.dir + "/" + snapshot_name(s.meta.last.index));
+    if (opts.sync) fs->sync_dir(opts.dir);
+    // Keep the previous one too: should the newest ever fail to verify, the
+    // log may still reach back to it.
+    const auto all = snapshot_indexes();
+    for (std::size_t k = 2; k < all.size(); ++k) fs->remove(opts.dir + "/" + snapshot_name(all[k]));
+  }
+
   file_storage_options opts;
   std::unique_ptr<file_system> fs;
   std::optional<wal> log;
   asio::io_context io{1};
+  asio::io_context snap_io{1};
   asio::executor_work_guard<asio::io_context::executor_type> work;
+  asio::executor_work_guard<asio::io_context::executor_type> snap_work;
   std::thread thread;
+  std::thread snap_thread;
 };
 
 file_storage::file_storage(file_storage_options opts, std::unique_ptr<file_system> fs)
@@ -146,8 +326,15 @@ asio::awaitable<recovered_state> file_storage::load() {
     wo.sync = self->opts.sync;
     wo.log = self->opts.log;
     self->log.emplace(*self->fs, wo);
-    return self->log->open();
+    recovered_state rs = self->log->open();
+    rs.snap = self->load_snapshot();
+    return rs;
   });
+}
+
+asio::awaitable<void> file_storage::save_snapshot(snapshot s) {
+  impl* self = impl_.get();
+  return self->on_snapshot_thread<void>([self, s = std::move(s)] { self->save_snapshot(s); });
 }
 
 asio::awaitable<void> file_storage::write(log_write w) {

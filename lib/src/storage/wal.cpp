@@ -8,6 +8,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 namespace coraft {
 namespace {
@@ -18,6 +19,7 @@ enum record_type : std::uint8_t {
   rec_entry = 3,
   rec_truncate = 4,
   rec_seal = 5,  // last record of a segment that was rolled over: nothing follows
+  rec_base = 6,  // the log starts after this entry: compaction, or reset by a snapshot
 };
 constexpr std::uint64_t segment_magic = 0x314C415754465243ull;  // "CRFTWAL1"
 constexpr std::size_t entry_fixed = 17;                          // term, index, type
@@ -47,7 +49,7 @@ bool valid_record_at(const std::vector<char>& buf, std::size_t at) {
   const char* h = buf.data() + at;
   const std::uint32_t len = get_u32(h);
   const auto type = static_cast<std::uint8_t>(h[8]);
-  if (type < rec_segment || type > rec_seal || h[9] != 0 || h[10] != 0 || h[11] != 0) return false;
+  if (type < rec_segment || type > rec_base || h[9] != 0 || h[10] != 0 || h[11] != 0) return false;
   if (len > buf.size() - at - wal::header_bytes) return false;
   return record_crc(h, h + wal::header_bytes, len) == get_u32(h + 4);
 }
@@ -125,6 +127,14 @@ void wal::encode_truncate(index_t from) {
   encode(rec_truncate, b, sizeof b);
 }
 
+void wal::encode_base(log_id id, bool reset) {
+  char b[17];
+  put_u64(b, id.term);
+  put_u64(b + 8, id.index);
+  b[16] = reset ? 1 : 0;
+  encode(rec_base, b, sizeof b);
+}
+
 void wal::encode_entry(const entry& e) {
   char b[entry_fixed];
   put_u64(b, e.term);
@@ -144,6 +154,11 @@ recovered_state wal::open() {
 
   recovered_state rs;
   std::vector<char> buf;
+  index_t base = 0;  // index of the entry before rs.log's first
+  // Older segments removed by a compaction leave the first one starting
+  // after a gap; a base record later in the log must cover it.
+  std::optional<std::pair<index_t, std::string>> uncovered;
+  segments_.clear();
   for (std::size_t k = 0; k < segments.size(); ++k) {
     const auto& [seq, name] = segments[k];
     const std::string path = opts_.dir + "/" + name;
@@ -156,6 +171,7 @@ recovered_state wal::open() {
       throw wal_corruption(path, 0, "short read");
     std::size_t off = 0;
     bool sealed = false;
+    index_t seg_max = 0;
     while (off + header_bytes <= buf.size()) {
       const char* h = buf.data() + off;
       if (all_zero(h, header_bytes)) break;  // end of the written part
@@ -189,9 +205,26 @@ recovered_state wal::open() {
         case rec_truncate: {
           if (len != 8) throw wal_corruption(path, off, "bad truncation record");
           const index_t from = get_u64(body);
-          if (from == 0 || from > rs.log.size() + 1)
-            throw wal_corruption(path, off, "truncation at " + std::to_string(from) + " past the log's end");
-          rs.log.resize(from - 1);
+          if (from <= base || from > base + rs.log.size() + 1)
+            throw wal_corruption(path, off, "truncation at " + std::to_string(from) + " outside the log");
+          rs.log.resize(from - 1 - base);
+          break;
+        }
+        case rec_base: {
+          if (len != 17 || static_cast<std::uint8_t>(body[16]) > 1)
+            throw wal_corruption(path, off, "bad base record");
+          const index_t at = get_u64(body + 8);
+          if (body[16] != 0) {
+            rs.log.clear();  // reset by an installed snapshot: every entry so far is superseded
+            base = at;
+            for (auto& si : segments_) si.max_index = 0;
+            seg_max = 0;
+          } else if (at > base) {
+            const index_t drop = std::min<index_t>(at - base, rs.log.size());
+            rs.log.erase(rs.log.begin(), rs.log.begin() + static_cast<std::ptrdiff_t>(drop));
+            base = at;
+          }
+          if (uncovered && base >= uncovered->first) uncovered.reset();
           break;
         }
         case rec_entry: {
@@ -200,10 +233,17 @@ recovered_state wal::open() {
           e.term = get_u64(body);
           e.index = get_u64(body + 8);
           e.type = static_cast<entry_type>(body[16]);
-          if (e.index != rs.log.size() + 1)
-            throw wal_corruption(path, off, "entry " + std::to_string(e.index) + " after entry " +
-                                                std::to_string(rs.log.size()) + " leaves a hole");
+          if (e.index != base + rs.log.size() + 1) {
+            if (k == 0 && seq != 1 && rs.log.empty() && e.index > base + 1 && !uncovered) {
+              uncovered.emplace(e.index - 1, path);
+              base = e.index - 1;
+            } else {
+              throw wal_corruption(path, off, "entry " + std::to_string(e.index) + " after entry " +
+                                                  std::to_string(base + rs.log.size()) + " leaves a hole");
+            }
+          }
           e.data = payload(std::string_view(body + entry_fixed, len - entry_fixed));
+          seg_max = std::max(seg_max, e.index);
           rs.log.push_back(std::move(e));
           break;
         }
@@ -224,6 +264,7 @@ recovered_state wal::open() {
       }
     }
     if (off == 0) throw wal_corruption(path, 0, "empty segment (no header)");
+    segments_.push_back({seq, seg_max});
     // Every rolled segment ends with a seal: one that does not lost records
     // at its end (cut short), even if the next segment's indexes look fine.
     if (!last && !sealed)
@@ -244,8 +285,13 @@ recovered_state wal::open() {
       fs_.close(fd);
     }
   }
+  if (uncovered)
+    throw wal_corruption(uncovered->second, 0,
+                         "the log starts after entry " + std::to_string(uncovered->first) +
+                             " but no compaction record covers the entries before it: segments are missing");
   hs_ = rs.state;
-  last_index_ = rs.log.size();
+  base_index_ = base;
+  last_index_ = base + rs.log.size();
   stats_.segments = segments.size();
   if (file_ < 0) {
     roll(1);
@@ -288,16 +334,45 @@ void wal::roll(std::uint64_t seq) {
   last_sealed_ = false;
   buf_.swap(saved);
   ++stats_.segments;
+  segments_.push_back({seq, 0});
+}
+
+void wal::remove_covered_segments() {
+  // Oldest first, so the segments left are always a contiguous sequence;
+  // a crash midway leaves a gap before the first that the base record covers.
+  bool removed = false;
+  while (segments_.size() > 1 && segments_.front().seq != seq_ &&
+         segments_.front().max_index <= base_index_) {
+    fs_.remove(segment_path(segments_.front().seq));
+    segments_.pop_front();
+    removed = true;
+    ++stats_.segments_removed;
+  }
+  if (removed && opts_.sync) fs_.sync_dir(opts_.dir);
 }
 
 void wal::append(const log_write& w) {
   buf_.clear();
+  index_t base = base_index_;
+  index_t last = last_index_;
+  if (w.reset) {
+    encode_base(*w.reset, true);
+    base = last = w.reset->index;
+  }
+  const bool reset_done = w.reset.has_value();
+  if (w.compact && w.compact->index > base) {
+    if (w.compact->index > last)
+      throw std::logic_error("wal::append: compaction through " + std::to_string(w.compact->index) +
+                             " beyond the last entry " + std::to_string(last));
+    encode_base(*w.compact, false);
+    base = w.compact->index;
+  }
   if (!w.entries.empty()) {
     const index_t first = w.entries.front().index;
-    if (first == 0 || first > last_index_ + 1)
-      throw std::logic_error("wal::append: entry " + std::to_string(first) + " would leave a hole after " +
-                             std::to_string(last_index_));
-    if (first <= last_index_) encode_truncate(first);
+    if (first <= base || first > last + 1)
+      throw std::logic_error("wal::append: entry " + std::to_string(first) + " does not continue the log " +
+                             std::to_string(base + 1) + ".." + std::to_string(last));
+    if (first <= last) encode_truncate(first);
   }
   if (w.state) {
     encode_hard_state(*w.state);
@@ -314,7 +389,18 @@ void wal::append(const log_write& w) {
     ++stats_.syncs;
   }
   offset_ += buf_.size();
-  if (!w.entries.empty()) last_index_ = w.entries.back().index;
+  base_index_ = base;
+  last_index_ = last;
+  if (!w.entries.empty()) {
+    last_index_ = w.entries.back().index;
+    segments_.back().max_index = std::max(segments_.back().max_index, last_index_);
+  }
+  if (reset_done) {
+    // Every entry written before the reset is superseded, whatever its index.
+    for (auto& si : segments_) si.max_index = 0;
+    if (!w.entries.empty()) segments_.back().max_index = last_index_;
+  }
+  if (w.reset || w.compact) remove_covered_segments();
 }
 
 }  // namespace coraft

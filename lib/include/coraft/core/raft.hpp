@@ -7,7 +7,9 @@
 //
 // Implements [Fig. 2], [§5.1-5.4], pre-vote [thesis §9.6], check-quorum
 // [thesis §6.2], the leader writing its log in parallel with replication
-// [thesis §10.2.1], batching and pipelining of AppendEntries.
+// [thesis §10.2.1], batching and pipelining of AppendEntries, log compaction
+// and chunked InstallSnapshot [§7], ReadIndex and follower reads [thesis
+// §6.4], leadership transfer [thesis §3.10].
 //
 // Invariants kept (checked by check_invariants()):
 //   - commit_index <= last log index; commit_index never decreases.
@@ -45,6 +47,7 @@ struct options {
   std::size_t max_append_entries = 4096;       // entries per message
   std::size_t max_append_bytes = 4u << 20;     // payload bytes per message (at least one entry)
   std::size_t max_inflight = 32;               // messages in flight per follower
+  std::size_t max_snapshot_chunk = 1u << 20;   // bytes of snapshot data per InstallSnapshot
   std::uint64_t seed = 1;                      // randomized timeouts (deterministic)
 };
 
@@ -58,21 +61,37 @@ struct options {
 //     synced_to(last written entry's id);
 //  4. apply `apply` to the state machine in order. These entries are
 //     committed and already durable locally; each is handed out exactly once.
+//  5. `install_snapshot` (a follower): after every earlier apply, make the
+//     snapshot durable, discard the whole log durably, restore the state
+//     machine from it, then call snapshot_installed(meta.last). Until then
+//     the core accepts no entries and hands out nothing to apply.
+//  6. `read_states`: confirmed reads; serve each once the state machine has
+//     applied through its index (ok=false: failed, retry elsewhere).
+struct read_state {
+  std::uint64_t ctx = 0;  // the caller's read_index() argument
+  index_t index = 0;
+  bool ok = false;
+  friend bool operator==(const read_state&, const read_state&) = default;
+};
+
 struct ready {
   std::optional<hard_state> persist_state;
   std::vector<entry> persist_entries;
   std::vector<message> send_now;
   std::vector<message> send_after_sync;
   std::vector<entry> apply;
+  std::optional<snapshot> install_snapshot;
+  std::vector<read_state> read_states;
 
   bool empty() const {
     return !persist_state && persist_entries.empty() && send_now.empty() &&
-           send_after_sync.empty() && apply.empty();
+           send_after_sync.empty() && apply.empty() && !install_snapshot && read_states.empty();
   }
 };
 
 struct propose_result {
-  enum class code : std::uint8_t { accepted, not_leader, dropped };
+  // transferring: leadership is being handed over [thesis §3.10]; retry soon.
+  enum class code : std::uint8_t { accepted, not_leader, dropped, transferring };
   code result = code::accepted;
   log_id id;                   // accepted: where the entry was appended
   node_id leader_hint = no_node;  // not_leader: the leader if known
@@ -80,7 +99,9 @@ struct propose_result {
 
 // The leader's view of one follower [Fig. 2 "Volatile state on leaders"].
 struct progress {
-  enum class mode : std::uint8_t { probe, replicate };
+  // snapshot: the entries it needs are compacted; InstallSnapshot chunks go
+  // out one at a time (resent after a heartbeat round without an answer).
+  enum class mode : std::uint8_t { probe, replicate, snapshot };
   index_t match_index = 0;   // highest index known to be replicated. Monotonic within a term.
   index_t next_index = 1;    // next index to send. Invariant: match_index < next_index.
   mode state = mode::probe;
@@ -88,6 +109,12 @@ struct progress {
   bool recent_active = false;  // heard from within the current check-quorum window
   bool progressed = false;   // match advanced since the last heartbeat
   std::deque<index_t> inflight;  // replicate: last index of each append in flight
+  std::uint64_t read_ack = 0;    // highest heartbeat round (read_seq) it echoed this term
+  // snapshot mode: what is being sent and the next byte to send.
+  std::optional<snapshot> snap;
+  std::uint64_t snap_offset = 0;
+  bool snap_chunk_sent = false;   // a chunk is outstanding
+  bool snap_progressed = false;   // an ack arrived since the last heartbeat
 };
 
 struct peer_status {
@@ -95,6 +122,7 @@ struct peer_status {
   index_t match_index = 0;
   index_t next_index = 0;
   bool replicating = false;
+  bool snapshotting = false;
   std::size_t inflight = 0;
   bool recent_active = false;
 };
@@ -110,6 +138,9 @@ struct status {
   index_t stable_index = 0;    // durable locally (synced_to)
   log_id last_log;
   index_t first_index = 1;
+  log_id snapshot;             // last included entry of the newest snapshot
+  node_id transfer_target = no_node;
+  std::size_t pending_reads = 0;
   std::vector<node_id> voters;
   std::vector<peer_status> progress;  // leader only
 };
@@ -120,6 +151,11 @@ class raft {
   // from index 1). `voters` is the initial configuration, `id` among them.
   raft(const options& opts, std::vector<node_id> voters, hard_state state = {},
        std::vector<entry> log = {});
+  // Restart from a snapshot: `log` holds entries from some index at or
+  // below snap.meta.last.index + 1 (entries the snapshot covers are dropped;
+  // a log that does not reach the snapshot is refused). The configuration
+  // is the snapshot's.
+  raft(const options& opts, hard_state state, snapshot snap, std::vector<entry> log);
 
   // One logical tick: election timeout, heartbeat and check-quorum timing.
   void tick();
@@ -132,6 +168,33 @@ class raft {
   void synced_to(log_id last);
   // Start an election now (as if the election timeout elapsed).
   void campaign();
+
+  // Linearizable read [thesis §6.4]. The answer comes back in
+  // ready::read_states with the same ctx: on the leader once a heartbeat
+  // round sent after this call reached a majority (and an entry of its term
+  // is committed); on a follower through the leader (follower read). ok=false
+  // when no leader is known or leadership was lost.
+  void read_index(std::uint64_t ctx);
+
+  // Leadership transfer [thesis §3.10] to `to` (no_node: the voter with the
+  // longest matching log). Brings it up to date, then sends TimeoutNow;
+  // proposals are refused meanwhile; abandoned after an election timeout.
+  enum class transfer_result : std::uint8_t { started, not_leader, bad_target };
+  transfer_result transfer_leadership(node_id to);
+  node_id transfer_target() const { return transfer_target_; }
+
+  // Log compaction [§7]: `s` is durable and reflects the state machine
+  // through s.meta.last (at or below what was handed out to apply). Entries
+  // through `compact_through` (clamped to the snapshot) leave the log; the
+  // leader sends `s` to followers that need them.
+  void snapshot_taken(snapshot s, index_t compact_through);
+  // The snapshot from ready::install_snapshot is durable, the log was
+  // discarded durably and the state machine restored: continue from it.
+  void snapshot_installed(log_id last);
+  // The newest snapshot (taken or installed), if any.
+  const snapshot* latest_snapshot() const { return snapshot_ ? &*snapshot_ : nullptr; }
+  // The configuration in force after the entry at `i` (i >= first_index - 1).
+  membership config_at(index_t i) const;
 
   bool has_ready() const;
   ready take_ready();
@@ -159,6 +222,7 @@ class raft {
   void become_pre_candidate();
   void become_candidate();
   void become_leader();
+  void leave_leadership();  // common to every transition out of leader
   void start_election(bool pre_vote, bool transfer);
   void handle_vote_request(const message& m, const vote_request& r);
   void handle_vote_response(const message& m, const vote_response& r);
@@ -170,7 +234,7 @@ class raft {
   void handle_append_request(const message& m, const append_request& r);
   void handle_append_response(const message& m, const append_response& r);
   void handle_heartbeat_request(const message& m, const heartbeat_request& r);
-  void handle_heartbeat_response(const message& m);
+  void handle_heartbeat_response(const message& m, const heartbeat_response& r);
   void broadcast_heartbeat();
   void flush_appends();
   bool maybe_send_append(node_id to, progress& pr);
@@ -179,6 +243,27 @@ class raft {
   void truncate_log_from(index_t i);
   log_id find_conflict_hint(index_t index, term_t term) const;
   void mark_active(node_id from);
+
+  // snapshot.cpp
+  void send_snapshot_chunk(node_id to, progress& pr);
+  void handle_snapshot_request(const message& m, const install_snapshot_request& r);
+  void handle_snapshot_response(const message& m, const install_snapshot_response& r);
+
+  // read_index.cpp
+  struct pending_read {
+    std::uint64_t ctx;
+    node_id from;      // this node, or the follower that asked
+    index_t index;     // the commit index when the read arrived
+    std::uint64_t seq; // the heartbeat round that confirms it (0: not sent yet)
+  };
+  void accept_read(std::uint64_t ctx, node_id from);
+  void start_read_round();
+  void confirm_reads();
+  void answer_read(const pending_read& r, bool ok);
+  void fail_reads();
+  bool committed_in_term() const;
+  void handle_read_index_request(const message& m, const read_index_request& r);
+  void maybe_send_timeout_now(node_id to, const progress& pr);
 
   // raft.cpp
   void send(message m, bool after_sync);
@@ -212,6 +297,23 @@ class raft {
 
   // Leader state.
   std::unordered_map<node_id, progress> progress_;
+  node_id transfer_target_ = no_node;
+  int transfer_elapsed_ = 0;
+  // ReadIndex: reads waiting for a confirming round, ascending by seq (the
+  // unsent ones, seq 0, last); reads waiting for the first commit of the term.
+  std::deque<pending_read> reads_;
+  std::vector<pending_read> reads_blocked_;
+  std::uint64_t read_seq_ = 0;  // last heartbeat round sent
+  bool read_round_needed_ = false;
+
+  // Snapshots: the newest one, and (follower) one being received or installed.
+  std::optional<snapshot> snapshot_;
+  struct incoming_snapshot {
+    snapshot_meta meta;
+    std::string data;
+  };
+  std::optional<incoming_snapshot> incoming_;
+  std::optional<snapshot> installing_;  // handed out, not yet installed
 
   std::uint64_t rng_state_;
   ready ready_;
