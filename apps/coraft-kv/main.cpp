@@ -54,6 +54,7 @@ struct settings {
   int propose_timeout_ms = 5000;
   std::uint64_t snapshot_entries = 100'000;
   std::uint64_t snapshot_log_mb = 256;
+  std::uint64_t snapshot_trailing_entries = 5'000;
   bool transfer_on_shutdown = true;
 };
 
@@ -113,6 +114,7 @@ settings parse_flags(int argc, char** argv, bool& help) {
     ("propose-timeout-ms", po::value(&s.propose_timeout_ms)->default_value(5000), "a write not committed by then answers 504")
     ("snapshot-entries", po::value(&s.snapshot_entries)->default_value(100'000), "snapshot and compact the log after this many applied entries (0: only on POST /v1/snapshot)")
     ("snapshot-log-mb", po::value(&s.snapshot_log_mb)->default_value(256), "... or after this many MiB of applied commands (0: no size trigger)")
+    ("snapshot-trailing-entries", po::value(&s.snapshot_trailing_entries)->default_value(5'000), "entries kept in the log behind a snapshot for followers a little behind")
     ("transfer-on-shutdown", po::value(&s.transfer_on_shutdown)->default_value(true), "on SIGTERM, a leader hands leadership over before it stops (true/false)");
   po::variables_map vm;
   try {
@@ -191,6 +193,7 @@ struct app {
     no.max_command_bytes = cfg.max_value_bytes + 2 * 1024 + 64;
     no.snapshot_entries = cfg.snapshot_entries;
     no.snapshot_log_bytes = cfg.snapshot_log_mb << 20;
+    no.snapshot_trailing_entries = cfg.snapshot_trailing_entries;
     for (const auto& m : members) no.voters.push_back(m.id);
     raft = std::make_unique<node>(ctx.get_executor(), no, *store, *transport, sm);
 

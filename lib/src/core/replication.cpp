@@ -135,6 +135,13 @@ void raft::handle_append_response(const message& m, const append_response& r) {
   } else if (r.index != pr.next_index - 1) {
     return;
   }
+  if (r.hint.index < pr.match_index) {
+    // A healthy follower's hint is never below what it acknowledged (those
+    // entries match ours). This one lost entries it had made durable: its
+    // data directory was wiped or restored from an old copy. Raft assumes
+    // durable storage; the best we can do is treat it as a new follower.
+    pr.match_index = r.hint.index;
+  }
   // [§5.3] "After a rejection, the leader decrements nextIndex and retries";
   // the hint lets it skip a whole conflicting term at once: the next probe
   // goes after the last entry of ours whose term is <= the hinted term.
