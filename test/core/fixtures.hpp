@@ -34,9 +34,18 @@ inline std::ostream& operator<<(std::ostream& os, entry_type t) {
 }
 namespace core {
 inline std::ostream& operator<<(std::ostream& os, role r) { return os << to_string(r); }
+inline std::ostream& operator<<(std::ostream& os, const read_state& r) {
+  return os << "{ctx " << r.ctx << ", index " << r.index << ", " << (r.ok ? "ok" : "failed") << "}";
+}
+inline std::ostream& operator<<(std::ostream& os, raft::transfer_result t) {
+  return os << (t == raft::transfer_result::started      ? "started"
+                : t == raft::transfer_result::not_leader ? "not_leader"
+                                                         : "bad_target");
+}
 inline std::ostream& operator<<(std::ostream& os, propose_result::code c) {
   return os << (c == propose_result::code::accepted     ? "accepted"
                 : c == propose_result::code::not_leader ? "not_leader"
+                : c == propose_result::code::transferring ? "transferring"
                                                         : "dropped");
 }
 }  // namespace core
@@ -127,6 +136,30 @@ struct net_fixture {
 // The default cluster of the paper's figures: three servers.
 struct three_nodes : net_fixture {
   three_nodes() : net_fixture(3) {}
+};
+
+}  // namespace coraft::test
+
+#include "full_cluster.hpp"
+
+namespace coraft::test {
+
+// A full_cluster (reads, snapshots, installs) whose destructor fails the
+// test on every safety or contract violation seen during it.
+struct full_fixture {
+  full_cluster net;
+  explicit full_fixture(std::size_t n, core::options o = paper_options()) : net(n, o) {}
+  ~full_fixture() {
+    net.check();
+    for (const auto& v : net.violations()) BOOST_ERROR("violation: " << v);
+  }
+  // The read_states node `id` handed out with this ctx.
+  std::vector<core::read_state> reads_of(node_id id, std::uint64_t ctx) {
+    std::vector<core::read_state> out;
+    for (const auto& r : net.node(id).reads)
+      if (r.ctx == ctx) out.push_back(r);
+    return out;
+  }
 };
 
 }  // namespace coraft::test

@@ -1,0 +1,407 @@
+// test/core/snapshot_test.cpp — log compaction and chunked InstallSnapshot
+// [§7, thesis ch. 5]: snapshot_taken compacts the log (the base entry's term
+// stays known); a follower behind the leader's first index is sent the
+// snapshot in chunks of at most max_snapshot_chunk bytes, resumed from the
+// follower's offset after lost, duplicated or stale chunks and restarted
+// from 0 after a checksum failure; the follower answers heartbeats while it
+// installs, takes no entries until snapshot_installed, then continues from
+// the log; a restart from a snapshot keeps the log after it and refuses a
+// log that disagrees with it.
+#define BOOST_TEST_MODULE coraft_core_snapshot
+#include <boost/test/unit_test.hpp>
+
+#include "fixtures.hpp"
+
+#include <stdexcept>
+
+namespace coraft::test {
+namespace {
+
+using core::role;
+
+core::options small_chunks() {
+  core::options o = paper_options();
+  o.max_snapshot_chunk = 8;
+  return o;
+}
+
+// Leader 1 of three; node 3 was cut off while ten entries committed, then
+// the leader snapshotted and compacted everything it applied.
+struct behind_first_index : full_fixture {
+  snapshot snap;
+  behind_first_index() : full_fixture(3, small_chunks()) {
+    net.elect(1);
+    net.run(1);
+    net.isolate(3);
+    for (int i = 1; i <= 10; ++i) net.propose(1, "value-" + std::to_string(i));
+    net.stabilize();
+    net.run(1);
+    snap = net.take_snapshot(1, net.raft(1).commit_index());
+    BOOST_TEST_REQUIRE(snap.meta.last.index == 11u);
+    BOOST_TEST_REQUIRE(net.raft(1).first_index() == 12u);
+    BOOST_TEST_REQUIRE(snap.data.size() > 40u, "several chunks of 8 bytes");
+    net.heal();
+  }
+  std::vector<message> chunks_in_flight() { return of_type<install_snapshot_request>(net.in_flight()); }
+  // Ticks the leader and delivers until node 3 asks for nothing more.
+  void settle() {
+    for (int i = 0; i < 200 && net.raft(3).first_index() <= snap.meta.last.index; ++i) {
+      net.tick(1);
+      net.stabilize();
+    }
+  }
+  void expect_caught_up() {
+    BOOST_TEST(net.node(3).installed.size() == 1u);
+    BOOST_TEST(net.raft(3).first_index() == snap.meta.last.index + 1);
+    BOOST_TEST(net.raft(3).commit_index() >= snap.meta.last.index);
+    BOOST_TEST(net.node(3).sm == net.node(1).sm, "state restored from the snapshot");
+  }
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(compaction)
+
+BOOST_AUTO_TEST_CASE(snapshot_taken_compacts_and_the_base_term_stays_known) {
+  full_fixture f(3);
+  f.net.elect(1);
+  for (int i = 1; i <= 5; ++i) f.net.propose(1, "v" + std::to_string(i));
+  f.net.stabilize();
+  f.net.run(1);
+  core::raft& r = f.net.raft(1);
+  BOOST_TEST_REQUIRE(r.commit_index() == 6u);
+  const term_t t = *r.term_at(4);
+  // A snapshot at 6 that compacts only through 4 (keeping a tail for
+  // slow followers).
+  f.net.take_snapshot(1, 4);
+  BOOST_TEST(r.latest_snapshot() != nullptr);
+  BOOST_TEST(r.latest_snapshot()->meta.last == (log_id{t, 6}));
+  BOOST_TEST(r.first_index() == 5u);
+  BOOST_TEST(r.term_at(4) == std::optional<term_t>(t), "the compacted base keeps its term");
+  BOOST_TEST(!r.term_at(3).has_value());
+  BOOST_TEST(r.entry_at(4) == nullptr);
+  BOOST_TEST(r.entry_at(5) != nullptr);
+  BOOST_TEST(r.last_log() == (log_id{t, 6}));
+  BOOST_TEST(r.get_status().snapshot == (log_id{t, 6}));
+  // A compaction point beyond the snapshot is clamped to it.
+  f.net.propose(1, "v6");
+  f.net.stabilize();
+  f.net.take_snapshot(1, 100);
+  BOOST_TEST(r.first_index() == 8u);
+  BOOST_TEST(r.term_at(7) == std::optional<term_t>(t));
+  // The log still works after compaction: a new entry commits everywhere.
+  f.net.propose(1, "v7");
+  f.net.stabilize();
+  f.net.run(1);
+  BOOST_TEST(f.net.node(2).sm == f.net.node(1).sm);
+}
+
+BOOST_AUTO_TEST_CASE(snapshots_not_backed_by_applied_state_are_ignored) {
+  full_fixture f(3);
+  f.net.elect(1);
+  f.net.propose(1, "a");
+  f.net.stabilize();
+  core::raft& r = f.net.raft(1);
+  const index_t applied = r.get_status().applied_index;
+  const term_t t = r.term();
+  snapshot beyond;
+  beyond.meta.last = {t, applied + 1};
+  r.snapshot_taken(beyond, applied + 1);
+  BOOST_TEST(r.latest_snapshot() == nullptr, "state not yet applied");
+  BOOST_TEST(r.first_index() == 1u);
+  snapshot wrong_term;
+  wrong_term.meta.last = {t + 1, applied};
+  r.snapshot_taken(wrong_term, applied);
+  BOOST_TEST(r.latest_snapshot() == nullptr, "not the entry at that index");
+  f.net.take_snapshot(1, applied);
+  snapshot older;
+  older.meta.last = {*r.term_at(applied), applied - 1};
+  r.snapshot_taken(older, applied - 1);
+  BOOST_TEST(r.latest_snapshot()->meta.last.index == applied, "an older snapshot does not replace a newer");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(install_snapshot)
+
+BOOST_FIXTURE_TEST_CASE(a_follower_behind_the_first_index_gets_chunks_then_continues_from_the_log,
+                        behind_first_index) {
+  std::vector<install_snapshot_request> seen;
+  net.mutate = [&](message& m) {
+    if (const auto* r = body_of<install_snapshot_request>(m)) seen.push_back(*r);
+  };
+  settle();
+  expect_caught_up();
+  BOOST_TEST_REQUIRE(!seen.empty());
+  std::uint64_t expect = 0;
+  for (const auto& r : seen) {
+    if (r.data.size() == 0) continue;  // a probe past the end
+    BOOST_TEST(r.data.size() <= 8u);
+    BOOST_TEST(r.offset == expect, "chunks in order, none resent without a loss");
+    BOOST_TEST((r.meta == snap.meta));
+    expect = r.offset + r.data.size();
+  }
+  BOOST_TEST(expect == snap.data.size());
+  BOOST_TEST(seen.size() >= snap.data.size() / 8);
+  // Then it continues from the log.
+  net.propose(1, "after");
+  net.stabilize();
+  net.run(1);
+  BOOST_TEST(net.raft(3).last_log() == net.raft(1).last_log());
+  BOOST_TEST(net.raft(3).commit_index() == net.raft(1).commit_index());
+  BOOST_TEST(net.node(3).sm == net.node(1).sm);
+  for (const entry& a : net.node(3).applied)
+    BOOST_TEST((a.index <= 1 || a.index > snap.meta.last.index), "entry " << a.index << " applied from the log");
+  const auto st = net.raft(1).get_status();
+  for (const auto& p : st.progress) {
+    if (p.id != 3) continue;
+    BOOST_TEST(!p.snapshotting);
+    BOOST_TEST(p.match_index == net.raft(1).last_log().index);
+  }
+}
+
+BOOST_FIXTURE_TEST_CASE(lost_duplicated_and_stale_chunks_resume_from_the_followers_offset,
+                        behind_first_index) {
+  // Chunk 2 is lost, chunk 3 arrives twice, and a stale copy of chunk 1
+  // arrives late: the follower never takes bytes out of order and the
+  // leader resumes from the offset the follower reports.
+  net.tick(1);  // heartbeat -> probe -> snapshot mode, then chunks one at a time
+  int chunk = 0;
+  std::optional<message> stale;
+  std::vector<std::uint64_t> acked;  // next_offset of each answer
+  std::vector<std::uint64_t> offsets_sent;
+  for (int step = 0; step < 400 && net.node(3).installed.empty(); ++step) {
+    for (const auto& m : net.in_flight())
+      if (const auto* r = body_of<install_snapshot_response>(m)) acked.push_back(r->next_offset);
+    auto chunks = chunks_in_flight();
+    if (!chunks.empty()) {
+      ++chunk;
+      offsets_sent.push_back(body_of<install_snapshot_request>(chunks[0])->offset);
+      if (chunk == 1) stale = chunks[0];
+      if (chunk == 2) net.drop([](const message& m) { return body_of<install_snapshot_request>(m) != nullptr; });
+      if (chunk == 3) net.in_flight().push_back(chunks[0]);
+      if (chunk == 5 && stale) net.in_flight().push_back(*stale);
+    }
+    net.deliver();
+    net.sync_all();
+    if (step % 3 == 2) net.tick(1);
+  }
+  settle();
+  expect_caught_up();
+  BOOST_TEST_REQUIRE(offsets_sent.size() >= 3u);
+  BOOST_TEST(offsets_sent[2] == offsets_sent[1], "after the loss, the leader resent from the follower's offset");
+  for (std::size_t i = 1; i < acked.size(); ++i)
+    BOOST_TEST(acked[i] >= acked[i - 1], "the follower's offset never went back (answer " << i << ")");
+}
+
+BOOST_FIXTURE_TEST_CASE(a_corrupted_chunk_restarts_the_transfer_from_zero, behind_first_index) {
+  // The whole snapshot is checked against meta.crc: one flipped byte in
+  // chunk 2 is found at the end; the follower drops what it has and says
+  // so (next_offset 0), the leader starts over and the second copy installs.
+  int chunk = 0;
+  bool saw_restart = false;
+  std::vector<std::uint64_t> offsets;
+  net.mutate = [&](message& m) {
+    if (auto* r = std::get_if<install_snapshot_request>(&m.body); r && m.to == 3 && r->data.size() > 0) {
+      offsets.push_back(r->offset);
+      if (++chunk == 2) {
+        std::string bytes(r->data.view());
+        bytes[0] = static_cast<char>(bytes[0] ^ 0x20);
+        r->data = payload(bytes);
+      }
+    }
+    if (const auto* a = body_of<install_snapshot_response>(m); a && a->next_offset == 0 && !a->installed)
+      saw_restart = true;
+  };
+  settle();
+  expect_caught_up();
+  BOOST_TEST(saw_restart, "the follower reported offset 0 after the checksum failed");
+  BOOST_TEST(std::count(offsets.begin(), offsets.end(), 0u) == 2, "sent from offset 0 twice");
+  BOOST_TEST(net.node(3).installed.size() == 1u, "the corrupt copy was never installed");
+}
+
+BOOST_FIXTURE_TEST_CASE(while_installing_it_answers_heartbeats_and_takes_no_entries, behind_first_index) {
+  net.hold_installs = true;  // a slow disk: the install does not finish
+  settle();
+  BOOST_TEST_REQUIRE(net.node(3).installed.size() == 1u, "all chunks arrived, the install is under way");
+  BOOST_TEST_REQUIRE(net.raft(3).first_index() == 1u, "not installed in the core yet");
+  const log_id before = net.raft(3).last_log();
+  const index_t commit_before = net.raft(3).commit_index();
+  const std::size_t applied_before = net.node(3).applied.size();
+  // A heartbeat is answered (the leader keeps it as an active follower).
+  net.raft(3).step(message{1, 3, net.raft(1).term(), heartbeat_request{snap.meta.last.index, 0}});
+  net.take_all();
+  BOOST_TEST(of_type<heartbeat_response>(to_node(net.in_flight(), 1)).size() == 1u);
+  BOOST_TEST(net.raft(3).commit_index() == commit_before, "commit does not move while installing");
+  // An append after the snapshot is not taken nor answered.
+  net.in_flight().clear();
+  entry e{net.raft(1).term(), snap.meta.last.index + 1, entry_type::normal, payload("x")};
+  net.raft(3).step(message{1, 3, net.raft(1).term(), append_request{snap.meta.last, {e}, snap.meta.last.index}});
+  net.take_all();
+  BOOST_TEST(net.raft(3).last_log() == before);
+  BOOST_TEST(of_type<append_response>(net.in_flight()).empty());
+  BOOST_TEST(net.node(3).applied.size() == applied_before, "nothing applied while installing");
+  // Its election timer is reset by the leader's messages: it does not campaign.
+  for (int i = 0; i < 5; ++i) {
+    net.tick(3, 5);
+    net.tick(1);
+    net.stabilize();
+  }
+  BOOST_TEST(net.raft(3).state() == role::follower);
+  // The install completes: the core answers "installed" and the log continues.
+  net.hold_installs = false;
+  net.raft(3).snapshot_installed(snap.meta.last);
+  net.take_all();
+  const auto done = of_type<install_snapshot_response>(net.in_flight());
+  BOOST_TEST_REQUIRE(done.size() == 1u);
+  BOOST_TEST(body_of<install_snapshot_response>(done[0])->installed);
+  net.stabilize();
+  settle();
+  net.propose(1, "after");
+  net.stabilize();
+  net.run(1);
+  expect_caught_up();
+  BOOST_TEST(net.raft(3).last_log() == net.raft(1).last_log());
+}
+
+BOOST_FIXTURE_TEST_CASE(a_snapshot_the_follower_already_committed_is_acknowledged_at_once, behind_first_index) {
+  const index_t commit = net.raft(2).commit_index();
+  BOOST_TEST_REQUIRE(commit >= snap.meta.last.index);
+  install_snapshot_request r;
+  r.meta = snap.meta;
+  r.offset = 0;
+  r.data = payload(snap.data.view().substr(0, 8));
+  net.raft(2).step(message{1, 2, net.raft(1).term(), r});
+  net.take_all();
+  const auto a = of_type<install_snapshot_response>(net.in_flight());
+  BOOST_TEST_REQUIRE(a.size() == 1u);
+  BOOST_TEST(body_of<install_snapshot_response>(a[0])->installed);
+  BOOST_TEST(net.raft(2).first_index() == 1u, "its log is untouched");
+  net.stabilize();
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(restart_from_snapshot)
+
+snapshot make_snapshot(log_id last) {
+  snapshot s;
+  s.meta.last = last;
+  s.meta.config.voters = {1, 2, 3};
+  s.data = payload("state");
+  s.meta.size = 5;
+  s.meta.crc = detail::crc32c("state", 5);
+  return s;
+}
+
+core::options node1() {
+  core::options o = paper_options();
+  o.id = 1;
+  return o;
+}
+
+BOOST_AUTO_TEST_CASE(the_log_around_the_snapshot) {
+  // Log terms 1 1 2 2 2 2 3 3, snapshot at (2,5), hard state term 3.
+  const auto log = make_log({1, 1, 2, 2, 2, 2, 3, 3});
+  {
+    core::raft r(node1(), hard_state{3, no_node}, make_snapshot({2, 5}), log);
+    r.check_invariants();
+    BOOST_TEST(r.first_index() == 6u, "entries the snapshot covers are dropped");
+    BOOST_TEST(r.last_log() == (log_id{3, 8}));
+    BOOST_TEST(r.term_at(5) == std::optional<term_t>(2));
+    BOOST_TEST(r.commit_index() == 5u);
+    BOOST_TEST(r.get_status().applied_index == 5u, "the snapshot is the state machine's state");
+    BOOST_TEST(r.get_status().stable_index == 8u);
+    BOOST_TEST(r.latest_snapshot() != nullptr);
+    BOOST_TEST(r.get_status().voters == (std::vector<node_id>{1, 2, 3}));
+    const core::ready rd = r.take_ready();
+    BOOST_TEST(rd.apply.empty(), "nothing at or below the snapshot is applied again");
+  }
+  {
+    // The log starts right after the snapshot (a compacted WAL).
+    const std::vector<entry> after(log.begin() + 5, log.end());
+    core::raft r(node1(), hard_state{3, no_node}, make_snapshot({2, 5}), after);
+    r.check_invariants();
+    BOOST_TEST(r.first_index() == 6u);
+    BOOST_TEST(r.last_log() == (log_id{3, 8}));
+  }
+  {
+    // The log ends before the snapshot (an install reset it): nothing kept.
+    const std::vector<entry> short_log(log.begin(), log.begin() + 3);
+    core::raft r(node1(), hard_state{3, no_node}, make_snapshot({2, 5}), short_log);
+    r.check_invariants();
+    BOOST_TEST(r.first_index() == 6u);
+    BOOST_TEST(r.last_log() == (log_id{2, 5}));
+  }
+  {
+    core::raft r(node1(), hard_state{3, no_node}, make_snapshot({2, 5}), {});
+    r.check_invariants();
+    BOOST_TEST(r.last_log() == (log_id{2, 5}));
+    BOOST_TEST(r.term_at(5) == std::optional<term_t>(2));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_log_that_disagrees_with_the_snapshot_is_refused) {
+  const auto log = make_log({1, 1, 2, 2, 2, 2, 3, 3});
+  // A different entry at the snapshot's index.
+  BOOST_CHECK_THROW(core::raft(node1(), hard_state{3, no_node}, make_snapshot({3, 5}), log),
+                    std::invalid_argument);
+  // A hole between the snapshot and the log.
+  const std::vector<entry> gap(log.begin() + 6, log.end());  // from index 7
+  BOOST_CHECK_THROW(core::raft(node1(), hard_state{3, no_node}, make_snapshot({2, 5}), gap),
+                    std::invalid_argument);
+  // Entries after the snapshot of an older term than the snapshot's.
+  const auto ones = make_log({1, 1, 1, 1, 1, 1});
+  const std::vector<entry> older(ones.begin() + 4, ones.end());  // 5 and 6, term 1
+  BOOST_CHECK_THROW(core::raft(node1(), hard_state{3, no_node}, make_snapshot({2, 4}), older),
+                    std::invalid_argument);
+  // A snapshot from a term the hard state never reached.
+  BOOST_CHECK_THROW(core::raft(node1(), hard_state{1, no_node}, make_snapshot({2, 5}), {}),
+                    std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(a_whole_cluster_restarts_from_snapshots_plus_logs) {
+  full_fixture f(3);
+  f.net.elect(1);
+  for (int i = 1; i <= 4; ++i) f.net.propose(1, "a" + std::to_string(i));
+  f.net.stabilize();
+  f.net.run(1);
+  for (node_id id : {1, 2, 3}) f.net.take_snapshot(id, f.net.node(id).sm_applied);
+  for (int i = 1; i <= 3; ++i) f.net.propose(1, "b" + std::to_string(i));
+  f.net.stabilize();
+  f.net.run(1);
+  const std::string state = f.net.node(1).sm;
+  for (node_id id : {1, 2, 3}) f.net.crash(id);
+  f.net.in_flight().clear();
+  for (node_id id : {1, 2, 3}) {
+    f.net.restart(id);
+    BOOST_TEST(f.net.raft(id).first_index() == 6u, "node " << id << " starts after its snapshot");
+  }
+  f.net.elect(2);
+  f.net.propose(2, "c");
+  f.net.stabilize();
+  f.net.run(1);
+  for (node_id id : {1, 2, 3}) {
+    BOOST_TEST_CONTEXT("node " << id) {
+      BOOST_TEST(f.net.node(id).sm == state + std::to_string(f.net.raft(2).last_log().index) + "=c;");
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(an_installed_snapshot_survives_a_restart_of_the_follower) {
+  behind_first_index f;
+  f.settle();
+  f.expect_caught_up();
+  f.net.crash(3);
+  f.net.restart(3);
+  BOOST_TEST(f.net.raft(3).first_index() == f.snap.meta.last.index + 1);
+  BOOST_TEST(f.net.node(3).sm == std::string(f.snap.data.view()));
+  f.net.propose(1, "later");
+  f.net.stabilize();
+  f.net.run(2);
+  BOOST_TEST(f.net.node(3).sm == f.net.node(1).sm);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace coraft::test
