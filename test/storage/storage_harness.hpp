@@ -168,3 +168,105 @@ inline wal_options make_wal_options(const std::string& dir, std::uint64_t segmen
 }
 
 }  // namespace coraft::test
+
+namespace coraft::test {
+
+// The model of a log that can be compacted and reset by a snapshot (as
+// coraft::memory_storage does it): entries base+1 .. base+log.size().
+struct base_model {
+  hard_state state;
+  index_t base = 0;
+  std::vector<entry> log;
+
+  void apply(const log_write& w) {
+    if (w.reset) {
+      log.clear();
+      base = w.reset->index;
+    }
+    if (w.compact && w.compact->index > base) {
+      const index_t drop = std::min<index_t>(w.compact->index - base, log.size());
+      log.erase(log.begin(), log.begin() + static_cast<std::ptrdiff_t>(drop));
+      base = w.compact->index;
+    }
+    if (w.state) state = *w.state;
+    if (!w.entries.empty()) {
+      log.resize(w.entries.front().index - 1 - base);
+      log.insert(log.end(), w.entries.begin(), w.entries.end());
+    }
+  }
+  index_t last_index() const { return base + log.size(); }
+  term_t term_at(index_t i) const { return i > base && i <= last_index() ? log[i - base - 1].term : 0; }
+};
+
+// "" when `got` holds exactly the model's hard state and entries.
+inline std::string diff(const recovered_state& got, const base_model& want) {
+  log_model m;
+  m.state = want.state;
+  m.log = want.log;
+  std::string d = diff(got, m);
+  if (d.empty() && !got.log.empty() && got.log.front().index != want.base + 1)
+    d = "log starts at " + std::to_string(got.log.front().index) + ", model after " + std::to_string(want.base);
+  return d;
+}
+
+// Seeded writes against a base_model: appends, overwrites of a suffix,
+// hard-state changes, compactions (through an index in the log, alone or
+// followed by an append) and resets (to an index below, at or above the
+// last one, maybe followed by entries).
+class compaction_generator {
+ public:
+  // resets_below: resets may also go below the last index (a follower that
+  // held uncommitted entries beyond the snapshot it installs).
+  // overwrites: writes may overwrite a suffix (a truncation record).
+  explicit compaction_generator(std::uint64_t seed, std::size_t max_payload = 200, bool resets_below = true,
+                                bool overwrites = true)
+      : gen_(seed, max_payload), resets_below_(resets_below), overwrites_(overwrites) {}
+
+  log_write next(const base_model& m) {
+    const int kind = gen_.pick(0, 19);
+    const index_t last = m.last_index();
+    if (kind <= 2 && last > m.base) {  // compaction
+      log_write w;
+      const index_t c = static_cast<index_t>(gen_.pick(static_cast<int>(m.base + 1), static_cast<int>(last)));
+      w.compact = log_id{m.term_at(c), c};
+      if (gen_.pick(0, 1) == 1) append(w, m, last + 1, m.term_at(last));
+      return w;
+    }
+    if (kind == 3) {  // reset by an installed snapshot
+      log_write w;
+      const index_t lo = resets_below_ ? m.base : last;
+      const index_t r = lo + static_cast<index_t>(gen_.pick(0, static_cast<int>(last - lo) + 20));
+      term_ = std::max({term_, m.state.current_term, m.term_at(last)});
+      w.reset = log_id{term_, r};
+      if (gen_.pick(0, 1) == 1) append(w, m, r + 1, term_);
+      return w;
+    }
+    log_write w;
+    if (kind <= 5 || last == m.base) {
+      term_ = std::max(term_, m.state.current_term) + static_cast<term_t>(gen_.pick(0, 1));
+      if (term_ == m.state.current_term && m.state.voted_for != no_node) term_ += 1;
+      w.state = hard_state{term_, static_cast<node_id>(gen_.pick(0, 5))};
+      if (kind <= 4) return w;
+    }
+    index_t first = last + 1;
+    if (overwrites_ && kind >= 17 && last > m.base) first = static_cast<index_t>(gen_.pick(static_cast<int>(m.base + 1), static_cast<int>(last)));
+    append(w, m, first, first > m.base + 1 ? m.term_at(first - 1) : 0);
+    return w;
+  }
+
+  write_generator& base() { return gen_; }
+
+ private:
+  void append(log_write& w, const base_model& m, index_t first, term_t prev_term) {
+    term_ = std::max({term_, m.state.current_term, prev_term, w.state ? w.state->current_term : 0});
+    const int n = gen_.pick(1, 6);
+    for (int i = 0; i < n; ++i) w.entries.push_back(gen_.make_entry(term_, first + static_cast<index_t>(i)));
+  }
+
+  write_generator gen_;
+  bool resets_below_;
+  bool overwrites_;
+  term_t term_ = 1;
+};
+
+}  // namespace coraft::test
