@@ -58,6 +58,8 @@
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/append.hpp>
 #include <boost/asio/async_result.hpp>
+
+#include <span>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -124,6 +126,12 @@ struct fault_profile {
   unsigned disk_delay = 0;  // a write takes 0..disk_delay sub-steps
   unsigned max_append_entries = 4096;
   unsigned max_inflight = 32;
+  unsigned snapshot_entries = 0;   // automatic snapshot every N applied entries (0: never)
+  unsigned trailing = 0;           // entries kept behind a snapshot
+  unsigned chunk = 1u << 20;       // InstallSnapshot chunk bytes
+  unsigned snapshot_now = 0;       // per tick: snapshot() on a random node
+  unsigned transfer = 0;           // per tick: transfer_leadership() on the leader
+  unsigned read = 0;               // per tick: read_index() on a random node
 
   std::string describe() const {
     return "drop=" + std::to_string(drop) + " dup=" + std::to_string(duplicate) +
@@ -132,7 +140,10 @@ struct fault_profile {
            " (per mille); max_delay=" + std::to_string(max_delay) +
            " disk_delay=" + std::to_string(disk_delay) +
            " (sub-steps); max_append_entries=" + std::to_string(max_append_entries) +
-           " max_inflight=" + std::to_string(max_inflight);
+           " max_inflight=" + std::to_string(max_inflight) + " snapshot_entries=" + std::to_string(snapshot_entries) +
+           " trailing=" + std::to_string(trailing) + " chunk=" + std::to_string(chunk) +
+           " snapshot_now=" + std::to_string(snapshot_now) + " transfer=" + std::to_string(transfer) +
+           " read=" + std::to_string(read);
   }
 };
 
@@ -174,15 +185,45 @@ class recording_state_machine final : public coraft::state_machine {
     applied_.push_back({index, std::string(command)});
     return "#" + std::to_string(applied_.size());
   }
-  void save_snapshot(coraft::snapshot_writer&) override {}
-  void restore_snapshot(coraft::snapshot_reader&) override {}
+  // The snapshot is the whole applied history, so that the checkers can
+  // compare a restored state entry by entry with the global sequence.
+  void save_snapshot(coraft::snapshot_writer& out) override {
+    std::string buf;
+    for (const auto& e : applied_) {
+      buf += std::to_string(e.index) + ' ' + std::to_string(e.command.size()) + ' ';
+      buf += e.command;
+    }
+    out.write(std::as_bytes(std::span(buf.data(), buf.size())));
+  }
+  void restore_snapshot(coraft::snapshot_reader& in) override {
+    std::string all;
+    std::byte chunk[4096];
+    while (std::size_t n = in.read(chunk)) all.append(reinterpret_cast<const char*>(chunk), n);
+    std::vector<applied_entry> restored;
+    std::size_t at = 0;
+    while (at < all.size()) {
+      std::size_t used = 0;
+      applied_entry e;
+      e.index = std::stoull(all.substr(at), &used);
+      at += used + 1;
+      const std::size_t len = std::stoull(all.substr(at), &used);
+      at += used + 1;
+      e.command = all.substr(at, len);
+      at += len;
+      restored.push_back(std::move(e));
+    }
+    applied_ = std::move(restored);
+    ++restores_;
+  }
 
   const std::vector<applied_entry>& applied() const { return applied_; }
   const std::string& bad() const { return bad_; }
+  int restores() const { return restores_; }
 
  private:
   std::vector<applied_entry> applied_;
   std::string bad_;
+  int restores_ = 0;
 };
 
 class node_sim;
@@ -231,6 +272,12 @@ class node_sim {
     profile_.disk_delay = pick({0, 2, 8});
     profile_.max_append_entries = pick({1, 3, 4096});
     profile_.max_inflight = pick({1, 4, 32});
+    profile_.snapshot_entries = pick({0, 3, 10, 40});
+    profile_.trailing = pick({0, 1, 5});
+    profile_.chunk = pick({64, 512, 1u << 20});
+    profile_.snapshot_now = pick({0, 20, 100});
+    profile_.transfer = pick({0, 10, 50});
+    profile_.read = pick({0, 100, 500});
     initial_profile_ = profile_;
     for (int i = 1; i <= opts_.nodes; ++i) voters_.push_back(static_cast<node_id>(i));
     slots_.resize(voters_.size());
@@ -281,7 +328,7 @@ class node_sim {
            std::to_string(partitions_) + " partitions, " + std::to_string(acked_.size()) + "/" +
            std::to_string(proposed_.size()) + " proposals acknowledged, " +
            std::to_string(leaders_.size()) + " terms with a leader, " +
-           std::to_string(global_.size()) + " commands applied";
+           std::to_string(global_.size()) + " commands applied, " + std::to_string(reads_ok_) + " reads";
   }
 
   // ---- called by the endpoints, disks and clients (on the io_context) -----
@@ -349,6 +396,26 @@ class node_sim {
       unverified_acks_.emplace_back(o.value.index, cmd);
     }
   }
+  // Reads: linearizable means a read index at least every write index
+  // acknowledged, and every read index returned, before the read began.
+  index_t read_floor() const {
+    index_t need = max_read_index_;
+    for (const auto& [index, cmd] : acked_) need = std::max(need, index);
+    return need;
+  }
+  void on_read(node_id id, index_t floor, const coraft::index_outcome& o) {
+    event("read on node " + std::to_string(id) + ": " +
+          (o ? "ok index=" + std::to_string(o.index) : o.code.message()) + " (floor " + std::to_string(floor) + ")");
+    if (!o) return;
+    ++reads_ok_;
+    if (o.index < floor)
+      client_error_ = "linearizable reads: read on node " + std::to_string(id) + " returned index " +
+                      std::to_string(o.index) + " below " + std::to_string(floor) +
+                      ", acknowledged or read before it began [thesis §6.4]";
+    max_read_index_ = std::max(max_read_index_, o.index);
+  }
+  void on_op_event(const std::string& what) { event(what); }
+
   void on_client_exit(const std::string& who, std::exception_ptr e) {
     --clients_alive_;
     if (!e) return;
@@ -384,6 +451,7 @@ class node_sim {
     std::uint64_t restart_at_tick = 0;
     // Per incarnation: what the checkers last saw.
     std::size_t verified = 0;  // sm entries checked against global_
+    int seen_restores = 0;     // a restore replaces the history: check it all again
     term_t last_term = 0;
     index_t last_commit = 0;
     std::string last_status;
@@ -439,6 +507,10 @@ class node_sim {
     o.voters = voters_;
     o.tick_interval = std::chrono::milliseconds(0);
     o.propose_timeout_ticks = opts_.propose_timeout_ticks;
+    o.snapshot_entries = profile_.snapshot_entries;
+    o.snapshot_log_bytes = 0;
+    o.snapshot_trailing_entries = profile_.trailing;
+    o.raft.max_snapshot_chunk = profile_.chunk;
     return o;
   }
 
@@ -455,13 +527,15 @@ class node_sim {
     event("start node " + std::to_string(id) + " incarnation " + std::to_string(s.incarnation) +
           ": durable term=" + std::to_string(durable.state.current_term) +
           " vote=" + std::to_string(durable.state.voted_for) + " log=" +
-          std::to_string(durable.log.size()));
+          std::to_string(durable.log.size()) + " snapshot=" +
+          std::to_string(durable.snap ? durable.snap->meta.last.index : 0));
     s.endpoint = std::make_unique<virtual_endpoint>(*this, id);
     s.disk = std::make_unique<virtual_disk>(*this, id, std::move(durable));
     s.sm = std::make_unique<recording_state_machine>();
     s.node = std::make_unique<coraft::node>(ctx_.get_executor(), make_options(id, s.incarnation),
                                             *s.disk, *s.endpoint, *s.sm);
     s.verified = 0;
+    s.seen_restores = 0;
     s.last_term = 0;
     s.last_commit = 0;
     s.last_status.clear();
@@ -518,6 +592,8 @@ class node_sim {
   // ---- clients ------------------------------------------------------------
 
   void spawn_client(int c);
+  enum class op_kind { read, transfer, snapshot };
+  void spawn_op(node_id id, op_kind kind, node_id to);
 
   // ---- time ---------------------------------------------------------------
 
@@ -629,6 +705,22 @@ class node_sim {
       heal_at_tick_ = ticks_ + rng_.between(5, 8 * static_cast<std::uint64_t>(opts_.election_ticks));
       event("PARTITION " + desc + " until tick " + std::to_string(heal_at_tick_));
     }
+    if (rng_.per_mille(profile_.snapshot_now)) {
+      const std::vector<node_id> up = up_nodes();
+      if (!up.empty()) spawn_op(rng_.pick(up), op_kind::snapshot, coraft::no_node);
+    }
+    if (rng_.per_mille(profile_.transfer)) {
+      const node_id leader = known_leader();
+      if (leader != coraft::no_node) {
+        node_id to = coraft::no_node;  // best candidate, or a named voter (maybe itself: refused)
+        if (rng_.per_mille(500)) to = rng_.pick(voters_);
+        spawn_op(leader, op_kind::transfer, to);
+      }
+    }
+    if (rng_.per_mille(profile_.read)) {
+      const std::vector<node_id> up = up_nodes();
+      if (!up.empty()) spawn_op(rng_.pick(up), op_kind::read, coraft::no_node);
+    }
     if (rng_.per_mille(profile_.campaign)) {
       const std::vector<node_id> up = up_nodes();
       if (!up.empty()) {
@@ -682,6 +774,11 @@ class node_sim {
     node_slot& s = slots_[id - 1];
     const std::string who = "node " + std::to_string(id) + " incarnation " + std::to_string(s.incarnation);
     if (!s.sm->bad().empty()) fail("state machine safety", who + ": " + s.sm->bad());
+    if (s.sm->restores() != s.seen_restores) {
+      s.seen_restores = s.sm->restores();
+      s.verified = 0;
+      event(who + " restored a snapshot of " + std::to_string(s.sm->applied().size()) + " commands");
+    }
     const auto& a = s.sm->applied();
     for (; s.verified < a.size(); ++s.verified) {
       const applied_entry& e = a[s.verified];
@@ -878,6 +975,8 @@ class node_sim {
 
  public:
   int clients_alive_ = 0;
+  index_t max_read_index_ = 0;
+  std::uint64_t reads_ok_ = 0;
   int in_flight_proposals_ = 0;
 
  private:
@@ -974,6 +1073,33 @@ void node_sim::spawn_client(int c) {
   ++clients_alive_;
   const std::string who = "client " + std::to_string(c);
   asio::co_spawn(ctx_, client(*this, c), [this, who](std::exception_ptr e) { on_client_exit(who, e); });
+}
+
+// One operator or reader action on node `id`; outcomes go into the trace.
+awaitable<void> node_op(node_sim& sim, node_id id, int kind, node_id to) {
+  coraft::node* n = sim.node_ptr(id);
+  if (n == nullptr) co_return;
+  if (kind == 0) {
+    const index_t floor = sim.read_floor();
+    const coraft::index_outcome o = co_await n->read_index();
+    sim.on_read(id, floor, o);
+  } else if (kind == 1) {
+    sim.on_op_event("transfer leadership from node " + std::to_string(id) + " to " +
+                    (to == coraft::no_node ? std::string("best") : std::to_string(to)));
+    const coraft::index_outcome o = co_await n->transfer_leadership(to);
+    sim.on_op_event("transfer from node " + std::to_string(id) + ": " +
+                    (o ? "now led by " + std::to_string(o.leader_hint) : o.code.message()));
+  } else {
+    const coraft::index_outcome o = co_await n->snapshot();
+    sim.on_op_event("snapshot on node " + std::to_string(id) + ": " +
+                    (o ? "index " + std::to_string(o.index) : o.code.message()));
+  }
+}
+
+void node_sim::spawn_op(node_id id, op_kind kind, node_id to) {
+  ++clients_alive_;
+  asio::co_spawn(ctx_, node_op(*this, id, static_cast<int>(kind), to),
+                 [this](std::exception_ptr e) { on_client_exit("operator", e); });
 }
 
 void node_sim::spawn_live_proposer() {

@@ -8,8 +8,10 @@ namespace coraft::core {
 void raft::reset_election_timer() {
   // [§5.2] "election timeouts are chosen randomly from a fixed interval"
   election_elapsed_ = 0;
+  const int span = opts_.election_ticks_max > 0 ? opts_.election_ticks_max - opts_.election_ticks + 1
+                                                : opts_.election_ticks;
   randomized_election_timeout_ =
-      opts_.election_ticks + static_cast<int>(next_random() % static_cast<std::uint64_t>(opts_.election_ticks));
+      opts_.election_ticks + static_cast<int>(next_random() % static_cast<std::uint64_t>(span));
 }
 
 bool raft::in_lease() const {
@@ -65,6 +67,9 @@ void raft::tick_heartbeat() {
 
 void raft::campaign() {
   if (role_ == role::leader || !is_voter(opts_.id)) return;
+  // A node installing a snapshot stays a follower until it is in force: as
+  // leader it would commit entries past the snapshot it is about to install.
+  if (installing_) return;
   if (opts_.pre_vote) {
     become_pre_candidate();
     start_election(true, false);
@@ -275,7 +280,7 @@ void raft::step(const message& m) {
           if (role_ == role::leader) handle_snapshot_response(m, body);
         } else if constexpr (std::is_same_v<T, timeout_now>) {
           // [thesis §3.10] start an election at once, ignoring leases.
-          if (role_ != role::leader && is_voter(opts_.id)) {
+          if (role_ != role::leader && is_voter(opts_.id) && !installing_) {
             become_candidate();
             start_election(false, true);
           }

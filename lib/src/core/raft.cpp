@@ -35,6 +35,8 @@ raft::raft(const options& opts, std::vector<node_id> voters, hard_state state,
   if (opts_.id == no_node) throw std::invalid_argument("coraft: node id must be non-zero");
   if (opts_.heartbeat_ticks < 1 || opts_.election_ticks <= opts_.heartbeat_ticks)
     throw std::invalid_argument("coraft: need 1 <= heartbeat_ticks < election_ticks");
+  if (opts_.election_ticks_max != 0 && opts_.election_ticks_max < opts_.election_ticks)
+    throw std::invalid_argument("coraft: election_ticks_max must be 0 or at least election_ticks");
   if (opts_.max_inflight < 1 || opts_.max_append_entries < 1)
     throw std::invalid_argument("coraft: max_inflight and max_append_entries must be >= 1");
   std::sort(voters_.begin(), voters_.end());
@@ -143,7 +145,8 @@ bool raft::has_ready() const {
       read_round_needed_)
     return true;
   if (!reads_blocked_.empty() && committed_in_term()) return true;
-  if (applied_index_ < std::min(commit_index_, stable_index_)) return true;
+  // (Nothing is applied while a snapshot is being installed: it covers it.)
+  if (applied_index_ < std::min(commit_index_, stable_index_) && !installing_) return true;
   if (role_ == role::leader) {
     const index_t last = last_log().index;
     for (const auto& [id, pr] : progress_) {

@@ -112,6 +112,13 @@ void raft::fail_reads() {
 
 raft::transfer_result raft::transfer_leadership(node_id to) {
   if (role_ != role::leader) return transfer_result::not_leader;
+  // [thesis §3.10] One transfer at a time: the target of one in flight may
+  // already hold a TimeoutNow, so starting another would set two elections
+  // off. Asking again (for it or for the best voter) joins the one in flight.
+  if (transfer_target_ != no_node) {
+    if (to != no_node && to != transfer_target_) return transfer_result::bad_target;
+    return transfer_result::started;
+  }
   if (to == no_node) {
     // The voter with the longest matching log: quickest to bring up to date.
     index_t best = 0;

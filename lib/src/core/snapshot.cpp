@@ -62,8 +62,15 @@ void raft::handle_snapshot_request(const message& m, const install_snapshot_requ
   message reply{opts_.id, m.from, hs_.current_term, install_snapshot_response{}};
   auto& resp = std::get<install_snapshot_response>(reply.body);
   resp.index = meta.last.index;
-  if (meta.last.index <= commit_index_) {
-    // We already hold (committed) everything it covers [Fig. 13 step 6].
+  const auto have = term_at(meta.last.index);
+  if (meta.last.index <= commit_index_ || (have && *have == meta.last.term && !installing_)) {
+    // We already hold (committed) everything it covers [Fig. 13 step 6]:
+    // "If existing log entry has same index and term as snapshot's last
+    // included entry, retain log entries following it and reply". Discarding
+    // them would drop entries we may have acknowledged (and the leader
+    // counted towards commit). A snapshot covers committed entries only, so
+    // our log through its last entry is committed.
+    commit_index_ = std::max(commit_index_, meta.last.index);
     resp.next_offset = meta.size;
     resp.installed = true;
     send(std::move(reply), false);

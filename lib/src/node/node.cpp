@@ -635,6 +635,10 @@ struct node::impl {
     const log_id last = s.meta.last;
     try {
       co_await store_.save_snapshot(s);
+    } catch (const boost::system::system_error& e) {
+      if (e.code() == asio::error::operation_aborted) throw;
+      fail(std::string("saving a snapshot failed: ") + e.what());
+      co_return false;
     } catch (const std::exception& e) {
       fail(std::string("saving a snapshot failed: ") + e.what());
       co_return false;

@@ -38,8 +38,11 @@ const char* to_string(role r);
 struct options {
   node_id id = no_node;
   // The election timeout is drawn uniformly from [election_ticks,
-  // 2*election_ticks) at each reset [§5.2]; heartbeat_ticks must be smaller.
+  // election_ticks_max] at each reset [§5.2]; election_ticks_max 0 means
+  // 2*election_ticks - 1, i.e. [election_ticks, 2*election_ticks).
+  // heartbeat_ticks must be smaller than election_ticks.
   int election_ticks = 10;
+  int election_ticks_max = 0;  // 0, or at least election_ticks
   int heartbeat_ticks = 1;
   bool pre_vote = true;       // [thesis §9.6]
   bool check_quorum = true;   // [thesis §6.2]
@@ -179,6 +182,8 @@ class raft {
   // Leadership transfer [thesis §3.10] to `to` (no_node: the voter with the
   // longest matching log). Brings it up to date, then sends TimeoutNow;
   // proposals are refused meanwhile; abandoned after an election timeout.
+  // While one is in flight, asking for another target is bad_target (asking
+  // for the same one, or the best, joins it).
   enum class transfer_result : std::uint8_t { started, not_leader, bad_target };
   transfer_result transfer_leadership(node_id to);
   node_id transfer_target() const { return transfer_target_; }
