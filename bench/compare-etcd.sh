@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# bench/compare-etcd.sh — coraft-kv and etcd side by side, same client, same load.
+#
+# Starts a 3-node etcd (Debian's etcd-server, installed if missing; heartbeat
+# 50 ms, election timeout 300 ms, durable writes as by default) on
+# 127.0.0.31-33 and a 3-node coraft-kv (--fsync always) on 127.0.0.21-23,
+# data in a mktemp dir. Then for each workload (puts, then linearizable gets)
+# and each connection count, runs `coraft-bench http` against each system's
+# leader — --api etcd speaks etcd's v3 JSON gateway — for DURATION s after
+# WARMUP s, alternating which system goes first. 16-byte keys, 128-byte
+# values, uniform over 100,000 keys. Prints a table and writes every run's
+# JSON plus summary.csv to the results dir. Ctrl-C stops everything it
+# started (by pid) and removes the data.
+#
+#   bash bench/compare-etcd.sh                               # the full run (~20 min)
+#   bash bench/compare-etcd.sh --quick                       # 1 s warm-up, 3 s, 1 and 64 connections
+#   bash bench/compare-etcd.sh --duration 5 --connections 16,256 --workloads put
+#   DURATION=15 WARMUP=3 CONNECTIONS="1 16 64 256" bash bench/compare-etcd.sh
+#
+# Flags (or the env variable in brackets): --duration S [DURATION=15],
+# --warmup S [WARMUP=3], --connections LIST [CONNECTIONS="1 16 64 256"],
+# --workloads LIST [WORKLOADS="put get"], --results DIR [RESULTS=
+# bench/results/compare-DATE], --build DIR [BUILD=build], --threads N
+# [CLIENT_THREADS=1], --grpc (also etcd's native gRPC put load, see
+# bench/etcd-grpc-load; [GRPC=1]). Exit code 0 when every run had successes.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-$ROOT/build}
+DURATION=${DURATION:-15}
+WARMUP=${WARMUP:-3}
+CONNECTIONS=${CONNECTIONS:-"1 16 64 256"}
+WORKLOADS=${WORKLOADS:-"put get"}
+CLIENT_THREADS=${CLIENT_THREADS:-1}
+GRPC=${GRPC:-0}
+RESULTS=${RESULTS:-}
+while (($#)); do
+  case $1 in
+    --duration) DURATION=$2; shift 2 ;;
+    --warmup) WARMUP=$2; shift 2 ;;
+    --connections) CONNECTIONS=${2//,/ }; shift 2 ;;
+    --workloads) WORKLOADS=${2//,/ }; shift 2 ;;
+    --results) RESULTS=$2; shift 2 ;;
+    --build) BUILD=$2; shift 2 ;;
+    --threads) CLIENT_THREADS=$2; shift 2 ;;
+    --grpc) GRPC=1; shift ;;
+    --quick) DURATION=3; WARMUP=1; CONNECTIONS="1 64"; shift ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    *) echo "compare-etcd.sh: unknown flag '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+RESULTS=${RESULTS:-$ROOT/bench/results/compare-$(date +%Y%m%d-%H%M%S)}
+# shellcheck source=bench/lib-clusters.sh
+source "$ROOT/bench/lib-clusters.sh"
+
+need_packages etcd:etcd-server curl:curl jq:jq
+ensure_built
+mkdir -p "$RESULTS"
+WORK=$(mktemp -d /tmp/coraft-compare.XXXXXX)
+GRPC_PID=0
+cleanup() {
+  trap - EXIT INT TERM
+  stop_pid "$GRPC_PID"
+  stop_all
+  if [ -d "$WORK" ]; then
+    mkdir -p "$RESULTS/logs"
+    cp "$WORK"/coraft/*.log "$WORK"/etcd/*.log "$RESULTS/logs/" 2>/dev/null || true
+    rm -rf "$WORK"
+  fi
+}
+trap cleanup EXIT
+trap 'log interrupted; exit 130' INT TERM
+
+{
+  echo "date: $(date -Iseconds)"
+  echo "machine: $(nproc) cpus, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB"
+  echo "etcd: $(etcd --version | head -1)"
+  echo "coraft: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "command: $0 duration=$DURATION warmup=$WARMUP connections='$CONNECTIONS' workloads='$WORKLOADS' threads=$CLIENT_THREADS"
+  echo "load at start: $(cat /proc/loadavg)"
+} | tee "$RESULTS/run-info.txt" >&2
+
+start_coraft
+start_etcd
+CL=$(wait_leader coraft)
+EL=$(wait_leader etcd)
+log "coraft leader: node $CL; etcd leader: node $EL; results in $RESULTS"
+
+CSV=$RESULTS/summary.csv
+echo "system,workload,connections,ops_per_sec,p50_us,p90_us,p99_us,p999_us,max_us,errors,not_found,load1_before,load1_after" >"$CSV"
+
+# run_one SYSTEM WORKLOAD CONNECTIONS — one measured run; appends to the CSV.
+run_one() {
+  local sys=$1 wl=$2 c=$3 leader url out l0
+  leader=$(wait_leader "$sys")
+  url=$(leader_url "$sys" "$leader")
+  out="$RESULTS/$sys-$wl-c$c.json"
+  l0=$(load1)
+  log "$sys $wl c=$c -> $url (load $l0)"
+  if ! "$BUILD/bench/coraft-bench" http --api "$sys" --target "$url" --workload "$wl" --connections "$c" \
+      --threads "$CLIENT_THREADS" --duration "$DURATION" --warmup "$WARMUP" --timeout 10 --json >"$out"; then
+    log "$sys $wl c=$c: no successful request (see $out)"
+  fi
+  jq -r --arg s "$sys" --arg l0 "$l0" --arg l1 "$(load1)" \
+    '[$s, .workload, .connections, .ops_per_sec, .p50_us, .p90_us, .p99_us, .p999_us, .max_us, .error_total, .not_found, $l0, $l1] | @csv' \
+    "$out" | tr -d '"' >>"$CSV"
+}
+
+# etcd's native gRPC API, with etcd's own Go client (bench/etcd-grpc-load).
+run_grpc() {
+  local c=$1 leader out l0 bin=$BUILD/bench/etcd-grpc-load
+  [ -x "$bin" ] || bash "$ROOT/bench/etcd-grpc-load/build.sh" "$bin" >&2 || { log "gRPC client could not be built; skipped"; GRPC=0; return; }
+  leader=$(wait_leader etcd)
+  out="$RESULTS/etcd-grpc-put-c$c.json"
+  l0=$(load1)
+  log "etcd-grpc put c=$c -> 127.0.0.3$leader:2379 (load $l0)"
+  "$bin" -endpoint "127.0.0.3$leader:2379" -clients "$c" -duration "$DURATION" -warmup "$WARMUP" >"$out" &
+  GRPC_PID=$!
+  wait "$GRPC_PID" || log "etcd-grpc c=$c failed (see $out)"
+  GRPC_PID=0
+  jq -r --arg l0 "$l0" --arg l1 "$(load1)" \
+    '["etcd-grpc", "put", .connections, .ops_per_sec, .p50_us, .p90_us, .p99_us, .p999_us, .max_us, .error_total, 0, $l0, $l1] | @csv' \
+    "$out" | tr -d '"' >>"$CSV"
+}
+
+step=0
+for wl in $WORKLOADS; do
+  for c in $CONNECTIONS; do
+    # Alternate the order so that drift on the machine hits both alike.
+    if ((step % 2 == 0)); then order="coraft etcd"; else order="etcd coraft"; fi
+    for sys in $order; do run_one "$sys" "$wl" "$c"; done
+    if [ "$wl" = put ] && [ "$GRPC" = 1 ]; then run_grpc "$c"; fi
+    step=$((step + 1))
+  done
+done
+echo "load at end: $(cat /proc/loadavg)" >>"$RESULTS/run-info.txt"
+
+# The table: one row per workload and connection count.
+fmt_us() { awk -v u="$1" 'BEGIN { if (u < 1000) printf "%d us", u; else if (u < 1e6) printf "%.2f ms", u/1e3; else printf "%.2f s", u/1e6 }'; }
+{
+  printf '\n%-5s %5s | %10s %9s %9s | %10s %9s %9s | %7s' workload conns coraft/s p50 p99 etcd/s p50 p99 ratio
+  [ "$GRPC" = 1 ] && printf ' | %10s %9s %9s' etcd-grpc/s p50 p99
+  printf '\n'
+  for wl in $WORKLOADS; do
+    for c in $CONNECTIONS; do
+      cr=$(awk -F, -v w="$wl" -v c="$c" '$1=="coraft" && $2==w && $3==c' "$CSV")
+      er=$(awk -F, -v w="$wl" -v c="$c" '$1=="etcd" && $2==w && $3==c' "$CSV")
+      [ -n "$cr" ] && [ -n "$er" ] || continue
+      IFS=, read -r _ _ _ cops cp50 _ cp99 _ <<<"$cr"
+      IFS=, read -r _ _ _ eops ep50 _ ep99 _ <<<"$er"
+      ratio=$(awk -v a="$cops" -v b="$eops" 'BEGIN { if (b > 0) printf "%.1fx", a/b; else print "-" }')
+      printf '%-5s %5s | %10.0f %9s %9s | %10.0f %9s %9s | %7s' "$wl" "$c" "$cops" "$(fmt_us "$cp50")" "$(fmt_us "$cp99")" \
+        "$eops" "$(fmt_us "$ep50")" "$(fmt_us "$ep99")" "$ratio"
+      gr=$(awk -F, -v w="$wl" -v c="$c" '$1=="etcd-grpc" && $2==w && $3==c' "$CSV")
+      if [ -n "$gr" ]; then
+        IFS=, read -r _ _ _ gops gp50 _ gp99 _ <<<"$gr"
+        printf ' | %10.0f %9s %9s' "$gops" "$(fmt_us "$gp50")" "$(fmt_us "$gp99")"
+      fi
+      printf '\n'
+    done
+  done
+} | tee "$RESULTS/table.txt"
+log "raw results: $RESULTS (summary.csv, one JSON per run, logs/)"
