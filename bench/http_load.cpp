@@ -346,7 +346,8 @@ asio::awaitable<void> pause(worker& w, clock_type::duration d) {
   co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
-// RFC 4648 base64 with padding, as etcd's gateway expects for bytes fields.
+}  // namespace
+
 std::string base64(std::string_view in) {
   static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
@@ -371,6 +372,8 @@ std::string base64(std::string_view in) {
   }
   return out;
 }
+
+namespace {
 
 std::string make_key(std::uint64_t n) {
   char buf[24];
