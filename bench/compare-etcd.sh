@@ -86,7 +86,12 @@ EL=$(wait_leader etcd)
 log "coraft leader: node $CL; etcd leader: node $EL; results in $RESULTS"
 
 CSV=$RESULTS/summary.csv
-echo "system,workload,connections,ops_per_sec,p50_us,p90_us,p99_us,p999_us,max_us,errors,not_found,load1_before,load1_after" >"$CSV"
+echo "system,workload,connections,ops_per_sec,p50_us,p90_us,p99_us,p999_us,max_us,errors,not_found,load1_before,load1_after,compilers_running" >"$CSV"
+
+# Compilers running on the machine right now (someone building beside the
+# benchmark makes its numbers noisy; the load average also counts the
+# benchmark's own threads, etcd's Go runtime many of them).
+compilers() { ps -eo comm= | grep -cE '^(cc1plus|cc1|clang.*|ld|ld\.gold|compile)$' || true; }
 
 # run_one SYSTEM WORKLOAD CONNECTIONS — one measured run; appends to the CSV.
 run_one() {
@@ -96,29 +101,33 @@ run_one() {
   out="$RESULTS/$sys-$wl-c$c.json"
   l0=$(load1)
   log "$sys $wl c=$c -> $url (load $l0)"
+  cc=$(compilers)
   if ! "$BUILD/bench/coraft-bench" http --api "$sys" --target "$url" --workload "$wl" --connections "$c" \
-      --threads "$CLIENT_THREADS" --duration "$DURATION" --warmup "$WARMUP" --timeout 10 --json >"$out"; then
+      --threads "$CLIENT_THREADS" --duration "$DURATION" --warmup "$WARMUP" --timeout 10 --json \
+      --cdf "$RESULTS/$sys-$wl-c$c.cdf" >"$out"; then
     log "$sys $wl c=$c: no successful request (see $out)"
   fi
-  jq -r --arg s "$sys" --arg l0 "$l0" --arg l1 "$(load1)" \
-    '[$s, .workload, .connections, .ops_per_sec, .p50_us, .p90_us, .p99_us, .p999_us, .max_us, .error_total, .not_found, $l0, $l1] | @csv' \
+  jq -r --arg s "$sys" --arg l0 "$l0" --arg l1 "$(load1)" --arg cc "$cc" \
+    '[$s, .workload, .connections, .ops_per_sec, .p50_us, .p90_us, .p99_us, .p999_us, .max_us, .error_total, .not_found, $l0, $l1, $cc] | @csv' \
     "$out" | tr -d '"' >>"$CSV"
 }
 
 # etcd's native gRPC API, with etcd's own Go client (bench/etcd-grpc-load).
 run_grpc() {
-  local c=$1 leader out l0 bin=$BUILD/bench/etcd-grpc-load
+  local c=$1 leader out l0 cc bin=$BUILD/bench/etcd-grpc-load
   [ -x "$bin" ] || bash "$ROOT/bench/etcd-grpc-load/build.sh" "$bin" >&2 || { log "gRPC client could not be built; skipped"; GRPC=0; return; }
   leader=$(wait_leader etcd)
   out="$RESULTS/etcd-grpc-put-c$c.json"
   l0=$(load1)
+  cc=$(compilers)
   log "etcd-grpc put c=$c -> 127.0.0.3$leader:2379 (load $l0)"
-  "$bin" -endpoint "127.0.0.3$leader:2379" -clients "$c" -duration "$DURATION" -warmup "$WARMUP" >"$out" &
+  "$bin" -endpoint "127.0.0.3$leader:2379" -clients "$c" -duration "$DURATION" -warmup "$WARMUP" \
+    -cdf "$RESULTS/etcd-grpc-put-c$c.cdf" >"$out" &
   GRPC_PID=$!
   wait "$GRPC_PID" || log "etcd-grpc c=$c failed (see $out)"
   GRPC_PID=0
-  jq -r --arg l0 "$l0" --arg l1 "$(load1)" \
-    '["etcd-grpc", "put", .connections, .ops_per_sec, .p50_us, .p90_us, .p99_us, .p999_us, .max_us, .error_total, 0, $l0, $l1] | @csv' \
+  jq -r --arg l0 "$l0" --arg l1 "$(load1)" --arg cc "$cc" \
+    '["etcd-grpc", "put", .connections, .ops_per_sec, .p50_us, .p90_us, .p99_us, .p999_us, .max_us, .error_total, 0, $l0, $l1, $cc] | @csv' \
     "$out" | tr -d '"' >>"$CSV"
 }
 
@@ -159,4 +168,4 @@ fmt_us() { awk -v u="$1" 'BEGIN { if (u < 1000) printf "%d us", u; else if (u < 
     done
   done
 } | tee "$RESULTS/table.txt"
-log "raw results: $RESULTS (summary.csv, one JSON per run, logs/)"
+log "raw results: $RESULTS (summary.csv, one JSON and one latency CDF per run, logs/); figures: bash bench/plot.sh $RESULTS"

@@ -113,6 +113,7 @@ struct http_config {
   double timeout_s = 10;
   int max_redirects = 5;
   bool json = false;
+  std::string cdf_path;  // where to write the latency CDF (empty: nowhere)
 };
 
 // A loopback HTTP address: where to connect, what to put in Host, and the
@@ -582,6 +583,18 @@ int run(const http_config& cfg, const loopback_url& target) {
       std::printf("\n");
     }
   }
+  if (!cfg.cdf_path.empty()) {
+    // "latency_us fraction" lines, for bench/plot.sh's latency CDFs.
+    if (std::FILE* f = std::fopen(cfg.cdf_path.c_str(), "w")) {
+      std::fprintf(f, "# coraft-bench http %s %s, %d connections: latency_us fraction\n", cfg.api_name.c_str(),
+                   cfg.workload_name.c_str(), cfg.connections);
+      for (int i = 1; i < 200; ++i) std::fprintf(f, "%.0f %.4f\n", lat.quantile(i / 200.0), i / 200.0);
+      for (double q : {0.995, 0.999, 0.9999, 1.0}) std::fprintf(f, "%.0f %.4f\n", lat.quantile(q), q);
+      std::fclose(f);
+    } else {
+      std::cerr << "coraft-bench: cannot write --cdf " << cfg.cdf_path << "\n";
+    }
+  }
   if (ok == 0) {
     std::cerr << "coraft-bench: no request succeeded against http://" << target.host_port << "\n";
     return 1;
@@ -607,6 +620,7 @@ int run_http_bench(int argc, char** argv) {
       "max-redirects", po::value(&cfg.max_redirects)->default_value(5), "307 hops followed per request (0-20)")(
       "api", po::value(&cfg.api_name)->default_value("coraft"),
       "coraft (/v1/kv) or etcd (v3 JSON gateway: POST /v3/kv/put, /v3/kv/range)")(
+      "cdf", po::value(&cfg.cdf_path), "also write the latency CDF (latency_us fraction) to this file")(
       "json", po::bool_switch(&cfg.json), "print one JSON object");
   po::variables_map vm;
   try {

@@ -56,6 +56,7 @@ func main() {
 	warmup := flag.Float64("warmup", 1, "seconds of load before measuring (0-600)")
 	valueSize := flag.Int("value-size", 128, "bytes per value")
 	keys := flag.Int("keys", 100000, "key space")
+	cdf := flag.String("cdf", "", "also write the latency CDF (latency_us fraction) to this file")
 	flag.Parse()
 	host, _, err := net.SplitHostPort(*endpoint)
 	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
@@ -156,6 +157,18 @@ func main() {
 		OpsPerSec: float64(len(lat)) / elapsed, P50: q(0.5), P90: q(0.9), P99: q(0.99), P999: q(0.999), Max: q(1),
 		ErrorTotal: errs}
 	json.NewEncoder(os.Stdout).Encode(r)
+	if *cdf != "" {
+		if f, err := os.Create(*cdf); err == nil {
+			fmt.Fprintf(f, "# etcd-grpc-load put, %d clients: latency_us fraction\n", *clients)
+			for i := 1; i < 200; i++ {
+				fmt.Fprintf(f, "%.0f %.4f\n", q(float64(i)/200), float64(i)/200)
+			}
+			for _, p := range []float64{0.995, 0.999, 0.9999, 1} {
+				fmt.Fprintf(f, "%.0f %.4f\n", q(p), p)
+			}
+			f.Close()
+		}
+	}
 	if len(lat) == 0 {
 		os.Exit(1)
 	}
