@@ -56,10 +56,10 @@ need_packages etcd:etcd-server curl:curl jq:jq
 ensure_built
 mkdir -p "$RESULTS"
 WORK=$(mktemp -d /tmp/coraft-compare.XXXXXX)
-GRPC_PID=0
+CLIENT_PID=0
 cleanup() {
   trap - EXIT INT TERM
-  stop_pid "$GRPC_PID"
+  stop_pid "$CLIENT_PID"
   stop_all
   if [ -d "$WORK" ]; then
     mkdir -p "$RESULTS/logs"
@@ -102,11 +102,14 @@ run_one() {
   l0=$(load1)
   log "$sys $wl c=$c -> $url (load $l0)"
   cc=$(compilers)
-  if ! "$BUILD/bench/coraft-bench" http --api "$sys" --target "$url" --workload "$wl" --connections "$c" \
-      --threads "$CLIENT_THREADS" --duration "$DURATION" --warmup "$WARMUP" --timeout 10 --json \
-      --cdf "$RESULTS/$sys-$wl-c$c.cdf" >"$out"; then
-    log "$sys $wl c=$c: no successful request (see $out)"
-  fi
+  # In the background and waited for, so that a signal to this script is
+  # handled at once (bash runs traps only between foreground commands).
+  "$BUILD/bench/coraft-bench" http --api "$sys" --target "$url" --workload "$wl" --connections "$c" \
+    --threads "$CLIENT_THREADS" --duration "$DURATION" --warmup "$WARMUP" --timeout 10 --json \
+    --cdf "$RESULTS/$sys-$wl-c$c.cdf" >"$out" &
+  CLIENT_PID=$!
+  wait "$CLIENT_PID" || log "$sys $wl c=$c: no successful request (see $out)"
+  CLIENT_PID=0
   jq -r --arg s "$sys" --arg l0 "$l0" --arg l1 "$(load1)" --arg cc "$cc" \
     '[$s, .workload, .connections, .ops_per_sec, .p50_us, .p90_us, .p99_us, .p999_us, .max_us, .error_total, .not_found, $l0, $l1, $cc] | @csv' \
     "$out" | tr -d '"' >>"$CSV"
@@ -123,9 +126,9 @@ run_grpc() {
   log "etcd-grpc put c=$c -> 127.0.0.3$leader:2379 (load $l0)"
   "$bin" -endpoint "127.0.0.3$leader:2379" -clients "$c" -duration "$DURATION" -warmup "$WARMUP" \
     -cdf "$RESULTS/etcd-grpc-put-c$c.cdf" >"$out" &
-  GRPC_PID=$!
-  wait "$GRPC_PID" || log "etcd-grpc c=$c failed (see $out)"
-  GRPC_PID=0
+  CLIENT_PID=$!
+  wait "$CLIENT_PID" || log "etcd-grpc c=$c failed (see $out)"
+  CLIENT_PID=0
   jq -r --arg l0 "$l0" --arg l1 "$(load1)" --arg cc "$cc" \
     '["etcd-grpc", "put", .connections, .ops_per_sec, .p50_us, .p90_us, .p99_us, .p999_us, .max_us, .error_total, 0, $l0, $l1, $cc] | @csv' \
     "$out" | tr -d '"' >>"$CSV"
