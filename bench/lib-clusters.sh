@@ -42,7 +42,7 @@ ensure_built() {
   if [ ! -x "$BUILD/apps/coraft-kv" ] || [ ! -x "$BUILD/bench/coraft-bench" ]; then
     log "building coraft-kv and coraft-bench in $BUILD"
     [ -f "$BUILD/CMakeCache.txt" ] || cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-    cmake --build "$BUILD" -j2 --target coraft-kv coraft-bench >/dev/null
+    flock /tmp/coraft-build.lock cmake --build "$BUILD" -j2 --target coraft-kv coraft-bench >/dev/null
   fi
 }
 

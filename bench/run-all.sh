@@ -20,7 +20,8 @@ else
   FAILOVER_RUNS=${FAILOVER_RUNS:-20}; TRIALS=${TRIALS:-1000}; compare_flags=()
 fi
 mkdir -p "$RESULTS"
-cmake --build "$BUILD" -j2 --target coraft-kv coraft-bench coraft-election-experiment >/dev/null
+# (flock: one build at a time on a machine shared with other builds)
+flock /tmp/coraft-build.lock cmake --build "$BUILD" -j2 --target coraft-kv coraft-bench coraft-election-experiment >/dev/null
 echo "== compare (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
 bash "$ROOT/bench/compare-etcd.sh" --grpc --results "$RESULTS" "${compare_flags[@]}"
 for sys in coraft etcd; do
