@@ -2,7 +2,7 @@
 # bench/plot.sh — renders the figures of a results folder with gnuplot
 # (Debian's gnuplot-nox, installed if missing), as SVG and PNG into
 # RESULTS/figures/:
-#   throughput-put / throughput-get     requests/s against connections (compare-etcd.sh summary.csv)
+#   throughput-put / throughput-get     requests/s against connections (compare-etcd.sh median.csv)
 #   latency-put-cN / latency-get-cN     latency CDFs at N connections (the runs' *.cdf files)
 #   failover                            kill -> first write CDFs (failover-*.json)
 #   election-CONFIG                     Figure 16 CDFs (election-*.dat, coraft-election-experiment --out)
@@ -26,12 +26,15 @@ draw() {  # draw OUT HEADING XLAB YLAB FILES TITLES [extra gnuplot assignments]
 }
 
 # Throughput against connections.
-if [ -f "$dir/summary.csv" ]; then
+# median.csv (compare-etcd.sh --repeat) when there, else summary.csv: same first columns.
+csv=$dir/median.csv
+[ -f "$csv" ] || csv=$dir/summary.csv
+if [ -f "$csv" ]; then
   for wl in put get; do
     files="" titles=""
     for sys in coraft etcd etcd-grpc; do
       f=$tmp/tput-$sys-$wl.dat
-      awk -F, -v s="$sys" -v w="$wl" 'NR > 1 && $1 == s && $2 == w { print $3, $4, $5, $7 }' "$dir/summary.csv" | sort -n >"$f"
+      awk -F, -v s="$sys" -v w="$wl" 'NR > 1 && $1 == s && $2 == w { print $3, $4, $5, $7 }' "$csv" | sort -n >"$f"
       [ -s "$f" ] || continue
       case $sys in
         coraft) t='"coraft-kv (HTTP)"' ;; etcd) t='"etcd 3.4 (JSON gateway)"' ;; *) t='"etcd 3.4 (gRPC, Go client)"' ;;
@@ -46,7 +49,9 @@ fi
 # Latency CDFs, one chart per workload and connection count.
 for f in "$dir"/coraft-*-c*.cdf; do
   [ -e "$f" ] || break
-  base=$(basename "$f" .cdf); rest=${base#coraft-}; wl=${rest%-c*}; c=${rest##*-c}
+  base=$(basename "$f" .cdf)
+  case $base in *-r[0-9]*) continue ;; esac  # repetitions 2..N: the first one is drawn
+  rest=${base#coraft-}; wl=${rest%-c*}; c=${rest##*-c}
   files="$f" titles='"coraft-kv (HTTP)"'
   [ -s "$dir/etcd-$wl-c$c.cdf" ] && { files+=" $dir/etcd-$wl-c$c.cdf"; titles+=' "etcd (JSON gateway)"'; }
   [ -s "$dir/etcd-grpc-$wl-c$c.cdf" ] && { files+=" $dir/etcd-grpc-$wl-c$c.cdf"; titles+=' "etcd (gRPC)"'; }
