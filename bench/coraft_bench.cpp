@@ -17,7 +17,10 @@
 //
 //   coraft-bench http --target http://127.0.0.11:8001 --connections 64 --workload put [--json]
 //
-// http: closed-loop HTTP/1.1 load against a running coraft-kv (http_load.cpp).
+// http: closed-loop HTTP/1.1 load against a running coraft-kv or etcd gateway
+// (http_load.cpp). failover: kill -9 the leader of a local 3-node coraft-kv or
+// etcd under writes, N times (failover.cpp).
+#include "failover.hpp"
 #include "http_load.hpp"
 
 #include <coraft/file_storage.hpp>
@@ -374,7 +377,9 @@ int usage(const char* why) {
                "[--value-size 128] [--threads 2] [--storage memory|file] [--json]\n"
             << "       coraft-bench wal [--batch 1] [--value-size 128] [--duration 5] [--dir D] [--json]\n"
             << "       coraft-bench http --target http://HOST:PORT [--connections 16] [--duration 10] "
-               "[--value-size 128] [--workload put|get|mixed] [--keys 100000] [--warmup 1] [--threads 1] [--json]\n";
+               "[--value-size 128] [--workload put|get|mixed] [--keys 100000] [--warmup 1] [--threads 1] "
+               "[--api coraft|etcd] [--json]\n"
+            << "       coraft-bench failover [--system coraft|etcd] [--runs 10] [--json] (see failover --help)\n";
   return 2;
 }
 
@@ -385,10 +390,11 @@ int main(int argc, char** argv) {
   if (argc < 2) return usage("missing mode");
   const std::string mode = argv[1];
   if (mode == "--help" || mode == "-h") {
-    usage("modes: inproc, wal, http");
+    usage("modes: inproc, wal, wal-recover, http, failover");
     return 0;
   }
   if (mode == "http") return run_http_bench(argc - 1, argv + 1);
+  if (mode == "failover") return run_failover_bench(argc - 1, argv + 1);
   if (mode == "wal-recover") {
     std::uint64_t n = 1'000'000;
     std::size_t vs = 128;

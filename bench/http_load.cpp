@@ -1,7 +1,9 @@
-// coraft-bench http — closed-loop HTTP/1.1 load against coraft-kv.
+// coraft-bench http — closed-loop HTTP/1.1 load against coraft-kv, or
+// against etcd's v3 JSON gateway, so that one client drives both.
 //
 //   coraft-bench http --target http://127.0.0.11:8001 --connections 64 --duration 10
 //                     --value-size 128 --workload put|get|mixed [--keys 100000] [--warmup 1] [--json]
+//                     [--api coraft|etcd]
 //
 // C keep-alive connections, each one coroutine that sends a request, waits
 // for the answer and sends the next (closed loop). With --threads T the
@@ -11,6 +13,15 @@
 // Keys are 16 bytes ("k" + 15 digits), uniform over --keys; put = PUT
 // /v1/kv/KEY with a --value-size body, get = GET /v1/kv/KEY (linearizable;
 // a 404 is a success, counted apart as not_found), mixed = 50/50.
+//
+// --api etcd speaks etcd's v3 gRPC-JSON gateway instead (etcd 3.4's
+// /v3/kv/...): put = POST /v3/kv/put {"key":B64,"value":B64}, get = POST
+// /v3/kv/range {"key":B64} — linearizable, as etcd's default range is; an
+// answer without "kvs" is a success counted as not_found. Same keys, same
+// values, same key distribution, same connection handling and accounting:
+// only the bytes on the wire differ. etcd's gateway never redirects (any
+// member forwards to the leader itself); point --target at the leader to
+// compare like with like.
 //
 // Followers answer 307 with Location on the leader: the connection follows
 // it (at most --max-redirects hops per request), and the leader's address is
@@ -85,6 +96,7 @@ constexpr auto connect_error_backoff = 100ms;
 constexpr auto server_error_backoff = 10ms;
 
 enum class workload { put, get, mixed };
+enum class api_kind { coraft, etcd };
 
 struct http_config {
   std::string target;
@@ -95,10 +107,13 @@ struct http_config {
   std::size_t value_size = 128;
   std::string workload_name = "put";
   workload kind = workload::put;
+  std::string api_name = "coraft";
+  api_kind api = api_kind::coraft;
   std::uint64_t keys = 100000;
   double timeout_s = 10;
   int max_redirects = 5;
   bool json = false;
+  std::string cdf_path;  // where to write the latency CDF (empty: nowhere)
 };
 
 // A loopback HTTP address: where to connect, what to put in Host, and the
@@ -251,6 +266,7 @@ struct outcome {
   unsigned status = 0;
   const char* failure = nullptr;
   int redirects = 0;
+  bool empty_range = false;  // etcd: a 200 range answer without "kvs" (key absent)
 };
 
 const char* io_failure(const beast::error_code& ec) {
@@ -301,6 +317,8 @@ asio::awaitable<outcome> exchange(worker& w, connection& c, http::request<http::
     if (!res.keep_alive()) c.close();
     if (res.result() != http::status::temporary_redirect) {
       out.status = res.result_int();
+      out.empty_range = w.cfg->api == api_kind::etcd && out.status == 200 && req.target() == "/v3/kv/range" &&
+                        res.body().find("\"kvs\"") == std::string::npos;
       co_return out;
     }
     // 307: the leader is elsewhere. Reconnect there and resend.
@@ -329,6 +347,35 @@ asio::awaitable<void> pause(worker& w, clock_type::duration d) {
   co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
+}  // namespace
+
+std::string base64(std::string_view in) {
+  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 3 <= in.size(); i += 3) {
+    const auto n = (static_cast<std::uint32_t>(static_cast<unsigned char>(in[i])) << 16) |
+                   (static_cast<std::uint32_t>(static_cast<unsigned char>(in[i + 1])) << 8) |
+                   static_cast<unsigned char>(in[i + 2]);
+    out += alphabet[(n >> 18) & 63];
+    out += alphabet[(n >> 12) & 63];
+    out += alphabet[(n >> 6) & 63];
+    out += alphabet[n & 63];
+  }
+  if (const std::size_t rest = in.size() - i; rest > 0) {
+    auto n = static_cast<std::uint32_t>(static_cast<unsigned char>(in[i])) << 16;
+    if (rest == 2) n |= static_cast<std::uint32_t>(static_cast<unsigned char>(in[i + 1])) << 8;
+    out += alphabet[(n >> 18) & 63];
+    out += alphabet[(n >> 12) & 63];
+    out += rest == 2 ? alphabet[(n >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+namespace {
+
 std::string make_key(std::uint64_t n) {
   char buf[24];
   std::snprintf(buf, sizeof buf, "k%015llu", static_cast<unsigned long long>(n));
@@ -346,6 +393,9 @@ asio::awaitable<void> connection_loop(worker* w, std::uint64_t seed) {
   std::bernoulli_distribution coin(0.5);
   std::string value(cfg.value_size, 'v');
   for (std::size_t i = 0; i < value.size(); ++i) value[i] = static_cast<char>('a' + rng() % 26);
+  const bool etcd = cfg.api == api_kind::etcd;
+  // etcd: the value's JSON field is the same for every put of a connection.
+  const std::string etcd_value_field = ",\"value\":\"" + base64(value) + "\"}";
 
   http::request<http::string_body> req;
   req.version(11);
@@ -364,12 +414,21 @@ asio::awaitable<void> connection_loop(worker* w, std::uint64_t seed) {
       c.peer = *w->leader;
     }
     const bool is_put = cfg.kind == workload::put || (cfg.kind == workload::mixed && coin(rng));
-    req.target("/v1/kv/" + make_key(key_dist(rng)));
-    if (is_put) {
+    const std::string key = make_key(key_dist(rng));
+    if (etcd) {
+      // Both verbs are POSTs of a JSON body to the gateway.
+      req.method(http::verb::post);
+      req.target(is_put ? "/v3/kv/put" : "/v3/kv/range");
+      req.set(http::field::content_type, "application/json");
+      req.body() = "{\"key\":\"" + base64(key) + "\"";
+      req.body() += is_put ? etcd_value_field : std::string("}");
+    } else if (is_put) {
+      req.target("/v1/kv/" + key);
       req.method(http::verb::put);
       req.set(http::field::content_type, "application/octet-stream");
       req.body() = value;
     } else {
+      req.target("/v1/kv/" + key);
       req.method(http::verb::get);
       req.erase(http::field::content_type);
       req.body().clear();
@@ -386,7 +445,7 @@ asio::awaitable<void> connection_loop(worker* w, std::uint64_t seed) {
       if (success) {
         ++w->ok;
         ++(is_put ? w->puts : w->gets);
-        if (o.status == 404) ++w->not_found;
+        if (o.status == 404 || o.empty_range) ++w->not_found;
         w->latency.record(static_cast<std::uint64_t>(
             std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count()));
       } else {
@@ -420,7 +479,7 @@ int usage(const std::string& why) {
   std::cerr << "coraft-bench: " << why << "\n"
             << "usage: coraft-bench http --target http://HOST:PORT [--connections 16] [--duration 10] "
                "[--value-size 128] [--workload put|get|mixed] [--keys 100000] [--warmup 1] [--threads 1] "
-               "[--timeout 10] [--max-redirects 5] [--json]\n";
+               "[--timeout 10] [--max-redirects 5] [--api coraft|etcd] [--json]\n";
   return 2;
 }
 
@@ -494,20 +553,20 @@ int run(const http_config& cfg, const loopback_url& target) {
     }
     errs += "}";
     std::printf(
-        "{\"mode\":\"http\",\"workload\":\"%s\",\"target\":\"http://%s\",\"connections\":%d,\"threads\":%d,"
+        "{\"mode\":\"http\",\"api\":\"%s\",\"workload\":\"%s\",\"target\":\"http://%s\",\"connections\":%d,\"threads\":%d,"
         "\"value_size\":%zu,\"keys\":%llu,\"warmup_s\":%.2f,\"duration_s\":%.2f,\"requests\":%llu,"
         "\"puts\":%llu,\"gets\":%llu,\"not_found\":%llu,\"redirects\":%llu,\"ops_per_sec\":%.0f,"
         "\"p50_us\":%.0f,\"p90_us\":%.0f,\"p99_us\":%.0f,\"p999_us\":%.0f,\"max_us\":%llu,"
         "\"error_total\":%llu,\"errors\":%s}\n",
-        cfg.workload_name.c_str(), target.host_port.c_str(), cfg.connections, nthreads, cfg.value_size,
-        static_cast<unsigned long long>(cfg.keys), cfg.warmup_s, elapsed, static_cast<unsigned long long>(ok),
+        cfg.api_name.c_str(), cfg.workload_name.c_str(), target.host_port.c_str(), cfg.connections, nthreads,
+        cfg.value_size, static_cast<unsigned long long>(cfg.keys), cfg.warmup_s, elapsed, static_cast<unsigned long long>(ok),
         static_cast<unsigned long long>(puts), static_cast<unsigned long long>(gets),
         static_cast<unsigned long long>(not_found), static_cast<unsigned long long>(redirects), rate, p50, p90,
         p99, p999, static_cast<unsigned long long>(lat.max()), static_cast<unsigned long long>(error_total),
         errs.c_str());
   } else {
-    std::printf("http %s: http://%s, %d connections, %d thread%s, %zu-byte values, %llu keys, %.1f s after %.1f s warmup\n",
-                cfg.workload_name.c_str(), target.host_port.c_str(), cfg.connections, nthreads,
+    std::printf("http %s (%s api): http://%s, %d connections, %d thread%s, %zu-byte values, %llu keys, %.1f s after %.1f s warmup\n",
+                cfg.workload_name.c_str(), cfg.api_name.c_str(), target.host_port.c_str(), cfg.connections, nthreads,
                 nthreads == 1 ? "" : "s", cfg.value_size, static_cast<unsigned long long>(cfg.keys), elapsed,
                 cfg.warmup_s);
     std::printf("  %.0f requests/s (%llu ok: %llu put, %llu get of which %llu not found; %llu errors; "
@@ -522,6 +581,18 @@ int run(const http_config& cfg, const loopback_url& target) {
       std::printf("  errors:");
       for (const auto& [k, v] : errors) std::printf(" %s=%llu", k.c_str(), static_cast<unsigned long long>(v));
       std::printf("\n");
+    }
+  }
+  if (!cfg.cdf_path.empty()) {
+    // "latency_us fraction" lines, for bench/plot.sh's latency CDFs.
+    if (std::FILE* f = std::fopen(cfg.cdf_path.c_str(), "w")) {
+      std::fprintf(f, "# coraft-bench http %s %s, %d connections: latency_us fraction\n", cfg.api_name.c_str(),
+                   cfg.workload_name.c_str(), cfg.connections);
+      for (int i = 1; i < 200; ++i) std::fprintf(f, "%.0f %.4f\n", lat.quantile(i / 200.0), i / 200.0);
+      for (double q : {0.995, 0.999, 0.9999, 1.0}) std::fprintf(f, "%.0f %.4f\n", lat.quantile(q), q);
+      std::fclose(f);
+    } else {
+      std::cerr << "coraft-bench: cannot write --cdf " << cfg.cdf_path << "\n";
     }
   }
   if (ok == 0) {
@@ -547,6 +618,9 @@ int run_http_bench(int argc, char** argv) {
       "threads", po::value(&cfg.threads)->default_value(1), "threads, one io_context each (1-64)")(
       "timeout", po::value(&cfg.timeout_s)->default_value(10), "connect/write/read timeout in seconds (0.1-600)")(
       "max-redirects", po::value(&cfg.max_redirects)->default_value(5), "307 hops followed per request (0-20)")(
+      "api", po::value(&cfg.api_name)->default_value("coraft"),
+      "coraft (/v1/kv) or etcd (v3 JSON gateway: POST /v3/kv/put, /v3/kv/range)")(
+      "cdf", po::value(&cfg.cdf_path), "also write the latency CDF (latency_us fraction) to this file")(
       "json", po::bool_switch(&cfg.json), "print one JSON object");
   po::variables_map vm;
   try {
@@ -576,6 +650,12 @@ int run_http_bench(int argc, char** argv) {
     cfg.kind = workload::mixed;
   else
     return usage("--workload must be put, get or mixed");
+  if (cfg.api_name == "coraft")
+    cfg.api = api_kind::coraft;
+  else if (cfg.api_name == "etcd")
+    cfg.api = api_kind::etcd;
+  else
+    return usage("--api must be coraft or etcd");
   loopback_url target;
   if (auto bad = parse_loopback_url(cfg.target, target)) return usage("--target: " + *bad);
   if (target.target != "/") return usage("--target must be http://HOST:PORT with no path");
