@@ -2,13 +2,21 @@
 // for a range of seeds and stops at the first broken invariant.
 //
 //   coraft-sim --seeds N --first-seed S [--nodes 3|5] [--steps K]
-//              [--storage memory|file|posix] [--verbose]
+//              [--storage memory|file|posix] [--features LIST] [--verbose]
 //
 // Each seed is one run: K ticks of faults, then heal and liveness. On success
 // it prints "N seeds passed" and exits 0. On the first violation it prints the
 // seed, the invariant, the last events and the command that replays exactly
 // that run, and exits 1. A bad flag exits 2 with a message naming it.
-// Invariants: those of invariant_checker ([§5.2], [§5.3], [§5.4], [Fig. 3]).
+// Invariants: those of invariant_checker ([§5.2], [§5.3], [§5.4], [Fig. 3];
+// snapshots [§7]; linearizable reads [thesis §6.4]) and the transfer checks
+// of sim_cluster [thesis §3.10].
+//
+// --features picks the operations beyond the base algorithm: `all` (the
+// default: each seed draws whether and how often it snapshots, reads and
+// transfers), `none` (the base algorithm: the histories of before these
+// existed), or a comma list of snapshots, reads, transfers (only those, and
+// every seed uses them).
 //
 // --storage picks each node's disk: the in-memory model (memory, the
 // default), the real coraft::wal over an in-memory sim_file_system per node
@@ -67,11 +75,13 @@ extern "C" void on_abort(int) {
   std::abort();
 }
 
-std::string replay_command(std::uint64_t seed, int nodes, int steps, const std::string& storage) {
+std::string replay_command(std::uint64_t seed, int nodes, int steps, const std::string& storage,
+                           const std::string& features) {
   std::string cmd = "coraft-sim --seeds 1 --first-seed " + std::to_string(seed) + " --nodes " +
                     std::to_string(nodes);
   if (steps != default_steps) cmd += " --steps " + std::to_string(steps);
   if (storage != "memory") cmd += " --storage " + storage;
+  if (features != "all") cmd += " --features " + features;
   return cmd + " --verbose";
 }
 
@@ -89,10 +99,12 @@ int main(int argc, char** argv) {
   int steps = default_steps;
   bool verbose = false;
   std::string storage = "memory";
+  std::string features = "all";
+  bool no_wal_compaction = false;
 
   po::options_description desc(
       "usage: coraft-sim --seeds N --first-seed S [--nodes 3|5] [--steps K]\n"
-      "                  [--storage memory|file|posix] [--verbose]");
+      "                  [--storage memory|file|posix] [--features LIST] [--verbose]");
   desc.add_options()
       ("help,h", "print this help")
       ("seeds", po::value(&seeds)->default_value(1), "number of seeds to run (>= 1)")
@@ -106,6 +118,12 @@ int main(int argc, char** argv) {
        "and recoveries, with torn writes), or posix (the real coraft::wal over real files in a "
        "temporary directory under /tmp; power loss cannot be simulated there: a crash only "
        "closes and reopens the log)")
+      ("features", po::value(&features)->default_value("all"),
+       "operations beyond the base algorithm: all (each seed draws its rates, zero included), "
+       "none, or a comma list of snapshots, reads, transfers (only those, in every seed)")
+      ("no-wal-compaction", po::bool_switch(&no_wal_compaction),
+       "file/posix storage: snapshots are taken and installed, but log compactions are not "
+       "written to the WAL (it keeps the entries a snapshot covers)")
       ("verbose,v", po::bool_switch(&verbose), "print every event and a summary per seed");
 
   po::variables_map vm;
@@ -132,6 +150,29 @@ int main(int argc, char** argv) {
     kind = sim_storage::posix;
   else if (storage != "memory")
     return usage_error("--storage must be memory, file or posix", desc);
+  bool snapshots = true, reads = true, transfers = true, focused = false;
+  if (features == "none") {
+    snapshots = reads = transfers = false;
+  } else if (features != "all") {
+    snapshots = reads = transfers = false;
+    focused = true;
+    std::size_t pos = 0;
+    while (pos <= features.size()) {
+      const std::size_t end = std::min(features.find(',', pos), features.size());
+      const std::string f = features.substr(pos, end - pos);
+      if (f == "snapshots")
+        snapshots = true;
+      else if (f == "reads")
+        reads = true;
+      else if (f == "transfers")
+        transfers = true;
+      else
+        return usage_error("--features: unknown feature '" + f +
+                               "' (all, none, or a comma list of snapshots, reads, transfers)",
+                           desc);
+      pos = end + 1;
+    }
+  }
 
   // posix: one temporary directory for the whole run, one subdirectory per seed.
   std::string tmp_dir;
@@ -152,11 +193,17 @@ int main(int argc, char** argv) {
     cfg.fault_ticks = steps;
     if (verbose) cfg.verbose = &std::cout;
     cfg.storage = kind;
+    cfg.snapshots = snapshots;
+    cfg.reads = reads;
+    cfg.transfers = transfers;
+    cfg.focused = focused;
+    cfg.wal_compaction = !no_wal_compaction;
     if (kind == sim_storage::posix) {
       cfg.storage_dir = tmp_dir + "/seed-" + std::to_string(cfg.seed);
       std::filesystem::create_directory(cfg.storage_dir);
     }
-    g_replay = replay_command(cfg.seed, nodes, steps, storage);
+    g_replay = replay_command(cfg.seed, nodes, steps, storage, features) +
+               (no_wal_compaction ? " --no-wal-compaction" : "");
     std::optional<coraft::test::violation> v;
     std::optional<sim_cluster> sim_holder;
     try {

@@ -4,7 +4,8 @@
 //
 // Invariants exercised: election safety [§5.2], log matching [§5.3],
 // committed entries stable and durable [§5.4.2], leader completeness
-// [§5.4.1], state machine safety [§5.4.3], monotonic term and commit [Fig. 2].
+// [§5.4.1], state machine safety [§5.4.3] (also from restored snapshots
+// [§7]), monotonic term and commit [Fig. 2], linearizable reads [thesis §6.4].
 #define BOOST_TEST_MODULE sim_tests
 #include <boost/test/unit_test.hpp>
 
@@ -72,6 +73,53 @@ BOOST_AUTO_TEST_CASE(a_seed_replays_exactly) {
   const std::string a = run_once(42);
   BOOST_TEST(a == run_once(42));
   BOOST_TEST(a != run_once(43));
+}
+
+BOOST_AUTO_TEST_CASE(focused_seeds_snapshot_install_read_and_transfer) {
+  // The operations the checkers watch really happen: with each one focused,
+  // a few seeds take snapshots and install them on lagging followers, serve
+  // reads, and start transfers that send TimeoutNow.
+  sim_stats total;
+  for (std::uint64_t seed = 1; seed <= 6; ++seed) {
+    sim_config cfg;
+    cfg.seed = seed;
+    cfg.focused = true;
+    sim_cluster sim(cfg);
+    const auto v = sim.run();
+    BOOST_TEST(!v, "seed " << seed << ": " << (v ? v->what() : "") << "\n" << sim.trace_text());
+    total.snapshots += sim.stats().snapshots;
+    total.installs += sim.stats().installs;
+    total.reads_served += sim.stats().reads_served;
+    total.timeout_nows += sim.stats().timeout_nows;
+  }
+  BOOST_TEST(total.snapshots > 0u);
+  BOOST_TEST(total.installs > 0u);
+  BOOST_TEST(total.reads_served > 0u);
+  BOOST_TEST(total.timeout_nows > 0u);
+}
+
+BOOST_AUTO_TEST_CASE(the_model_state_round_trips_through_a_snapshot) {
+  model_state m;
+  for (index_t i = 1; i <= 40; ++i)
+    m.apply(i % 7 == 0 ? entry{2, i, entry_type::noop, {}} : make_entry(2, i, "c" + std::to_string(i)));
+  const auto back = model_state::decode(m.encode());
+  BOOST_TEST_REQUIRE(back.has_value());
+  BOOST_TEST((*back == m));
+  BOOST_TEST(!model_state::decode(m.encode().substr(1)).has_value());
+  BOOST_TEST(!model_state::decode(m.encode() + "x").has_value());
+}
+
+BOOST_AUTO_TEST_CASE(the_disk_model_refuses_a_hole_and_keeps_its_base) {
+  durable_disk d;
+  BOOST_TEST(!d.write(disk_write{{}, {make_entry(1, 1, "a"), make_entry(1, 2, "b")}, {}, {}}));
+  BOOST_TEST(!d.write(disk_write{{}, {}, {}, log_id{1, 1}}));  // compact through 1
+  BOOST_TEST(d.base == 1u);
+  BOOST_TEST(d.at(1) == nullptr);
+  BOOST_TEST(d.at(2)->data.view() == "b");
+  BOOST_TEST(d.write(disk_write{{}, {make_entry(1, 4, "d")}, {}, {}}).has_value());  // a hole
+  BOOST_TEST(!d.write(disk_write{{}, {}, log_id{3, 9}, {}}));  // reset by a snapshot
+  BOOST_TEST(d.log.empty());
+  BOOST_TEST(d.last_index() == 9u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -225,6 +273,77 @@ BOOST_AUTO_TEST_CASE(state_machine_safety_catches_gaps_early_applies_and_strays)
     BOOST_TEST(names(c.check_state_machine_safety(2, 1, {make_entry(1, 1, "a"), make_entry(1, 2, "never")}, 2),
                      "state machine safety"));  // never proposed
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_state_restored_from_a_snapshot_must_be_the_applied_one) {
+  invariant_checker c(3);
+  const std::vector<entry> log = {make_entry(1, 1, "a"), make_entry(1, 2, "b"), make_entry(1, 3, "c")};
+  BOOST_TEST(!c.check_state_machine_safety(1, 1, model_state{}, log, 3));
+  model_state at2;
+  at2.apply(log[0]);
+  at2.apply(log[1]);
+  // A follower restored at 2 then applies 3: fine.
+  BOOST_TEST(!c.check_state_machine_safety(2, 1, at2, {log[2]}, 3));
+  // Restored at 2 but applies 4 next: a gap.
+  BOOST_TEST(names(c.check_state_machine_safety(3, 1, at2, {make_entry(1, 4, "d")}, 4),
+                   "state machine safety"));
+  // A state at 2 built from other entries.
+  model_state wrong;
+  wrong.apply(log[0]);
+  wrong.apply(make_entry(1, 2, "not b"));
+  BOOST_TEST(names(c.check_state_machine_safety(3, 2, wrong, {}, 2), "state machine safety"));
+  // A state beyond what anyone applied.
+  model_state ahead = at2;
+  ahead.apply(log[2]);
+  ahead.apply(make_entry(1, 4, "d"));
+  BOOST_TEST(names(c.check_state_machine_safety(3, 3, ahead, {}, 4), "state machine safety"));
+}
+
+BOOST_AUTO_TEST_CASE(a_snapshot_that_is_not_the_applied_state_is_caught) {
+  invariant_checker c(3);
+  const std::vector<entry> log = {make_entry(1, 1, "a"), make_entry(1, 2, "b")};
+  BOOST_TEST(!c.check_state_machine_safety(1, 1, model_state{}, log, 2));
+  const auto snap_of = [](const model_state& m) {
+    snapshot s;
+    const std::string data = m.encode();
+    s.meta.last = {m.term, m.index};
+    s.meta.size = data.size();
+    s.meta.crc = detail::crc32c(data.data(), data.size());
+    s.data = payload(data);
+    return s;
+  };
+  model_state good;
+  good.apply(log[0]);
+  good.apply(log[1]);
+  BOOST_TEST(!c.check_snapshot(1, snap_of(good)));
+  model_state bad;
+  bad.apply(log[0]);
+  bad.apply(make_entry(1, 2, "x"));
+  BOOST_TEST(names(c.check_snapshot(2, snap_of(bad)), "state machine safety"));
+  snapshot torn = snap_of(good);
+  torn.meta.crc ^= 1;
+  BOOST_TEST(names(c.check_snapshot(3, torn), "snapshots"));
+}
+
+BOOST_AUTO_TEST_CASE(a_stale_read_is_caught) {
+  // [thesis §6.4] A read that began after index 2 was applied must not
+  // return an older state, nor a state that is not the applied one.
+  invariant_checker c(3);
+  const std::vector<entry> log = {make_entry(1, 1, "a"), make_entry(1, 2, "b")};
+  BOOST_TEST(!c.check_state_machine_safety(1, 1, model_state{}, log, 2));
+  const index_t began = c.read_began();
+  BOOST_TEST(began == 2u);
+  model_state at1, at2;
+  at1.apply(log[0]);
+  at2 = at1;
+  at2.apply(log[1]);
+  BOOST_TEST(!c.check_read(2, 7, began, served_read{7, true, 2, 2, at2.hash}));
+  BOOST_TEST(names(c.check_read(2, 8, began, served_read{8, true, 1, 2, at2.hash}),
+                   "linearizable reads"));  // read index behind
+  BOOST_TEST(names(c.check_read(2, 9, began, served_read{9, true, 2, 1, at1.hash}),
+                   "linearizable reads"));  // served before applying its index
+  BOOST_TEST(names(c.check_read(2, 10, began, served_read{10, true, 2, 2, at1.hash}),
+                   "state machine safety"));  // a state that is not the applied one
 }
 
 BOOST_AUTO_TEST_CASE(term_and_commit_going_backwards_within_an_incarnation_are_caught) {

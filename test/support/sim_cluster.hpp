@@ -268,8 +268,14 @@ class invariant_checker {
       const committed_entry& c = committed_[k];
       const index_t i = c.e.index;
       std::size_t holding = 0;
-      for (const durable_disk* d : disks)
-        if (d->log.size() >= i && sim_detail::same_entry(d->log[i - 1], c.e)) ++holding;
+      for (const durable_disk* d : disks) {
+        // A durable snapshot that covers the index holds it too [§7] (its
+        // contents are checked against the applied history: check_snapshot).
+        const entry* e = d->at(i);
+        if ((e != nullptr && sim_detail::same_entry(*e, c.e)) ||
+            (d->snap && d->snap->meta.last.index >= i))
+          ++holding;
+      }
       if (holding < sim_detail::majority(cluster_size_))
         return violation{"committed entries",
                          "committed entry " + sim_detail::str(c.e) + " (seen on " +
@@ -320,18 +326,35 @@ class invariant_checker {
   std::optional<violation> check_state_machine_safety(node_id id, int incarnation,
                                                       const std::vector<entry>& applied,
                                                       index_t commit_index) {
-    node_track& t = track(id, incarnation);
-    const std::string who = sim_detail::node_str(id) + " (incarnation " +
-                            std::to_string(incarnation) + ")";
+    return check_state_machine_safety(id, incarnation, model_state{}, applied, commit_index);
+  }
+
+  // The same for a state machine that started (epoch `epoch`: a restart or a
+  // snapshot restore) from `base`, which must be the state some node reached
+  // by applying the global sequence through base.index [§7]; `applied`
+  // continues from there.
+  std::optional<violation> check_state_machine_safety(node_id id, int epoch,
+                                                      const model_state& base,
+                                                      const std::vector<entry>& applied,
+                                                      index_t commit_index) {
+    sm_track& t = sm_tracks_[id];
+    const std::string who = sim_detail::node_str(id) + " (state machine epoch " +
+                            std::to_string(epoch) + ")";
+    if (t.epoch != epoch) {
+      t = sm_track{epoch, 0};
+      if (auto v = check_state(who + " restored", base)) return v;
+    }
     if (applied.size() < t.applied_checked)
       return violation{"state machine safety", who + " un-applied entries"};
     for (std::size_t k = t.applied_checked; k < applied.size(); ++k) {
       const entry& e = applied[k];
-      if (e.index == 0 || (k > 0 && e.index != applied[k - 1].index + 1))
+      if (e.index == 0 || (k > 0 && e.index != applied[k - 1].index + 1) ||
+          (k == 0 && e.index != base.index + 1))
         return violation{"state machine safety", who + " applied " + sim_detail::str(e) +
                                                      (k > 0 ? " right after index " +
                                                                   std::to_string(applied[k - 1].index)
-                                                            : std::string(" first")) +
+                                                            : " first, from a state at index " +
+                                                                  std::to_string(base.index)) +
                                                      ": not in log order"};
       if (e.index > commit_index)
         return violation{"state machine safety", who + " applied " + sim_detail::str(e) +
@@ -359,6 +382,7 @@ class invariant_checker {
                                  ", a command already applied at an earlier index"};
         }
         applied_.push_back({e, id});
+        prefix_hash_.push_back(model_state::mix(prefix_hash_.back(), e));
       } else {
         return violation{"state machine safety", who + " applied " + sim_detail::str(e) +
                                                      " but no node has applied index " +
@@ -392,6 +416,69 @@ class invariant_checker {
   // The core's own checks (aborts the process with a message on failure).
   static void check_core(const core::raft& r) { r.check_invariants(); }
 
+  // A state machine state (restored, read, or captured in a snapshot) is the
+  // state of applying the global sequence through its index: same term at
+  // that index, same hash [§5.4.3] [§7].
+  std::optional<violation> check_state(const std::string& what, const model_state& m) const {
+    if (m.index >= prefix_hash_.size())
+      return violation{"state machine safety",
+                       what + " a state at index " + std::to_string(m.index) +
+                           " but no node has applied that far (" +
+                           std::to_string(prefix_hash_.size() - 1) + ")"};
+    if (m.hash != prefix_hash_[m.index] ||
+        (m.index > 0 && m.term != applied_[m.index - 1].e.term))
+      return violation{"state machine safety",
+                       what + " a state at index " + std::to_string(m.index) + " (term " +
+                           std::to_string(m.term) + ", hash " + std::to_string(m.hash) +
+                           ") that differs from the applied history there (term " +
+                           (m.index > 0 ? std::to_string(applied_[m.index - 1].e.term)
+                                        : std::string("0")) +
+                           ", hash " + std::to_string(prefix_hash_[m.index]) + ") [§5.4.3]"};
+    return std::nullopt;
+  }
+
+  // [§7] A durable snapshot stands for the state after its last included
+  // entry: it must decode, and be that state.
+  std::optional<violation> check_snapshot(node_id id, const snapshot& s) {
+    auto& seen = snapshots_checked_[id];
+    if (seen == s.meta.last) return std::nullopt;
+    seen = s.meta.last;
+    const std::string who = sim_detail::node_str(id) + "'s durable snapshot through " +
+                            sim_detail::str(s.meta.last);
+    const auto m = model_state::decode(s.data.view());
+    if (!m || m->index != s.meta.last.index || m->term != s.meta.last.term)
+      return violation{"snapshots", who + " does not hold the state at that index"};
+    if (s.meta.size != s.data.size() ||
+        s.meta.crc != detail::crc32c(s.data.data(), s.data.size()))
+      return violation{"snapshots", who + ": size or CRC32C does not match its data"};
+    return check_state(who + " holds", *m);
+  }
+
+  // [thesis §6.4] Linearizable reads. A read must reflect every write that
+  // completed before it began; the entries any node had applied by then
+  // include every acknowledged write (a write is acknowledged once applied on
+  // its leader) and every state an earlier read returned, so this also says
+  // that reads never go back in time. read_began() is that bound.
+  index_t read_began() const { return applied_.size(); }
+  std::optional<violation> check_read(node_id id, std::uint64_t ctx, index_t began_after,
+                                      const served_read& r) const {
+    const std::string who = sim_detail::node_str(id) + " read " + std::to_string(ctx);
+    if (r.index < r.read_index)
+      return violation{"linearizable reads", who + " was served at index " +
+                                                 std::to_string(r.index) + " below its read index " +
+                                                 std::to_string(r.read_index)};
+    if (r.read_index < began_after)
+      return violation{"linearizable reads",
+                       who + " got read index " + std::to_string(r.read_index) + " (served at " +
+                           std::to_string(r.index) + ") but index " + std::to_string(began_after) +
+                           " was applied before the read began: a stale read [thesis §6.4]"};
+    model_state m;
+    m.index = r.index;
+    m.hash = r.hash;
+    m.term = r.index > 0 && r.index <= applied_.size() ? applied_[r.index - 1].e.term : 0;
+    return check_state(who + " returned", m);
+  }
+
   // From now on an applied command must have been proposed before.
   void note_proposed(const std::string& data) {
     track_proposals_ = true;
@@ -400,6 +487,10 @@ class invariant_checker {
 
   const std::map<term_t, node_id>& leaders() const { return leaders_; }
   const std::vector<committed_entry>& committed() const { return committed_; }
+  // The entry the global applied sequence has at `i`, if it reached it.
+  const entry* applied_at(index_t i) const {
+    return i >= 1 && i <= applied_.size() ? &applied_[i - 1].e : nullptr;
+  }
   std::size_t applied_size() const { return applied_.size(); }
 
  private:
@@ -412,7 +503,6 @@ class invariant_checker {
     index_t commit_index = 0;      // last seen (monotonic check)
     index_t mirror_first = 1;
     std::vector<entry> mirror;     // the log as last checked, from mirror_first
-    std::size_t applied_checked = 0;
     index_t committed_checked = 0;           // log verified against committed_ through here
     index_t committed_dirty_from = no_change;  // lowest log index changed since then
     term_t leader_term = 0;                  // leadership last verified for completeness
@@ -427,6 +517,10 @@ class invariant_checker {
   struct applied_entry {
     entry e;
     node_id first_on = no_node;
+  };
+  struct sm_track {
+    int epoch = -1;
+    std::size_t applied_checked = 0;
   };
 
   node_track& track(node_id id, int incarnation) {
@@ -465,6 +559,9 @@ class invariant_checker {
   std::vector<committed_entry> committed_;  // committed_[i - 1] is index i
   std::size_t durable_checked_ = 0;         // committed_ entries checked since the last disk write
   std::vector<applied_entry> applied_;      // the global applied sequence
+  std::vector<std::uint64_t> prefix_hash_{model_state::initial_hash};  // [i]: state hash through i
+  std::map<node_id, sm_track> sm_tracks_;
+  std::map<node_id, log_id> snapshots_checked_;
   std::set<std::string> applied_commands_;
   std::set<std::string> proposed_;
   bool track_proposals_ = false;
@@ -498,16 +595,22 @@ class wal_disk final : public node_disk {
         new wal_disk(make_posix_file_system(), nullptr, dir, segment_bytes));
   }
 
-  bool write(const std::optional<hard_state>& s, const std::vector<entry>& entries) override {
+  bool write(const disk_write& w) override {
     if (!wal_) {
       problem_ = "write() with no open log";
       return false;
     }
-    in_flight_.emplace();
-    in_flight_->state = s;
-    in_flight_->entries = entries;
+    // Compaction may leave covered entries in place (storage.hpp: "may be
+    // dropped"): with it off, the WAL keeps every entry a snapshot covers.
+    if (!compaction_ && w.compact && !w.reset && !w.state && w.entries.empty()) return true;
+    in_flight_.emplace(w);
+    log_write lw;
+    lw.state = w.state;
+    lw.entries = w.entries;
+    lw.reset = w.reset;
+    lw.compact = w.compact;
     try {
-      wal_->append(*in_flight_);
+      wal_->append(lw);
     } catch (const sim_crash& c) {
       power_loss(c, "append");
       return false;
@@ -516,9 +619,17 @@ class wal_disk final : public node_disk {
       wal_.reset();
       return false;
     }
-    mirror_.write(in_flight_->state, in_flight_->entries);
+    if (auto p = mirror_.write(*in_flight_)) problem_ = "the model refuses a write the WAL took: " + *p;
     in_flight_.reset();
     return true;
+  }
+
+  // Snapshots live beside the log (file_storage keeps them in files of their
+  // own, written under a temporary name and renamed): modelled as one slot
+  // that a save replaces atomically and durably.
+  void save_snapshot(const snapshot& s) override {
+    snap_ = s;
+    mirror_.snap = s;
   }
 
   void crash() override {
@@ -545,7 +656,9 @@ class wal_disk final : public node_disk {
     }
     if (auto p = compare(rs)) problem_ = *p;
     mirror_.state = rs.state;
+    mirror_.base = rs.log.empty() ? w->base_index() : rs.log.front().index - 1;
     mirror_.log = std::move(rs.log);
+    mirror_.snap = snap_;
     in_flight_.reset();
     wal_ = std::move(w);
     return &mirror_;
@@ -566,6 +679,7 @@ class wal_disk final : public node_disk {
   }
 
   sim_file_system* sim() { return sim_; }
+  void set_compaction(bool on) { compaction_ = on; }
 
  private:
   wal_disk(std::unique_ptr<file_system> fs, sim_file_system* sim, std::string dir,
@@ -591,41 +705,51 @@ class wal_disk final : public node_disk {
   }
 
   // Why `r` is not what the acknowledged writes (plus a prefix of the
-  // interrupted one) left, or nothing.
+  // interrupted one) left, or nothing. Entries at or below the log's base (a
+  // compaction or a reset) may or may not come back: the snapshot covers them.
   std::optional<std::string> compare(const recovered_state& r) const {
     const durable_disk& a = mirror_;
-    const log_write* f = in_flight_ ? &*in_flight_ : nullptr;
+    const disk_write* f = in_flight_ ? &*in_flight_ : nullptr;
     if (!(r.state == a.state) && !(f && f->state && r.state == *f->state))
       return "recovered hard state " + hs_str(r.state) + " but " + hs_str(a.state) +
              " was acknowledged" + (f && f->state ? " and " + hs_str(*f->state) + " in flight" : "");
-    const auto same_prefix = [&](const std::vector<entry>& x, std::size_t n) {
-      if (r.log.size() < n || x.size() < n) return false;
-      for (std::size_t k = 0; k < n; ++k)
-        if (!sim_detail::same_entry(r.log[k], x[k])) return false;
+    const auto at = [&](index_t i) -> const entry* {
+      if (r.log.empty() || i < r.log.front().index || i > r.log.back().index) return nullptr;
+      return &r.log[static_cast<std::size_t>(i - r.log.front().index)];
+    };
+    const index_t r_last = r.log.empty() ? 0 : r.log.back().index;
+    // `d`'s entries after its base, exactly through `last`: what r must hold.
+    const auto holds = [&](const durable_disk& d, index_t last) {
+      if (r_last > last && r_last > d.base) return false;
+      for (index_t i = d.base + 1; i <= last; ++i) {
+        const entry* e = at(i);
+        if (e == nullptr || !sim_detail::same_entry(*e, *d.at(i))) return false;
+      }
       return true;
     };
-    if (r.log.size() == a.log.size() && same_prefix(a.log, a.log.size())) return std::nullopt;
-    if (f && !f->entries.empty()) {
-      const std::size_t base = static_cast<std::size_t>(f->entries.front().index - 1);
-      if (r.log.size() >= base && r.log.size() <= base + f->entries.size() &&
-          same_prefix(a.log, base)) {
-        bool ok = true;
-        for (std::size_t k = base; ok && k < r.log.size(); ++k)
-          ok = sim_detail::same_entry(r.log[k], f->entries[k - base]);
-        if (ok) return std::nullopt;
+    if (holds(a, a.last_index())) return std::nullopt;
+    if (f) {
+      // The interrupted write may have landed whole or cut after any record.
+      durable_disk b = a;
+      b.snap.reset();
+      if (!b.write(*f)) {
+        const index_t from = f->entries.empty() ? b.last_index() : f->entries.front().index - 1;
+        for (index_t k = std::max(from, b.base); k <= b.last_index(); ++k)
+          if (holds(b, k)) return std::nullopt;
       }
     }
-    std::size_t k = 0;
-    while (k < r.log.size() && k < a.log.size() && sim_detail::same_entry(r.log[k], a.log[k])) ++k;
-    std::string what = "recovered a log of " + std::to_string(r.log.size()) + " entries but " +
-                       std::to_string(a.log.size()) + " were acknowledged; first difference at index " +
-                       std::to_string(k + 1) + ": recovered " +
-                       (k < r.log.size() ? sim_detail::str(r.log[k]) : std::string("nothing")) +
-                       ", acknowledged " +
-                       (k < a.log.size() ? sim_detail::str(a.log[k]) : std::string("nothing"));
+    index_t k = a.base + 1;
+    while (k <= a.last_index() && at(k) != nullptr && sim_detail::same_entry(*at(k), *a.at(k))) ++k;
+    std::string what = "recovered a log of " + std::to_string(r.log.size()) + " entries (through " +
+                       std::to_string(r_last) + ") but " + std::to_string(a.log.size()) +
+                       " after index " + std::to_string(a.base) +
+                       " were acknowledged; first difference at index " + std::to_string(k) +
+                       ": recovered " + (at(k) ? sim_detail::str(*at(k)) : std::string("nothing")) +
+                       ", acknowledged " + (a.at(k) ? sim_detail::str(*a.at(k)) : std::string("nothing"));
     if (f && !f->entries.empty())
       what += "; in flight: " + std::to_string(f->entries.size()) + " entries from " +
               sim_detail::str(f->entries.front());
+    if (f && (f->reset || f->compact)) what += "; in flight: a new base";
     return what;
   }
 
@@ -634,7 +758,9 @@ class wal_disk final : public node_disk {
   wal_options opts_;
   std::unique_ptr<wal> wal_;
   durable_disk mirror_;                 // acknowledged
-  std::optional<log_write> in_flight_;  // the write the power may interrupt
+  std::optional<snapshot> snap_;        // the snapshot slot (survives every crash)
+  std::optional<disk_write> in_flight_;  // the write the power may interrupt
+  bool compaction_ = true;
   bool tear_ = false;
   std::optional<std::string> problem_;
   std::vector<std::string> notes_;
@@ -660,6 +786,15 @@ struct sim_config {
   std::size_t trace_size = 30;      // events kept for a failure report
   std::ostream* verbose = nullptr;  // when set, every event is printed as it happens
   sim_storage storage = sim_storage::memory;
+  // The operations beyond the base algorithm, each drawn per seed from its
+  // own generator (off: the run replays what it did before they existed).
+  // `focused`: every seed uses them (rates drawn without zero).
+  bool snapshots = true;  // snapshots at random points, InstallSnapshot [§7]
+  bool reads = true;      // ReadIndex on leaders and followers [thesis §6.4]
+  bool transfers = true;  // leadership transfers [thesis §3.10]
+  bool focused = false;
+  // File storage: compactions go to the WAL (base records, segments removed).
+  bool wal_compaction = true;
   std::string storage_dir;  // posix: an existing directory; node N uses storage_dir/node-N
 };
 
@@ -676,6 +811,11 @@ struct fault_profile {
   unsigned sync_one = 0;     // per mille of syncs that make only the oldest write durable
   unsigned propose = 0;      // per mille per sub-step: a command to a leader
   unsigned campaign = 0;     // per mille per tick: a node's election timer fires early
+  unsigned snapshot = 0;     // per mille per tick: a node snapshots its state machine
+  unsigned trailing = 0;     // a snapshot keeps up to this many entries before it in the log
+  unsigned read = 0;         // per mille per sub-step: a linearizable read on a random node
+  unsigned transfer = 0;     // per mille per tick: a leader hands leadership over
+  std::uint64_t max_snapshot_chunk = 1u << 20;
   // Core options varied per seed (not faults, but they change the histories).
   unsigned max_append_entries = 4096;
   unsigned max_inflight = 32;
@@ -686,8 +826,11 @@ struct fault_profile {
            " partition=" + std::to_string(partition) + " pause=" + std::to_string(pause) +
            " sync=" + std::to_string(sync) + " sync_one=" + std::to_string(sync_one) +
            " propose=" + std::to_string(propose) + " campaign=" + std::to_string(campaign) +
+           " snapshot=" + std::to_string(snapshot) + " read=" + std::to_string(read) +
+           " transfer=" + std::to_string(transfer) +
            " (per mille); max_append_entries=" + std::to_string(max_append_entries) +
-           " max_inflight=" + std::to_string(max_inflight);
+           " max_inflight=" + std::to_string(max_inflight) + " trailing=" + std::to_string(trailing) +
+           " max_snapshot_chunk=" + std::to_string(max_snapshot_chunk);
   }
 };
 
@@ -705,6 +848,12 @@ struct sim_stats {
   std::uint64_t proposals = 0;
   std::uint64_t accepted = 0;
   std::uint64_t power_losses = 0;  // in the middle of a write or a recovery (file storage)
+  std::uint64_t snapshots = 0;      // taken
+  std::uint64_t installs = 0;       // snapshots installed from a leader
+  std::uint64_t reads = 0;          // issued
+  std::uint64_t reads_served = 0;   // confirmed and served
+  std::uint64_t transfers = 0;      // started
+  std::uint64_t timeout_nows = 0;   // TimeoutNow messages sent
 
   std::string describe() const {
     return std::to_string(events) + " events, " + std::to_string(ticks) + " ticks, " +
@@ -712,7 +861,11 @@ struct sim_stats {
            std::to_string(duplicated) + " duplicated, " + std::to_string(crashes) +
            " crashes, " + std::to_string(partitions) + " partitions, " +
            std::to_string(pauses) + " pauses, " + std::to_string(campaigns) + " campaigns, " + std::to_string(syncs) + " syncs, " +
-           std::to_string(accepted) + "/" + std::to_string(proposals) + " proposals accepted" +
+           std::to_string(accepted) + "/" + std::to_string(proposals) + " proposals accepted, " +
+           std::to_string(snapshots) + " snapshots taken, " + std::to_string(installs) +
+           " installed, " + std::to_string(reads_served) + "/" + std::to_string(reads) +
+           " reads served, " + std::to_string(transfers) + " transfers (" +
+           std::to_string(timeout_nows) + " TimeoutNow)" +
            (power_losses != 0 ? ", " + std::to_string(power_losses) + " power losses mid-write"
                               : std::string());
   }
@@ -726,7 +879,8 @@ class sim_cluster {
         checker_(static_cast<std::size_t>(cfg.nodes)),
         paused_until_(static_cast<std::size_t>(cfg.nodes), 0),
         group_(static_cast<std::size_t>(cfg.nodes), 0),
-        disk_rng_(cfg.seed ^ 0x77616c6469736bULL) {
+        disk_rng_(cfg.seed ^ 0x77616c6469736bULL),
+        op_rng_(cfg.seed ^ 0x6f7065726174ULL) {
     // File storage draws from its own generator, after nothing else: with the
     // power-loss faults off, a file-backed run replays the memory run's events.
     if (cfg_.storage != sim_storage::memory) {
@@ -752,6 +906,18 @@ class sim_cluster {
     // situations of [Fig. 8] and of conflicting suffixes [§5.3] need that.
     profile_.max_append_entries = pick_rate({1, 3, 4096});
     profile_.max_inflight = pick_rate({1, 4, 32});
+    // Snapshots, reads and transfers draw from their own generator.
+    const auto op_rate = [&](bool on, std::vector<unsigned> choices) -> unsigned {
+      if (!on) return 0;
+      if (!cfg_.focused) choices.insert(choices.begin(), 0);
+      return static_cast<unsigned>(op_rng_.pick(choices));
+    };
+    profile_.snapshot = op_rate(cfg_.snapshots, {20, 60, 200});
+    profile_.trailing = static_cast<unsigned>(op_rng_.pick(std::vector<unsigned>{0, 2, 10, 100}));
+    // Small chunks: a snapshot (a few hundred bytes) spans tens of messages.
+    profile_.max_snapshot_chunk = op_rng_.pick(std::vector<std::uint64_t>{16, 64, 1u << 20});
+    profile_.read = op_rate(cfg_.reads, {20, 80});
+    profile_.transfer = op_rate(cfg_.transfers, {5, 20});
     std::vector<node_id> voters;
     for (int i = 1; i <= cfg_.nodes; ++i) voters.push_back(static_cast<node_id>(i));
     for (node_id id : voters) {
@@ -761,6 +927,7 @@ class sim_cluster {
       o.heartbeat_ticks = cfg_.heartbeat_ticks;
       o.max_append_entries = profile_.max_append_entries;
       o.max_inflight = profile_.max_inflight;
+      o.max_snapshot_chunk = profile_.max_snapshot_chunk;
       o.seed = splitmix64(cfg_.seed * 31 + id).next() | 1;
       nodes_.emplace_back(o, voters, make_disk(id));
     }
@@ -827,10 +994,16 @@ class sim_cluster {
     switch (cfg_.storage) {
       case sim_storage::memory:
         return nullptr;  // core_node's memory_disk
-      case sim_storage::sim_file:
-        return wal_disk::simulated(splitmix64(cfg_.seed * 131 + id).next(), segment_bytes_);
-      case sim_storage::posix:
-        return wal_disk::on_posix(cfg_.storage_dir + "/node-" + std::to_string(id), segment_bytes_);
+      case sim_storage::sim_file: {
+        auto d = wal_disk::simulated(splitmix64(cfg_.seed * 131 + id).next(), segment_bytes_);
+        d->set_compaction(cfg_.wal_compaction);
+        return d;
+      }
+      case sim_storage::posix: {
+        auto d = wal_disk::on_posix(cfg_.storage_dir + "/node-" + std::to_string(id), segment_bytes_);
+        d->set_compaction(cfg_.wal_compaction);
+        return d;
+      }
     }
     return nullptr;
   }
@@ -904,6 +1077,7 @@ class sim_cluster {
   // --- the network -----------------------------------------------------
 
   void send(message m) {
+    check_message(m);
     if (rng_.per_mille(profile_.drop)) {
       ++stats_.dropped;
       note("  drop " + describe(m));
@@ -961,6 +1135,10 @@ class sim_cluster {
         continue;
       }
       ++stats_.delivered;
+      if (std::holds_alternative<timeout_now>(m.body)) {
+        deliver_timeout_now(m);
+        continue;
+      }
       event("deliver " + describe(m), to, false, [&] { at(to).raft().step(m); });
     }
   }
@@ -983,6 +1161,7 @@ class sim_cluster {
       });
     }
     if (faulty && rng_.per_mille(profile_.propose)) propose_random();
+    if (faulty && op_rng_.per_mille(profile_.read)) read_random();
     deliver_due();
     random_syncs();
   }
@@ -1119,6 +1298,8 @@ class sim_cluster {
         schedule(paused_until_[id - 1], {action_kind::resume, id, 0});
       }
     }
+    if (op_rng_.per_mille(profile_.snapshot)) snapshot_random();
+    if (op_rng_.per_mille(profile_.transfer)) transfer_random();
     if (rng_.per_mille(profile_.campaign)) {
       const auto candidates = ids_where(&sim_cluster::is_active);
       if (!candidates.empty()) {
@@ -1156,6 +1337,181 @@ class sim_cluster {
     propose_to(rng_.pick(leaders), next_command());
   }
 
+  // --- snapshots, reads, transfers ---------------------------------------
+
+  // [§7] A random node snapshots its state machine at its applied index and
+  // compacts its log, keeping a random number of entries before it.
+  void snapshot_random() {
+    std::vector<node_id> ids;
+    for (const core_node& n : nodes_) {
+      if (!active(n.id()) || n.sm().index == 0) continue;
+      const snapshot* s = n.raft().latest_snapshot();
+      if (s == nullptr || s->meta.last.index < n.sm().index) ids.push_back(n.id());
+    }
+    if (ids.empty()) return;
+    const node_id id = pick_victim_op(ids);
+    core_node& n = at(id);
+    const index_t keep = op_rng_.below(profile_.trailing + 1);
+    ++stats_.snapshots;
+    event("snapshot node " + std::to_string(id) + " at index " + std::to_string(n.sm().index) +
+              " keeping " + std::to_string(keep) + " entries before it",
+          id, true, [&] { n.take_snapshot(keep); });
+  }
+
+  // [thesis §3.10] A random leader hands leadership to a random voter or to
+  // the best one (no_node).
+  void transfer_random() {
+    std::vector<node_id> leaders;
+    for (const core_node& n : nodes_)
+      if (active(n.id()) && n.raft().state() == core::role::leader) leaders.push_back(n.id());
+    if (leaders.empty()) return;
+    const node_id from = op_rng_.pick(leaders);
+    node_id to = no_node;
+    if (op_rng_.per_mille(500)) to = static_cast<node_id>(op_rng_.between(1, nodes_.size()));
+    core::raft::transfer_result res{};
+    event("transfer leadership from node " + std::to_string(from) + " to " +
+              (to == no_node ? std::string("the best voter") : sim_detail::node_str(to)),
+          from, false, [&] { res = at(from).raft().transfer_leadership(to); });
+    if (res == core::raft::transfer_result::started) {
+      ++stats_.transfers;
+      note("  started: target node " + std::to_string(at(from).raft().transfer_target()));
+    }
+  }
+
+  node_id pick_victim_op(const std::vector<node_id>& ids) {
+    if (op_rng_.per_mille(300)) {
+      for (node_id id : ids)
+        if (at(id).raft().state() == core::role::leader) return id;
+    }
+    return op_rng_.pick(ids);
+  }
+
+  // [thesis §6.4] A linearizable read on a random node (a follower asks its
+  // leader: a follower read). It must return a state at least as new as
+  // everything applied anywhere before it began.
+  void read_random() {
+    const auto candidates = ids_where(&sim_cluster::is_active);
+    if (candidates.empty()) return;
+    issue_read(op_rng_.pick(candidates));
+  }
+
+  std::uint64_t issue_read(node_id id) {
+    const std::uint64_t ctx = ++read_counter_;
+    reads_[ctx] = {id, checker_.read_began()};
+    ++stats_.reads;
+    event("read " + std::to_string(ctx) + " on node " + std::to_string(id) + " (index " +
+              std::to_string(checker_.read_began()) + " applied before it began)",
+          id, false, [&] { at(id).read(ctx); });
+    return ctx;
+  }
+
+  // Reads the nodes served since the last look, checked.
+  void collect_reads(core_node& n) {
+    for (const served_read& r : n.take_served()) {
+      const auto it = reads_.find(r.ctx);
+      // A duplicated answer to a read already answered: its client is gone
+      // (a runtime matches answers to waiting reads by ctx).
+      if (it == reads_.end() && r.ctx != 0 && r.ctx <= read_counter_) continue;
+      if (it == reads_.end() || it->second.node != n.id())
+        fail({"linearizable reads", sim_detail::node_str(n.id()) + " served read " +
+                                        std::to_string(r.ctx) + " that it was never asked"});
+      const pending_read p = it->second;
+      reads_.erase(it);
+      if (!r.ok) {
+        note("  read " + std::to_string(r.ctx) + " on node " + std::to_string(n.id()) + " failed");
+        continue;
+      }
+      ++stats_.reads_served;
+      served_reads_.insert(r.ctx);
+      note("  read " + std::to_string(r.ctx) + " on node " + std::to_string(n.id()) +
+           " served: read index " + std::to_string(r.read_index) + ", state at " +
+           std::to_string(r.index));
+      check(checker_.check_read(n.id(), r.ctx, p.began_after, r));
+    }
+  }
+
+  // What every message says about transfers [thesis §3.10]: TimeoutNow goes
+  // only from a leader to its current transfer target, once that target's
+  // log matches the leader's; a vote request flagged as a transfer comes only
+  // from a node that got TimeoutNow for that election, and the election a
+  // TimeoutNow starts skips pre-vote.
+  void check_message(const message& m) {
+    if (std::holds_alternative<timeout_now>(m.body)) {
+      ++stats_.timeout_nows;
+      const core_node& l = at(m.from);
+      const core::raft& r = l.raft();
+      const std::string who = "TimeoutNow from " + sim_detail::node_str(m.from) + " to " +
+                              sim_detail::node_str(m.to) + " in term " + std::to_string(m.term);
+      if (!l.up() || r.state() != core::role::leader || r.term() != m.term)
+        fail({"leadership transfer", who + " but it does not lead that term"});
+      if (r.transfer_target() != m.to)
+        fail({"leadership transfer", who + " but its transfer target is " +
+                                         std::to_string(r.transfer_target())});
+      for (const core::peer_status& p : r.get_status().progress)
+        if (p.id == m.to && p.match_index != r.last_log().index)
+          fail({"leadership transfer", who + " before the target's log matches (match " +
+                                           std::to_string(p.match_index) + ", last " +
+                                           sim_detail::str(r.last_log()) + ") [thesis §3.10]"});
+      return;
+    }
+    if (const auto* v = std::get_if<vote_request>(&m.body)) {
+      // (A crash can lose the term the TimeoutNow started: then the node may
+      // campaign in that term again, normally.)
+      const auto it = transfer_elections_.find(m.from);
+      const bool after_timeout_now = it != transfer_elections_.end() &&
+                                     it->second.first == at(m.from).incarnation() &&
+                                     it->second.second == m.term;
+      if (v->transfer && (v->pre_vote || !after_timeout_now))
+        fail({"leadership transfer", sim_detail::node_str(m.from) +
+                                         " sent a transfer vote request in term " +
+                                         std::to_string(m.term) +
+                                         (v->pre_vote ? " as a pre-vote" : " without a TimeoutNow")});
+      if (after_timeout_now && !v->pre_vote && !v->transfer)
+        fail({"leadership transfer", sim_detail::node_str(m.from) +
+                                         " campaigns after TimeoutNow in term " +
+                                         std::to_string(m.term) +
+                                         " without flagging the transfer (leases would refuse it)"});
+    }
+  }
+
+  // A TimeoutNow arrives: a follower or candidate of that term (or an
+  // earlier one) must start a real election at once — a new term, no
+  // pre-vote [thesis §3.10].
+  void deliver_timeout_now(const message& m) {
+    core_node& n = at(m.to);
+    const term_t before = n.raft().term();
+    const core::role role_before = n.raft().state();
+    event("deliver " + describe(m), m.to, false, [&] {
+      n.raft().step(m);
+      if (m.term < before || role_before == core::role::leader) return;
+      const core::raft& r = n.raft();
+      if (r.state() != core::role::candidate || r.term() != m.term + 1)
+        fail({"leadership transfer",
+              sim_detail::node_str(m.to) + " got TimeoutNow in term " + std::to_string(m.term) +
+                  " (its term " + std::to_string(before) + ") and is now " +
+                  core::to_string(r.state()) + " in term " + std::to_string(r.term()) +
+                  " instead of a candidate of term " + std::to_string(m.term + 1) +
+                  " (no pre-vote) [thesis §3.10]"});
+      transfer_elections_[m.to] = {n.incarnation(), r.term()};
+    });
+  }
+
+  // At most one transfer in flight per leader: while a target is set, the
+  // leader does not switch to another.
+  void check_transfer_target(const core_node& n) {
+    const core::raft& r = n.raft();
+    transfer_track& t = transfer_tracks_[n.id()];
+    const node_id now = r.state() == core::role::leader ? r.transfer_target() : no_node;
+    if (t.incarnation == n.incarnation() && t.term == r.term() && t.target != no_node &&
+        now != no_node && now != t.target)
+      fail({"leadership transfer", sim_detail::node_str(n.id()) + " (leader of term " +
+                                       std::to_string(r.term()) + ") switched its transfer from " +
+                                       sim_detail::node_str(t.target) + " to " +
+                                       sim_detail::node_str(now) +
+                                       " while the first was in flight"});
+    t = {n.incarnation(), r.term(), now};
+  }
+
   // --- invariants ------------------------------------------------------
 
   void check(std::optional<violation> v) {
@@ -1163,6 +1519,7 @@ class sim_cluster {
   }
 
   void check_all(node_id touched, bool disk_written) {
+    for (core_node& n : nodes_) stats_.installs += n.snapshots_installed() - std::exchange(installs_seen_[n.id() - 1], n.snapshots_installed());
     for (const core_node& n : nodes_)
       if (auto p = n.storage().problem())
         fail({"durable storage", sim_detail::node_str(n.id()) + ": " + *p});
@@ -1175,8 +1532,14 @@ class sim_cluster {
       check(checker_.check_log_matching(n.id(), n.incarnation(), r));
       check(checker_.check_committed_stable(n.id(), n.incarnation(), r.term(), r.commit_index(),
                                             r));
-      check(checker_.check_state_machine_safety(n.id(), n.incarnation(), n.applied(),
+      check(checker_.check_state_machine_safety(n.id(), n.sm_epoch(), n.sm_base(), n.applied(),
                                                 r.commit_index()));
+      check_transfer_target(n);
+    }
+    for (core_node& n : nodes_) {
+      if (n.problem()) fail({"runtime", sim_detail::node_str(n.id()) + ": " + *n.problem()});
+      if (touched == every_node || touched == n.id()) collect_reads(n);
+      if (disk_written && n.disk().snap) check(checker_.check_snapshot(n.id(), *n.disk().snap));
     }
     // Every leader, touched or not: the committed set may have grown.
     for (const core_node& n : nodes_)
@@ -1209,6 +1572,7 @@ class sim_cluster {
       }
     profile_.drop = profile_.duplicate = profile_.long_delay = 0;
     profile_.crash = profile_.partition = profile_.pause = profile_.campaign = 0;
+    profile_.snapshot = profile_.read = profile_.transfer = 0;
     profile_.sync = 1000;
     profile_.sync_one = 0;
     profile_.propose = 0;
@@ -1237,8 +1601,10 @@ class sim_cluster {
       s += "\n    node " + std::to_string(n.id()) + ": " + core::to_string(r.state()) + " term " +
            std::to_string(r.term()) + " leader " + std::to_string(r.leader()) + " commit " +
            std::to_string(r.commit_index()) + " last " + sim_detail::str(r.last_log()) +
-           " applied " + std::to_string(n.applied().size()) + " pending writes " +
-           std::to_string(n.pending_writes());
+           " first " + std::to_string(r.first_index()) + " applied " +
+           std::to_string(n.sm().index) + " pending writes " + std::to_string(n.pending_writes()) +
+           (r.transfer_target() != no_node ? " transferring to " + std::to_string(r.transfer_target())
+                                           : std::string());
     }
     return s;
   }
@@ -1266,9 +1632,15 @@ class sim_cluster {
     const std::uint64_t round_trip_ticks =
         (2 * static_cast<std::uint64_t>(cfg_.max_delay) + 2 + ticks_to_substeps(1) - 1) /
         ticks_to_substeps(1);
+    // A follower behind the leader's first index gets the snapshot instead,
+    // one chunk per round trip (a lost one resent after a heartbeat round),
+    // and a transfer still in flight holds proposals for an election timeout.
+    const std::uint64_t snapshot_chunks = 1024 / profile_.max_snapshot_chunk + 2;
     const std::uint64_t commit_bound =
         5 * election + 20 +
-        (backlog + wanted_batch() - 1) / wanted_batch() * round_trip_ticks;
+        (backlog + wanted_batch() - 1) / wanted_batch() * round_trip_ticks +
+        (cfg_.snapshots ? snapshot_chunks * (round_trip_ticks + 1) + 2 * election : 0) +
+        (cfg_.transfers ? 2 * election : 0);
     const std::uint64_t start = stats_.ticks;
     const std::uint64_t deadline = start + leader_bound + commit_bound;
     const auto wanted_count = static_cast<std::size_t>(cfg_.liveness_proposals);
@@ -1296,12 +1668,15 @@ class sim_cluster {
         while (wanted.size() < wanted_count) {
           const std::string data = next_command();
           const auto res = propose_to(*leader, data);
+          // [thesis §3.10] A transfer begun before healing holds proposals
+          // until it completes or is abandoned (an election timeout).
+          if (res->result == core::propose_result::code::transferring) break;
           if (res->result != core::propose_result::code::accepted)
             fail({"liveness", "stable leader node " + std::to_string(*leader) + " refused '" +
                                   data + "' after healing:" + roles()});
           wanted.emplace_back(res->id, data);
         }
-        if (converged(wanted)) break;
+        if (wanted.size() == wanted_count && converged(wanted)) break;
       }
       if (stats_.ticks >= deadline) {
         std::string which;
@@ -1314,26 +1689,47 @@ class sim_cluster {
     }
     note("liveness: " + std::to_string(wanted.size()) + " proposals applied on all nodes " +
          std::to_string(stats_.ticks - start) + " ticks after healing");
+    if (cfg_.reads) read_liveness(stats_.ticks + 5 * election + 20);
+  }
+
+  // [thesis §6.4] With the cluster settled, a read on every node (followers
+  // through the leader) is served, within the same bound.
+  void read_liveness(std::uint64_t deadline) {
+    std::map<node_id, std::uint64_t> waiting;  // node -> ctx of its read
+    for (const core_node& n : nodes_) waiting[n.id()] = 0;
+    for (;;) {
+      for (auto& [id, ctx] : waiting) {
+        if (ctx != 0 && served_reads_.count(ctx) != 0) continue;
+        if (ctx == 0 || reads_.count(ctx) == 0) ctx = issue_read(id);  // none yet, or it failed
+      }
+      bool all = true;
+      for (const auto& [id, ctx] : waiting) all = all && served_reads_.count(ctx) != 0;
+      if (all) break;
+      if (stats_.ticks >= deadline)
+        fail({"liveness", "reads issued after healing were not all served in time:" + roles()});
+      run_tick(false);
+    }
+    note("liveness: a read served on every node");
   }
 
   std::uint64_t wanted_batch() const { return std::max<std::uint64_t>(1, profile_.max_append_entries); }
 
-  // Every wanted command applied at its index on every node, and all logs
-  // and commit indexes equal.
+  // Every wanted command applied at its index, every node's state machine
+  // through the common commit index (by entries or by a snapshot: the
+  // checkers verify the state), and all logs and commit indexes equal.
   bool converged(const std::vector<std::pair<log_id, std::string>>& wanted) const {
     const core::raft& first = nodes_.front().raft();
     for (const core_node& n : nodes_) {
       if (!n.up()) return false;
       if (n.raft().last_log() != first.last_log() ||
-          n.raft().commit_index() != first.commit_index())
+          n.raft().commit_index() != first.commit_index() ||
+          n.sm().index != first.commit_index())
         return false;
-      const auto& applied = n.applied();
-      for (const auto& [id, data] : wanted) {
-        if (applied.empty() || id.index < applied.front().index) return false;
-        const std::size_t k = static_cast<std::size_t>(id.index - applied.front().index);
-        if (k >= applied.size() || applied[k].data != data || applied[k].term != id.term)
-          return false;
-      }
+    }
+    for (const auto& [id, data] : wanted) {
+      const entry* e = checker_.applied_at(id.index);
+      if (id.index > first.commit_index() || e == nullptr || e->data != data || e->term != id.term)
+        return false;
     }
     return true;
   }
@@ -1356,11 +1752,30 @@ class sim_cluster {
   std::deque<std::string> trace_;
   std::vector<message> outbox_;
   std::vector<const durable_disk*> disks_;
+  // Reads issued and not yet answered, by ctx; transfers seen.
+  struct pending_read {
+    node_id node = no_node;
+    index_t began_after = 0;  // checker_.read_began() when issued
+  };
+  std::map<std::uint64_t, pending_read> reads_;
+  std::set<std::uint64_t> served_reads_;
+  std::uint64_t read_counter_ = 0;
+  struct transfer_track {
+    int incarnation = -1;
+    term_t term = 0;
+    node_id target = no_node;
+  };
+  std::map<node_id, transfer_track> transfer_tracks_;
+  // node -> (incarnation, term) a TimeoutNow made it campaign in
+  std::map<node_id, std::pair<int, term_t>> transfer_elections_;
+  std::vector<std::uint64_t> installs_seen_ = std::vector<std::uint64_t>(static_cast<std::size_t>(cfg_.nodes), 0);
   // File storage (sim_config::storage): its own generator and settings.
   splitmix64 disk_rng_;
   std::uint64_t segment_bytes_ = 0;
   unsigned write_power_loss_ = 0;     // per mille of syncs: the power fails during the appends
   unsigned recovery_power_loss_ = 0;  // per mille of restarts: ... during the recovery
+  // Snapshots, reads and transfers: their own generator (sim_config::snapshots...).
+  splitmix64 op_rng_;
 };
 
 }  // namespace coraft::test
