@@ -256,9 +256,8 @@ BOOST_FIXTURE_TEST_CASE(a_crash_midway_through_removal_leaves_a_gap_the_base_cov
   }
 }
 
-BOOST_FIXTURE_TEST_CASE(a_gap_before_a_first_segment_without_entries_is_covered_too, wal_disk,
-                        *boost::unit_test::disabled()) {
-  // BUG (see the report): segment 1 holds entries, segment 2 only hard-state
+BOOST_FIXTURE_TEST_CASE(a_gap_before_a_first_segment_without_entries_is_covered_too, wal_disk) {
+  // Regression (found by this test, fixed): segment 1 holds entries, segment 2 only hard-state
   // records, segment 3 entries again. A compaction covers 1 and 2; a crash
   // persists only the removal of segment 1. Recovery then reads segment 2
   // (no entry, so no gap noticed at k == 0) and refuses segment 3's first
@@ -339,8 +338,8 @@ BOOST_AUTO_TEST_CASE(a_reset_drops_every_entry_and_the_log_continues_after_it) {
   reset_story(90);  // beyond it (the snapshot is ahead of this log)
 }
 
-BOOST_AUTO_TEST_CASE(a_reset_below_the_last_entry_recovers, *boost::unit_test::disabled()) {
-  // BUG (see the report): a follower holding uncommitted entries 13..40
+BOOST_AUTO_TEST_CASE(a_reset_below_the_last_entry_recovers) {
+  // Regression (found by this test, fixed): a follower holding uncommitted entries 13..40
   // installs a snapshot at 12. The reset removes the older segments, so the
   // first one left starts with entries 37..40 (a gap after 0), then the
   // reset record to 12. Recovery only clears the gap when the base record's
@@ -395,9 +394,8 @@ BOOST_AUTO_TEST_CASE(a_missing_first_segment_without_a_base_record_is_refused) {
   }
 }
 
-BOOST_FIXTURE_TEST_CASE(a_missing_first_segment_with_a_base_record_below_the_gap_is_refused, wal_disk,
-                        *boost::unit_test::disabled()) {
-  // BUG (see the report): segment 1 (entries 1..7) is lost, and a
+BOOST_FIXTURE_TEST_CASE(a_missing_first_segment_with_a_base_record_below_the_gap_is_refused, wal_disk) {
+  // Regression (found by this test, fixed): segment 1 (entries 1..7) is lost, and a
   // compaction record says only entries through 5 may go. Entries 6 and 7
   // are missing, yet recovery accepts the log: on seeing entry 8 first it
   // sets base = 7 itself, then tests that `base` (not the record's index 5)
@@ -487,8 +485,7 @@ BOOST_AUTO_TEST_CASE(random_histories_with_compactions_and_resets_match_memory_s
   random_histories(false, false);
 }
 
-BOOST_AUTO_TEST_CASE(random_histories_with_overwrites_and_any_reset_match_memory_storage,
-                     *boost::unit_test::disabled()) {
+BOOST_AUTO_TEST_CASE(random_histories_with_overwrites_and_any_reset_match_memory_storage) {
   // Fails on the bugs of a_reset_below_the_last_entry_recovers and
   // a_truncation_opening_the_first_segment_left_recovers (seed 2 is the
   // latter: reset 144, 145..146, overwrite from 145 rolls a segment that
@@ -496,9 +493,8 @@ BOOST_AUTO_TEST_CASE(random_histories_with_overwrites_and_any_reset_match_memory
   random_histories(true, true);
 }
 
-BOOST_FIXTURE_TEST_CASE(a_truncation_opening_the_first_segment_left_recovers, wal_disk,
-                        *boost::unit_test::disabled()) {
-  // BUG (see the report): a new leader's entries overwrite 18.. and the
+BOOST_FIXTURE_TEST_CASE(a_truncation_opening_the_first_segment_left_recovers, wal_disk) {
+  // Regression (found by this test, fixed): a new leader's entries overwrite 18.. and the
   // write does not fit, so a new segment opens with the truncation record
   // "from 18". A compaction through 22 removes the segment before it.
   // Recovery reads the truncation first, with no entry seen yet, finds 18

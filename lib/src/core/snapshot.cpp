@@ -144,10 +144,15 @@ void raft::handle_snapshot_response(const message& m, const install_snapshot_res
     }
     pr.next_index = std::max(pr.next_index, pr.match_index + 1);
     if (pr.state == progress::mode::probe) pr.next_index = pr.match_index + 1;
+    // A transfer target that caught up by snapshot may be up to date now.
+    if (m.from == transfer_target_) maybe_send_timeout_now(m.from, pr);
     return;
   }
   if (pr.state != progress::mode::snapshot || !pr.snap || r.index != pr.snap->meta.last.index)
     return;  // about another snapshot than the one being sent
+  // A duplicated (or stale) ack for the offset already being sent would
+  // send that chunk twice, and every later one too: ignore it.
+  if (pr.snap_chunk_sent && r.next_offset == pr.snap_offset) return;
   pr.snap_offset = r.next_offset;
   pr.snap_chunk_sent = false;
   pr.snap_progressed = true;

@@ -158,6 +158,11 @@ recovered_state wal::open() {
   // Older segments removed by a compaction leave the first one starting
   // after a gap; a base record later in the log must cover it.
   std::optional<std::pair<index_t, std::string>> uncovered;
+  // Whether the log's start is known: the first segment is the very first
+  // (sequence 1), or an entry or reset record was read. Until then, records
+  // about entries in removed segments (a truncation that opened a segment)
+  // say nothing about the log that is left.
+  bool settled = segments.empty() || segments.front().first == 1;
   segments_.clear();
   for (std::size_t k = 0; k < segments.size(); ++k) {
     const auto& [seq, name] = segments[k];
@@ -205,6 +210,17 @@ recovered_state wal::open() {
         case rec_truncate: {
           if (len != 8) throw wal_corruption(path, off, "bad truncation record");
           const index_t from = get_u64(body);
+          if (!settled) break;  // it cut entries of a removed segment
+          if (uncovered && from <= base && from > 0) {
+            // The first segment left began with entries a later leader
+            // replaced (its removed predecessors held the rest): the log
+            // now starts after from - 1, and a base record must still
+            // cover everything before that.
+            rs.log.clear();
+            base = from - 1;
+            uncovered->first = base;
+            break;
+          }
           if (from <= base || from > base + rs.log.size() + 1)
             throw wal_corruption(path, off, "truncation at " + std::to_string(from) + " outside the log");
           rs.log.resize(from - 1 - base);
@@ -219,12 +235,18 @@ recovered_state wal::open() {
             base = at;
             for (auto& si : segments_) si.max_index = 0;
             seg_max = 0;
-          } else if (at > base) {
-            const index_t drop = std::min<index_t>(at - base, rs.log.size());
-            rs.log.erase(rs.log.begin(), rs.log.begin() + static_cast<std::ptrdiff_t>(drop));
-            base = at;
+            uncovered.reset();  // whatever is missing was superseded
+          } else {
+            if (at > base) {
+              const index_t drop = std::min<index_t>(at - base, rs.log.size());
+              rs.log.erase(rs.log.begin(), rs.log.begin() + static_cast<std::ptrdiff_t>(drop));
+              base = at;
+            }
+            // Only a compaction through the gap's end covers it.
+            if (uncovered && at >= uncovered->first) uncovered.reset();
+            break;  // not settled: entries after it may still be in removed segments
           }
-          if (uncovered && base >= uncovered->first) uncovered.reset();
+          settled = true;
           break;
         }
         case rec_entry: {
@@ -234,7 +256,7 @@ recovered_state wal::open() {
           e.index = get_u64(body + 8);
           e.type = static_cast<entry_type>(body[16]);
           if (e.index != base + rs.log.size() + 1) {
-            if (k == 0 && seq != 1 && rs.log.empty() && e.index > base + 1 && !uncovered) {
+            if (!settled && rs.log.empty() && e.index > base + 1 && !uncovered) {
               uncovered.emplace(e.index - 1, path);
               base = e.index - 1;
             } else {
@@ -243,6 +265,7 @@ recovered_state wal::open() {
             }
           }
           e.data = payload(std::string_view(body + entry_fixed, len - entry_fixed));
+          settled = true;
           seg_max = std::max(seg_max, e.index);
           rs.log.push_back(std::move(e));
           break;
