@@ -71,7 +71,7 @@ start_coraft_node() {  # start_coraft_node I (1-3)
   mkdir -p "$WORK/coraft/n$i"
   # shellcheck disable=SC2086
   "$BUILD/apps/coraft-kv" --id "$i" --cluster "$CORAFT_CLUSTER" --data-dir "$WORK/coraft/n$i" \
-    --log-level warn $CORAFT_FLAGS >>"$WORK/coraft/n$i.log" 2>&1 &
+    --log-level "${CORAFT_LOG_LEVEL:-warn}" $CORAFT_FLAGS >>"$WORK/coraft/n$i.log" 2>&1 &
   CORAFT_PIDS[$((i - 1))]=$!
 }
 

@@ -255,6 +255,9 @@ asio::awaitable<http_response> get_metrics(admin_context& ctx, const http_reques
   counter("coraft_leader_changes_total", "Times this node learned of a new leader.", s.metrics.leader_changes);
   counter("coraft_storage_writes_total", "Group commits (one write and one sync each).", s.metrics.storage_writes);
   counter("coraft_storage_entries_total", "Entries written in group commits.", s.metrics.storage_entries);
+  os << "# HELP coraft_last_snapshot_capture_seconds Time the state machine took to serialize the last snapshot (the node's strand waits).\n"
+     << "# TYPE coraft_last_snapshot_capture_seconds gauge\ncoraft_last_snapshot_capture_seconds{node=\"" << s.id << "\"} "
+     << s.metrics.last_snapshot_capture_s << "\n";
   counter("coraft_reads_ok_total", "Linearizable read barriers (ReadIndex) passed.", s.metrics.reads_ok);
   counter("coraft_reads_failed_total", "Linearizable read barriers that failed or timed out.", s.metrics.reads_failed);
   counter("coraft_snapshots_taken_total", "Snapshots of the local state machine taken.", s.metrics.snapshots_taken);
