@@ -206,6 +206,8 @@ class invariant_checker {
         prev = 0;
       else if (i > first)
         prev = t.mirror.back().term;
+      else
+        prev = log.term_at(i - 1);  // the last entry a snapshot covers [§7]
       if (auto v = register_entry(id, *e, prev)) return v;
       t.mirror.push_back(*e);
     }
