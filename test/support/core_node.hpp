@@ -269,6 +269,12 @@ class core_node {
   // Bumped whenever the state machine starts over (restart, snapshot install).
   int sm_epoch() const { return sm_epoch_; }
   std::size_t pending_writes() const { return pending_.size(); }
+  // A snapshot from the leader handed out and not yet installed.
+  bool installing() const {
+    for (const pending_write& w : pending_)
+      if (w.install) return true;
+    return false;
+  }
   std::uint64_t snapshots_installed() const { return installed_; }
   // A broken promise of the runtime side (a snapshot that does not decode,
   // a recovered state the core refuses), for the checkers.

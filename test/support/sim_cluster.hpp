@@ -1478,14 +1478,16 @@ class sim_cluster {
 
   // A TimeoutNow arrives: a follower or candidate of that term (or an
   // earlier one) must start a real election at once — a new term, no
-  // pre-vote [thesis §3.10].
+  // pre-vote [thesis §3.10] — unless it is installing a snapshot (its log is
+  // being replaced: it ignores TimeoutNow and the transfer is abandoned).
   void deliver_timeout_now(const message& m) {
     core_node& n = at(m.to);
     const term_t before = n.raft().term();
     const core::role role_before = n.raft().state();
+    const bool installing = n.installing();
     event("deliver " + describe(m), m.to, false, [&] {
       n.raft().step(m);
-      if (m.term < before || role_before == core::role::leader) return;
+      if (m.term < before || role_before == core::role::leader || installing) return;
       const core::raft& r = n.raft();
       if (r.state() != core::role::candidate || r.term() != m.term + 1)
         fail({"leadership transfer",
