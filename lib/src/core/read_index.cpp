@@ -74,19 +74,7 @@ void raft::start_read_round() {
 void raft::confirm_reads() {
   if (reads_.empty()) return;
   // The highest round a majority of voters has echoed (we echo our own).
-  std::vector<std::uint64_t> acks;
-  acks.reserve(voters_.size());
-  for (node_id v : voters_) {
-    if (v == opts_.id) {
-      acks.push_back(read_seq_);
-    } else if (auto it = progress_.find(v); it != progress_.end()) {
-      acks.push_back(it->second.read_ack);
-    } else {
-      acks.push_back(0);
-    }
-  }
-  std::sort(acks.begin(), acks.end(), std::greater<>());
-  const std::uint64_t confirmed = acks[quorum() - 1];
+  const std::uint64_t confirmed = quorum_value(read_seq_, &progress::read_ack);
   while (!reads_.empty() && reads_.front().seq != 0 && reads_.front().seq <= confirmed) {
     answer_read(reads_.front(), true);
     reads_.pop_front();

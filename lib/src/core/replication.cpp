@@ -261,23 +261,29 @@ bool raft::maybe_send_append(node_id to, progress& pr) {
   return sent_entries && pr.state == progress::mode::replicate;
 }
 
+std::uint64_t raft::quorum_value(std::uint64_t own, std::uint64_t progress::*field) const {
+  // Each voter's value (ours given, a voter without progress counts 0),
+  // highest first; the quorum-th is what a majority has reached.
+  std::vector<std::uint64_t> values;
+  values.reserve(voters_.size());
+  for (node_id v : voters_) {
+    if (v == opts_.id) {
+      values.push_back(own);
+    } else if (auto it = progress_.find(v); it != progress_.end()) {
+      values.push_back(it->second.*field);
+    } else {
+      values.push_back(0);
+    }
+  }
+  std::sort(values.begin(), values.end(), std::greater<>());
+  return values[quorum() - 1];
+}
+
 bool raft::maybe_commit() {
   // [§5.3, §5.4.2] The leader commits the highest index stored on a majority
   // — counting its own log only once durable — and only if that entry is
   // from its current term; earlier entries then commit indirectly.
-  std::vector<index_t> matches;
-  matches.reserve(voters_.size());
-  for (node_id v : voters_) {
-    if (v == opts_.id) {
-      matches.push_back(stable_index_);
-    } else if (auto it = progress_.find(v); it != progress_.end()) {
-      matches.push_back(it->second.match_index);
-    } else {
-      matches.push_back(0);
-    }
-  }
-  std::sort(matches.begin(), matches.end(), std::greater<>());
-  const index_t candidate = matches[quorum() - 1];
+  const index_t candidate = quorum_value(stable_index_, &progress::match_index);
   if (candidate <= commit_index_) return false;
   const auto t = term_at(candidate);
   if (!t || *t != hs_.current_term) return false;

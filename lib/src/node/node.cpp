@@ -152,6 +152,7 @@ struct node::impl {
   bool flush_scheduled_ = false;
 
   std::deque<write_job> write_queue_;
+  std::optional<log_id> reset_on_first_write_;  // see start_on_strand
   wakeup writer_wake_;
   std::map<node_id, peer> peers_;
   std::vector<apply_item> apply_queue_;  // ready::apply batches and restores, in order
@@ -505,6 +506,22 @@ struct node::impl {
     if (rs.snap) {
       // [§7] Restart from the newest snapshot, then the log after it.
       const snapshot_meta meta = rs.snap->meta;
+      const log_id last = meta.last;
+      bool connects = false;
+      if (!rs.log.empty()) {
+        const index_t first = rs.log.front().index;
+        connects = first == last.index + 1 ||
+                   (first <= last.index && rs.log.back().index >= last.index &&
+                    rs.log[last.index - first].term == last.term);
+      }
+      if (!connects) {
+        // A crash came between saving a leader's snapshot and discarding the
+        // log (or the log simply ends before it): finish the reset with the
+        // first write, so that entries after the snapshot continue the log
+        // on disk. Until then nothing reads the old log.
+        reset_on_first_write_ = last;
+        rs.log.clear();
+      }
       payload_reader in(rs.snap->data);
       sm_.restore_snapshot(in);
       applied_index_ = meta.last.index;
@@ -577,6 +594,7 @@ struct node::impl {
         continue;
       }
       log_write w;
+      w.reset = std::exchange(reset_on_first_write_, std::nullopt);
       std::vector<message> after_sync;
       while (!write_queue_.empty() && !write_queue_.front().install) {
         write_job job = std::move(write_queue_.front());
@@ -628,11 +646,8 @@ struct node::impl {
     co_return true;
   }
 
-  // [§7] A follower installs a leader's snapshot: durable first, then the
-  // log is discarded durably, then the applier restores the state machine
-  // (after every entry queued before) and tells the core.
-  awaitable<bool> install_snapshot(coraft::snapshot s) {
-    const log_id last = s.meta.last;
+  // One snapshot to storage; false (and the node fails) when storage failed.
+  awaitable<bool> save_snapshot_durably(const coraft::snapshot& s) {
     try {
       co_await store_.save_snapshot(s);
     } catch (const boost::system::system_error& e) {
@@ -643,8 +658,18 @@ struct node::impl {
       fail(std::string("saving a snapshot failed: ") + e.what());
       co_return false;
     }
+    co_return true;
+  }
+
+  // [§7] A follower installs a leader's snapshot: durable first, then the
+  // log is discarded durably, then the applier restores the state machine
+  // (after every entry queued before) and tells the core.
+  awaitable<bool> install_snapshot(coraft::snapshot s) {
+    const log_id last = s.meta.last;
+    if (!co_await save_snapshot_durably(s)) co_return false;
     log_write w;
     w.reset = last;
+    reset_on_first_write_.reset();  // superseded by this reset
     if (!co_await write_storage(std::move(w))) co_return false;
     if (stopping_) co_return false;
     apply_queue_.push_back(apply_item{{}, std::move(s)});
@@ -685,16 +710,7 @@ struct node::impl {
           const std::uint64_t bytes = bytes_since_snapshot_;
           applied_since_snapshot_ = 0;
           bytes_since_snapshot_ = 0;
-          try {
-            co_await store_.save_snapshot(s);
-          } catch (const boost::system::system_error& e) {
-            if (e.code() == asio::error::operation_aborted) throw;
-            fail(std::string("saving a snapshot failed: ") + e.what());
-            co_return;
-          } catch (const std::exception& e) {
-            fail(std::string("saving a snapshot failed: ") + e.what());
-            co_return;
-          }
+          if (!co_await save_snapshot_durably(s)) co_return;
           if (stopping_) co_return;
           ++metrics_.snapshots_taken;
           const std::uint64_t keep = opts_.snapshot_trailing_entries;

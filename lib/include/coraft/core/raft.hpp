@@ -273,6 +273,9 @@ class raft {
   // raft.cpp
   void send(message m, bool after_sync);
   std::size_t quorum() const { return voters_.size() / 2 + 1; }
+  // The highest value a majority of voters has reached, `own` being ours
+  // and `field` each follower's (match_index for commits, read_ack for reads).
+  std::uint64_t quorum_value(std::uint64_t own, std::uint64_t progress::*field) const;
   bool is_voter(node_id id) const;
   std::uint64_t next_random();
 
