@@ -273,6 +273,9 @@ BOOST_FIXTURE_TEST_CASE(a_snapshot_the_follower_already_committed_is_acknowledge
   r.data = payload(snap.data.view().substr(0, 8));
   net.raft(2).step(message{1, 2, net.raft(1).term(), r});
   net.take_all();
+  // The acknowledgement promises durable entries: it leaves after the sync.
+  BOOST_TEST(of_type<install_snapshot_response>(net.in_flight()).empty());
+  net.sync_all();
   const auto a = of_type<install_snapshot_response>(net.in_flight());
   BOOST_TEST_REQUIRE(a.size() == 1u);
   BOOST_TEST(body_of<install_snapshot_response>(a[0])->installed);

@@ -73,7 +73,9 @@ void raft::handle_snapshot_request(const message& m, const install_snapshot_requ
     commit_index_ = std::max(commit_index_, meta.last.index);
     resp.next_offset = meta.size;
     resp.installed = true;
-    send(std::move(reply), false);
+    // The leader will count this as match >= the snapshot's index: only
+    // once what we hold through it is durable [thesis §3.8].
+    send(std::move(reply), true);
     return;
   }
   if (installing_) return;  // answered "installed" once snapshot_installed() runs
