@@ -53,7 +53,6 @@ enum class tag : std::uint8_t {
 
 // Members of one configuration on the wire (a u32 count each); more than
 // this is malformed.
-constexpr std::uint32_t max_members = 1024;
 
 // The smallest entry on the wire: term, index, type, data length.
 constexpr std::size_t min_entry_bytes = 8 + 8 + 1 + 4;
@@ -129,18 +128,15 @@ void put_body(std::vector<char>& out, const read_index_response& b) {
   put_u64(out, b.ctx);
   put_u64(out, b.index);
 }
-void put_ids(std::vector<char>& out, const std::vector<node_id>& ids) {
-  if (ids.size() > max_members) throw std::length_error("coraft frame: too many members");
-  put_u32(out, static_cast<std::uint32_t>(ids.size()));
-  for (node_id id : ids) put_u64(out, id);
-}
 void put_body(std::vector<char>& out, const install_snapshot_request& b) {
   put_u8(out, static_cast<std::uint8_t>(tag::install_snapshot_request));
   put_u8(out, b.done ? 1 : 0);
   put_u64(out, b.meta.last.term);
   put_u64(out, b.meta.last.index);
-  put_ids(out, b.meta.config.voters);
-  put_ids(out, b.meta.config.learners);
+  // The configuration in its one binary form (coraft/types.hpp).
+  const std::string config = encode_membership(b.meta.config);
+  put_u32(out, checked_u32(config.size(), "snapshot configuration"));
+  out.insert(out.end(), config.begin(), config.end());
   put_u64(out, b.meta.size);
   put_u32(out, b.meta.crc);
   put_u64(out, b.offset);
@@ -330,12 +326,12 @@ bool read_body(cursor& c, tag t, message_body& out) {
       b.done = (f & 1) != 0;
       b.meta.last.term = c.u64();
       b.meta.last.index = c.u64();
-      for (auto* ids : {&b.meta.config.voters, &b.meta.config.learners}) {
-        const std::uint32_t n = c.u32();
-        if (!c.ok() || n > max_members || n > c.remaining() / 8) return false;
-        ids->reserve(n);
-        for (std::uint32_t i = 0; i < n; ++i) ids->push_back(c.u64());
-      }
+      const std::uint32_t config_len = c.u32();
+      const std::string_view config = c.bytes(config_len);
+      if (!c.ok()) return false;
+      auto m = decode_membership(config);
+      if (!m) return false;
+      b.meta.config = std::move(*m);
       b.meta.size = c.u64();
       b.meta.crc = c.u32();
       b.offset = c.u64();

@@ -109,7 +109,7 @@ std::vector<message> samples() {
   out.push_back(make(read_index_response{42, 1000, true}));
   out.push_back(make(read_index_response{43, 0, false}));
   install_snapshot_request snap;
-  snap.meta = {{3, 900}, {{1, 2, 3}, {4}}, 5000, 0xDEADBEEF};
+  snap.meta = {{3, 900}, {{1, 2, 3}, {4}, {{1, "127.0.0.11:7001 127.0.0.11:8001"}, {4, "h4:1 h4:2"}}}, 5000, 0xDEADBEEF};
   snap.offset = 4096;
   snap.data = payload(std::string(904, 's'));
   snap.done = true;

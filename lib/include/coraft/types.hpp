@@ -8,6 +8,9 @@
 
 #include <compare>
 #include <cstdint>
+#include <map>
+#include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -53,13 +56,28 @@ struct hard_state {
   friend bool operator==(const hard_state&, const hard_state&) = default;
 };
 
-// The voting members of the cluster. Learners receive the log but neither
-// vote nor count towards commit (membership issue).
+// A cluster configuration [thesis ch. 4]: voters elect leaders and count
+// towards commit; learners receive the log but do neither. `addresses` is
+// opaque to the protocol: what the runtime needs to reach each member
+// (coraft's TCP runtime: "raft-host:port http-host:port"). It travels with
+// the configuration in config entries and snapshots, so a joining or
+// restarted node learns where every member is. Ids are kept sorted.
 struct membership {
   std::vector<node_id> voters;
   std::vector<node_id> learners;
+  std::map<node_id, std::string> addresses;
+  bool is_voter(node_id id) const;
+  bool is_learner(node_id id) const;
+  bool contains(node_id id) const { return is_voter(id) || is_learner(id); }
   friend bool operator==(const membership&, const membership&) = default;
 };
+
+// The one binary form of a configuration: a config entry's payload, and
+// the configuration inside snapshot files and InstallSnapshot frames.
+// decode_membership() returns nullopt for bytes that are not one (never
+// throws); limits: 1024 members, 1 KiB per address.
+std::string encode_membership(const membership& m);
+std::optional<membership> decode_membership(std::string_view bytes);
 
 // What a snapshot stands for [§7]: the state after applying every entry
 // through `last`, and the configuration in force at that index.

@@ -137,12 +137,9 @@ void raft::become_leader() {
   transfer_target_ = no_node;
   read_seq_ = 0;
   const index_t last = last_log().index;
-  for (node_id v : voters_) {
-    if (v == opts_.id) continue;
-    progress pr;
-    pr.next_index = last + 1;  // [Fig. 2] "initialized to leader last log index + 1"
-    progress_.emplace(v, std::move(pr));
-  }
+  // [Fig. 2] nextIndex "initialized to leader last log index + 1", for
+  // every voter and learner of the configuration in force.
+  refresh_config();
   // [§8] "each leader commit a blank no-op entry into the log at the start of
   // its term" — it also lets earlier-term entries commit [§5.4.2].
   append_to_log(entry{hs_.current_term, last + 1, entry_type::noop, {}});

@@ -31,7 +31,10 @@ const char* to_string(role r) {
 
 raft::raft(const options& opts, std::vector<node_id> voters, hard_state state,
            std::vector<entry> log)
-    : opts_(opts), hs_(state), voters_(std::move(voters)) {
+    : raft(opts, membership{std::move(voters), {}, {}}, state, std::move(log)) {}
+
+raft::raft(const options& opts, membership bootstrap, hard_state state, std::vector<entry> log)
+    : opts_(opts), hs_(state) {
   if (opts_.id == no_node) throw std::invalid_argument("coraft: node id must be non-zero");
   if (opts_.heartbeat_ticks < 1 || opts_.election_ticks <= opts_.heartbeat_ticks)
     throw std::invalid_argument("coraft: need 1 <= heartbeat_ticks < election_ticks");
@@ -39,8 +42,6 @@ raft::raft(const options& opts, std::vector<node_id> voters, hard_state state,
     throw std::invalid_argument("coraft: election_ticks_max must be 0 or at least election_ticks");
   if (opts_.max_inflight < 1 || opts_.max_append_entries < 1)
     throw std::invalid_argument("coraft: max_inflight and max_append_entries must be >= 1");
-  std::sort(voters_.begin(), voters_.end());
-  voters_.erase(std::unique(voters_.begin(), voters_.end()), voters_.end());
   for (std::size_t i = 0; i < log.size(); ++i) {
     if (log[i].index != i + 1 || (i > 0 && log[i].term < log[i - 1].term))
       throw std::invalid_argument("coraft: recovered log is not contiguous from index 1");
@@ -54,11 +55,13 @@ raft::raft(const options& opts, std::vector<node_id> voters, hard_state state,
   rng_state_ = opts_.seed ^ (opts_.id * 0x9E3779B97F4A7C15ull);
   role_ = role::follower;
   leader_ = no_node;
+  set_base_config(0, std::move(bootstrap));
+  scan_configs_from_log();
   reset_election_timer();
 }
 
 raft::raft(const options& opts, hard_state state, snapshot snap, std::vector<entry> log)
-    : raft(opts, snap.meta.config.voters, state, {}) {
+    : raft(opts, snap.meta.config, state, {}) {
   const log_id s = snap.meta.last;
   if (s.term > hs_.current_term)
     throw std::invalid_argument("coraft: snapshot has a term above the hard state's");
@@ -85,6 +88,8 @@ raft::raft(const options& opts, hard_state state, snapshot snap, std::vector<ent
   stable_index_ = last_log().index;
   commit_index_ = s.index;
   applied_index_ = s.index;
+  set_base_config(s.index, snap.meta.config);
+  scan_configs_from_log();
   snapshot_ = std::move(snap);
 }
 
@@ -145,6 +150,7 @@ bool raft::has_ready() const {
       read_round_needed_)
     return true;
   if (!reads_blocked_.empty() && committed_in_term()) return true;
+  if (config_commit_pending()) return true;
   // (Nothing is applied while a snapshot is being installed: it covers it.)
   if (applied_index_ < std::min(commit_index_, stable_index_) && !installing_) return true;
   if (role_ == role::leader) {
@@ -167,6 +173,8 @@ ready raft::take_ready() {
   // Appends first: the leader sends in parallel with its own disk write
   // [thesis §10.2.1]; every entry accumulated since the last batch goes in as
   // few messages as the batching bounds allow.
+  // A committed change may drop departed peers or end our leadership.
+  if (config_commit_pending()) after_commit();
   if (role_ == role::leader) {
     flush_appends();
     // One heartbeat round confirms every read that arrived since the last.
@@ -196,11 +204,6 @@ ready raft::take_ready() {
   return out;
 }
 
-membership raft::config_at(index_t /*i*/) const {
-  // One static configuration until membership changes land: the voters.
-  return membership{voters_, {}};
-}
-
 status raft::get_status() const {
   status s;
   s.id = opts_.id;
@@ -217,17 +220,18 @@ status raft::get_status() const {
   s.transfer_target = transfer_target_;
   s.pending_reads = reads_.size() + reads_blocked_.size();
   s.voters = voters_;
+  s.learners = config().learners;
+  s.config_index = configs_.back().index;
+  s.config_pending = configs_.back().index > commit_index_;
   if (role_ == role::leader) {
-    for (node_id v : voters_) {
-      if (v == opts_.id) continue;
-      const auto it = progress_.find(v);
-      if (it == progress_.end()) continue;
-      const progress& pr = it->second;
-      s.progress.push_back({v, pr.match_index, pr.next_index,
+    for (const auto& [id, pr] : progress_) {
+      s.progress.push_back({id, pr.match_index, pr.next_index,
                             pr.state == progress::mode::replicate,
                             pr.state == progress::mode::snapshot, pr.inflight.size(),
-                            pr.recent_active});
+                            pr.recent_active, is_voter(id)});
     }
+    std::sort(s.progress.begin(), s.progress.end(),
+              [](const peer_status& a, const peer_status& b) { return a.id < b.id; });
   }
   return s;
 }
@@ -244,6 +248,14 @@ void raft::check_invariants() const {
   if (snapshot_ && snapshot_->meta.last.index < before_first_.index)
     panic("log compacted beyond the newest snapshot", opts_.id);
   if (last.term > hs_.current_term) panic("log holds a term above current_term", opts_.id);
+  if (configs_.empty() || configs_.front().index > before_first_.index)
+    panic("no configuration in force at the start of the log", opts_.id);
+  for (std::size_t i = 1; i < configs_.size(); ++i) {
+    const entry* e = entry_at(configs_[i].index);
+    if (configs_[i].index <= configs_[i - 1].index || e == nullptr || e->type != entry_type::config)
+      panic("configuration history does not match the log's config entries", opts_.id);
+  }
+  if (voters_ != config().voters) panic("voters differ from the configuration in force", opts_.id);
   for (std::size_t i = 0; i < log_.size(); ++i) {
     if (log_[i].index != first_index_ + i) panic("log indexes are not contiguous", opts_.id);
     if (i > 0 && log_[i].term < log_[i - 1].term) panic("log terms decrease", opts_.id);

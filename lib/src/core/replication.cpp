@@ -16,7 +16,14 @@ namespace coraft::core {
 
 void raft::append_to_log(entry e) {
   if (unpersisted_from_ == 0) unpersisted_from_ = e.index;
+  const bool config = e.type == entry_type::config;
   log_.push_back(std::move(e));
+  if (config) {
+    // [thesis §4.1] "a server always uses the latest configuration in its
+    // log, regardless of whether the entry is committed"
+    push_config_entry(log_.back());
+    refresh_config();
+  }
 }
 
 void raft::truncate_log_from(index_t i) {
@@ -29,6 +36,13 @@ void raft::truncate_log_from(index_t i) {
   log_.erase(log_.begin() + static_cast<std::ptrdiff_t>(i - first_index_), log_.end());
   if (unpersisted_from_ >= i) unpersisted_from_ = 0;
   stable_index_ = std::min(stable_index_, i - 1);
+  // A removed config entry takes its configuration with it [thesis §4.1].
+  bool changed = false;
+  while (configs_.size() > 1 && configs_.back().index >= i) {
+    configs_.pop_back();
+    changed = true;
+  }
+  if (changed) refresh_config();
 }
 
 void raft::mark_active(node_id from) {

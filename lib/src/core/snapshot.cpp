@@ -31,6 +31,11 @@ void raft::snapshot_taken(snapshot s, index_t compact_through) {
   before_first_ = {*term_at(compact_through), compact_through};
   log_.erase(log_.begin(), log_.begin() + static_cast<std::ptrdiff_t>(compact_through + 1 - first_index_));
   first_index_ = compact_through + 1;
+  // The newest configuration at or before the compaction point becomes the
+  // base; older ones can no longer be asked for.
+  std::size_t keep = 0;
+  while (keep + 1 < configs_.size() && configs_[keep + 1].index <= compact_through) ++keep;
+  configs_.erase(configs_.begin(), configs_.begin() + static_cast<std::ptrdiff_t>(keep));
 }
 
 void raft::send_snapshot_chunk(node_id to, progress& pr) {
@@ -116,8 +121,7 @@ void raft::snapshot_installed(log_id last) {
   commit_index_ = last.index;
   applied_index_ = last.index;
   stable_index_ = last.index;
-  voters_ = s.meta.config.voters;
-  std::sort(voters_.begin(), voters_.end());
+  set_base_config(last.index, s.meta.config);  // lastConfig [thesis §5.1]
   const std::uint64_t size = s.meta.size;
   snapshot_ = std::move(s);
   if (leader_ != no_node) {

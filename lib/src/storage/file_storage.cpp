@@ -27,11 +27,11 @@ namespace asio = boost::asio;
 namespace {
 
 // Snapshot files: `snap-<last index, 16 hex>.snap`, holding
-//   [u64 magic][u64 term][u64 index][u32 n][n x u64 voters][u32 m][m x u64
-//   learners][u64 size][u32 data CRC32C][u32 header CRC32C][data]
+//   [u64 magic][u64 term][u64 index][u32 n][n bytes: the configuration,
+//   encode_membership()][u64 size][u32 data CRC32C][u32 header CRC32C][data]
 // (little-endian). Written under a temporary name, synced, renamed, the
 // directory synced: a crash leaves the old snapshot or the whole new one.
-constexpr std::uint64_t snapshot_magic = 0x31504E5354465243ull;  // "CRFTSNP1"
+constexpr std::uint64_t snapshot_magic = 0x32504E5354465243ull;  // "CRFTSNP2" (2: configuration with addresses)
 
 std::string snapshot_name(index_t index) {
   char name[40];
@@ -70,10 +70,9 @@ std::string snapshot_header(const snapshot_meta& m) {
   put64(h, snapshot_magic);
   put64(h, m.last.term);
   put64(h, m.last.index);
-  for (const auto* ids : {&m.config.voters, &m.config.learners}) {
-    put32(h, static_cast<std::uint32_t>(ids->size()));
-    for (node_id id : *ids) put64(h, id);
-  }
+  const std::string config = encode_membership(m.config);
+  put32(h, static_cast<std::uint32_t>(config.size()));
+  h += config;
   put64(h, m.size);
   put32(h, m.crc);
   put32(h, detail::crc32c(h.data(), h.size()));
@@ -98,11 +97,14 @@ std::optional<snapshot> parse_snapshot(const std::string& f, std::string& why) {
   if (!need(24) || get64() != snapshot_magic) return why = "not a snapshot file", std::nullopt;
   s.meta.last.term = get64();
   s.meta.last.index = get64();
-  for (auto* ids : {&s.meta.config.voters, &s.meta.config.learners}) {
+  {
     if (!need(4)) return why = "truncated header", std::nullopt;
     const std::uint32_t n = get32();
-    if (n > 1024 || !need(8ull * n)) return why = "bad member count", std::nullopt;
-    for (std::uint32_t i = 0; i < n; ++i) ids->push_back(get64());
+    if (!need(n)) return why = "truncated header", std::nullopt;
+    auto config = decode_membership(std::string_view(f).substr(at, n));
+    if (!config) return why = "bad configuration", std::nullopt;
+    s.meta.config = std::move(*config);
+    at += n;
   }
   if (!need(16)) return why = "truncated header", std::nullopt;
   s.meta.size = get64();

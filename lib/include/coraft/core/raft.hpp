@@ -9,13 +9,17 @@
 // [thesis §6.2], the leader writing its log in parallel with replication
 // [thesis §10.2.1], batching and pipelining of AppendEntries, log compaction
 // and chunked InstallSnapshot [§7], ReadIndex and follower reads [thesis
-// §6.4], leadership transfer [thesis §3.10].
+// §6.4], leadership transfer [thesis §3.10], membership changes one server
+// at a time with learners [thesis §4.1-4.4].
 //
 // Invariants kept (checked by check_invariants()):
 //   - commit_index <= last log index; commit_index never decreases.
 //   - applied (handed out) <= min(commit_index, stable index).
 //   - a leader never overwrites or deletes entries in its own log [Fig. 3].
 //   - at most one vote per term: voted_for only changes with the term.
+//   - the configuration in force is the newest config entry in the log
+//     (committed or not), else the snapshot's, else the bootstrap one
+//     [thesis §4.1]; at most one config entry is uncommitted.
 // Threading: none; the owner calls it from one thread (the node strand).
 #pragma once
 
@@ -92,6 +96,27 @@ struct ready {
   }
 };
 
+// A membership change [thesis §4.1]: one server at a time. add_learner
+// and add_voter carry the new member's address (membership::addresses).
+struct config_change {
+  enum class kind : std::uint8_t { add_learner, add_voter, promote, remove };
+  kind type = kind::add_learner;
+  node_id id = no_node;
+  std::string address;
+};
+
+struct config_result {
+  // busy: a change is still uncommitted, or no entry of this term is
+  // committed yet [thesis §4.1, the bug fix of the single-server changes];
+  // bad_member: adding a member twice, promoting a non-learner, removing a
+  // non-member or the last voter; not_caught_up: promoting a learner
+  // whose log is more than one append batch behind ours [thesis §4.2.1].
+  enum class code : std::uint8_t { accepted, not_leader, transferring, busy, bad_member, not_caught_up };
+  code result = code::accepted;
+  log_id id;                      // accepted: where the config entry was appended
+  node_id leader_hint = no_node;  // not_leader: the leader if known
+};
+
 struct propose_result {
   // transferring: leadership is being handed over [thesis §3.10]; retry soon.
   enum class code : std::uint8_t { accepted, not_leader, dropped, transferring };
@@ -128,6 +153,7 @@ struct peer_status {
   bool snapshotting = false;
   std::size_t inflight = 0;
   bool recent_active = false;
+  bool voter = true;
 };
 
 struct status {
@@ -145,7 +171,10 @@ struct status {
   node_id transfer_target = no_node;
   std::size_t pending_reads = 0;
   std::vector<node_id> voters;
-  std::vector<peer_status> progress;  // leader only
+  std::vector<node_id> learners;
+  index_t config_index = 0;    // index of the configuration in force (0: bootstrap)
+  bool config_pending = false; // it is not committed yet
+  std::vector<peer_status> progress;  // leader only (voters and learners)
 };
 
 class raft {
@@ -154,6 +183,11 @@ class raft {
   // from index 1). `voters` is the initial configuration, `id` among them.
   raft(const options& opts, std::vector<node_id> voters, hard_state state = {},
        std::vector<entry> log = {});
+  // The same with a whole bootstrap configuration (voters, learners and
+  // addresses): in force until a config entry in the log replaces it. A
+  // node joining an existing cluster starts with an empty one: it neither
+  // campaigns nor votes until the leader's log or snapshot names it.
+  raft(const options& opts, membership bootstrap, hard_state state, std::vector<entry> log);
   // Restart from a snapshot: `log` holds entries from some index at or
   // below snap.meta.last.index + 1 (entries the snapshot covers are dropped;
   // a log that does not reach the snapshot is refused). The configuration
@@ -187,6 +221,15 @@ class raft {
   enum class transfer_result : std::uint8_t { started, not_leader, bad_target };
   transfer_result transfer_leadership(node_id to);
   node_id transfer_target() const { return transfer_target_; }
+
+  // Membership change [thesis §4.1] (leader only): appends a config entry
+  // holding the whole new configuration, in force from the moment it is
+  // appended on each server. A leader that removes itself keeps leading
+  // until the entry commits, then steps down and hands over with
+  // TimeoutNow [thesis §4.2.2].
+  config_result propose_config(const config_change& c);
+  // The configuration in force (the newest in the log).
+  const membership& config() const { return configs_.back().config; }
 
   // Log compaction [§7]: `s` is durable and reflects the state machine
   // through s.meta.last (at or below what was handed out to apply). Entries
@@ -279,12 +322,25 @@ class raft {
   bool is_voter(node_id id) const;
   std::uint64_t next_random();
 
+  // membership.cpp
+  struct config_record {
+    index_t index;      // the config entry's index; the base record: 0 or the snapshot's
+    membership config;
+  };
+  void set_base_config(index_t at, membership m);
+  void push_config_entry(const entry& e);  // no refresh
+  void scan_configs_from_log();
+  void refresh_config();      // voters_ and leader progress after configs_ changed
+  void after_commit();        // leader: prune departed peers, step down if removed
+  bool config_commit_pending() const;
+
   options opts_;
   hard_state hs_;              // Persisted (through ready::persist_state).
   bool hs_dirty_ = false;      // hs_ changed since the last take_ready()
   role role_ = role::follower;
   node_id leader_ = no_node;   // who we believe leads current_term
-  std::vector<node_id> voters_;
+  std::vector<node_id> voters_;  // configs_.back()'s voters (sorted): hot path of quorum counts
+  std::vector<config_record> configs_;  // base, then every config entry in the log, ascending
 
   // The log: entries [first_index_, first_index_ + log_.size()).
   std::deque<entry> log_;

@@ -1,0 +1,235 @@
+// membership.cpp — cluster membership changes [thesis ch. 4].
+//
+// One server at a time [thesis §4.1]: adding or removing a single voter
+// keeps every majority of the old configuration overlapping every majority
+// of the new one, so no joint consensus is needed. Learners (added first,
+// promoted once caught up [thesis §4.2.1]) change no majority at all.
+//
+// Rules kept here:
+//   - A configuration is in force on a server as soon as its entry is in
+//     that server's log, committed or not [thesis §4.1]; truncating the
+//     entry brings back the one before it.
+//   - A leader starts a change only once an entry of its own term is
+//     committed (the fix to the single-server algorithm published in 2015,
+//     thesis errata) and only when the previous change is committed: at
+//     most one change is in flight.
+//   - Departed servers keep getting the log until the change commits, so
+//     they usually learn they were removed; a leader that removed itself
+//     steps down once it commits and hands over with TimeoutNow [thesis
+//     §4.2.2]. Removed servers that never learn it cannot disrupt: they
+//     are pre-voting outside every leader's lease [thesis §4.2.3, §9.6].
+#include <coraft/core/raft.hpp>
+#include <coraft/detail/endian.hpp>
+
+#include <algorithm>
+
+namespace coraft {
+
+namespace {
+constexpr std::uint32_t max_members = 1024;
+constexpr std::uint32_t max_address = 1024;
+
+void put_u32(std::string& out, std::uint32_t v) {
+  char b[4];
+  detail::store_le(b, v);
+  out.append(b, 4);
+}
+void put_u64(std::string& out, std::uint64_t v) {
+  char b[8];
+  detail::store_le(b, v);
+  out.append(b, 8);
+}
+}  // namespace
+
+bool membership::is_voter(node_id id) const {
+  return std::find(voters.begin(), voters.end(), id) != voters.end();
+}
+bool membership::is_learner(node_id id) const {
+  return std::find(learners.begin(), learners.end(), id) != learners.end();
+}
+
+// [u32 n][u64 voter]*n [u32 n][u64 learner]*n [u32 n]([u64 id][u32 len][bytes])*n
+std::string encode_membership(const membership& m) {
+  std::string out;
+  for (const auto* ids : {&m.voters, &m.learners}) {
+    put_u32(out, static_cast<std::uint32_t>(ids->size()));
+    for (node_id id : *ids) put_u64(out, id);
+  }
+  put_u32(out, static_cast<std::uint32_t>(m.addresses.size()));
+  for (const auto& [id, a] : m.addresses) {
+    put_u64(out, id);
+    put_u32(out, static_cast<std::uint32_t>(a.size()));
+    out += a;
+  }
+  return out;
+}
+
+std::optional<membership> decode_membership(std::string_view b) {
+  std::size_t at = 0;
+  bool ok = true;
+  auto need = [&](std::size_t n) { return ok = ok && b.size() - at >= n; };
+  auto u32 = [&]() -> std::uint32_t {
+    if (!need(4)) return 0;
+    const auto v = detail::load_le<std::uint32_t>(b.data() + at);
+    at += 4;
+    return v;
+  };
+  auto u64 = [&]() -> std::uint64_t {
+    if (!need(8)) return 0;
+    const auto v = detail::load_le<std::uint64_t>(b.data() + at);
+    at += 8;
+    return v;
+  };
+  membership m;
+  for (auto* ids : {&m.voters, &m.learners}) {
+    const std::uint32_t n = u32();
+    if (!ok || n > max_members || !need(8ull * n)) return std::nullopt;
+    ids->reserve(n);
+    for (std::uint32_t i = 0; i < n; ++i) ids->push_back(u64());
+  }
+  const std::uint32_t n = u32();
+  if (!ok || n > max_members) return std::nullopt;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const node_id id = u64();
+    const std::uint32_t len = u32();
+    if (!ok || len > max_address || !need(len)) return std::nullopt;
+    m.addresses[id] = std::string(b.substr(at, len));
+    at += len;
+  }
+  if (!ok || at != b.size()) return std::nullopt;
+  return m;
+}
+
+}  // namespace coraft
+
+namespace coraft::core {
+
+namespace {
+void normalize(membership& m) {
+  for (auto* ids : {&m.voters, &m.learners}) {
+    std::sort(ids->begin(), ids->end());
+    ids->erase(std::unique(ids->begin(), ids->end()), ids->end());
+  }
+}
+}  // namespace
+
+void raft::set_base_config(index_t at, membership m) {
+  normalize(m);
+  configs_.clear();
+  configs_.push_back({at, std::move(m)});
+  refresh_config();
+}
+
+void raft::push_config_entry(const entry& e) {
+  // A config entry that does not decode came from a broken peer (frames
+  // are checksummed); keeping the configuration before it is the only
+  // thing that does not guess.
+  if (auto m = decode_membership(e.data.view())) {
+    normalize(*m);
+    configs_.push_back({e.index, std::move(*m)});
+  }
+}
+
+void raft::scan_configs_from_log() {
+  for (const entry& e : log_)
+    if (e.type == entry_type::config) push_config_entry(e);
+  refresh_config();
+}
+
+void raft::refresh_config() {
+  voters_ = configs_.back().config.voters;  // sorted by normalize()
+  if (role_ != role::leader) return;
+  // New members get a progress (probing from our end of log); departed
+  // ones keep theirs until the change commits (after_commit).
+  const index_t last = last_log().index;
+  const membership& c = config();
+  for (const auto* ids : {&c.voters, &c.learners}) {
+    for (node_id id : *ids) {
+      if (id == opts_.id || progress_.contains(id)) continue;
+      progress pr;
+      pr.next_index = last + 1;
+      progress_.emplace(id, std::move(pr));
+    }
+  }
+}
+
+membership raft::config_at(index_t i) const {
+  for (auto it = configs_.rbegin(); it != configs_.rend(); ++it)
+    if (it->index <= i) return it->config;
+  return configs_.front().config;
+}
+
+bool raft::config_commit_pending() const {
+  if (role_ != role::leader || configs_.back().index > commit_index_) return false;
+  const membership& c = config();
+  if (!c.is_voter(opts_.id)) return true;
+  for (const auto& [id, pr] : progress_)
+    if (!c.contains(id)) return true;
+  return false;
+}
+
+void raft::after_commit() {
+  const membership& c = config();
+  if (!c.is_voter(opts_.id)) {
+    // [thesis §4.2.2] "the leader steps down once C_new is committed". Hand
+    // over to a voter that holds everything, so the cluster need not wait
+    // an election timeout.
+    const index_t last = last_log().index;
+    for (node_id v : voters_) {
+      const auto it = progress_.find(v);
+      if (it != progress_.end() && it->second.match_index == last) {
+        send(message{opts_.id, v, hs_.current_term, timeout_now{}}, false);
+        break;
+      }
+    }
+    become_follower(hs_.current_term, no_node);
+    return;
+  }
+  std::erase_if(progress_, [&](const auto& kv) { return !c.contains(kv.first); });
+  if (transfer_target_ != no_node && !c.is_voter(transfer_target_)) transfer_target_ = no_node;
+}
+
+config_result raft::propose_config(const config_change& ch) {
+  using code = config_result::code;
+  if (role_ != role::leader) return {code::not_leader, {}, leader_};
+  if (transfer_target_ != no_node) return {code::transferring, {}, transfer_target_};
+  // [thesis §4.1 and its 2015 errata] Only once this term's first entry is
+  // committed (a change from an earlier leader could otherwise still be
+  // overruled), and one change at a time.
+  if (!committed_in_term() || configs_.back().index > commit_index_) return {code::busy, {}, opts_.id};
+  membership next = config();
+  switch (ch.type) {
+    case config_change::kind::add_learner:
+    case config_change::kind::add_voter:
+      if (ch.id == no_node || next.contains(ch.id)) return {code::bad_member, {}, opts_.id};
+      (ch.type == config_change::kind::add_voter ? next.voters : next.learners).push_back(ch.id);
+      next.addresses[ch.id] = ch.address;
+      break;
+    case config_change::kind::promote: {
+      if (!next.is_learner(ch.id)) return {code::bad_member, {}, opts_.id};
+      // [thesis §4.2.1] A new voter that is far behind would stall commits
+      // until it caught up: promote only a learner within one append batch.
+      const auto it = progress_.find(ch.id);
+      if (it == progress_.end() || it->second.state == progress::mode::snapshot ||
+          it->second.match_index + opts_.max_append_entries < last_log().index)
+        return {code::not_caught_up, {}, opts_.id};
+      std::erase(next.learners, ch.id);
+      next.voters.push_back(ch.id);
+      break;
+    }
+    case config_change::kind::remove:
+      if (!next.contains(ch.id)) return {code::bad_member, {}, opts_.id};
+      if (next.is_voter(ch.id) && next.voters.size() == 1) return {code::bad_member, {}, opts_.id};
+      std::erase(next.voters, ch.id);
+      std::erase(next.learners, ch.id);
+      next.addresses.erase(ch.id);
+      break;
+  }
+  normalize(next);
+  entry e{hs_.current_term, last_log().index + 1, entry_type::config, payload(encode_membership(next))};
+  const log_id id = e.id();
+  append_to_log(std::move(e));  // in force from now on [thesis §4.1]
+  return {code::accepted, id, opts_.id};
+}
+
+}  // namespace coraft::core
