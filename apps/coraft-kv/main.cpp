@@ -16,6 +16,7 @@
 #include <coraft/log.hpp>
 #include <coraft/net/admin_api.hpp>
 #include <coraft/net/http.hpp>
+#include <coraft/net/join.hpp>
 #include <coraft/net/tcp_transport.hpp>
 #include <coraft/node.hpp>
 
@@ -56,6 +57,7 @@ struct settings {
   std::uint64_t snapshot_log_mb = 256;
   std::uint64_t snapshot_trailing_entries = 5'000;
   bool transfer_on_shutdown = true;
+  std::string join;  // HTTP address of a member: join that cluster as a learner
 };
 
 // A start-up error: the message names the flag and the fix.
@@ -115,7 +117,8 @@ settings parse_flags(int argc, char** argv, bool& help) {
     ("snapshot-entries", po::value(&s.snapshot_entries)->default_value(100'000), "snapshot and compact the log after this many applied entries (0: only on POST /v1/snapshot)")
     ("snapshot-log-mb", po::value(&s.snapshot_log_mb)->default_value(256), "... or after this many MiB of applied commands (0: no size trigger)")
     ("snapshot-trailing-entries", po::value(&s.snapshot_trailing_entries)->default_value(5'000), "entries kept in the log behind a snapshot for followers a little behind")
-    ("transfer-on-shutdown", po::value(&s.transfer_on_shutdown)->default_value(true), "on SIGTERM, a leader hands leadership over before it stops (true/false)");
+    ("transfer-on-shutdown", po::value(&s.transfer_on_shutdown)->default_value(true), "on SIGTERM, a leader hands leadership over before it stops (true/false)")
+    ("join", po::value(&s.join), "HTTP_HOST:PORT of any member of a running cluster: a node with an empty data directory asks to be added as a learner, then catches up (promote it with POST /v1/members/ID/promote). --cluster then needs only this node's own entry");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -161,6 +164,8 @@ struct app {
   std::unique_ptr<net::admin_context> admin;
   std::unique_ptr<net::http_server> http;
   int exit_code = 0;
+  std::map<node_id, std::string> peers_;  // raft addresses of the configuration in force
+  asio::steady_timer settle_peers_{ctx};
 
   asio::awaitable<void> run() {
     const net::cluster_member* self = nullptr;
@@ -179,8 +184,9 @@ struct app {
     to.self = cfg.id;
     to.cluster_id = cfg.cluster_id;
     to.listen = self->raft;
-    for (const auto& m : members)
-      if (m.id != cfg.id) to.peers[m.id] = m.raft;
+    if (cfg.join.empty())
+      for (const auto& m : members)
+        if (m.id != cfg.id) to.peers[m.id] = m.raft;
     transport = std::make_unique<net::tcp_transport>(ctx.get_executor(), to);
 
     node_options no;
@@ -194,10 +200,19 @@ struct app {
     no.snapshot_entries = cfg.snapshot_entries;
     no.snapshot_log_bytes = cfg.snapshot_log_mb << 20;
     no.snapshot_trailing_entries = cfg.snapshot_trailing_entries;
-    for (const auto& m : members) no.voters.push_back(m.id);
+    // The bootstrap configuration: --cluster. A joining node has none: the
+    // leader's log tells it (config entries carry every member's address).
+    if (cfg.join.empty()) {
+      for (const auto& m : members) {
+        no.voters.push_back(m.id);
+        no.addresses[m.id] = net::encode_member_address(m);
+      }
+    }
+    no.on_membership = [this](const membership& c) { on_membership(c); };
     raft = std::make_unique<node>(ctx.get_executor(), no, *store, *transport, sm);
 
-    admin = std::make_unique<net::admin_context>(net::admin_context{*raft, members, cfg.admin_token, cfg.fsync, {}});
+    admin = std::make_unique<net::admin_context>(*raft, cfg.join.empty() ? members : std::vector<net::cluster_member>{},
+                                                 cfg.admin_token, cfg.fsync);
     admin->extra_metrics = [this] {
       const auto t = transport->stats();
       const auto& h = http->stats();
@@ -245,14 +260,61 @@ struct app {
       log_line(log_level::warn, cfg.id, "main", "UNSAFE: --fsync=never: acknowledged writes can be lost in a crash");
     log_line(log_level::info, cfg.id, "main",
              "serving raft on " + self->raft + ", HTTP on " + self->http + ", data in " + cfg.data_dir);
+    if (!cfg.join.empty()) {
+      const node_status st = co_await raft->status();
+      const bool member = std::find(st.voters.begin(), st.voters.end(), cfg.id) != st.voters.end() ||
+                          std::find(st.learners.begin(), st.learners.end(), cfg.id) != st.learners.end();
+      if (member) {
+        log_line(log_level::info, cfg.id, "main", "already a member (from the data directory): --join ignored");
+      } else {
+        log_line(log_level::info, cfg.id, "main", "asking the cluster at " + cfg.join + " to add node " +
+                                                      std::to_string(cfg.id) + " as a learner");
+        const net::join_result j =
+            co_await net::join_cluster(cfg.join, *self, cfg.admin_token, std::chrono::seconds(30));
+        if (!j.ok) {
+          log_line(log_level::error, cfg.id, "main", "cannot join the cluster at " + cfg.join + ": " + j.error);
+          exit_code = 1;
+          co_await shutdown();
+          co_return;
+        }
+        // Until the configuration entry naming us arrives, this is how we
+        // reach the leader; the entry then takes over (on_membership).
+        std::map<node_id, std::string> peers;
+        for (const auto& m : j.members) peers[m.id] = m.raft;
+        transport->set_peers(peers);
+        admin->set_members(j.members);
+        log_line(log_level::info, cfg.id, "main", "joined as a learner; catching up from the leader");
+      }
+    }
     auto [ec, sig] = co_await signals.async_wait(asio::as_tuple(asio::use_awaitable));
     log_line(log_level::info, cfg.id, "main", "signal " + std::to_string(sig) + ": shutting down");
     co_await shutdown();
   }
 
+  // The configuration in force changed (on the node's strand): the transport
+  // and the HTTP redirects follow it.
+  // Departed members stay reachable for a while: the leader keeps sending
+  // them the log until their removal commits, so that they learn of it.
+  void on_membership(const membership& c) {
+    auto ms = net::members_of(c);
+    std::map<node_id, std::string> peers;
+    for (const auto& m : ms)
+      if (!m.raft.empty()) peers[m.id] = m.raft;
+    std::map<node_id, std::string> with_departed = peers;
+    for (const auto& [id, address] : peers_) with_departed.emplace(id, address);
+    transport->set_peers(std::move(with_departed));
+    peers_ = std::move(peers);
+    if (admin) admin->set_members(std::move(ms));
+    settle_peers_.expires_after(std::chrono::seconds(10));
+    settle_peers_.async_wait([this](boost::system::error_code ec) {
+      if (!ec && transport) transport->set_peers(peers_);
+    });
+  }
+
   // Stop taking requests; give in-flight ones a moment to commit; then stop
   // the node (what is still pending answers 503 stopped) and the rest.
   asio::awaitable<void> shutdown() {
+    settle_peers_.cancel();
     if (raft && cfg.transfer_on_shutdown) {
       // [thesis §3.10] A planned stop of the leader: hand over first, so the
       // cluster does not wait an election timeout. Not leader: no-op.

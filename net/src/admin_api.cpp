@@ -1,4 +1,5 @@
-// admin_api.cpp — status, health, metrics and log routes; leader redirects.
+// admin_api.cpp — status, health, metrics, log, membership, transfer and
+// snapshot routes; leader redirects.
 #include <coraft/net/admin_api.hpp>
 
 #include <boost/json.hpp>
@@ -34,7 +35,13 @@ const char* role_name(const node_status& s) {
     case core::role::pre_candidate: return "candidate";
     case core::role::follower: break;
   }
-  return std::find(s.voters.begin(), s.voters.end(), s.id) == s.voters.end() ? "learner" : "follower";
+  if (std::find(s.voters.begin(), s.voters.end(), s.id) != s.voters.end()) return "follower";
+  if (std::find(s.learners.begin(), s.learners.end(), s.id) != s.learners.end()) return "learner";
+  return "none";  // not (or no longer, or not yet) in the configuration
+}
+
+bool contains(const std::vector<node_id>& ids, node_id id) {
+  return std::find(ids.begin(), ids.end(), id) != ids.end();
 }
 
 }  // namespace
@@ -63,17 +70,50 @@ std::vector<cluster_member> parse_cluster(const std::string& spec) {
   return out;
 }
 
-const cluster_member* admin_context::member(node_id id) const {
-  for (const auto& m : members)
-    if (m.id == id) return &m;
-  return nullptr;
+std::string encode_member_address(const cluster_member& m) { return m.raft + " " + m.http; }
+
+std::optional<cluster_member> decode_member_address(node_id id, const std::string& address) {
+  const auto space = address.find(' ');
+  if (space == std::string::npos) return std::nullopt;
+  cluster_member m{id, address.substr(0, space), address.substr(space + 1), true};
+  if (!valid_host_port(m.raft) || !valid_host_port(m.http)) return std::nullopt;
+  return m;
+}
+
+std::vector<cluster_member> members_of(const membership& config) {
+  std::vector<cluster_member> out;
+  for (const auto* ids : {&config.voters, &config.learners}) {
+    for (node_id id : *ids) {
+      cluster_member m{id, "", "", ids == &config.voters};
+      if (auto it = config.addresses.find(id); it != config.addresses.end()) {
+        if (auto d = decode_member_address(id, it->second)) {
+          m.raft = d->raft;
+          m.http = d->http;
+        }
+      }
+      out.push_back(std::move(m));
+    }
+  }
+  return out;
+}
+
+void admin_context::set_members(std::vector<cluster_member> members) {
+  std::lock_guard lock(mu_);
+  members_ = std::move(members);
+}
+
+std::optional<cluster_member> admin_context::member(node_id id) const {
+  std::lock_guard lock(mu_);
+  for (const auto& m : members_)
+    if (m.id == id) return m;
+  return std::nullopt;
 }
 
 std::optional<http_response> redirect_to_leader(const admin_context& ctx, const node_status& s,
                                                 const http_request& req) {
   if (s.state == core::role::leader && !s.stopped) return std::nullopt;
-  const cluster_member* leader = s.leader != no_node ? ctx.member(s.leader) : nullptr;
-  if (leader == nullptr || s.stopped) {
+  const auto leader = s.leader != no_node ? ctx.member(s.leader) : std::nullopt;
+  if (!leader || leader->http.empty() || s.stopped) {
     auto r = http_response::error(503, "no_leader",
                                   s.stopped ? "this node is stopping" : "no leader is known right now; retry");
     r.headers.emplace_back("Retry-After", "1");
@@ -136,8 +176,13 @@ http_response proposal_error(const admin_context& ctx, const propose_error& e, c
       }
       case errc::bad_target:
         return http_response::error(400, "bad_target", e.code.message());
-      case errc::busy: {
-        auto r = http_response::error(409, "busy", e.code.message());
+      case errc::busy:
+        return http_response::error(409, "busy", e.code.message());
+      case errc::bad_member:
+        return http_response::error(409, "bad_member", e.code.message());
+      case errc::not_caught_up: {
+        auto r = http_response::error(409, "not_caught_up", e.code.message() + "; retry once it caught up");
+        r.headers.emplace_back("Retry-After", "1");
         return r;
       }
     }
@@ -165,13 +210,15 @@ asio::awaitable<http_response> get_status(admin_context& ctx, const http_request
   if (ctx.fsync_policy == "never") o["unsafe"] = "fsync=never: acknowledged writes can be lost in a crash";
   if (s.stopped) o["stopped"] = true;
   if (!s.fatal_error.empty()) o["fatal_error"] = s.fatal_error;
+  o["config_index"] = s.config_index;
+  if (s.config_pending) o["config_pending"] = true;
   json::array members;
-  for (const auto& m : ctx.members) {
+  for (const auto& m : members_of(membership{s.voters, s.learners, s.addresses})) {
     json::object mo;
     mo["id"] = m.id;
     mo["raft"] = m.raft;
     mo["http"] = m.http;
-    mo["voter"] = std::find(s.voters.begin(), s.voters.end(), m.id) != s.voters.end();
+    mo["voter"] = m.voter;
     if (s.state == core::role::leader) {
       if (m.id == s.id) {
         mo["match_index"] = s.stable_index;
@@ -197,7 +244,7 @@ asio::awaitable<http_response> get_health(admin_context& ctx, const http_request
   const node_status s = co_await ctx.raft_node.status();
   std::string reason;
   if (s.stopped) reason = s.fatal_error.empty() ? "stopped" : "fatal: " + s.fatal_error;
-  else if (std::find(s.voters.begin(), s.voters.end(), s.id) == s.voters.end()) reason = "not a member";
+  else if (!contains(s.voters, s.id) && !contains(s.learners, s.id)) reason = "not a member";
   else if (s.leader == no_node) reason = "no leader known";
   else if (s.applied_index < s.commit_index)
     reason = "applying: " + std::to_string(s.applied_index) + " of " + std::to_string(s.commit_index);
@@ -339,9 +386,89 @@ asio::awaitable<http_response> post_transfer(admin_context& ctx, const http_requ
   co_return http_response::json(json::serialize(o));
 }
 
-asio::awaitable<http_response> not_yet(admin_context& ctx, const http_request& req, std::string what) {
+// Runs a membership change on the leader (307 elsewhere) and answers with
+// the configuration entry's index once it is committed and applied.
+// (`change` by reference: g++ 12 mishandles by-value coroutine parameters
+// built in a co_await expression, STYLE.md.)
+asio::awaitable<http_response> change_members(admin_context& ctx, const http_request& req,
+                                              const core::config_change& change) {
+  const node_status s = co_await ctx.raft_node.status();
+  if (auto redirect = redirect_to_leader(ctx, s, req)) co_return *redirect;
+  const bool voter = contains(s.voters, change.id), learner = contains(s.learners, change.id);
+  using kind = core::config_change::kind;
+  // Precise answers for what the status already tells (the core decides).
+  if ((change.type == kind::remove && !voter && !learner) || (change.type == kind::promote && !voter && !learner))
+    co_return http_response::error(404, "not_found", "node " + std::to_string(change.id) + " is not a member");
+  if (change.type == kind::promote && voter)
+    co_return http_response::error(409, "bad_member", "node " + std::to_string(change.id) + " is already a voter");
+  if ((change.type == kind::add_learner || change.type == kind::add_voter) && (voter || learner))
+    co_return http_response::error(409, "bad_member", "node " + std::to_string(change.id) + " is already a member");
+  if (change.type == kind::remove && voter && s.voters.size() == 1)
+    co_return http_response::error(409, "bad_member", "node " + std::to_string(change.id) + " is the last voter");
+  core::config_change c = change;
+  const propose_outcome r = co_await ctx.raft_node.change_membership(std::move(c));
+  if (!r) co_return proposal_error(ctx, r.error, req);
+  json::object o;
+  o["index"] = r.value.index;
+  co_return http_response::json(json::serialize(o));
+}
+
+// POST /v1/members {"id":4,"raft":"h:p","http":"h:p","voter":false}
+asio::awaitable<http_response> post_member(admin_context& ctx, const http_request& req) {
   if (auto denied = check_admin_token(ctx, req)) co_return *denied;
-  co_return http_response::error(501, "not_implemented", what + " is not implemented yet in this version");
+  boost::system::error_code ec;
+  const json::value v = json::parse(req.body, ec);
+  const json::object* o = ec ? nullptr : v.if_object();
+  const char* shape = "the body must be {\"id\":4,\"raft\":\"HOST:PORT\",\"http\":\"HOST:PORT\",\"voter\":false}";
+  if (o == nullptr) co_return http_response::error(400, "bad_request", shape);
+  const json::value* id = o->if_contains("id");
+  const json::value* raft = o->if_contains("raft");
+  const json::value* http = o->if_contains("http");
+  const json::value* voter = o->if_contains("voter");
+  if (id == nullptr || !id->is_int64() || id->as_int64() <= 0)
+    co_return http_response::error(400, "bad_request", std::string("\"id\" must be a positive node id; ") + shape);
+  if (raft == nullptr || !raft->is_string() || http == nullptr || !http->is_string())
+    co_return http_response::error(400, "bad_request", std::string("\"raft\" and \"http\" are needed; ") + shape);
+  if (voter != nullptr && !voter->is_bool())
+    co_return http_response::error(400, "bad_request", "\"voter\" must be true or false");
+  cluster_member m{static_cast<node_id>(id->as_int64()), std::string(raft->as_string()),
+                   std::string(http->as_string()), voter != nullptr && voter->as_bool()};
+  if (!valid_host_port(m.raft) || !valid_host_port(m.http) || m.raft.find(' ') != std::string::npos ||
+      m.http.find(' ') != std::string::npos)
+    co_return http_response::error(400, "bad_request", "\"raft\" and \"http\" must be HOST:PORT with a port 1-65535");
+  const core::config_change change{
+      m.voter ? core::config_change::kind::add_voter : core::config_change::kind::add_learner, m.id,
+      encode_member_address(m)};
+  co_return co_await change_members(ctx, req, change);
+}
+
+// The {id} of /v1/members/{id} and /v1/members/{id}/promote.
+std::optional<node_id> member_id(const http_request& req, std::string_view suffix) {
+  std::string_view p = req.path;
+  constexpr std::string_view prefix = "/v1/members/";
+  if (p.substr(0, prefix.size()) != prefix) return std::nullopt;
+  p.remove_prefix(prefix.size());
+  if (p.size() < suffix.size() || p.substr(p.size() - suffix.size()) != suffix) return std::nullopt;
+  p.remove_suffix(suffix.size());
+  std::uint64_t id = 0;
+  if (!parse_u64(p, id) || id == 0) return std::nullopt;
+  return id;
+}
+
+asio::awaitable<http_response> promote_member(admin_context& ctx, const http_request& req) {
+  if (auto denied = check_admin_token(ctx, req)) co_return *denied;
+  const auto id = member_id(req, "/promote");
+  if (!id) co_return http_response::error(404, "not_found", "use POST /v1/members/{id}/promote with a numeric id");
+  const core::config_change change{core::config_change::kind::promote, *id, {}};
+  co_return co_await change_members(ctx, req, change);
+}
+
+asio::awaitable<http_response> delete_member(admin_context& ctx, const http_request& req) {
+  if (auto denied = check_admin_token(ctx, req)) co_return *denied;
+  const auto id = member_id(req, "");
+  if (!id) co_return http_response::error(404, "not_found", "use DELETE /v1/members/{id} with a numeric id");
+  const core::config_change change{core::config_change::kind::remove, *id, {}};
+  co_return co_await change_members(ctx, req, change);
 }
 
 }  // namespace
@@ -352,9 +479,9 @@ void add_admin_routes(http_router& router, admin_context& ctx) {
   router.add("GET", "/v1/health", [c](const http_request& r) { return get_health(*c, r); });
   router.add("GET", "/v1/metrics", [c](const http_request& r) { return get_metrics(*c, r); });
   router.add("GET", "/v1/log", [c](const http_request& r) { return get_log(*c, r); });
-  router.add("POST", "/v1/members", [c](const http_request& r) { return not_yet(*c, r, "membership change"); });
-  router.add("POST", "/v1/members/*", [c](const http_request& r) { return not_yet(*c, r, "membership change"); });
-  router.add("DELETE", "/v1/members/*", [c](const http_request& r) { return not_yet(*c, r, "membership change"); });
+  router.add("POST", "/v1/members", [c](const http_request& r) { return post_member(*c, r); });
+  router.add("POST", "/v1/members/*", [c](const http_request& r) { return promote_member(*c, r); });
+  router.add("DELETE", "/v1/members/*", [c](const http_request& r) { return delete_member(*c, r); });
   router.add("POST", "/v1/leader/transfer", [c](const http_request& r) { return post_transfer(*c, r); });
   router.add("POST", "/v1/snapshot", [c](const http_request& r) { return post_snapshot(*c, r); });
 }

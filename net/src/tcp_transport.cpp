@@ -118,6 +118,8 @@ struct tcp_transport::impl {
     wakeup wake;                // notified when queue gains messages (and at stop)
     tcp::socket* sock = nullptr;
     log_rate_limiter warn_limit;
+    bool retired = false;       // no longer a member: its writer ends, sends are dropped
+    bool task_running = false;  // its peer_task is alive
   };
 
   // One accepted connection; `from` is set once its hello passed.
@@ -236,7 +238,7 @@ struct tcp_transport::impl {
 
   void on_send(node_id to, std::vector<message>& batch) {
     auto it = peers_.find(to);
-    if (stopping_ || it == peers_.end()) {
+    if (stopping_ || it == peers_.end() || it->second.retired) {
       stats_.dropped_other += batch.size();
       return;
     }
@@ -294,7 +296,7 @@ struct tcp_transport::impl {
     while (true) {
       while (p.queue.empty()) {
         co_await p.wake.wait();
-        if (stopping_) co_return;
+        if (stopping_ || p.retired) co_return;
         if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none)
           co_return;
       }
@@ -359,8 +361,13 @@ struct tcp_transport::impl {
   // breaks, back off, again.
   awaitable<void> peer_task(node_id id) {
     peer& p = peers_.at(id);
+    p.task_running = true;
+    struct done_flag {
+      bool& f;
+      ~done_flag() { f = false; }
+    } done{p.task_running};
     std::chrono::milliseconds backoff = opts_.reconnect_initial;
-    while (!stopping_) {
+    while (!stopping_ && !p.retired) {
       tcp::socket sock(strand_);
       const error_code ec = co_await dial(p, sock);
       if (stopping_) co_return;
@@ -441,7 +448,10 @@ struct tcp_transport::impl {
   // Accepts `h` as the connection's hello, or says why not.
   std::string check_hello(const hello& h) const {
     if (h.cluster_id != opts_.cluster_id) return "hello from cluster '" + h.cluster_id + "', not ours";
-    if (h.id == opts_.self || !peers_.contains(h.id)) return "hello from unknown node id " + std::to_string(h.id);
+    // Any other node of our cluster may talk to us: a member we do not know
+    // yet (it joined, or we are the one joining) must reach us before its
+    // configuration entry does.
+    if (h.id == opts_.self || h.id == no_node) return "hello with node id " + std::to_string(h.id);
     return {};
   }
 
@@ -581,6 +591,42 @@ struct tcp_transport::impl {
     co_return;
   }
 
+  // The configuration changed: start writers for new members, follow
+  // changed addresses (from the next connection on), retire departed ones.
+  void on_set_peers(const std::map<node_id, std::string>& peers) {
+    if (stopping_) return;
+    for (const auto& [id, address] : peers) {
+      if (id == opts_.self || id == no_node) continue;
+      host_port hp;
+      try {
+        hp = split_host_port(address);
+      } catch (const std::exception& e) {
+        warn(refuse_limit_, "ignoring address '" + address + "' of node " + std::to_string(id) + ": " + e.what());
+        continue;
+      }
+      auto it = peers_.find(id);
+      if (it == peers_.end()) {
+        it = peers_.emplace(std::piecewise_construct, std::forward_as_tuple(id),
+                            std::forward_as_tuple(id, hp, strand_)).first;
+        log_line(log_level::info, opts_.self, "net", "new peer: node " + std::to_string(id) + " at " + address);
+      } else {
+        it->second.address = hp;
+      }
+      it->second.retired = false;
+      if (started_ && !it->second.task_running) spawn(peer_task(id));
+    }
+    for (auto& [id, p] : peers_) {
+      if (peers.contains(id) || p.retired) continue;
+      p.retired = true;
+      stats_.dropped_other += p.queue.size();
+      p.queue.clear();
+      error_code ignored;
+      if (p.sock != nullptr) p.sock->close(ignored);
+      p.wake.notify();
+      log_line(log_level::info, opts_.self, "net", "node " + std::to_string(id) + " left the configuration");
+    }
+  }
+
   tcp_transport_stats snapshot() const {
     tcp_transport_stats s;
     s.frames_sent = stats_.frames_sent;
@@ -628,6 +674,11 @@ awaitable<void> tcp_transport::send(node_id to, std::vector<message> batch) {
   impl* self = impl_.get();
   asio::post(self->strand_, [self, to, b = std::move(batch)]() mutable { self->on_send(to, b); });
   return nothing();
+}
+
+void tcp_transport::set_peers(std::map<node_id, std::string> peers) {
+  impl* self = impl_.get();
+  asio::post(self->strand_, [self, p = std::move(peers)] { self->on_set_peers(p); });
 }
 
 tcp_transport_stats tcp_transport::stats() const { return impl_->snapshot(); }

@@ -17,7 +17,10 @@ enum class errc {
   overloaded,      // too many proposals pending: retry later
   transferring,    // leadership is being transferred: retry shortly (on the new leader)
   bad_target,      // leadership transfer to a node that is not a voter, or to itself
-  busy,            // an operation of this kind is already running
+  busy,            // an operation of this kind is already running (or, for a
+                   // membership change, the previous change is not committed yet)
+  bad_member,      // membership change: already a member, not a learner, not a member, or the last voter
+  not_caught_up,   // promoting a learner whose log is still far behind the leader's
 };
 
 const boost::system::error_category& error_category() noexcept;

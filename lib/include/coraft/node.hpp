@@ -28,7 +28,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <iterator>
+#include <map>
 #include <utility>
 #include <memory>
 #include <string>
@@ -38,7 +40,17 @@ namespace coraft {
 
 struct node_options {
   core::options raft;            // id, election/heartbeat ticks, pre-vote, batching...
-  std::vector<node_id> voters;   // the initial cluster, raft.id among them
+  // The bootstrap configuration: the initial voters (raft.id among them)
+  // and, optionally, each member's address (opaque to coraft: see
+  // membership::addresses). Config entries in the log and snapshots take
+  // over from it. A node joining an existing cluster starts with no voters:
+  // it waits, without campaigning, for the leader to send it the log.
+  std::vector<node_id> voters;
+  std::map<node_id, std::string> addresses;
+  // Called on the node's strand at start and whenever the configuration in
+  // force changes (a config entry appended or truncated, a snapshot
+  // installed): e.g. to tell the transport where the members are.
+  std::function<void(const membership&)> on_membership;
   // Length of one core tick. Zero: no ticker; the owner calls tick() (tests
   // on virtual time). Defaults give a 150-300 ms election timeout and 50 ms
   // heartbeats.
@@ -126,6 +138,7 @@ struct node_status : core::status {
   bool stopped = false;
   std::string fatal_error;  // non-empty after a storage failure
   std::size_t pending_proposals = 0;
+  std::map<node_id, std::string> addresses;  // of the configuration in force
   // Milliseconds since a message last arrived from each peer (-1: never).
   std::vector<std::pair<node_id, std::int64_t>> last_contact_ms;
   node_metrics metrics;
@@ -155,6 +168,13 @@ class node {
   // it), or with `timeout` when the transfer was abandoned, `not_leader`, or
   // `bad_target`.
   boost::asio::awaitable<index_outcome> transfer_leadership(node_id to = no_node);
+  // Changes the membership one server at a time [thesis ch. 4] (leader
+  // only): add a learner or a voter (with its address), promote a learner,
+  // remove a member. Succeeds once the configuration entry is committed and
+  // applied here; fails with not_leader, transferring, busy (a change or the
+  // term's first commit is pending), bad_member, not_caught_up, or the
+  // errors of propose(). A leader that removes itself steps down afterwards.
+  boost::asio::awaitable<propose_outcome> change_membership(core::config_change change);
   // Takes a snapshot of the state machine now and compacts the log; returns
   // the snapshot's last included index (`busy` if one is being taken).
   boost::asio::awaitable<index_outcome> snapshot();

@@ -136,18 +136,19 @@ void raft::scan_configs_from_log() {
   refresh_config();
 }
 
-void raft::refresh_config() {
+void raft::refresh_config(index_t next_for_new) {
   voters_ = configs_.back().config.voters;  // sorted by normalize()
   if (role_ != role::leader) return;
-  // New members get a progress (probing from our end of log); departed
-  // ones keep theirs until the change commits (after_commit).
-  const index_t last = last_log().index;
+  // New members get a progress; departed ones keep theirs until the change
+  // commits (after_commit). A member added by the entry just appended is
+  // probed with that entry: a probe needs an entry to carry.
+  const index_t next = next_for_new != 0 ? next_for_new : last_log().index + 1;
   const membership& c = config();
   for (const auto* ids : {&c.voters, &c.learners}) {
     for (node_id id : *ids) {
       if (id == opts_.id || progress_.contains(id)) continue;
       progress pr;
-      pr.next_index = last + 1;
+      pr.next_index = next;
       progress_.emplace(id, std::move(pr));
     }
   }

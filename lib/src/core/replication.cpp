@@ -22,7 +22,7 @@ void raft::append_to_log(entry e) {
     // [thesis §4.1] "a server always uses the latest configuration in its
     // log, regardless of whether the entry is committed"
     push_config_entry(log_.back());
-    refresh_config();
+    refresh_config(log_.back().index);
   }
 }
 

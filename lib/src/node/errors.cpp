@@ -18,6 +18,8 @@ class category final : public boost::system::error_category {
       case errc::transferring: return "leadership is being transferred: retry shortly";
       case errc::bad_target: return "not a voter this leader can transfer leadership to";
       case errc::busy: return "another operation of this kind is running";
+      case errc::bad_member: return "not a valid membership change for the current configuration";
+      case errc::not_caught_up: return "the learner's log is still far behind the leader's";
     }
     return "unknown coraft error";
   }

@@ -155,6 +155,7 @@ struct node::impl {
   std::optional<log_id> reset_on_first_write_;  // see start_on_strand
   wakeup writer_wake_;
   std::map<node_id, peer> peers_;
+  membership config_;  // the configuration in force, as last reported to on_membership
   std::vector<apply_item> apply_queue_;  // ready::apply batches and restores, in order
   wakeup applier_wake_;
 
@@ -305,12 +306,35 @@ struct node::impl {
       case core::propose_result::code::accepted:
         break;
     }
-    while (!waiters_.empty() && waiters_.back().index >= r.id.index) {
+    track(r.id, std::move(w));
+  }
+
+  void do_change(const core::config_change& c, waiter w) {
+    if (!started_ || stopping_) return complete(w, errc::stopped);
+    if (waiters_.size() >= opts_.max_pending_proposals) return complete(w, errc::overloaded);
+    const core::config_result r = raft_->propose_config(c);
+    using code = core::config_result::code;
+    switch (r.result) {
+      case code::not_leader: return complete(w, errc::not_leader, r.leader_hint);
+      case code::transferring: return complete(w, errc::transferring, r.leader_hint);
+      case code::busy: return complete(w, errc::busy);
+      case code::bad_member: return complete(w, errc::bad_member);
+      case code::not_caught_up: return complete(w, errc::not_caught_up);
+      case code::accepted: break;
+    }
+    log_line(log_level::info, opts_.raft.id, "raft",
+             "membership change appended at index " + std::to_string(r.id.index));
+    track(r.id, std::move(w));
+  }
+
+  // An entry of ours was appended at `id`: complete `w` once it is applied.
+  void track(log_id id, waiter w) {
+    while (!waiters_.empty() && waiters_.back().index >= id.index) {
       complete(waiters_.back(), errc::dropped);
       waiters_.pop_back();
     }
-    w.index = r.id.index;
-    w.term = r.id.term;
+    w.index = id.index;
+    w.term = id.term;
     w.deadline_tick = now_tick_ + static_cast<std::uint64_t>(opts_.propose_timeout_ticks);
     w.accepted = now();
     waiters_.push_back(std::move(w));
@@ -436,9 +460,28 @@ struct node::impl {
 
   void route(message m) {
     auto it = peers_.find(m.to);
-    if (it == peers_.end()) return;
+    if (it == peers_.end()) {
+      // A member that joined (or a leader we are joining): its replicator
+      // starts with the first message for it.
+      if (m.to == no_node || m.to == opts_.raft.id) return;
+      it = peers_.emplace(std::piecewise_construct, std::forward_as_tuple(m.to),
+                          std::forward_as_tuple(strand_)).first;
+      spawn(replicator(m.to));
+    }
     it->second.outbox.push_back(std::move(m));
     it->second.wake.notify();
+  }
+
+  // Tells the owner when the configuration in force changed.
+  void check_membership() {
+    const membership& c = raft_->config();
+    if (c == config_) return;
+    config_ = c;
+    std::string ids;
+    for (node_id v : c.voters) ids += (ids.empty() ? "" : ",") + std::to_string(v);
+    for (node_id l : c.learners) ids += (ids.empty() ? "" : ",") + std::to_string(l) + "(learner)";
+    log_line(log_level::info, opts_.raft.id, "raft", "configuration in force: " + (ids.empty() ? "none" : ids));
+    if (opts_.on_membership) opts_.on_membership(c);
   }
 
   void flush() {
@@ -476,6 +519,7 @@ struct node::impl {
       }
       for (const auto& r : rd.read_states) on_read_state(r);
     }
+    check_membership();
     check_transfers();
   }
 
@@ -534,14 +578,16 @@ struct node::impl {
         throw std::runtime_error("the log starts at entry " + std::to_string(rs.log.front().index) +
                                  " but no valid snapshot was found: the snapshot files are missing or "
                                  "corrupt; restore this node from a peer (wipe its data directory)");
-      raft_.emplace(opts_.raft, opts_.voters, rs.state, std::move(rs.log));
+      raft_.emplace(opts_.raft, membership{opts_.voters, {}, opts_.addresses}, rs.state, std::move(rs.log));
     }
+    check_membership();  // the owner learns the members before anything is sent
     last_term_ = raft_->term();
     set_log_context(opts_.raft.id, last_term_, core::to_string(raft_->state()));
-    for (node_id v : opts_.voters) {
-      if (v == opts_.raft.id) continue;
-      peers_.emplace(std::piecewise_construct, std::forward_as_tuple(v),
-                     std::forward_as_tuple(strand_));
+    for (const auto* ids : {&config_.voters, &config_.learners}) {
+      for (node_id v : *ids) {
+        if (v == opts_.raft.id) continue;
+        peers_.emplace(std::piecewise_construct, std::forward_as_tuple(v), std::forward_as_tuple(strand_));
+      }
     }
     for (auto& [id, p] : peers_) spawn(replicator(id));
     spawn(log_writer());
@@ -810,13 +856,16 @@ struct node::impl {
     s.pending_proposals = waiters_.size();
     s.metrics = metrics_;
     const auto now = std::chrono::steady_clock::now();
-    for (node_id v : opts_.voters) {
-      if (v == opts_.raft.id) continue;
-      auto it = last_contact_.find(v);
-      s.last_contact_ms.emplace_back(
-          v, it == last_contact_.end()
-                 ? -1
-                 : std::chrono::duration_cast<std::chrono::milliseconds>(now - it->second).count());
+    s.addresses = config_.addresses;
+    for (const auto* ids : {&config_.voters, &config_.learners}) {
+      for (node_id v : *ids) {
+        if (v == opts_.raft.id) continue;
+        auto it = last_contact_.find(v);
+        s.last_contact_ms.emplace_back(
+            v, it == last_contact_.end()
+                   ? -1
+                   : std::chrono::duration_cast<std::chrono::milliseconds>(now - it->second).count());
+      }
     }
     return s;
   }
@@ -860,6 +909,19 @@ awaitable<propose_outcome> node::propose(std::string command) {
         });
       },
       use_awaitable, std::move(command));
+}
+
+awaitable<propose_outcome> node::change_membership(core::config_change change) {
+  impl* self = impl_.get();
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(propose_outcome)>(
+      [self](auto handler, core::config_change c) {
+        impl::waiter w{0, 0, 0, asio::get_associated_executor(handler, self->strand_),
+                       propose_handler(std::move(handler))};
+        asio::post(self->strand_, [self, w = std::move(w), c = std::move(c)]() mutable {
+          self->do_change(c, std::move(w));
+        });
+      },
+      use_awaitable, std::move(change));
 }
 
 awaitable<index_outcome> node::read_index() {

@@ -330,7 +330,9 @@ class raft {
   void set_base_config(index_t at, membership m);
   void push_config_entry(const entry& e);  // no refresh
   void scan_configs_from_log();
-  void refresh_config();      // voters_ and leader progress after configs_ changed
+  // voters_ and leader progress after configs_ changed; new members are
+  // probed from `next_for_new` (0: after our last entry).
+  void refresh_config(index_t next_for_new = 0);
   void after_commit();        // leader: prune departed peers, step down if removed
   bool config_commit_pending() const;
 

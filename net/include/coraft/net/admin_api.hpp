@@ -1,7 +1,12 @@
 // coraft/net/admin_api.hpp — the cluster inspection and operation routes of
 // HTTP API v1 (DESIGN.md): /v1/status, /v1/health, /v1/metrics, /v1/log,
-// and the routes of features still to come (members, leader transfer,
-// snapshot) answering 501. They only call the node's public API.
+// /v1/members (add, promote, remove), /v1/leader/transfer, /v1/snapshot.
+// They only call the node's public API.
+//
+// Members' addresses live in the Raft configuration (membership::addresses,
+// one string per member: "RAFT_HOST:PORT HTTP_HOST:PORT"), so every node
+// learns them from the log; the owner keeps admin_context's table current
+// from node_options::on_membership.
 //
 // Also the shared helpers a service's own routes need: the leader redirect
 // (307 with Location on the leader's HTTP address, or 503 no_leader with
@@ -12,6 +17,8 @@
 #include <coraft/node.hpp>
 
 #include <functional>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,14 +35,30 @@ struct cluster_member {
 // Throws std::invalid_argument with a message naming the bad part.
 std::vector<cluster_member> parse_cluster(const std::string& spec);
 
+// A member's address string in the configuration, and back (nullopt when
+// it is not "RAFT_HOST:PORT HTTP_HOST:PORT").
+std::string encode_member_address(const cluster_member& m);
+std::optional<cluster_member> decode_member_address(node_id id, const std::string& address);
+// The members of a configuration with their addresses (voters, then learners).
+std::vector<cluster_member> members_of(const membership& config);
+
 struct admin_context {
+  admin_context(node& n, std::vector<cluster_member> members, std::string token, std::string fsync)
+      : raft_node(n), admin_token(std::move(token)), fsync_policy(std::move(fsync)),
+        members_(std::move(members)) {}
   node& raft_node;
-  std::vector<cluster_member> members;
   std::string admin_token;                // empty: no auth on mutating routes
   std::string fsync_policy = "always";    // shown in status; "never" is unsafe
   // Extra Prometheus lines (transport, HTTP and service counters).
   std::function<std::string()> extra_metrics;
-  const cluster_member* member(node_id id) const;
+
+  // The member table (the configuration in force). Thread-safe.
+  void set_members(std::vector<cluster_member> members);
+  std::optional<cluster_member> member(node_id id) const;
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<cluster_member> members_;
 };
 
 void add_admin_routes(http_router& router, admin_context& ctx);

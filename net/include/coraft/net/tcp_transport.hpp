@@ -13,8 +13,13 @@
 //   apart by address; tests give each node its own 127.0.0.x.
 // - On connect the writer sends hello{cluster id, our id}. The acceptor
 //   side reads a hello first and refuses (closes and logs) a connection from
-//   another cluster, from an unknown node id or with anything else first;
-//   later frames must be raft messages from that node to us.
+//   another cluster, one claiming our own id, or one with anything else
+//   first; later frames must be raft messages from that node to us. Node ids
+//   we have no address for are accepted: a member that just joined (or a
+//   leader, when we are the one joining) talks to us before its
+//   configuration reaches us.
+// - Peers change with the configuration (set_peers): new members get a
+//   writer; departed ones are retired (queue dropped, connection closed).
 // - Reader: a buffer, filled by read_some; every complete frame in it is
 //   decoded (header validated before room for its body is made, the buffer
 //   grown only as bytes arrive) and everything decoded from one read goes to
@@ -111,6 +116,10 @@ class tcp_transport final : public transport {
 
   // Enqueues `batch` for `to` and returns at once (see the header comment).
   boost::asio::awaitable<void> send(node_id to, std::vector<message> batch) override;
+
+  // The members to send to (id -> "host:port"), replacing the current set.
+  // Thread-safe; applied on the transport's strand.
+  void set_peers(std::map<node_id, std::string> peers);
 
   tcp_transport_stats stats() const;
   node_id id() const;

@@ -1,0 +1,44 @@
+// coraft/net/join.hpp — a new node asks a running cluster to take it in.
+//
+// A node started with an empty data directory and a seed address (any
+// member's HTTP address) POSTs /v1/members for itself as a learner,
+// following 307 redirects to the leader, then reads the leader's
+// /v1/status for every member's raft address, so that it can answer the
+// leader before the configuration entry naming it has reached it. Then the
+// leader sends it the log (or a snapshot) and it catches up; an operator
+// promotes it to voter with POST /v1/members/{id}/promote [thesis §4.2.1].
+#pragma once
+
+#include <coraft/net/admin_api.hpp>
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace coraft::net {
+
+// One HTTP/1.1 exchange with `host_port` (numeric IP), no redirects
+// followed. status 0: no answer (connection failed or timed out).
+struct http_reply {
+  int status = 0;
+  std::string body;
+  std::string location;  // the Location header, if any
+};
+boost::asio::awaitable<http_reply> http_call(std::string host_port, std::string method, std::string target,
+                                             std::string body, std::string bearer_token,
+                                             std::chrono::milliseconds timeout);
+
+struct join_result {
+  bool ok = false;
+  std::string error;                    // why not, when !ok
+  std::vector<cluster_member> members;  // the cluster's members, with addresses
+};
+// Retries (every 500 ms) until the leader accepted the change or `patience`
+// ran out. "Already a member" counts as accepted: a previous attempt of
+// ours got through.
+boost::asio::awaitable<join_result> join_cluster(std::string seed_http, cluster_member self,
+                                                 std::string admin_token, std::chrono::milliseconds patience);
+
+}  // namespace coraft::net

@@ -1,0 +1,148 @@
+// join.cpp — the HTTP side of joining a cluster (coraft/net/join.hpp).
+#include <coraft/net/join.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+
+namespace coraft::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+using tcp = asio::ip::tcp;
+
+asio::awaitable<http_reply> http_call(std::string host_port, std::string method, std::string target,
+                                      std::string body, std::string bearer_token,
+                                      std::chrono::milliseconds timeout) {
+  http_reply r;
+  const auto colon = host_port.rfind(':');
+  boost::system::error_code ec;
+  if (colon == std::string::npos) co_return r;
+  const auto addr = asio::ip::make_address(host_port.substr(0, colon), ec);
+  if (ec) co_return r;
+  unsigned long port = 0;
+  try {
+    port = std::stoul(host_port.substr(colon + 1));
+  } catch (const std::exception&) {
+    co_return r;
+  }
+  beast::tcp_stream stream(co_await asio::this_coro::executor);
+  stream.expires_after(timeout);
+  auto [cec] = co_await stream.async_connect(tcp::endpoint(addr, static_cast<unsigned short>(port)),
+                                             asio::as_tuple(asio::use_awaitable));
+  if (cec) co_return r;
+  http::request<http::string_body> req{http::string_to_verb(method), target, 11};
+  req.set(http::field::host, host_port);
+  if (!bearer_token.empty()) req.set(http::field::authorization, "Bearer " + bearer_token);
+  if (!body.empty()) req.set(http::field::content_type, "application/json");
+  req.body() = std::move(body);
+  req.prepare_payload();
+  auto [wec, wn] = co_await http::async_write(stream, req, asio::as_tuple(asio::use_awaitable));
+  if (wec) co_return r;
+  beast::flat_buffer buf;
+  http::response<http::string_body> res;
+  auto [rec, rn] = co_await http::async_read(stream, buf, res, asio::as_tuple(asio::use_awaitable));
+  if (rec) co_return r;
+  r.status = res.result_int();
+  r.body = std::move(res.body());
+  if (auto it = res.find(http::field::location); it != res.end()) r.location = std::string(it->value());
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  co_return r;
+}
+
+namespace {
+
+// "http://host:port/path" -> "host:port" (empty when it is not one).
+std::string authority_of(const std::string& location) {
+  auto u = boost::urls::parse_uri(location);
+  if (!u || !u->has_authority()) return {};
+  return std::string(u->encoded_host_and_port());
+}
+
+std::string error_message(const http_reply& r) {
+  if (r.status == 0) return "no answer";
+  boost::system::error_code ec;
+  const json::value v = json::parse(r.body, ec);
+  if (!ec && v.is_object()) {
+    if (const auto* m = v.as_object().if_contains("message"); m && m->is_string())
+      return std::to_string(r.status) + " " + std::string(m->as_string());
+  }
+  return std::to_string(r.status);
+}
+
+// Follows up to a few 307s from `at`; the final answer and where it came from.
+asio::awaitable<http_reply> call_leader(std::string& at, const std::string& method, const std::string& target,
+                                        const std::string& body, const std::string& token) {
+  http_reply r;
+  for (int hop = 0; hop < 4; ++hop) {
+    r = co_await http_call(at, method, target, body, token, std::chrono::milliseconds(6000));
+    if (r.status != 307 && r.status != 308) co_return r;
+    const std::string next = authority_of(r.location);
+    if (next.empty()) co_return r;
+    at = next;
+  }
+  co_return r;
+}
+
+}  // namespace
+
+asio::awaitable<join_result> join_cluster(std::string seed_http, cluster_member self, std::string admin_token,
+                                          std::chrono::milliseconds patience) {
+  join_result out;
+  const auto deadline = std::chrono::steady_clock::now() + patience;
+  json::object req;
+  req["id"] = self.id;
+  req["raft"] = self.raft;
+  req["http"] = self.http;
+  req["voter"] = false;
+  const std::string body = json::serialize(req);
+  asio::steady_timer pause(co_await asio::this_coro::executor);
+  while (true) {
+    std::string leader = seed_http;
+    const http_reply r = co_await call_leader(leader, "POST", "/v1/members", body, admin_token);
+    // 409 bad_member: already a member (our earlier attempt got through).
+    const bool accepted = r.status == 200 || (r.status == 409 && r.body.find("bad_member") != std::string::npos);
+    if (accepted) {
+      const http_reply s = co_await call_leader(leader, "GET", "/v1/status", {}, {});
+      boost::system::error_code ec;
+      const json::value v = json::parse(s.body, ec);
+      const json::array* ms = (!ec && v.is_object() && v.as_object().contains("members"))
+                                  ? v.as_object().at("members").if_array()
+                                  : nullptr;
+      if (s.status == 200 && ms != nullptr) {
+        for (const auto& m : *ms) {
+          const json::object* o = m.if_object();
+          if (o == nullptr || !o->contains("id") || !o->at("id").is_number()) continue;
+          cluster_member cm;
+          cm.id = o->at("id").to_number<node_id>();
+          if (const auto* x = o->if_contains("raft"); x && x->is_string()) cm.raft = std::string(x->as_string());
+          if (const auto* x = o->if_contains("http"); x && x->is_string()) cm.http = std::string(x->as_string());
+          if (const auto* x = o->if_contains("voter"); x && x->is_bool()) cm.voter = x->as_bool();
+          out.members.push_back(std::move(cm));
+        }
+        out.ok = true;
+        co_return out;
+      }
+      out.error = "joined, but reading the leader's status failed: " + error_message(s);
+    } else {
+      out.error = error_message(r);
+      // A bad request or refused token will not get better by retrying.
+      if (r.status == 400 || r.status == 401 || r.status == 404) co_return out;
+    }
+    if (std::chrono::steady_clock::now() + std::chrono::milliseconds(500) > deadline) co_return out;
+    pause.expires_after(std::chrono::milliseconds(500));
+    co_await pause.async_wait(asio::use_awaitable);
+  }
+}
+
+}  // namespace coraft::net
