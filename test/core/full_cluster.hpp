@@ -5,6 +5,8 @@
 // log discarded, state machine restored, then snapshot_installed), and a
 // node can take a snapshot of its state machine and compact (snapshot_taken).
 // A restart uses the snapshot constructor when the node has a snapshot.
+// add_node() brings in a server with empty storage: one joining the running
+// cluster (empty bootstrap configuration), or one whose disk was wiped.
 //
 // The state machine is a string: each applied normal entry appends
 // "<index>=<data>;". A snapshot's data is that string, so a follower that
@@ -35,6 +37,9 @@ namespace coraft::test {
 struct full_node {
   core::options opts;
   std::vector<node_id> voters;
+  // When set, the bootstrap configuration instead of `voters` (an empty one
+  // for a server joining a running cluster: see full_cluster::add_node).
+  std::optional<membership> bootstrap;
   std::unique_ptr<core::raft> r;
   bool up = true;
 
@@ -69,7 +74,7 @@ class full_cluster {
  public:
   using filter = std::function<bool(const message&)>;
 
-  explicit full_cluster(std::size_t n, core::options base) {
+  explicit full_cluster(std::size_t n, core::options base) : base_(base) {
     std::vector<node_id> voters;
     for (node_id id = 1; id <= n; ++id) voters.push_back(id);
     for (node_id id : voters) {
@@ -281,6 +286,21 @@ class full_cluster {
     return s;
   }
 
+  // Adds node `id` with empty storage and `bootstrap` as its configuration
+  // (empty by default: a server joining a running cluster, which learns the
+  // configuration from the leader's log or snapshot). A node of that id that
+  // exists already is replaced, as if its disk had been wiped.
+  full_node& add_node(node_id id, membership bootstrap = {}) {
+    auto nd = std::make_unique<full_node>();
+    nd->opts = base_;
+    nd->opts.id = id;
+    nd->bootstrap = std::move(bootstrap);
+    nodes_.insert_or_assign(id, std::move(nd));
+    start(id);
+    take_all();
+    return node(id);
+  }
+
   void crash(node_id id) {
     node(id).up = false;
     node(id).pend.clear();
@@ -333,6 +353,10 @@ class full_cluster {
       n.r = std::make_unique<core::raft>(o, n.hs, *n.snap, n.log);
       n.sm = std::string(n.snap->data.view());
       n.sm_applied = n.snap->meta.last.index;
+    } else if (n.bootstrap) {
+      n.r = std::make_unique<core::raft>(o, *n.bootstrap, n.hs, n.log);
+      n.sm.clear();
+      n.sm_applied = 0;
     } else {
       n.r = std::make_unique<core::raft>(o, n.voters, n.hs, n.log);
       n.sm.clear();
@@ -341,6 +365,7 @@ class full_cluster {
     n.up = true;
   }
 
+  core::options base_;
   std::map<node_id, std::unique_ptr<full_node>> nodes_;
   std::vector<message> net_;
   std::set<std::pair<node_id, node_id>> cut_;

@@ -365,7 +365,7 @@ run_result run_to_exit(const std::vector<std::string>& args, std::chrono::millis
 // ---- kv_cluster ---------------------------------------------------------------------
 
 kv_cluster::kv_cluster(int slot_no, int size, std::vector<std::string> extra_flags)
-    : extra_flags_(std::move(extra_flags)) {
+    : base_slot_(slot_no), extra_flags_(std::move(extra_flags)) {
   char tmpl[] = "/tmp/coraft-e2e-XXXXXX";
   if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
   dir_ = tmpl;
@@ -404,6 +404,20 @@ kv_cluster::~kv_cluster() {
   else std::cerr << "e2e: kept " << dir_ << "\n";
 }
 
+int kv_cluster::add_joiner() {
+  const int base = 28000 + 100 * base_slot_;
+  node_slot n;
+  n.id = size() + 1;
+  const std::string host = "127.0.0." + std::to_string(10 + n.id);
+  n.raft = host + ":" + std::to_string(base + 1);
+  n.http = host + ":" + std::to_string(base + 2);
+  n.data_dir = dir_ / ("node" + std::to_string(n.id));
+  n.log = dir_ / ("node" + std::to_string(n.id) + ".log");
+  n.joiner = true;
+  nodes_.push_back(std::move(n));
+  return size();
+}
+
 std::vector<int> kv_cluster::ids() const {
   std::vector<int> out;
   for (const auto& n : nodes_) out.push_back(n.id);
@@ -426,7 +440,8 @@ int kv_cluster::id_of_http(const std::string& host_port) const {
 void kv_cluster::start(int id, const std::vector<std::string>& extra) {
   node_slot& n = slot(id);
   BOOST_REQUIRE_MESSAGE(n.pid < 0, "node " << id << " is already running");
-  std::vector<std::string> args{"--id", std::to_string(id), "--cluster", cluster_, "--data-dir", n.data_dir.string()};
+  const std::string cluster = n.joiner ? std::to_string(id) + "=" + n.raft + "/" + n.http : cluster_;
+  std::vector<std::string> args{"--id", std::to_string(id), "--cluster", cluster, "--data-dir", n.data_dir.string()};
   args.insert(args.end(), extra_flags_.begin(), extra_flags_.end());
   args.insert(args.end(), extra.begin(), extra.end());
   {
@@ -446,6 +461,7 @@ void kv_cluster::start(int id, const std::vector<std::string>& extra) {
 void kv_cluster::start_all() {
   // Fork them all before waiting for any, as an operator's script would.
   for (auto& n : nodes_) {
+    if (n.joiner) continue;
     BOOST_REQUIRE(n.pid < 0);
     std::vector<std::string> args{"--id", std::to_string(n.id), "--cluster", cluster_, "--data-dir",
                                   n.data_dir.string()};
@@ -457,6 +473,7 @@ void kv_cluster::start_all() {
     n.pid = spawn(args, n.log);
   }
   for (auto& n : nodes_) {
+    if (n.joiner) continue;
     const int id = n.id;
     const bool up = eventually(10s, [&] {
       if (!running(id)) return true;
@@ -658,5 +675,7 @@ std::string kv_cluster::logs() const {
   }
   return os.str();
 }
+
+std::string kv_cluster::log_of(int id) const { return read_file(slot(id).log); }
 
 }  // namespace e2e

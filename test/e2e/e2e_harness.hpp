@@ -121,7 +121,12 @@ class kv_cluster {
   kv_cluster& operator=(const kv_cluster&) = delete;
 
   int size() const { return static_cast<int>(nodes_.size()); }
-  std::vector<int> ids() const;
+  std::vector<int> ids() const;  // every node, joiners included
+  // Reserves node id size()+1 on 127.0.0.(10+id), same ports, outside the
+  // cluster's --cluster flag: start() gives it a --cluster naming only
+  // itself (a node that joins a running cluster with --join) and
+  // start_all() leaves it alone. Returns its id.
+  int add_joiner();
   std::string cluster_flag() const { return cluster_; }
   std::string http_addr(int id) const;
   std::string raft_addr(int id) const;
@@ -176,6 +181,8 @@ class kv_cluster {
 
   // Every node's log (this run), for failure reports.
   std::string logs() const;
+  // Everything node `id` printed, over all its starts.
+  std::string log_of(int id) const;
 
  private:
   struct node_slot {
@@ -184,11 +191,13 @@ class kv_cluster {
     std::filesystem::path data_dir, log;
     pid_t pid = -1;
     int starts = 0;
+    bool joiner = false;  // not in cluster_: --cluster names only itself
   };
   node_slot& slot(int id);
   const node_slot& slot(int id) const;
   std::vector<int> running_or_all(const std::vector<int>& among) const;
 
+  int base_slot_ = 0;
   std::filesystem::path dir_;
   std::string cluster_;
   std::vector<std::string> extra_flags_;

@@ -282,10 +282,14 @@ class core_node {
 
   // Drains the core's ready batch. Messages that may go out now are appended
   // to `outbox`; writes wait for sync(). Returns false if there was nothing.
-  bool take(std::vector<message>& outbox) {
+  // `held`, when given, gets a copy of the messages that wait for the sync
+  // (votes, acks): a checker can judge them against the core's state at the
+  // moment it emitted them, which may have changed by the time they go out.
+  bool take(std::vector<message>& outbox, std::vector<message>* held = nullptr) {
     if (!up_ || !raft_->has_ready()) return false;
     core::ready rd = raft_->take_ready();
     for (auto& m : rd.send_now) outbox.push_back(std::move(m));
+    if (held != nullptr) held->insert(held->end(), rd.send_after_sync.begin(), rd.send_after_sync.end());
     pending_write w;
     w.write.state = std::move(rd.persist_state);
     w.write.entries = std::move(rd.persist_entries);
@@ -348,8 +352,12 @@ class core_node {
   // durable, hands it to the core with the log compacted through
   // `trailing` entries before it, and queues the durable compaction.
   // False when there is nothing new to capture.
+  // Not while a snapshot from the leader is being installed: the state
+  // machine is about to be replaced, and saving its older state would
+  // replace the newer snapshot already durable (step 1) under a log that
+  // step 2 resets past it.
   bool take_snapshot(index_t trailing) {
-    if (!up_ || sm_.index == 0) return false;
+    if (!up_ || sm_.index == 0 || installing()) return false;
     const snapshot* old = raft_->latest_snapshot();
     if (old != nullptr && old->meta.last.index >= sm_.index) return false;
     snapshot s;

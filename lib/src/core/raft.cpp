@@ -128,6 +128,10 @@ propose_result raft::propose(payload data) {
   // [thesis §3.10] "the prior leader stops accepting new client requests"
   // while it hands over, so the target can catch up.
   if (transfer_target_ != no_node) return {propose_result::code::transferring, {}, transfer_target_};
+  // [thesis §4.2.2] A leader that appended its own removal takes no more
+  // commands: when the removal commits, a voter then holds our whole log
+  // and can take over at once (TimeoutNow in after_commit).
+  if (!config().is_voter(opts_.id)) return {propose_result::code::transferring, {}, no_node};
   entry e{hs_.current_term, last_log().index + 1, entry_type::normal, std::move(data)};
   const log_id id = e.id();
   append_to_log(std::move(e));
