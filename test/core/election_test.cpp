@@ -269,6 +269,39 @@ BOOST_AUTO_TEST_CASE(election_timeout_starts_an_election) {
   BOOST_TEST(t > 0);
 }
 
+BOOST_AUTO_TEST_CASE(a_single_voter_leads_only_once_its_own_vote_is_durable) {
+  // [thesis §3.8] A vote is acted on only once durable — our own too. A
+  // single voter that led on an unsynced self-vote could, after a crash,
+  // vote again in the same term (for a removed server still finishing its
+  // removal, or for itself with a different log): two leaders of one term.
+  one_core c(paper_options(), hard_state{}, {}, std::vector<node_id>{1});
+  c.r.campaign();
+  const auto rd = c.take();
+  BOOST_TEST(c.r.state() == role::candidate, "not yet: its vote is not durable");
+  BOOST_TEST_REQUIRE(rd.persist_state.has_value());
+  BOOST_TEST(*rd.persist_state == (hard_state{1, 1}));
+  BOOST_TEST(rd.persist_entries.empty(), "no no-op before it leads");
+  c.r.state_synced(0);
+  BOOST_TEST(c.r.state() == role::candidate, "an older state's sync says nothing");
+  c.r.state_synced(1);
+  BOOST_TEST(c.r.state() == role::leader);
+  const auto after = c.take();
+  BOOST_TEST_REQUIRE(after.persist_entries.size() == 1u);
+  BOOST_TEST(after.persist_entries[0].id() == (log_id{1, 1}), "its term's no-op [§8]");
+}
+
+BOOST_AUTO_TEST_CASE(a_single_voter_that_moved_on_before_its_vote_was_durable_does_not_lead) {
+  one_core c(paper_options(), hard_state{}, {}, std::vector<node_id>{1});
+  c.r.campaign();
+  c.take();
+  c.step(2, 5, heartbeat_request{0, 0});  // a newer term's leader (e.g. of a later config)
+  BOOST_TEST_REQUIRE(c.r.term() == 5u);
+  c.r.state_synced(1);
+  BOOST_TEST(c.r.state() == role::follower);
+  c.r.state_synced(5);
+  BOOST_TEST(c.r.state() == role::follower, "it never campaigned in term 5");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(pre_vote_and_check_quorum)

@@ -165,6 +165,7 @@ class full_cluster {
       }
       for (auto& m : w.after_sync) net_.push_back(std::move(m));
       if (!w.entries.empty()) n.r->synced_to(w.entries.back().id());
+      if (w.state) n.r->state_synced(w.state->current_term);
       if (w.install) {
         // Snapshot durable, log discarded durably, state machine restored.
         n.snap = *w.install;

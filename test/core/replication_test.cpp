@@ -230,6 +230,7 @@ struct lockstep {
           core::ready rd = r->take_ready();
           for (auto& m : rd.send_now) net.push_back(std::move(m));
           if (!rd.persist_entries.empty()) r->synced_to(rd.persist_entries.back().id());
+          if (rd.persist_state) r->state_synced(rd.persist_state->current_term);
           for (auto& m : rd.send_after_sync) net.push_back(std::move(m));
         }
         r->check_invariants();

@@ -14,9 +14,7 @@
 //
 // --features picks the operations beyond the base algorithm: `all` (the
 // default: each seed draws whether and how often it snapshots, reads and
-// transfers), `all,membership` (the same, and membership changes too: not
-// in `all` until the core stops deadlocking when a promoted learner misses
-// its promotion, see sim_config::known_bugs), `none` (the base algorithm:
+// transfers and changes membership), `none` (the base algorithm:
 // the histories of before these existed), or a comma list of snapshots,
 // reads, transfers, membership (only those, and every seed uses them). membership:
 // leaders are asked to add brand-new servers (learners, now and then
@@ -106,7 +104,6 @@ int main(int argc, char** argv) {
   std::string storage = "memory";
   std::string features = "all";
   bool no_wal_compaction = false;
-  bool known_bugs = false;
 
   po::options_description desc(
       "usage: coraft-sim --seeds N --first-seed S [--nodes 3|5] [--steps K]\n"
@@ -125,16 +122,12 @@ int main(int argc, char** argv) {
        "temporary directory under /tmp; power loss cannot be simulated there: a crash only "
        "closes and reopens the log)")
       ("features", po::value(&features)->default_value("all"),
-       "operations beyond the base algorithm: all (each seed draws its rates, zero included; "
-       "membership not yet), all,membership (the same with membership), none, or a comma list "
-       "of snapshots, reads, transfers, membership (only those, in every seed)")
+       "operations beyond the base algorithm: all (each seed draws its rates, zero included), "
+       "none, or a comma list of snapshots, reads, transfers, membership (only those, in every "
+       "seed)")
       ("no-wal-compaction", po::bool_switch(&no_wal_compaction),
        "file/posix storage: snapshots are taken and installed, but log compactions are not "
        "written to the WAL (it keeps the entries a snapshot covers)")
-      ("known-bugs", po::bool_switch(&known_bugs),
-       "membership: also the situations where the core is known to fail today (changes "
-       "between one and two voters, brand-new servers added straight as voters, snapshots on "
-       "joiners; see sim_config::known_bugs)")
       ("verbose,v", po::bool_switch(&verbose), "print every event and a summary per seed");
 
   po::variables_map vm;
@@ -161,14 +154,9 @@ int main(int argc, char** argv) {
     kind = sim_storage::posix;
   else if (storage != "memory")
     return usage_error("--storage must be memory, file or posix", desc);
-  // `all` leaves membership out until the core stops deadlocking when a
-  // promoted learner misses its promotion (see sim_config::known_bugs):
-  // `all,membership` adds it, drawn per seed like the others.
-  bool snapshots = true, reads = true, transfers = true, membership = false, focused = false;
+  bool snapshots = true, reads = true, transfers = true, membership = true, focused = false;
   if (features == "none") {
     snapshots = reads = transfers = membership = false;
-  } else if (features == "all,membership" || features == "membership,all") {
-    membership = true;
   } else if (features != "all") {
     snapshots = reads = transfers = membership = false;
     focused = true;
@@ -216,7 +204,6 @@ int main(int argc, char** argv) {
     cfg.reads = reads;
     cfg.transfers = transfers;
     cfg.membership_changes = membership;
-    cfg.known_bugs = known_bugs;
     cfg.focused = focused;
     cfg.wal_compaction = !no_wal_compaction;
     if (kind == sim_storage::posix) {
@@ -224,8 +211,7 @@ int main(int argc, char** argv) {
       std::filesystem::create_directory(cfg.storage_dir);
     }
     g_replay = replay_command(cfg.seed, nodes, steps, storage, features) +
-               (no_wal_compaction ? " --no-wal-compaction" : "") +
-               (known_bugs ? " --known-bugs" : "");
+               (no_wal_compaction ? " --no-wal-compaction" : "");
     std::optional<coraft::test::violation> v;
     std::optional<sim_cluster> sim_holder;
     try {

@@ -479,6 +479,7 @@ class core_node {
     if (!disk_->write(w.write)) return power_failed();
     for (auto& m : w.after_sync) outbox.push_back(std::move(m));
     if (!w.write.entries.empty()) raft_->synced_to(w.write.entries.back().id());
+    if (w.write.state) raft_->state_synced(w.write.state->current_term);
     return true;
   }
 

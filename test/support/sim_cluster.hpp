@@ -40,8 +40,8 @@
 // the snapshot's, else the bootstrap one); each config entry changes one
 // server; a leader's log holds at most one uncommitted config entry; leaders
 // of one term agree on the configuration; only voters of their own
-// configuration in force campaign and vote; a leader's commit is durable on
-// a majority of the voters in force; a leader that removed itself steps
+// configuration in force campaign (any server votes [thesis §4.1]); a
+// leader's commit is durable on a majority of the voters in force; a leader that removed itself steps
 // down once that commits; a snapshot carries the configuration at its index.
 // After the fault phase everything heals and liveness is required: a stable
 // leader within a bound, and proposals applied on every node within a bound.
@@ -515,32 +515,35 @@ class invariant_checker {
                          " (config entry at " + std::to_string(rec.index) + ")"};
   }
 
-  // Only voters campaign and vote [thesis §4.2.1, §4.2.3]: a learner, a
-  // joiner not yet named, a removed server never sends a vote request (real
-  // or pre-vote) nor grants a vote, and is never a (pre-)candidate, judged
-  // by the configuration in force on it when it acts.
-  std::optional<violation> check_only_voters_vote(node_id id, const core::raft& r, const message* m) {
+  // Only voters campaign [thesis §4.2.1, §4.2.3]: a learner, a joiner not
+  // yet named, a removed server never sends a vote request (real or
+  // pre-vote) and is never a (pre-)candidate, judged by the configuration in
+  // force on it when it acts — except a voter whose own removal is in force
+  // but not known to be committed [thesis §4.2.2: until C_new commits it may
+  // "time out and become leader again"]. Any server may answer one: servers
+  // vote regardless of their own configuration [thesis §4.1] (a promoted
+  // learner that has not heard of its promotion may hold the deciding vote).
+  std::optional<violation> check_only_voters_campaign(node_id id, const core::raft& r,
+                                                      const message* m) {
     if (r.config().is_voter(id)) return std::nullopt;
+    const core::status st = r.get_status();
+    if (st.config_index > r.commit_index() && st.config_index > 0 &&
+        r.config_at(st.config_index - 1).is_voter(id))
+      return std::nullopt;
     const std::string who = sim_detail::node_str(id) + " (" + sim_detail::str(r.config()) +
                             " in force, term " + std::to_string(r.term()) + ")";
     if (m == nullptr) {
       if (r.state() == core::role::candidate || r.state() == core::role::pre_candidate)
-        return violation{"only voters vote", who + " is a " + core::to_string(r.state()) +
-                                                 " but not a voter [thesis §4.2.1]"};
+        return violation{"only voters campaign", who + " is a " + core::to_string(r.state()) +
+                                                     " but not a voter [thesis §4.2.1]"};
       return std::nullopt;
     }
     if (const auto* v = std::get_if<vote_request>(&m->body))
-      return violation{"only voters vote", who + " sent a " +
-                                               (v->pre_vote ? std::string("pre-vote") : "vote") +
-                                               " request for term " + std::to_string(m->term) +
-                                               " to " + sim_detail::node_str(m->to) +
-                                               " but is not a voter [thesis §4.2.1]"};
-    if (const auto* v = std::get_if<vote_response>(&m->body); v && v->granted)
-      return violation{"only voters vote", who + " granted its " +
-                                               (v->pre_vote ? std::string("pre-vote") : "vote") +
-                                               " in term " + std::to_string(m->term) + " to " +
-                                               sim_detail::node_str(m->to) +
-                                               " but is not a voter [thesis §4.2.1]"};
+      return violation{"only voters campaign", who + " sent a " +
+                                                   (v->pre_vote ? std::string("pre-vote") : "vote") +
+                                                   " request for term " + std::to_string(m->term) +
+                                                   " to " + sim_detail::node_str(m->to) +
+                                                   " but is not a voter [thesis §4.2.1]"};
     return std::nullopt;
   }
 
@@ -1134,24 +1137,8 @@ struct sim_config {
   bool snapshots = true;  // snapshots at random points, InstallSnapshot [§7]
   bool reads = true;      // ReadIndex on leaders and followers [thesis §6.4]
   bool transfers = true;  // leadership transfers [thesis §3.10]
-  // Servers added, promoted, removed [thesis ch. 4]. Off by default (and
-  // left out of coraft-sim's `all`) until the core no longer deadlocks when
-  // a promoted learner misses its promotion: see known_bugs.
+  // Servers added, promoted, removed [thesis ch. 4].
   bool membership_changes = false;
-  // Also the situations where the core is known to fail today. Off
-  // meanwhile; on, `coraft-sim --features membership --known-bugs` fails
-  // seeds 3, 10, 20... (3 nodes):
-  //  - changes between one and two voters, and brand-new servers added
-  //    straight as voters: a server that is a voter without knowing it yet
-  //    (a promoted learner, a joiner) or one that removed itself while
-  //    leading never votes nor campaigns, so once the leader loses
-  //    leadership before the change commits no one can be elected
-  //    [thesis §4.1: servers vote regardless of their own configuration;
-  //    §4.2.2: a removed leader keeps campaigning until C_new commits];
-  //  - snapshots on a joiner before its addition reaches it: it does not
-  //    know the bootstrap configuration (it is not in the log), so
-  //    config_at() and the snapshot's lastConfig are empty [thesis §5.1].
-  bool known_bugs = false;
   bool focused = false;
   // File storage: compactions go to the WAL (base records, segments removed).
   bool wal_compaction = true;
@@ -1491,7 +1478,7 @@ class sim_cluster {
         // Judged against the configuration in force when the core emitted
         // them (votes wait for the sync, meanwhile the node may learn more).
         for (const auto* box : {&outbox_, &held_})
-          for (const message& m : *box) check(checker_.check_only_voters_vote(n.id(), n.raft(), &m));
+          for (const message& m : *box) check(checker_.check_only_voters_campaign(n.id(), n.raft(), &m));
       }
       for (auto& m : outbox_) send(std::move(m));
     }
@@ -1737,8 +1724,10 @@ class sim_cluster {
     std::vector<node_id> ids;
     for (const core_node& n : nodes_) {
       if (!active(n.id()) || n.sm().index == 0) continue;
-      // (A joiner before its addition reaches it: see sim_config::known_bugs.)
-      if (!cfg_.known_bugs && n.raft().config_at(n.sm().index).voters.empty()) continue;
+      // As coraft::node does: no snapshot where the configuration is not
+      // known (a joiner before the entry adding it), since a snapshot
+      // carries it [thesis §5.1].
+      if (n.raft().config_at(n.sm().index).voters.empty()) continue;
       const snapshot* s = n.raft().latest_snapshot();
       if (s == nullptr || s->meta.last.index < n.sm().index) ids.push_back(n.id());
     }
@@ -1797,13 +1786,14 @@ class sim_cluster {
     std::vector<int> choices;
     const auto weigh = [&](int what, int weight) { choices.insert(choices.end(), weight, what); };
     if (can_add) weigh(add_learner, voters < 3 ? 4 : 3);
-    // Voters stay within 2..max_voters, or 1..max_voters with known_bugs.
-    const std::size_t min_voters = cfg_.known_bugs ? 1 : 2;
+    // Voters stay within 1..max_voters: one and two voters are the
+    // configurations where a lost vote or a stale removal stalls elections.
+    const std::size_t min_voters = 1;
     const bool may_grow = voters < max_voters && voters >= min_voters;
     std::vector<node_id> removable;  // others whose removal keeps min_voters
     for (node_id id : others)
       if (!c.is_voter(id) || voters > min_voters) removable.push_back(id);
-    if (can_add && may_grow && cfg_.known_bugs) weigh(add_voter, 1);
+    if (can_add && may_grow) weigh(add_voter, 1);  // an empty server straight as a voter
     if (!c.learners.empty() && may_grow) weigh(promote, voters < 3 ? 5 : 3);
     if (!removable.empty()) weigh(remove_other, voters > 5 ? 5 : voters >= 3 ? 2 : 1);
     if (c.is_voter(l) && voters > min_voters) weigh(remove_self, voters > 3 ? 2 : 1);
@@ -1847,7 +1837,7 @@ class sim_cluster {
               if (ch.id == l) ++stats_.self_removals;
             }
             // A new server starts empty, knowing no configuration: a joiner
-            // that neither campaigns nor votes until a config names it.
+            // that does not campaign until a config names it.
             if (ch.id == nodes_.size() + 1) add_node(ch.id);
           });
     static const char* const codes[] = {"accepted",    "not leader",   "transferring",
@@ -2062,7 +2052,7 @@ class sim_cluster {
         check(checker_.check_single_server_changes(n.id(), n.incarnation(), r));
         check(checker_.check_one_change_in_flight(n.id(), r));
         check(checker_.check_leader_config(n.id(), r, newest));
-        check(checker_.check_only_voters_vote(n.id(), r, nullptr));
+        check(checker_.check_only_voters_campaign(n.id(), r, nullptr));
         check(checker_.check_removed_leader_steps_down(n.id(), r, newest));
       }
     }

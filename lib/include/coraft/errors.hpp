@@ -18,7 +18,8 @@ enum class errc {
   transferring,    // leadership is being transferred: retry shortly (on the new leader)
   bad_target,      // leadership transfer to a node that is not a voter, or to itself
   busy,            // an operation of this kind is already running (or, for a
-                   // membership change, the previous change is not committed yet)
+                   // membership change, the previous change is not committed yet;
+                   // for a snapshot, a joiner does not yet know its configuration)
   bad_member,      // membership change: already a member, not a learner, not a member, or the last voter
   not_caught_up,   // promoting a learner whose log is still far behind the leader's
 };

@@ -31,7 +31,7 @@ void raft::tick_election() {
   ++election_elapsed_;
   // [§5.2] "If a follower receives no communication over a period of time
   // called the election timeout, then it ... begins an election."
-  if (election_elapsed_ >= randomized_election_timeout_ && is_voter(opts_.id)) campaign();
+  if (election_elapsed_ >= randomized_election_timeout_ && may_campaign()) campaign();
 }
 
 void raft::tick_heartbeat() {
@@ -45,6 +45,7 @@ void raft::tick_heartbeat() {
   }
   if (election_elapsed_ >= opts_.election_ticks) {
     election_elapsed_ = 0;
+    release_departed(true);
     if (opts_.check_quorum) {
       // [thesis §6.2] "a leader steps down if an election timeout elapses
       // without a successful round of heartbeats to a majority of its cluster"
@@ -65,8 +66,23 @@ void raft::tick_heartbeat() {
   }
 }
 
+bool raft::may_campaign() const {
+  if (is_voter(opts_.id)) return true;
+  // [thesis §4.2.2] A server whose own removal is the newest config entry in
+  // its log, not known to be committed, campaigns too: it may have lost
+  // leadership while committing that entry and hold the only log the
+  // remaining voters can elect (with two voters, the other needs its vote
+  // and cannot win it). It counts only the new configuration's voters — not
+  // itself — and, elected, leads until the removal commits, then steps down
+  // (after_commit). Pre-vote and the lease keep a removed server that missed
+  // the commit from disrupting the others [thesis §4.2.3].
+  const std::size_t n = configs_.size();
+  return n >= 2 && configs_[n - 1].index > commit_index_ &&
+         configs_[n - 2].config.is_voter(opts_.id) && !config().voters.empty();
+}
+
 void raft::campaign() {
-  if (role_ == role::leader || !is_voter(opts_.id)) return;
+  if (role_ == role::leader || !may_campaign()) return;
   // A node installing a snapshot stays a follower until it is in force: as
   // leader it would commit entries past the snapshot it is about to install.
   if (installing_) return;
@@ -146,13 +162,17 @@ void raft::become_leader() {
 }
 
 void raft::start_election(bool pre_vote, bool transfer) {
-  votes_[opts_.id] = true;
-  if (votes_.size() >= quorum()) {  // single-voter cluster
+  votes_[opts_.id] = true;  // counts only if we are a voter (may_campaign)
+  if (is_voter(opts_.id) && quorum() == 1) {  // single-voter cluster
     if (pre_vote) {
       become_candidate();
       start_election(false, transfer);
     } else {
-      become_leader();
+      // Our own vote elects us, but only once it is durable (state_synced):
+      // a crash before would let us vote again in this term — for another
+      // candidate, or for ourselves with a different log [§5.2 Election
+      // Safety; thesis §3.8: persist before acting on it].
+      self_vote_term_ = hs_.current_term;
     }
     return;
   }
@@ -199,7 +219,12 @@ bool raft::step_term(const message& m) {
 }
 
 void raft::handle_vote_request(const message& m, const vote_request& r) {
-  if (!is_voter(opts_.id)) return;  // learners do not vote
+  // No check of our own configuration here [thesis §4.1: "servers process
+  // incoming RPC requests without consulting their current configurations"]:
+  // a learner promoted while cut off, or a voter whose own (uncommitted)
+  // removal is in its log, may hold a vote the candidate needs. A vote from
+  // a non-voter counts only if the candidate's configuration makes it a
+  // voter (handle_vote_response).
   // [Fig. 2] "If votedFor is null or candidateId, and candidate's log is at
   // least as up-to-date as receiver's log, grant vote" [§5.4.1].
   const bool can_vote = hs_.voted_for == m.from ||
@@ -223,6 +248,14 @@ void raft::handle_vote_request(const message& m, const vote_request& r) {
   send(message{opts_.id, m.from, hs_.current_term, vote_response{granted, false}}, true);
 }
 
+void raft::state_synced(term_t term) {
+  if (self_vote_term_ == 0 || term < self_vote_term_) return;
+  const term_t t = std::exchange(self_vote_term_, 0);
+  if (role_ == role::candidate && hs_.current_term == t && hs_.voted_for == opts_.id &&
+      is_voter(opts_.id) && quorum() == 1)
+    become_leader();
+}
+
 void raft::handle_vote_response(const message& m, const vote_response& r) {
   if (role_ == role::pre_candidate) {
     if (!r.pre_vote) return;
@@ -232,9 +265,11 @@ void raft::handle_vote_response(const message& m, const vote_response& r) {
     return;
   }
   votes_.emplace(m.from, r.granted);  // first answer of each voter counts
-  std::size_t granted = 0;
-  for (const auto& [id, g] : votes_) granted += (g && is_voter(id)) ? 1 : 0;
-  const std::size_t rejected = votes_.size() - granted;
+  std::size_t granted = 0, rejected = 0;
+  for (const auto& [id, g] : votes_) {
+    if (!is_voter(id)) continue;  // our own vote when campaigning removed
+    ++(g ? granted : rejected);
+  }
   if (granted >= quorum()) {
     if (role_ == role::pre_candidate) {
       become_candidate();
@@ -277,7 +312,7 @@ void raft::step(const message& m) {
           if (role_ == role::leader) handle_snapshot_response(m, body);
         } else if constexpr (std::is_same_v<T, timeout_now>) {
           // [thesis §3.10] start an election at once, ignoring leases.
-          if (role_ != role::leader && is_voter(opts_.id) && !installing_) {
+          if (role_ != role::leader && may_campaign() && !installing_) {
             become_candidate();
             start_election(false, true);
           }

@@ -165,8 +165,27 @@ bool raft::config_commit_pending() const {
   const membership& c = config();
   if (!c.is_voter(opts_.id)) return true;
   for (const auto& [id, pr] : progress_)
-    if (!c.contains(id)) return true;
+    if (!c.contains(id) && pr.match_index >= configs_.back().index) return true;
   return false;
+}
+
+void raft::release_departed(bool all) {
+  if (configs_.back().index > commit_index_) return;  // C_old may still be in force
+  const membership& c = config();
+  // A departed member gets appends until it holds the entry that removed
+  // it, then one last heartbeat carrying the commit index (min(match,
+  // commit) as always: entries beyond match may differ on it). Knowing its
+  // removal committed, it no longer campaigns (may_campaign) and stays quiet
+  // [thesis §4.2.3]. One that does not catch up within an election timeout
+  // (down, cut off) is released anyway (`all`); pre-vote and the lease keep
+  // it from disrupting the others.
+  std::erase_if(progress_, [&](const auto& kv) {
+    if (c.contains(kv.first) || (!all && kv.second.match_index < configs_.back().index)) return false;
+    send(message{opts_.id, kv.first, hs_.current_term,
+                 heartbeat_request{std::min(kv.second.match_index, commit_index_), read_seq_}},
+         false);
+    return true;
+  });
 }
 
 void raft::after_commit() {
@@ -186,7 +205,7 @@ void raft::after_commit() {
     become_follower(hs_.current_term, no_node);
     return;
   }
-  std::erase_if(progress_, [&](const auto& kv) { return !c.contains(kv.first); });
+  release_departed(false);
   if (transfer_target_ != no_node && !c.is_voter(transfer_target_)) transfer_target_ = no_node;
 }
 

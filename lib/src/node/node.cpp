@@ -664,6 +664,8 @@ struct node::impl {
       }
       const std::optional<log_id> last =
           w.entries.empty() ? std::nullopt : std::optional<log_id>(w.entries.back().id());
+      const std::optional<term_t> state_term =
+          w.state ? std::optional<term_t>(w.state->current_term) : std::nullopt;
       const auto t0 = std::chrono::steady_clock::now();
       ++metrics_.storage_writes;
       metrics_.storage_entries += w.entries.size();
@@ -673,6 +675,7 @@ struct node::impl {
       if (stopping_) co_return;
       for (auto& m : after_sync) route(std::move(m));
       if (last) raft_->synced_to(*last);
+      if (state_term) raft_->state_synced(*state_term);
       schedule_flush();
     }
   }
@@ -739,6 +742,12 @@ struct node::impl {
         const auto term = raft_->term_at(at);
         if (!term) {
           out = index_error(errc::busy);  // cannot happen: applied entries stay until compacted
+        } else if (raft_->config_at(at).voters.empty()) {
+          // A joiner that has not yet applied the entry adding it does not
+          // know the configuration at `at` (the bootstrap configuration is
+          // not in the log), and a snapshot must carry it [thesis §5.1,
+          // lastConfig]: wait until it knows. The next apply asks again.
+          out = index_error(errc::busy);
         } else {
           const auto t0 = std::chrono::steady_clock::now();
           string_writer w;

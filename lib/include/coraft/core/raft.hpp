@@ -64,8 +64,9 @@ struct options {
 //     entry's index is at or below the last written one, first truncate the
 //     written log from that index: a conflicting suffix);
 //  3. once everything persisted by this and every earlier batch is durable,
-//     send `send_after_sync` and, if entries were written, call
-//     synced_to(last written entry's id);
+//     send `send_after_sync`; if entries were written, call
+//     synced_to(last written entry's id); if a state was written, call
+//     state_synced(its current_term) (a single voter leads only then);
 //  4. apply `apply` to the state machine in order. These entries are
 //     committed and already durable locally; each is handed out exactly once.
 //  5. `install_snapshot` (a follower): after every earlier apply, make the
@@ -203,6 +204,8 @@ class raft {
   // Storage is durable through `last` (ignored if `last` is no longer in the
   // log because a newer leader replaced it).
   void synced_to(log_id last);
+  // The hard state written with `persist_state` (its term given) is durable.
+  void state_synced(term_t term);
   // Start an election now (as if the election timeout elapsed).
   void campaign();
 
@@ -320,6 +323,7 @@ class raft {
   // and `field` each follower's (match_index for commits, read_ack for reads).
   std::uint64_t quorum_value(std::uint64_t own, std::uint64_t progress::*field) const;
   bool is_voter(node_id id) const;
+  bool may_campaign() const;  // a voter, or removed by an uncommitted entry
   std::uint64_t next_random();
 
   // membership.cpp
@@ -335,10 +339,16 @@ class raft {
   void refresh_config(index_t next_for_new = 0);
   void after_commit();        // leader: prune departed peers, step down if removed
   bool config_commit_pending() const;
+  // Leader: stop replicating to members the committed configuration left
+  // out, once they hold their removal (or, `all`, anyway).
+  void release_departed(bool all);
 
   options opts_;
   hard_state hs_;              // Persisted (through ready::persist_state).
   bool hs_dirty_ = false;      // hs_ changed since the last take_ready()
+  // A single voter's candidacy in this term, waiting for its own vote to be
+  // durable (state_synced) before it leads: 0 otherwise.
+  term_t self_vote_term_ = 0;
   role role_ = role::follower;
   node_id leader_ = no_node;   // who we believe leads current_term
   std::vector<node_id> voters_;  // configs_.back()'s voters (sorted): hot path of quorum counts
