@@ -19,9 +19,11 @@
 //
 // http: closed-loop HTTP/1.1 load against a running coraft-kv or etcd gateway
 // (http_load.cpp). failover: kill -9 the leader of a local 3-node coraft-kv or
-// etcd under writes, N times (failover.cpp).
+// etcd under writes, N times (failover.cpp). snapshot-install: time for a
+// new learner to receive and install a large snapshot (snapshot_install.cpp).
 #include "failover.hpp"
 #include "http_load.hpp"
+#include "snapshot_install.hpp"
 
 #include <coraft/file_storage.hpp>
 #include <coraft/log.hpp>
@@ -379,7 +381,8 @@ int usage(const char* why) {
             << "       coraft-bench http --target http://HOST:PORT [--connections 16] [--duration 10] "
                "[--value-size 128] [--workload put|get|mixed] [--keys 100000] [--warmup 1] [--threads 1] "
                "[--api coraft|etcd] [--json]\n"
-            << "       coraft-bench failover [--system coraft|etcd] [--runs 10] [--json] (see failover --help)\n";
+            << "       coraft-bench failover [--system coraft|etcd] [--runs 10] [--json] (see failover --help)\n"
+            << "       coraft-bench snapshot-install [--size-mb 1024] [--chunk-kb 1024] [--json]\n";
   return 2;
 }
 
@@ -395,6 +398,7 @@ int main(int argc, char** argv) {
   }
   if (mode == "http") return run_http_bench(argc - 1, argv + 1);
   if (mode == "failover") return run_failover_bench(argc - 1, argv + 1);
+  if (mode == "snapshot-install") return run_snapshot_install_bench(argc - 1, argv + 1);
   if (mode == "wal-recover") {
     std::uint64_t n = 1'000'000;
     std::size_t vs = 128;

@@ -406,7 +406,7 @@ asio::awaitable<http_response> change_members(admin_context& ctx, const http_req
   if (change.type == kind::remove && voter && s.voters.size() == 1)
     co_return http_response::error(409, "bad_member", "node " + std::to_string(change.id) + " is the last voter");
   core::config_change c = change;
-  const propose_outcome r = co_await ctx.raft_node.change_membership(std::move(c));
+  const propose_outcome r = co_await ctx.raft_node.change_membership(c);
   if (!r) co_return proposal_error(ctx, r.error, req);
   json::object o;
   o["index"] = r.value.index;

@@ -174,7 +174,10 @@ class node {
   // applied here; fails with not_leader, transferring, busy (a change or the
   // term's first commit is pending), bad_member, not_caught_up, or the
   // errors of propose(). A leader that removes itself steps down afterwards.
-  boost::asio::awaitable<propose_outcome> change_membership(core::config_change change);
+  // With g++ 12, name the change before the co_await rather than writing a
+  // braced temporary inside it: that compiler miscopies such temporaries'
+  // short strings (the coroutine bugs noted in transport.hpp).
+  boost::asio::awaitable<propose_outcome> change_membership(const core::config_change& change);
   // Takes a snapshot of the state machine now and compacts the log; returns
   // the snapshot's last included index (`busy` if one is being taken).
   boost::asio::awaitable<index_outcome> snapshot();

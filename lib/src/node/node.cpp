@@ -920,7 +920,11 @@ awaitable<propose_outcome> node::propose(std::string command) {
       use_awaitable, std::move(command));
 }
 
-awaitable<propose_outcome> node::change_membership(core::config_change change) {
+// g++ 12 miscopies a braced temporary written inside the co_await
+// expression (`co_await n.change_membership({kind, id, "short"})`: its
+// short-string buffer pointer is left pointing at another copy — ASan
+// bad-free); name the change first. See node.hpp.
+awaitable<propose_outcome> node::change_membership(const core::config_change& change) {
   impl* self = impl_.get();
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(propose_outcome)>(
       [self](auto handler, core::config_change c) {
@@ -930,7 +934,7 @@ awaitable<propose_outcome> node::change_membership(core::config_change change) {
           self->do_change(c, std::move(w));
         });
       },
-      use_awaitable, std::move(change));
+      use_awaitable, core::config_change(change));
 }
 
 awaitable<index_outcome> node::read_index() {
