@@ -312,7 +312,9 @@ void raft::step(const message& m) {
           if (role_ == role::leader) handle_snapshot_response(m, body);
         } else if constexpr (std::is_same_v<T, timeout_now>) {
           // [thesis §3.10] start an election at once, ignoring leases.
-          if (role_ != role::leader && may_campaign() && !installing_) {
+          // Only a voter: a TimeoutNow delayed past our own removal must
+          // not start a transfer election that ignores the others' lease.
+          if (role_ != role::leader && is_voter(opts_.id) && !installing_) {
             become_candidate();
             start_election(false, true);
           }

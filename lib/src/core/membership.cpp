@@ -176,9 +176,10 @@ void raft::release_departed(bool all) {
   // it, then one last heartbeat carrying the commit index (min(match,
   // commit) as always: entries beyond match may differ on it). Knowing its
   // removal committed, it no longer campaigns (may_campaign) and stays quiet
-  // [thesis §4.2.3]. One that does not catch up within an election timeout
-  // (down, cut off) is released anyway (`all`); pre-vote and the lease keep
-  // it from disrupting the others.
+  // [thesis §4.2.3]. One that has not caught up by the leader's next
+  // election-timeout boundary (down, cut off, slow) is released anyway
+  // (`all`, with a heartbeat that may not tell it the commit); pre-vote and
+  // the lease keep it from disrupting the others.
   std::erase_if(progress_, [&](const auto& kv) {
     if (c.contains(kv.first) || (!all && kv.second.match_index < configs_.back().index)) return false;
     send(message{opts_.id, kv.first, hs_.current_term,
@@ -213,6 +214,9 @@ config_result raft::propose_config(const config_change& ch) {
   using code = config_result::code;
   if (role_ != role::leader) return {code::not_leader, {}, leader_};
   if (transfer_target_ != no_node) return {code::transferring, {}, transfer_target_};
+  // A leader outside its own configuration is only finishing its removal
+  // [thesis §4.2.2]: it steps down once that commits, and takes no change.
+  if (!config().is_voter(opts_.id)) return {code::transferring, {}, no_node};
   // [thesis §4.1 and its 2015 errata] Only once this term's first entry is
   // committed (a change from an earlier leader could otherwise still be
   // overruled), and one change at a time.

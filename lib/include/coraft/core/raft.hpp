@@ -111,7 +111,9 @@ struct config_result {
   // committed yet [thesis §4.1, the bug fix of the single-server changes];
   // bad_member: adding a member twice, promoting a non-learner, removing a
   // non-member or the last voter; not_caught_up: promoting a learner
-  // whose log is more than one append batch behind ours [thesis §4.2.1].
+  // whose log is more than one append batch behind ours [thesis §4.2.1];
+  // transferring: a leadership transfer is in flight, or this leader is
+  // outside its configuration (finishing its own removal).
   enum class code : std::uint8_t { accepted, not_leader, transferring, busy, bad_member, not_caught_up };
   code result = code::accepted;
   log_id id;                      // accepted: where the config entry was appended
