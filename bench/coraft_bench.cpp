@@ -24,6 +24,7 @@
 #include "failover.hpp"
 #include "http_load.hpp"
 #include "snapshot_install.hpp"
+#include "temp_dir.hpp"
 
 #include <coraft/file_storage.hpp>
 #include <coraft/log.hpp>
@@ -97,19 +98,6 @@ struct inproc_config {
   int threads = 1;
   std::string storage = "memory";
   bool json = false;
-};
-
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "coraft-bench-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
 };
 
 struct client_stats {

@@ -11,6 +11,8 @@
 // (CRC32C of both states).
 #include "snapshot_install.hpp"
 
+#include "temp_dir.hpp"
+
 #include <coraft/detail/crc32c.hpp>
 #include <coraft/file_storage.hpp>
 #include <coraft/log.hpp>
@@ -65,19 +67,6 @@ class blob_state_machine final : public coraft::state_machine {
   std::string state_;
 };
 
-struct scratch_dir {
-  std::string path;
-  scratch_dir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "coraft-snapbench-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path = tmpl;
-  }
-  ~scratch_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
-
 // One node with its storage, transport and state machine.
 struct bench_node {
   bench_node(asio::io_context& ctx, coraft::node_id id, const std::string& raft_address, bool bootstrap,
@@ -118,7 +107,7 @@ struct bench_node {
     transport->detach();
     co_await transport->stop();
   }
-  scratch_dir dir;
+  temp_dir dir;
   blob_state_machine sm;
   std::unique_ptr<coraft::file_storage> store;
   std::unique_ptr<coraft::net::tcp_transport> transport;
