@@ -168,6 +168,7 @@ struct node::impl {
   bool snapshot_running_ = false;
   wakeup snapshot_wake_{strand_};
   index_t snapshot_index_ = 0;       // last included index of the newest snapshot here
+  std::size_t last_capture_bytes_ = 0;  // size of the last snapshot captured here
   std::uint64_t applied_since_snapshot_ = 0;
   std::uint64_t bytes_since_snapshot_ = 0;
   // Pending proposals. Invariant: ascending by index, and so by deadline too:
@@ -751,7 +752,12 @@ struct node::impl {
         } else {
           const auto t0 = std::chrono::steady_clock::now();
           string_writer w;
+          // Room for about the last snapshot's size up front: growing a
+          // 10+ MB string by doubling copies it and faults in fresh pages,
+          // all while the strand waits.
+          w.out.reserve(last_capture_bytes_ + last_capture_bytes_ / 8);
           sm_.save_snapshot(w);
+          last_capture_bytes_ = w.out.size();
           coraft::snapshot s;
           s.meta.last = {*term, at};
           s.meta.config = raft_->config_at(at);

@@ -32,11 +32,9 @@ std::uint64_t get_u64(const char* p) { return detail::load_le<std::uint64_t>(p);
 // CRC over the length field, the type field and the body: everything but
 // the CRC itself.
 std::uint32_t record_crc(const char* header, const char* body, std::size_t n) {
-  detail::crc32c_state c;
-  c.process_bytes(header, 4);
-  c.process_bytes(header + 8, 4);
-  c.process_bytes(body, n);
-  return c.checksum();
+  std::uint32_t c = detail::crc32c(header, 4);
+  c = detail::crc32c_extend(c, header + 8, 4);
+  return detail::crc32c_extend(c, body, n);
 }
 
 bool all_zero(const char* p, std::size_t n) {
