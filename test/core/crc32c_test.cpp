@@ -25,6 +25,15 @@ BOOST_AUTO_TEST_CASE(known_answers) {
   BOOST_TEST_MESSAGE("crc32c on the crc32 instruction: " << (crc32c_hardware() ? "yes" : "no"));
 }
 
+#if defined(__x86_64__)
+// Where the CPU has the instruction it is used, so that the comparisons
+// below test two implementations and not one against itself.
+BOOST_AUTO_TEST_CASE(the_instruction_is_used_where_the_cpu_has_it) {
+  __builtin_cpu_init();
+  BOOST_TEST(crc32c_hardware() == static_cast<bool>(__builtin_cpu_supports("sse4.2")));
+}
+#endif
+
 BOOST_AUTO_TEST_CASE(every_length_and_alignment_matches_boost_crc) {
   std::mt19937_64 rng(11);
   std::vector<unsigned char> buf(4096 + 16);

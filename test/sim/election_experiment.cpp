@@ -26,12 +26,12 @@
 // infinitely long: they count in every quantile (printed "inf") and are
 // also reported apart.
 //
-// Election timeout ranges: the core draws a timeout from [election_ticks,
-// 2*election_ticks) ticks, so with a 1 ms tick only 150-300 (election_ticks
-// 150: [150, 300)) is expressible. The other ranges need an upper bound
-// option; when core::options has `election_ticks_max` (timeout uniform over
-// [election_ticks, election_ticks_max], inclusive; 0 = the current rule) this
-// program uses it, otherwise it prints those lines as not runnable.
+// Election timeout ranges: core::options::election_ticks_max bounds the
+// timeout from above (uniform over [election_ticks, election_ticks_max],
+// inclusive; with 0 the core keeps its default [election_ticks,
+// 2*election_ticks)). With a 1 ms tick every range of the paper is
+// expressible. The program still checks for the field at compile time and
+// prints a line as not runnable against a core without it.
 //
 // Configurations: raft = the paper's algorithm (no pre-vote, no
 // check-quorum); prevote = pre-vote on [thesis §9.6], check-quorum off;
@@ -68,7 +68,7 @@ constexpr std::int64_t us_per_tick = 1000;  // 1 ms
 
 struct timeout_range {
   int lo_ms = 150;
-  int hi_ms = 300;  // inclusive upper bound (150-300 means [150, 300) with today's core)
+  int hi_ms = 300;  // inclusive upper bound
   std::string name() const { return std::to_string(lo_ms) + "-" + std::to_string(hi_ms); }
 };
 

@@ -5,7 +5,7 @@
 // SSE4.2, checked once at run time): about 20 times the speed of the
 // table-driven Boost.CRC, which matters for a 14 MB snapshot captured on the
 // node's strand (~33 ms → ~2 ms here) and for every record and frame.
-// crc32c_portable() is Boost.CRC, the reference both paths must agree with.
+// crc32c_portable_extend() is Boost.CRC, the reference both paths must agree with.
 #pragma once
 
 #include <cstddef>
