@@ -6,9 +6,11 @@
 #   3. coraft-election-experiment (Figure 16), 1,000 trials per line
 #   4. coraft-bench inproc, engine only (memory) and durable (file, fsync), 1, 64 and 256 clients
 #   5. plot.sh
-#   bash bench/run-all.sh                       # ~30 min on 2 cores
+#   bash bench/run-all.sh                       # ~12 min on 2 cores
 #   QUICK=1 bash bench/run-all.sh               # a smoke run: short loads, 3 failovers, 50 trials
-# Env: RESULTS (default bench/results/all-DATE), BUILD (build), FAILOVER_RUNS (20), TRIALS (1000).
+#   REPEAT=3 bash bench/run-all.sh              # every compare point 3 times (medians), ~25 min
+# Env: RESULTS (default bench/results/all-DATE), BUILD (build), FAILOVER_RUNS (20), TRIALS (1000),
+# REPEAT (1; passed on to compare-etcd.sh).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build}

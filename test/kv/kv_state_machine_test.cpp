@@ -9,7 +9,6 @@
 
 #include "kv_state_machine.hpp"
 
-#include <cstring>
 #include <map>
 #include <random>
 #include <string>
@@ -18,29 +17,6 @@ using namespace coraft;
 using namespace coraft::kv;
 
 namespace {
-
-class string_writer final : public snapshot_writer {
- public:
-  void write(std::span<const std::byte> bytes) override {
-    out.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-  }
-  std::string out;
-};
-
-class string_reader final : public snapshot_reader {
- public:
-  explicit string_reader(std::string s) : data_(std::move(s)) {}
-  std::size_t read(std::span<std::byte> buf) override {
-    const std::size_t n = std::min(buf.size(), data_.size() - at_);
-    std::memcpy(buf.data(), data_.data() + at_, n);
-    at_ += n;
-    return n;
-  }
-
- private:
-  std::string data_;
-  std::size_t at_ = 0;
-};
 
 using model = std::map<std::string, std::string>;
 
@@ -133,9 +109,9 @@ BOOST_AUTO_TEST_CASE(a_restored_snapshot_replaces_the_content_and_its_index) {
     b.apply(i, encode(c));
   }
   BOOST_TEST_REQUIRE(ma != mb);
-  string_writer w;
+  string_snapshot_writer w;
   a.save_snapshot(w);
-  string_reader r(w.out);
+  bytes_snapshot_reader r(w.out);
   b.restore_snapshot(r);
   check_same(b, ma, keys);
   // The restored machine goes on like the original.
@@ -158,9 +134,9 @@ BOOST_AUTO_TEST_CASE(a_truncated_snapshot_is_refused_and_changes_nothing) {
     apply_model(m, c);
     a.apply(i, encode(c));
   }
-  string_writer w;
+  string_snapshot_writer w;
   a.save_snapshot(w);
-  string_reader r(w.out.substr(0, w.out.size() - 3));
+  bytes_snapshot_reader r(std::string_view(w.out).substr(0, w.out.size() - 3));
   BOOST_CHECK_THROW(a.restore_snapshot(r), std::runtime_error);
   check_same(a, m, 40);
 }

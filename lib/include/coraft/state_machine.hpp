@@ -8,15 +8,17 @@
 
 #include <coraft/types.hpp>
 
+#include <algorithm>
 #include <cstddef>
+#include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
 
 namespace coraft {
 
-// Streams used by snapshots (the snapshot issue implements taking and
-// installing them; the interface is fixed now so services can plan for it).
+// Streams used by snapshots: save_snapshot() writes the state to one,
+// restore_snapshot() reads a whole state from one [§7].
 class snapshot_writer {
  public:
   virtual ~snapshot_writer() = default;
@@ -28,6 +30,33 @@ class snapshot_reader {
   virtual ~snapshot_reader() = default;
   // Reads up to buf.size() bytes; returns 0 at the end.
   virtual std::size_t read(std::span<std::byte> buf) = 0;
+};
+
+// In-memory streams: what the node uses to capture a snapshot and to
+// restore one, and what a service's tests can use to check that its
+// restore_snapshot() reads back what its save_snapshot() wrote.
+class string_snapshot_writer final : public snapshot_writer {
+ public:
+  void write(std::span<const std::byte> bytes) override {
+    out.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  }
+  std::string out;
+};
+
+// Reads `bytes`, which must outlive the reader.
+class bytes_snapshot_reader final : public snapshot_reader {
+ public:
+  explicit bytes_snapshot_reader(std::string_view bytes) : bytes_(bytes) {}
+  std::size_t read(std::span<std::byte> buf) override {
+    const std::size_t n = std::min(buf.size(), bytes_.size() - at_);
+    std::memcpy(buf.data(), bytes_.data() + at_, n);
+    at_ += n;
+    return n;
+  }
+
+ private:
+  std::string_view bytes_;
+  std::size_t at_ = 0;
 };
 
 class state_machine {

@@ -28,7 +28,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
 
-#include <cstring>
 #include <deque>
 #include <list>
 #include <map>
@@ -59,30 +58,6 @@ index_outcome index_error(errc e, node_id hint = no_node) {
   out.leader_hint = hint;
   return out;
 }
-
-// The state machine's snapshot streams over one buffer in memory.
-class string_writer final : public snapshot_writer {
- public:
-  void write(std::span<const std::byte> bytes) override {
-    out.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-  }
-  std::string out;
-};
-
-class payload_reader final : public snapshot_reader {
- public:
-  explicit payload_reader(payload p) : data_(std::move(p)) {}
-  std::size_t read(std::span<std::byte> buf) override {
-    const std::size_t n = std::min(buf.size(), data_.size() - at_);
-    std::memcpy(buf.data(), data_.data() + at_, n);
-    at_ += n;
-    return n;
-  }
-
- private:
-  payload data_;
-  std::size_t at_ = 0;
-};
 
 }  // namespace
 
@@ -567,7 +542,7 @@ struct node::impl {
         reset_on_first_write_ = last;
         rs.log.clear();
       }
-      payload_reader in(rs.snap->data);
+      bytes_snapshot_reader in(rs.snap->data.view());
       sm_.restore_snapshot(in);
       applied_index_ = meta.last.index;
       snapshot_index_ = meta.last.index;
@@ -751,7 +726,7 @@ struct node::impl {
           out = index_error(errc::busy);
         } else {
           const auto t0 = std::chrono::steady_clock::now();
-          string_writer w;
+          string_snapshot_writer w;
           // Room for about the last snapshot's size up front: growing a
           // 10+ MB string by doubling copies it and faults in fresh pages,
           // all while the strand waits.
@@ -818,7 +793,7 @@ struct node::impl {
 
   void restore(coraft::snapshot s) {
     const log_id last = s.meta.last;
-    payload_reader in(s.data);
+    bytes_snapshot_reader in(s.data.view());
     sm_.restore_snapshot(in);
     applied_index_ = last.index;
     snapshot_index_ = last.index;
