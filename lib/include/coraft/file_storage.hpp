@@ -25,6 +25,10 @@ struct file_storage_options {
   std::uint64_t segment_bytes = 64ull << 20;
   bool sync = true;              // false = --fsync=never: unsafe, benchmarks only
   std::function<void(const std::string&)> log;
+  // Prepare the next WAL segment on a helper thread (wal_options::
+  // prepare_spare): rolls over without a stall, at the cost of one more
+  // segment on disk. Needs a file_system usable from two threads.
+  bool prepare_spare_segment = true;
 };
 
 // The data directory belongs to someone else or has an unknown format.

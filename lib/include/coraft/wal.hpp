@@ -12,6 +12,13 @@
 // entry; once it is durable, older segments whose entries it covers are
 // removed, oldest first.
 //
+// Rolling over zero-fills and syncs a whole new segment (64 MiB: tens of ms
+// on a virtual disk, during which no append completes). With
+// prepare_spare, a helper thread prepares the next segment ahead of time
+// (`wal.spare`: zero-filled and synced, not yet part of the log), so a roll
+// only writes the header, syncs, renames and syncs the directory. A spare
+// left by a crash is deleted on open().
+//
 // Invariants: records are only ever appended; the log they describe has no
 // hole (an entry's index is always the next one, a truncation only cuts a
 // suffix); append() returns only after one write and one sync (unless sync is
@@ -25,6 +32,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <future>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -44,6 +52,10 @@ struct wal_options {
   std::uint64_t segment_bytes = 64ull << 20;    // roll at this size
   bool sync = true;                             // false: never fsync (unsafe; benchmarks)
   std::function<void(const std::string&)> log;  // recovery notes (torn tail truncated...)
+  // Prepare the next segment on a helper thread (the file_system is then
+  // used from two threads; the POSIX one allows it, the simulated one does
+  // not).
+  bool prepare_spare = false;
 };
 
 struct wal_stats {
@@ -52,6 +64,7 @@ struct wal_stats {
   std::uint64_t bytes = 0;
   std::uint64_t segments = 0;
   std::uint64_t segments_removed = 0;
+  std::uint64_t spares_used = 0;  // rolls that took a prepared spare segment
 };
 
 class wal {
@@ -80,6 +93,8 @@ class wal {
 
  private:
   void roll(std::uint64_t seq);
+  void start_spare();
+  bool take_spare();
   void encode_segment_header(std::uint64_t seq);
   void encode_hard_state(const hard_state& hs);
   void encode_truncate(index_t from);
@@ -107,6 +122,7 @@ class wal {
   hard_state hs_;
   std::vector<char> buf_;          // records being assembled for one write
   wal_stats stats_;
+  std::future<void> spare_;        // the helper preparing wal.spare, if any
 };
 
 }  // namespace coraft

@@ -327,6 +327,7 @@ asio::awaitable<recovered_state> file_storage::load() {
     wo.segment_bytes = self->opts.segment_bytes;
     wo.sync = self->opts.sync;
     wo.log = self->opts.log;
+    wo.prepare_spare = self->opts.prepare_spare_segment;
     self->log.emplace(*self->fs, wo);
     recovered_state rs = self->log->open();
     rs.snap = self->load_snapshot();
