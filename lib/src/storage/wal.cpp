@@ -82,7 +82,7 @@ wal::wal(file_system& fs, wal_options opts) : fs_(fs), opts_(std::move(opts)) {
 }
 
 wal::~wal() {
-  if (spare_.valid()) spare_.wait();  // the helper uses fs_ and opts_'s strings
+  if (spare_.valid()) spare_.wait();  // the helper uses fs_
   if (file_ >= 0) fs_.close(file_);
 }
 
@@ -92,8 +92,7 @@ std::string spare_path(const std::string& dir) { return dir + "/wal.spare"; }
 
 void wal::start_spare() {
   if (!opts_.prepare_spare || spare_.valid()) return;
-  spare_ = std::async(std::launch::async, [&fs = fs_, path = spare_path(opts_.dir), bytes = opts_.segment_bytes,
-                                           sync = opts_.sync] {
+  auto prepare = [&fs = fs_, path = spare_path(opts_.dir), bytes = opts_.segment_bytes, sync = opts_.sync] {
     fs.remove(path);
     const auto fd = fs.open(path, true);
     try {
@@ -111,7 +110,12 @@ void wal::start_spare() {
       throw;
     }
     fs.close(fd);
-  });
+  };
+  try {
+    spare_ = std::async(std::launch::async, std::move(prepare));
+  } catch (const std::exception& e) {  // no thread: the next roll zero-fills itself
+    opts_.log(std::string("cannot start preparing a spare segment: ") + e.what());
+  }
 }
 
 // Waits for the helper (normally long done) and says whether wal.spare is
@@ -386,8 +390,15 @@ void wal::roll(std::uint64_t seq) {
   fs_.remove(tmp);
   // A prepared spare is already zero-filled and synced: it becomes the
   // temporary file, and zero_fill below finds nothing left to do.
-  const bool spare = take_spare();
-  if (spare) fs_.rename(spare_path(opts_.dir), tmp);
+  bool spare = take_spare();
+  if (spare) {
+    try {
+      fs_.rename(spare_path(opts_.dir), tmp);
+    } catch (const std::exception& e) {
+      opts_.log(std::string("the spare segment could not be taken (zero-filling instead): ") + e.what());
+      spare = false;
+    }
+  }
   const auto fd = fs_.open(tmp, true);
   fs_.zero_fill(fd, opts_.segment_bytes);
   encode_segment_header(seq);
