@@ -5,15 +5,21 @@
 # connections, 3 s each), then bench/plot.sh on its results. Checks every
 # point ran on both systems (errors under 1%), the table has a ratio for each,
 # the figures were drawn, and nothing the script started is left running.
-# Installs etcd-server and gnuplot-nox (Debian) if missing, as the scripts do.
+# Needs etcd and gnuplot (`bash .ci/setup --tests` installs them).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 B=$(cd "${1:?usage: compare-smoke-test.sh BUILD_DIR}" && pwd)
 fail() { echo "compare smoke: $*" >&2; exit 1; }
+for cmd in etcd gnuplot; do
+  command -v "$cmd" >/dev/null || fail "$cmd is not installed: run bash .ci/setup --tests"
+done
 R=$(mktemp -d /tmp/coraft-compare-smoke.XXXXXX)
 trap 'rm -rf "$R"' EXIT
 
-bash "$here/compare-etcd.sh" --quick --build "$B" --results "$R" >"$R/out.txt" 2>&1 ||
+# Every process the script starts inherits this mark, so that what is left
+# afterwards can be told from anyone else's etcd or coraft-kv.
+mark="CORAFT_COMPARE_SMOKE=$$.$RANDOM"
+env "$mark" bash "$here/compare-etcd.sh" --quick --build "$B" --results "$R" >"$R/out.txt" 2>&1 ||
   fail "compare-etcd.sh failed: $(tail -n 20 "$R/out.txt")"
 # 2 systems x 2 workloads x 2 connection counts, each with requests and
 # (ctest runs other suites beside this one: a leader change under that load
@@ -30,8 +36,8 @@ ratios=$(grep -cE '^(put|get) +(1|64) \|.*\| +[0-9.]+x' "$R/table.txt" || true)
 echo "ok: compare-etcd.sh --quick (8 points, errors under 1%, 4 ratios)"
 
 # Everything it started is gone (it stops its processes by pid on exit).
-! pgrep -f 'initial-cluster-token coraft-bench' >/dev/null || fail "an etcd it started is still running"
-! pgrep -f '1=127.0.0.21:7101' >/dev/null || fail "a coraft-kv it started is still running"
+left=$(grep -lsaF "$mark" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3 | tr '\n' ' ' || true)
+[ -z "$left" ] || fail "processes it started are still running: $(ps -o pid=,comm= -p ${left// /,} 2>/dev/null)"
 echo "ok: no process left behind"
 
 bash "$here/plot.sh" "$R" >"$R/plot.txt" 2>&1 || fail "plot.sh failed: $(cat "$R/plot.txt")"

@@ -365,12 +365,14 @@ BOOST_AUTO_TEST_CASE(rolls_take_the_spare_segment_prepared_ahead) {
   BOOST_TEST_REQUIRE(std::filesystem::exists(dir + "/wal.spare"));
   BOOST_TEST(std::filesystem::file_size(dir + "/wal.spare") == o.segment_bytes);
   BOOST_TEST(!std::filesystem::exists(dir + "/wal.tmp"));
-  // A crash while the spare was being made: a short file with garbage.
+  // A crash while the spare was being made: a short file, here with a
+  // record-like header and garbage, which must never be read as log.
   std::filesystem::resize_file(dir + "/wal.spare", 100);
   {
     std::FILE* f = std::fopen((dir + "/wal.spare").c_str(), "r+b");
     BOOST_TEST_REQUIRE(f != nullptr);
-    std::fputs("\x07\x00\x00\x00garbage", f);
+    const char garbage[] = "\x07\x00\x00\x00garbage";
+    BOOST_TEST_REQUIRE(std::fwrite(garbage, 1, sizeof garbage - 1, f) == sizeof garbage - 1);
     std::fclose(f);
   }
   {

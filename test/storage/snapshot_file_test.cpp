@@ -82,6 +82,7 @@ struct snap_dir {
     o.cluster_id = "alpha";
     o.segment_bytes = 8192;
     o.log = [this](const std::string& s) { notes.push_back(s); };
+    o.prepare_spare_segment = false;  // a second thread would make crash points nondeterministic
     st.emplace(o, fs.borrow());
   }
   recovered_state load() { return run(st->load()); }

@@ -27,7 +27,8 @@ struct file_storage_options {
   std::function<void(const std::string&)> log;
   // Prepare the next WAL segment on a helper thread (wal_options::
   // prepare_spare): rolls over without a stall, at the cost of one more
-  // segment on disk. Needs a file_system usable from two threads.
+  // segment on disk. Needs a file_system usable from two threads (the
+  // storage's snapshot thread already shares it with the I/O thread).
   bool prepare_spare_segment = true;
 };
 

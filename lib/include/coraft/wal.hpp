@@ -52,9 +52,9 @@ struct wal_options {
   std::uint64_t segment_bytes = 64ull << 20;    // roll at this size
   bool sync = true;                             // false: never fsync (unsafe; benchmarks)
   std::function<void(const std::string&)> log;  // recovery notes (torn tail truncated...)
-  // Prepare the next segment on a helper thread (the file_system is then
-  // used from two threads; the POSIX one allows it, the simulated one does
-  // not).
+  // Prepare the next segment on a helper thread. The file_system is then
+  // used from two threads: the POSIX one allows it; the simulated one is
+  // locked but its crash points would no longer be deterministic.
   bool prepare_spare = false;
 };
 

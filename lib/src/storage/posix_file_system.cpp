@@ -1,5 +1,7 @@
-// POSIX implementation of coraft::file_system. Runs only on the storage I/O
-// thread (never on an event loop): every call here may block.
+// POSIX implementation of coraft::file_system. Runs on the storage's own
+// threads (I/O, snapshot, the WAL's spare-segment helper), never on an event
+// loop: every call here may block. It keeps no state between calls but the
+// held locks, so those threads may call it at once.
 #include <coraft/file_system.hpp>
 
 #include <boost/system/system_error.hpp>

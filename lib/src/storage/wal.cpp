@@ -107,6 +107,10 @@ void wal::start_spare() {
       }
     } catch (...) {
       fs.close(fd);
+      try {
+        fs.remove(path);  // out of space, say: do not keep most of a segment's worth of zeros
+      } catch (...) {
+      }
       throw;
     }
     fs.close(fd);
