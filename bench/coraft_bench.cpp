@@ -290,6 +290,7 @@ int run_wal(const wal_config& cfg) {
   wo.prepare_spare = !cfg.no_spare;  // as file_storage does by default
   coraft::wal log(*fs, wo);
   log.open();
+  const std::uint64_t segments_at_open = log.stats().segments;  // --dir may hold a log already
   const coraft::payload value(std::string(cfg.value_size, 'v'));
   std::vector<std::uint32_t> lat;
   coraft::index_t next = log.last_index() + 1;
@@ -311,8 +312,7 @@ int run_wal(const wal_config& cfg) {
                mbps = static_cast<double>(st.bytes) / el / 1e6;
   const double p50 = percentile(lat, 0.5), p99 = percentile(lat, 0.99), p999 = percentile(lat, 0.999),
                max = percentile(lat, 1.0);
-  // Segments created after open() (the first one is made by open()).
-  const std::uint64_t rolls = st.segments > 0 ? st.segments - 1 : 0;
+  const std::uint64_t rolls = st.segments - segments_at_open;
   if (cfg.json) {
     std::printf("{\"mode\":\"wal\",\"batch\":%d,\"value_size\":%zu,\"duration_s\":%.2f,\"spare\":%s,"
                 "\"entries_per_sec\":%.0f,\"syncs_per_sec\":%.0f,\"mb_per_sec\":%.1f,\"p50_us\":%.0f,"

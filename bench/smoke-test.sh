@@ -6,7 +6,8 @@
 # http :8301), errors in at most 1% of requests (a leader change on a loaded
 # machine may fail a few); failover, 2 kills of the leader, each recovered
 # well within the 1 s the README's target allows (5 s here: real time on a
-# shared machine). Every process it starts is stopped by pid on exit
+# shared machine); bench/cpu-per-put.sh prints its figures. Every process
+# it starts is stopped by pid on exit
 # (SIGTERM, then SIGKILL after 5 s).
 set -euo pipefail
 B=$(cd "${1:?usage: smoke-test.sh BUILD_DIR}" && pwd)
@@ -55,6 +56,12 @@ check "$out" '.puts > 0 and .error_total * 100 <= .requests and .ops_per_sec > 0
 out=$("$B/bench/coraft-bench" http --target http://127.0.0.61:8301 --connections 8 --duration 1 --warmup 0.5 \
   --workload get --json)
 check "$out" '.gets > 0 and .error_total * 100 <= .requests and .ops_per_sec > 0' "http linearizable get"
+
+# bench/cpu-per-put.sh (its own cluster on 127.0.0.21-23) prints its figures.
+out=$(bash "$(dirname "$0")/cpu-per-put.sh" --build "$B" --connections 4 --duration 1)
+grep -qE '^[0-9]+ puts/s, [1-9][0-9]* entries committed; CPU per put: nodes [0-9]+ us' <<<"$out" &&
+  [ "$(grep -c 'group commits/s' <<<"$out")" -eq 3 ] || fail "cpu-per-put.sh printed: $out"
+echo "ok: cpu-per-put.sh"
 
 out=$("$B/bench/coraft-bench" failover --system coraft --runs 2 --json)
 check "$out" '.recovered == 2 and .failed == 0 and .max_ms > 0 and .max_ms < 5000' "failover, 2 runs"
