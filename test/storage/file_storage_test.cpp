@@ -92,6 +92,7 @@ file_storage_options options(const std::string& dir, node_id id, std::string clu
   o.segment_bytes = 8192;
   o.log = [](const std::string&) {};
   o.prepare_spare_segment = false;  // the simulated file system is single-threaded
+  o.new_data_id = 0xc0ffee;
   return o;
 }
 
@@ -145,7 +146,8 @@ BOOST_AUTO_TEST_CASE(the_meta_file_is_created_durably_and_names_its_owner) {
     BOOST_TEST(rs.log.empty());
   }
   fs.crash();  // it was synced, and so was its name
-  BOOST_TEST(text(fs.contents("/data/coraft.meta")) == "coraft-data\nformat=1\nnode_id=7\ncluster_id=alpha\n");
+  BOOST_TEST(text(fs.contents("/data/coraft.meta")) ==
+             "coraft-data\nformat=2\nnode_id=7\ncluster_id=alpha\ndata_id=c0ffee\n");
   file_storage s(options("/data", 7), fs.borrow());
   BOOST_TEST(load(s).log.empty());
 }
@@ -167,11 +169,39 @@ BOOST_AUTO_TEST_CASE(a_directory_of_another_node_cluster_or_format_is_refused) {
   }
   const std::vector<char> good = fs.contents("/data/coraft.meta");
   {
-    std::string future = "coraft-data\nformat=2\nnode_id=7\ncluster_id=alpha\n";
+    std::string future = "coraft-data\nformat=3\nnode_id=7\ncluster_id=alpha\ndata_id=c0ffee\n";
     fs.cut("/data/coraft.meta", 0);
     fs.overwrite("/data/coraft.meta", 0, {future.begin(), future.end()});
     file_storage s(options("/data", 7), fs.borrow());
-    expect_dir_error(s, {"/data", "format 2", "reads format 1"});
+    expect_dir_error(s, {"/data", "format 3", "reads format 2"});
+  }
+  {
+    std::string old = "coraft-data\nformat=1\nnode_id=7\ncluster_id=alpha\n";
+    fs.cut("/data/coraft.meta", 0);
+    fs.overwrite("/data/coraft.meta", 0, {old.begin(), old.end()});
+    file_storage s(options("/data", 7), fs.borrow());
+    expect_dir_error(s, {"/data", "format 1", "reads format 2", "wipe /data"});
+  }
+  {
+    std::string no_id = "coraft-data\nformat=2\nnode_id=7\ncluster_id=alpha\n";
+    fs.cut("/data/coraft.meta", 0);
+    fs.overwrite("/data/coraft.meta", 0, {no_id.begin(), no_id.end()});
+    file_storage s(options("/data", 7), fs.borrow());
+    expect_dir_error(s, {"/data/coraft.meta", "no valid data_id"});
+  }
+  {
+    // Another directory's meta file (same node and cluster, another data
+    // id): every segment says it belongs elsewhere.
+    std::string other = "coraft-data\nformat=2\nnode_id=7\ncluster_id=alpha\ndata_id=beef\n";
+    fs.cut("/data/coraft.meta", 0);
+    fs.overwrite("/data/coraft.meta", 0, {other.begin(), other.end()});
+    file_storage s(options("/data", 7), fs.borrow());
+    try {
+      load(s);
+      BOOST_FAIL("load() accepted segments of another data directory");
+    } catch (const wal_corruption& e) {
+      BOOST_TEST(std::string(e.what()).find("another data directory") != std::string::npos, e.what());
+    }
   }
   {
     fs.cut("/data/coraft.meta", 0);
@@ -183,7 +213,7 @@ BOOST_AUTO_TEST_CASE(a_directory_of_another_node_cluster_or_format_is_refused) {
   {
     fs.remove("/data/coraft.meta");
     file_storage s(options("/data", 7), fs.borrow());
-    expect_dir_error(s, {"/data", "log segments but no coraft.meta"});
+    expect_dir_error(s, {"/data", "log segments or snapshots but no coraft.meta", "--join"});
   }
   // The refusals wrote nothing: with the meta file back, the log is intact.
   const auto f = fs.open("/data/coraft.meta", true);

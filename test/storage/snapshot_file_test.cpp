@@ -141,7 +141,8 @@ BOOST_AUTO_TEST_CASE(a_damaged_newest_falls_back_to_the_previous_with_a_note) {
     std::function<void(sim_file_system&, const std::string&, std::size_t)> apply;
   };
   const std::vector<damage> cases = {
-      {"bit flip in the header (term)", [](sim_file_system& fs, const std::string& p, std::size_t) { fs.flip_bit(p, 9, 3); }},
+      {"bit flip in the header (term)", [](sim_file_system& fs, const std::string& p, std::size_t) { fs.flip_bit(p, 17, 3); }},
+      {"bit flip in the header (data id)", [](sim_file_system& fs, const std::string& p, std::size_t) { fs.flip_bit(p, 9, 3); }},
       {"bit flip in the header CRC", [](sim_file_system& fs, const std::string& p, std::size_t size) {
          fs.flip_bit(p, fs.contents(p).size() - size - 1, 0);
        }},
@@ -166,7 +167,7 @@ BOOST_AUTO_TEST_CASE(a_damaged_newest_falls_back_to_the_previous_with_a_note) {
       dir.reopen();
       BOOST_TEST(same(dir.load().snap, old));
       BOOST_TEST(dir.noted(name_of(20)), "the skipped file is named in a note");
-      BOOST_TEST(dir.noted("ignoring snapshot"));
+      BOOST_TEST(dir.noted("does not verify"));
     }
   }
 }

@@ -273,7 +273,8 @@ BOOST_FIXTURE_TEST_CASE(a_gap_before_a_first_segment_without_entries_is_covered_
   // Hard-state writes until a fresh segment fills with them alone.
   const std::size_t seg_at_start = w->segment_count();
   for (term_t t = 2; w->segment_count() < seg_at_start + 2; ++t) {
-    const log_write lw{hard_state{t, 0}};
+    log_write lw;
+    lw.state = hard_state{t, 0};
     w->append(lw);
     m.apply(lw);
   }

@@ -3,21 +3,28 @@
 // tests can crash at every write and sync point.
 //
 // The model:
-//   - each file (an inode) has `current` bytes (what reads see) and `durable`
-//     bytes (what survives a crash); sync(f) makes the current bytes durable;
+//   - each file (an inode) has `current` bytes (what reads see: the page
+//     cache) and `durable` bytes (what survives a power loss); sync(f) makes
+//     the current bytes durable;
 //   - each directory has a `current` and a `durable` name -> inode map;
 //     open(create), rename and remove change only the current map, and
 //     sync_dir(d) makes d's current map durable. A file's bytes can be
 //     durable while its name is not (and then a crash loses the file);
-//   - crash(): every directory's durable map becomes its current one, every
-//     reachable file's durable bytes become its current ones, and files no
-//     durable name reaches are gone. Optionally the last unsynced pwrite of
-//     each file is torn: a prefix of it (`keep` bytes, or a seeded random
-//     length) reached the disk — the rest of the file is as last synced.
-//     Handles do not survive a crash.
-//   - directories themselves are durable when created (create_dir) — the
-//     WAL never creates them, and file_storage creates its data directory
-//     once, before anything in it matters.
+//   - directories: by default durable when created (the WAL never creates
+//     them). With strict_directories(true), a directory made by create_dir
+//     is named durably only once its parent is synced (sync_dir(parent));
+//     until then a power loss takes it with everything in it. "/" and "."
+//     always exist;
+//   - crash() is a power loss: every directory's durable map becomes its
+//     current one, every reachable file's durable bytes become its current
+//     ones, and files no durable name reaches are gone. Optionally unsynced
+//     writes are torn: a prefix of the last one (`keep` bytes, or a seeded
+//     random length), or (pages) any seeded subset of the 4 KiB pages
+//     written since the last sync — later pages without earlier ones, as a
+//     disk that reorders its writes leaves them. Handles do not survive a
+//     crash. A process that dies without a power loss is not modelled
+//     here: its handles are simply closed, and the page cache (current
+//     bytes, dirty or not) stays for the next process.
 //
 // Faults, counted in "mutating operations": open with create, pwrite, sync,
 // zero_fill, truncate, rename, remove, sync_dir, create_dir.
@@ -27,9 +34,15 @@
 //   - fail_after(k, err): the next k mutating operations succeed, every later
 //     one throws boost::system::system_error(err) without taking effect,
 //     until clear_faults() (a disk that went bad stays bad).
+//   - fail_sync_after(k, err): the k-th sync() from now fails as Linux
+//     fails an fsync after a write-back error: it throws err, and the
+//     pages it should have written are marked clean WITHOUT reaching the
+//     disk — reads still see them, a later sync writes nothing of them, a
+//     power loss loses them. Later syncs succeed. One-shot.
 //   - set_capacity(bytes): a pwrite, zero_fill or truncate that would make
 //     the files' current bytes exceed `bytes` in total throws ENOSPC.
-// Determinism: the only randomness is the tear length, from the seed.
+// Determinism: the only randomness is the tear (length or pages), from the
+// seed.
 // Threading: every method takes one mutex (file_storage calls from its I/O
 // thread while the test thread inspects between awaited operations).
 #pragma once
@@ -66,12 +79,25 @@ class sim_file_system final : public file_system {
   struct crash_mode {
     bool tear = false;                // false: every unsynced byte is lost
     std::optional<std::size_t> keep;  // tear: bytes of the last unsynced pwrite kept; none = random
+    bool pages = false;               // instead: each unsynced 4 KiB page kept or lost at random
   };
+  static constexpr std::size_t page_bytes = 4096;
   static crash_mode drop_unsynced() { return {}; }
   static crash_mode torn(std::size_t keep) { return {true, keep}; }
   static crash_mode torn_random() { return {true, std::nullopt}; }
+  static crash_mode torn_pages() { return {false, std::nullopt, true}; }
 
-  explicit sim_file_system(std::uint64_t seed = 1) : rng_(seed) {}
+  explicit sim_file_system(std::uint64_t seed = 1) : rng_(seed) {
+    dirs_.try_emplace("/");
+    dirs_.try_emplace(".");
+  }
+
+  // Directories made by create_dir are durable only once their parent is
+  // synced (see the header).
+  void strict_directories(bool on) {
+    std::lock_guard lk(m_);
+    strict_dirs_ = on;
+  }
 
   // ---- faults -------------------------------------------------------------
   void crash_after(std::uint64_t k) {
@@ -83,6 +109,11 @@ class sim_file_system final : public file_system {
     fail_countdown_ = k;
     fail_errno_ = err;
   }
+  void fail_sync_after(std::uint64_t k, int err = EIO) {
+    std::lock_guard lk(m_);
+    sync_fail_countdown_ = k;
+    sync_fail_errno_ = err;
+  }
   void set_capacity(std::optional<std::uint64_t> bytes) {
     std::lock_guard lk(m_);
     capacity_ = bytes;
@@ -91,7 +122,13 @@ class sim_file_system final : public file_system {
     std::lock_guard lk(m_);
     crash_countdown_.reset();
     fail_countdown_.reset();
+    sync_fail_countdown_.reset();
     capacity_.reset();
+  }
+  // Syncs that failed Linux-style so far (fail_sync_after).
+  std::uint64_t failed_syncs() const {
+    std::lock_guard lk(m_);
+    return failed_syncs_;
   }
   // Mutating operations so far (including failed ones).
   std::uint64_t mutations() const {
@@ -114,12 +151,37 @@ class sim_file_system final : public file_system {
   std::size_t crash(crash_mode mode) {
     std::lock_guard lk(m_);
     std::size_t kept = 0;
+    // Directories whose own name never became durable vanish, and with
+    // them everything inside (checked outermost first: map order).
+    std::set<std::string> gone;
+    for (auto it = dirs_.begin(); it != dirs_.end();) {
+      const std::string parent = split(it->first).first;
+      if (!it->second.named_durably || gone.count(parent) != 0) {
+        gone.insert(it->first);
+        it = dirs_.erase(it);
+      } else {
+        ++it;
+      }
+    }
     std::set<inode*> done;
     for (auto& [path, d] : dirs_) {
       d.cur = d.dur;
       for (auto& [name, ino] : d.dur) {
         if (!done.insert(ino.get()).second) continue;
         inode& f = *ino;
+        if (mode.pages && f.dirty_lo < f.dirty_hi) {
+          // A disk that reorders writes: any of the unsynced pages made it.
+          const std::size_t hi = std::min(f.dirty_hi, f.cur.size());
+          for (std::size_t p = f.dirty_lo / page_bytes * page_bytes; p < hi; p += page_bytes) {
+            if ((rng_() & 1) == 0) continue;
+            const std::size_t lo = std::max(p, f.dirty_lo);
+            const std::size_t end = std::min(p + page_bytes, hi);
+            if (f.dur.size() < end) f.dur.resize(end, 0);
+            std::copy(f.cur.begin() + static_cast<std::ptrdiff_t>(lo), f.cur.begin() + static_cast<std::ptrdiff_t>(end),
+                      f.dur.begin() + static_cast<std::ptrdiff_t>(lo));
+            kept += end - lo;
+          }
+        }
         f.cur = f.dur;
         if (mode.tear && f.last_unsynced) {
           const auto& w = *f.last_unsynced;
@@ -139,6 +201,13 @@ class sim_file_system final : public file_system {
     crashed_ = false;
     crash_countdown_.reset();
     return kept;
+  }
+
+  // A process that dies (SIGKILL) without a power loss: its handles go, the
+  // page cache stays (dirty pages too, for a later sync by anyone).
+  void close_all() {
+    std::lock_guard lk(m_);
+    handles_.clear();
   }
 
   // ---- inspection and deliberate corruption (no faults, not counted) -------
@@ -169,6 +238,18 @@ class sim_file_system final : public file_system {
     std::copy(bytes.begin(), bytes.end(), f.cur.begin() + static_cast<std::ptrdiff_t>(offset));
     f.dur = f.cur;
     f.clean();
+  }
+  // Where the newest pwrite to `path` began (0 if none since it was created).
+  std::uint64_t newest_write_offset(const std::string& path) const {
+    std::lock_guard lk(m_);
+    return lookup(path).newest_write;
+  }
+  // Whether `path` names a file (current).
+  bool has_file(const std::string& path) const {
+    std::lock_guard lk(m_);
+    auto [dir, name] = split(path);
+    auto d = dirs_.find(dir);
+    return d != dirs_.end() && d->second.cur.count(name) != 0;
   }
   void cut(const std::string& path, std::uint64_t size) {
     std::lock_guard lk(m_);
@@ -224,6 +305,7 @@ class sim_file_system final : public file_system {
     if (offset + n > ino.cur.size()) ino.cur.resize(offset + n, 0);
     std::memcpy(ino.cur.data() + offset, buf, n);
     ino.touch(offset, offset + n);
+    ino.newest_write = offset;
     const char* p = static_cast<const char*>(buf);
     ino.last_unsynced = inode::write{offset, std::vector<char>(p, p + n)};
     end_mutation(crash);
@@ -233,6 +315,15 @@ class sim_file_system final : public file_system {
     check_alive();
     inode& ino = file(f);
     const bool crash = begin_mutation("sync " + handles_.at(f).second);
+    if (sync_fail_countdown_ && (*sync_fail_countdown_)-- == 0) {
+      // Linux after a write-back error: the pages are marked clean, the
+      // data never reached the disk, and the error is reported once.
+      sync_fail_countdown_.reset();
+      ++failed_syncs_;
+      ino.clean();
+      end_mutation(crash);
+      throw error(sync_fail_errno_, "injected sync failure at sync " + handles_.at(f).second);
+    }
     ino.sync();
     end_mutation(crash);
   }
@@ -295,13 +386,17 @@ class sim_file_system final : public file_system {
     directory& d = dir_of(dir, dir);
     const bool crash = begin_mutation("sync_dir " + dir);
     d.dur = d.cur;
+    for (auto& [path, child] : dirs_)
+      if (path != dir && split(path).first == dir) child.named_durably = true;
     end_mutation(crash);
   }
   void create_dir(const std::string& dir) override {
     std::lock_guard lk(m_);
     check_alive();
+    if (dirs_.count(dir) != 0) return;  // like mkdir ignoring EEXIST (the POSIX implementation does)
+    dir_of(split(dir).first, dir);       // the parent must exist
     const bool crash = begin_mutation("create_dir " + dir);
-    dirs_.try_emplace(dir);
+    dirs_[dir].named_durably = !strict_dirs_;
     end_mutation(crash);
   }
   bool exists(const std::string& path) override {
@@ -334,6 +429,7 @@ class sim_file_system final : public file_system {
     std::size_t dirty_lo = std::numeric_limits<std::size_t>::max();
     std::size_t dirty_hi = 0;
     std::optional<write> last_unsynced;  // the last pwrite since the last sync
+    std::uint64_t newest_write = 0;      // offset of the newest pwrite
 
     void touch(std::size_t lo, std::size_t hi) {
       dirty_lo = std::min(dirty_lo, lo);
@@ -357,6 +453,7 @@ class sim_file_system final : public file_system {
   struct directory {
     std::map<std::string, std::shared_ptr<inode>> cur;
     std::map<std::string, std::shared_ptr<inode>> dur;
+    bool named_durably = true;  // its own name in its parent survives a crash
   };
 
   static boost::system::system_error error(int err, const std::string& what) {
@@ -366,6 +463,7 @@ class sim_file_system final : public file_system {
   static std::pair<std::string, std::string> split(const std::string& path) {
     const auto at = path.rfind('/');
     if (at == std::string::npos) return {".", path};
+    if (at == 0) return {"/", path.substr(1)};
     return {path.substr(0, at), path.substr(at + 1)};
   }
   directory& dir_of(const std::string& dir, const std::string& for_path) {
@@ -431,6 +529,10 @@ class sim_file_system final : public file_system {
   std::optional<std::uint64_t> crash_countdown_;
   std::optional<std::uint64_t> fail_countdown_;
   int fail_errno_ = EIO;
+  std::optional<std::uint64_t> sync_fail_countdown_;
+  int sync_fail_errno_ = EIO;
+  std::uint64_t failed_syncs_ = 0;
+  bool strict_dirs_ = false;
   std::optional<std::uint64_t> capacity_;
   bool crashed_ = false;
   std::string crash_what_;

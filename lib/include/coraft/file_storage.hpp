@@ -4,8 +4,12 @@
 // All disk work runs on the storage's own I/O thread; load() and write()
 // hand it over and await the result, so the node's event loop never blocks
 // on a write or an fsync. The data directory carries a format version, the
-// node id and the cluster id: starting a node on another node's directory,
-// another cluster's, or an unknown format fails with a clear message.
+// node id, the cluster id and a random data id (repeated in every segment
+// and snapshot file): starting a node on another node's directory, another
+// cluster's, or an unknown format, or finding a file copied from another
+// directory, fails with a clear message. So does a log that no longer
+// reaches the newest valid snapshot (the newest one damaged or missing):
+// load() never returns less than the node acknowledged.
 #pragma once
 
 #include <coraft/file_system.hpp>
@@ -30,6 +34,9 @@ struct file_storage_options {
   // segment on disk. Needs a file_system usable from two threads (the
   // storage's snapshot thread already shares it with the I/O thread).
   bool prepare_spare_segment = true;
+  // The id a new data directory gets (coraft.meta's data_id, written into
+  // every segment and snapshot file); 0: random. Tests fix it.
+  std::uint64_t new_data_id = 0;
 };
 
 // The data directory belongs to someone else or has an unknown format.
@@ -52,7 +59,8 @@ class file_storage final : public storage {
   // Counters of the WAL, read on the I/O thread.
   boost::asio::awaitable<wal_stats> stats();
 
-  static constexpr int format_version = 1;
+  // 2: write numbers in WAL records, the bootstrap configuration, data ids.
+  static constexpr int format_version = 2;
 
  private:
   struct impl;

@@ -21,7 +21,8 @@ class memory_storage final : public storage {
       : state_(initial.state),
         snap_(std::move(initial.snap)),
         log_(initial.log.begin(), initial.log.end()),
-        base_(initial.log.empty() ? (snap_ ? snap_->meta.last.index : 0) : initial.log.front().index - 1) {}
+        base_(initial.log.empty() ? initial.base : initial.log.front().index - 1),
+        bootstrap_(std::move(initial.bootstrap)) {}
 
   boost::asio::awaitable<recovered_state> load() override;
   boost::asio::awaitable<void> write(log_write w) override;
@@ -36,6 +37,7 @@ class memory_storage final : public storage {
   std::optional<snapshot> snap_;
   std::deque<entry> log_;  // a deque: appends never move the whole log; contiguous
   index_t base_ = 0;       // index before log_.front() (compacted or reset)
+  std::optional<membership> bootstrap_;  // written once
   std::uint64_t writes_ = 0;
 };
 

@@ -16,7 +16,8 @@
 namespace coraft {
 
 // One group commit: everything the core asked to persist since the last one.
-// Carried out in this order: reset, compact, state, entries.
+// Carried out in this order: bootstrap, reset, compact, state, entries, and
+// atomically: a crash during it leaves all of it or none of it.
 struct log_write {
   std::optional<hard_state> state;
   // Contiguous entries. When entries.front().index is at or below the last
@@ -28,6 +29,10 @@ struct log_write {
   // Log compaction [§7]: entries through `compact` are covered by a durable
   // snapshot and may be dropped (whole segments are removed).
   std::optional<log_id> compact{};
+  // The bootstrap configuration, written once: with the node's first write,
+  // before any hard state is durable. Never written again (a node started
+  // later with other flags keeps the stored one; DESIGN.md "Guarantees").
+  std::optional<membership> bootstrap{};
 };
 
 // What a restarted node finds.
@@ -37,6 +42,13 @@ struct recovered_state {
   // or reset; entries the snapshot covers may still be among them.
   std::vector<entry> log;
   std::optional<snapshot> snap{};  // the newest valid snapshot, if any
+  // The log holds the entries after `base` (0: from index 1; else after a
+  // compaction or a snapshot reset). With an empty log it still says where
+  // the log ends: a log that starts after the snapshot's index has a hole.
+  index_t base = 0;
+  // The bootstrap configuration as first written (log_write::bootstrap);
+  // nullopt for a data directory that never had a write.
+  std::optional<membership> bootstrap{};
 };
 
 class storage {
@@ -45,11 +57,18 @@ class storage {
   // Reads everything durable. Called once, before any write().
   virtual boost::asio::awaitable<recovered_state> load() = 0;
   // Obligations when it returns normally:
-  //   - `w.state` and `w.entries` are durable (survive power loss);
+  //   - everything in `w` is durable (survives power loss);
   //   - the log never has a hole: truncation and append are one step;
-  //   - a crash during the write leaves either the old or the new hard state.
+  //   - a crash during the write leaves all of `w` or none of it.
   // Throws boost::system::system_error on failure; the node treats that as
-  // fatal (it stops and acknowledges nothing further).
+  // fatal (it stops, acknowledges nothing further, and reports the error):
+  // after a failed fsync the kernel may have dropped the data, and no retry
+  // can prove it durable.
+  // load() obligations: what it returns is durable (not merely readable from
+  // the page cache: an incarnation whose sync failed may have left bytes there
+  // that are not on disk), and it never returns less than earlier writes made
+  // durable — when it cannot prove that (a damaged file), it throws, naming
+  // the file and the fix.
   virtual boost::asio::awaitable<void> write(log_write w) = 0;
   // Makes a snapshot durable (survives power loss once this returns); a
   // later load() returns it unless a newer valid one exists. Older

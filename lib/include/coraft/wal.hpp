@@ -2,15 +2,32 @@
 //
 // A segment is a file `wal-<seq>.log`, zero-filled to its size when created
 // so that appends are overwrites. It holds records
-//   [u32 body length][u32 CRC32C][u8 type][3 zero bytes][body]
-// (little-endian; the CRC covers length, type and body). A zero header marks
-// the end of the written part. Each segment starts with a segment record
-// (magic, sequence number) and the current hard state, so the newest hard
-// state never lives only in an older segment; a segment that was rolled over
-// ends with a seal record, so one that lost its last records is detected.
-// A base record (compaction or snapshot reset) says the log starts after an
-// entry; once it is durable, older segments whose entries it covers are
-// removed, oldest first.
+//   [u32 body length][u32 CRC32C][u8 type][u24 write][body]
+// (little-endian; the CRC covers length, type, write and body). `write` is
+// the number of the write (one append, one roll) that put the record there,
+// counted from 0 within the segment, in its low 23 bits, and in bit 23 a
+// flag on the last record of each write. A zero header marks the end of the
+// written part. Each segment starts with a segment record (magic, sequence
+// number, the data directory's id), the current hard state and the
+// bootstrap configuration, so that neither ever lives only in an older
+// segment; a segment that was rolled over ends with a seal record, so one
+// that lost its last records is detected. A base record (compaction or
+// snapshot reset) says the log starts after an entry; once it is durable,
+// older segments whose entries it covers are removed, oldest first.
+//
+// Writes are atomic. A power loss during one write may keep any subset of
+// its pages (not only a prefix): recovery applies a write's records only
+// once it has read the last one, and cuts the log after the last whole
+// write. Whatever follows the cut must belong to that one unfinished write
+// (valid records of any other write there mean that a synced write was
+// damaged: refused). The cut part is then zeroed and, with the rest of the
+// last segment, written again and synced before open() returns: bytes that
+// an earlier incarnation wrote but never synced may sit in the page cache
+// only (after a failed fsync Linux marks them clean), and rewriting them is
+// what makes what recovery returns durable for certain; the zeros keep
+// stale records of the cut write from ever looking like part of the log.
+// A limit no log can avoid: damage to the newest write of the last segment
+// looks exactly like a write cut by a power loss.
 //
 // Rolling over zero-fills and syncs a whole new segment (64 MiB: tens of ms
 // on a virtual disk, during which no append completes). With
@@ -22,7 +39,8 @@
 // Invariants: records are only ever appended; the log they describe has no
 // hole (an entry's index is always the next one, a truncation only cuts a
 // suffix); append() returns only after one write and one sync (unless sync is
-// off); recovery never serves a record that fails its checksum.
+// off); recovery never serves a record that fails its checksum, nor part of
+// a write.
 // Threading: not thread-safe; file_storage runs it on its own I/O thread.
 #pragma once
 
@@ -33,6 +51,7 @@
 #include <deque>
 #include <functional>
 #include <future>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -56,6 +75,10 @@ struct wal_options {
   // used from two threads: the POSIX one allows it; the simulated one is
   // locked but its crash points would no longer be deterministic.
   bool prepare_spare = false;
+  // The data directory's identity (coraft.meta): written into every segment
+  // header; a segment with another id (from another node's or cluster's
+  // directory) is refused. 0 in tests that have no metadata file.
+  std::uint64_t data_id = 0;
 };
 
 struct wal_stats {
@@ -74,10 +97,11 @@ class wal {
   wal(const wal&) = delete;
   wal& operator=(const wal&) = delete;
 
-  // Reads every segment in order and verifies every record. A torn or
-  // corrupt tail of the last segment (a crash mid-write) is cut at the last
-  // whole record and logged; anything else throws wal_corruption. Then opens
-  // the log for appending (creating the first segment if there is none).
+  // Reads every segment in order and verifies every record. A torn last
+  // write of the last segment (a crash mid-write) is cut and logged;
+  // anything else throws wal_corruption. Makes the last segment durable as
+  // recovered (see above), then opens the log for appending (creating the
+  // first segment if there is none).
   recovered_state open();
 
   // One group commit: a truncation record when the entries overwrite a
@@ -90,12 +114,17 @@ class wal {
   const wal_stats& stats() const { return stats_; }
 
   static constexpr std::size_t header_bytes = 12;
+  static constexpr std::uint32_t write_mask = (1u << 23) - 1;  // write numbers wrap
+  static constexpr std::uint32_t end_of_write = 1u << 23;
 
  private:
   void roll(std::uint64_t seq);
+  void begin_write();
   void start_spare();
   bool take_spare();
   void encode_segment_header(std::uint64_t seq);
+  void encode_bootstrap(const membership& m);
+  void end_write();
   void encode_hard_state(const hard_state& hs);
   void encode_truncate(index_t from);
   void encode_entry(const entry& e);
@@ -111,6 +140,7 @@ class wal {
   file_system::handle file_ = -1;  // the segment being appended to
   std::uint64_t seq_ = 0;          // its sequence number
   std::uint64_t offset_ = 0;       // end of its written part
+  std::uint32_t write_no_ = 0;     // number of the last write in the open segment
   index_t last_index_ = 0;
   index_t base_index_ = 0;         // the log starts after this index
   struct segment_info {
@@ -119,8 +149,11 @@ class wal {
   };
   std::deque<segment_info> segments_;  // every segment on disk, oldest first
   bool last_sealed_ = false;       // the open segment already has its seal record
+  std::uint64_t header_end_ = 0;   // end of the open segment's header write
   hard_state hs_;
+  std::optional<membership> bootstrap_;  // once written: repeated in every segment header
   std::vector<char> buf_;          // records being assembled for one write
+  std::size_t last_record_at_ = 0; // offset in buf_ of the last record encoded
   wal_stats stats_;
   std::future<void> spare_;        // the helper preparing wal.spare, if any
 };

@@ -3,6 +3,7 @@
 
 #include <coraft/detail/crc32c.hpp>
 #include <coraft/detail/endian.hpp>
+#include <coraft/detail/planted.hpp>
 
 #include <boost/asio/append.hpp>
 #include <boost/asio/associated_executor.hpp>
@@ -17,6 +18,7 @@
 #include <cstdio>
 #include <exception>
 #include <optional>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -27,11 +29,14 @@ namespace asio = boost::asio;
 namespace {
 
 // Snapshot files: `snap-<last index, 16 hex>.snap`, holding
-//   [u64 magic][u64 term][u64 index][u32 n][n bytes: the configuration,
-//   encode_membership()][u64 size][u32 data CRC32C][u32 header CRC32C][data]
+//   [u64 magic][u64 data id][u64 term][u64 index][u32 n][n bytes: the
+//   configuration, encode_membership()][u64 size][u32 data CRC32C]
+//   [u32 header CRC32C][data]
 // (little-endian). Written under a temporary name, synced, renamed, the
 // directory synced: a crash leaves the old snapshot or the whole new one.
-constexpr std::uint64_t snapshot_magic = 0x32504E5354465243ull;  // "CRFTSNP2" (2: configuration with addresses)
+// The data id is the directory's (coraft.meta): a snapshot file copied from
+// another node's directory does not verify.
+constexpr std::uint64_t snapshot_magic = 0x33504E5354465243ull;  // "CRFTSNP3" (3: data id)
 
 std::string snapshot_name(index_t index) {
   char name[40];
@@ -65,9 +70,10 @@ void put32(std::string& out, std::uint32_t v) {
   out.append(b, 4);
 }
 
-std::string snapshot_header(const snapshot_meta& m) {
+std::string snapshot_header(const snapshot_meta& m, std::uint64_t data_id) {
   std::string h;
   put64(h, snapshot_magic);
+  put64(h, data_id);
   put64(h, m.last.term);
   put64(h, m.last.index);
   const std::string config = encode_membership(m.config);
@@ -80,7 +86,7 @@ std::string snapshot_header(const snapshot_meta& m) {
 }
 
 // Parses and verifies a whole snapshot file; nullopt with `why` when invalid.
-std::optional<snapshot> parse_snapshot(const std::string& f, std::string& why) {
+std::optional<snapshot> parse_snapshot(const std::string& f, std::uint64_t data_id, std::string& why) {
   std::size_t at = 0;
   auto need = [&](std::size_t n) { return f.size() - at >= n; };
   auto get64 = [&] {
@@ -94,7 +100,9 @@ std::optional<snapshot> parse_snapshot(const std::string& f, std::string& why) {
     return v;
   };
   snapshot s;
-  if (!need(24) || get64() != snapshot_magic) return why = "not a snapshot file", std::nullopt;
+  if (!need(32) || get64() != snapshot_magic) return why = "not a snapshot file (or of another format)", std::nullopt;
+  if (const std::uint64_t id = get64(); id != data_id)
+    return why = "a snapshot of another data directory (id " + std::to_string(id) + ")", std::nullopt;
   s.meta.last.term = get64();
   s.meta.last.index = get64();
   {
@@ -185,29 +193,48 @@ struct file_storage::impl {
     }
   }
 
-  std::string meta_text() const {
+  std::string meta_text(std::uint64_t id) const {
     std::ostringstream os;
     os << "coraft-data\nformat=" << format_version << "\nnode_id=" << opts.id
-       << "\ncluster_id=" << opts.cluster_id << "\n";
+       << "\ncluster_id=" << opts.cluster_id << "\ndata_id=" << std::hex << id << "\n";
     return os.str();
   }
 
-  // Runs on the I/O thread.
-  void check_or_create_meta() {
-    fs->create_dir(opts.dir);
+  // A new directory's id: random (never 0), unless the options fix it.
+  std::uint64_t new_data_id() const {
+    if (opts.new_data_id != 0) return opts.new_data_id;
+    std::random_device rd;
+    std::uint64_t id = 0;
+    while (id == 0) id = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+    return id;
+  }
+
+  // Runs on the I/O thread. Returns the directory's data id.
+  std::uint64_t check_or_create_meta() {
+    if (!fs->exists(opts.dir)) {
+      fs->create_dir(opts.dir);
+      if (!CORAFT_PLANTED(data_dir_parent_unsynced)) {
+      // The new directory's name is durable only once its parent is synced:
+      // without it a power loss could take the whole directory, with every
+      // file synced inside it.
+      const auto slash = opts.dir.find_last_of('/');
+        fs->sync_dir(slash == std::string::npos ? "." : slash == 0 ? "/" : opts.dir.substr(0, slash));
+      }
+    }
     // One process per data directory: a second one would race the first
     // over segment rolls and torn-tail repair.
     if (!fs->lock_exclusive(opts.dir + "/LOCK"))
       throw data_dir_error("data directory " + opts.dir +
                            " is in use by another process (is this node already running?)");
     const std::string path = opts.dir + "/coraft.meta";
-    const std::string want = meta_text();
     if (!fs->exists(path)) {
       for (const std::string& name : fs->list(opts.dir)) {
         if (name.rfind("wal-", 0) == 0 || name.rfind("snap-", 0) == 0)
-          throw data_dir_error("data directory " + opts.dir +
-                               " has log segments but no coraft.meta: refusing to guess whose they are");
+          throw data_dir_error("data directory " + opts.dir + " has log segments or snapshots but no coraft.meta: "
+                               "refusing to guess whose they are. " + refusal_fix());
       }
+      const std::uint64_t id = new_data_id();
+      const std::string want = meta_text(id);
       const std::string tmp = path + ".tmp";
       const auto f = fs->open(tmp, true);
       fs->truncate(f, 0);
@@ -216,8 +243,9 @@ struct file_storage::impl {
       fs->close(f);
       fs->rename(tmp, path);
       fs->sync_dir(opts.dir);
-      return;
+      return id;
     }
+    fs->remove(path + ".tmp");  // left by a crash while creating it
     const auto f = fs->open(path, false);
     std::string have(static_cast<std::size_t>(fs->size(f)), '\0');
     fs->pread(f, have.data(), have.size(), 0);
@@ -226,13 +254,16 @@ struct file_storage::impl {
       const auto at = have.find("\n" + key + "=");
       if (at == std::string::npos) return std::nullopt;
       const auto from = at + key.size() + 2;
-      return have.substr(from, have.find('\n', from) - from);
+      const auto end = have.find('\n', from);
+      if (end == std::string::npos) return std::nullopt;
+      return have.substr(from, end - from);
     };
     if (have.rfind("coraft-data\n", 0) != 0)
-      throw data_dir_error(path + " is not a coraft metadata file");
+      throw data_dir_error(path + " is not a coraft metadata file (damaged?). " + refusal_fix());
     if (field("format") != std::to_string(format_version))
       throw data_dir_error(opts.dir + " has data format " + field("format").value_or("?") +
-                           "; this build reads format " + std::to_string(format_version));
+                           "; this build reads format " + std::to_string(format_version) +
+                           ": run the coraft version that wrote it, or " + refusal_fix_short());
     if (field("node_id") != std::to_string(opts.id))
       throw data_dir_error(opts.dir + " belongs to node " + field("node_id").value_or("?") +
                            ", not node " + std::to_string(opts.id) +
@@ -240,6 +271,28 @@ struct file_storage::impl {
     if (field("cluster_id") != opts.cluster_id)
       throw data_dir_error(opts.dir + " belongs to cluster '" + field("cluster_id").value_or("?") +
                            "', not '" + opts.cluster_id + "'");
+    const auto id_text = field("data_id");
+    std::uint64_t id = 0;
+    if (id_text && !id_text->empty() && id_text->size() <= 16 &&
+        id_text->find_first_not_of("0123456789abcdef") == std::string::npos)
+      id = std::stoull(*id_text, nullptr, 16);
+    if (id == 0) throw data_dir_error(path + " has no valid data_id (damaged?). " + refusal_fix());
+    return id;
+  }
+
+  // What an operator does when this directory cannot be trusted: the
+  // node must come back as a new member, never as the old voter.
+  std::string refusal_fix_short() const {
+    return "remove node " + std::to_string(opts.id) + " from the cluster, wipe " + opts.dir +
+           ", and add it back as a learner with --join, then promote it";
+  }
+  std::string refusal_fix() const {
+    return "This node cannot prove it still holds what it acknowledged. Do not wipe it and restart it "
+           "as the same voter: a voter that comes back empty has forgotten its vote and its log, so it can "
+           "vote twice in one term and count towards entries it does not hold. Instead, on the leader, "
+           "remove it (DELETE /v1/members/" + std::to_string(opts.id) + "), wipe " + opts.dir +
+           ", start it with --join to add it back as a learner, and promote it once it has caught up "
+           "(POST /v1/members/" + std::to_string(opts.id) + "/promote).";
   }
 
   void note(const std::string& line) const {
@@ -259,8 +312,9 @@ struct file_storage::impl {
     return out;
   }
 
-  // The newest snapshot that verifies; invalid ones are reported and skipped.
-  std::optional<snapshot> load_snapshot() {
+  // The newest snapshot that verifies; invalid ones are reported, skipped
+  // and named in `damaged` (newest first).
+  std::optional<snapshot> load_snapshot(std::vector<std::string>& damaged) {
     fs->remove(opts.dir + "/snap.tmp");  // an unfinished save
     for (index_t i : snapshot_indexes()) {
       const std::string path = opts.dir + "/" + snapshot_name(i);
@@ -270,14 +324,39 @@ struct file_storage::impl {
       fs->close(f);
       std::string why = "short read";
       if (n == bytes.size()) {
-        if (auto s = parse_snapshot(bytes, why)) {
+        if (auto s = parse_snapshot(bytes, data_id, why)) {
           if (s->meta.last.index == i) return s;
           why = "file name does not match its index";
         }
       }
-      note("ignoring snapshot " + path + ": " + why);
+      note("snapshot " + path + " does not verify: " + why);
+      damaged.push_back(path + " (" + why + ")");
     }
     return std::nullopt;
+  }
+
+  // [§7] The log must reach the snapshot we restart from: entries after the
+  // snapshot's index up to the log's first one exist nowhere else here. A
+  // damaged newest snapshot may be replaced by the one before it only when
+  // the log still reaches back to that one.
+  void check_log_reaches_snapshot(const recovered_state& rs, const std::vector<std::string>& damaged) const {
+    const index_t covered = rs.snap ? rs.snap->meta.last.index : 0;
+    if (rs.base <= covered) {
+      if (!damaged.empty())
+        note("recovering from " + (rs.snap ? "snapshot " + snapshot_name(covered) : std::string("the log alone")) +
+             " and the log after it, which still reaches it (" + damaged.front() + " does not verify)");
+      return;
+    }
+    std::string what = "the log starts after entry " + std::to_string(rs.base) + " but ";
+    if (!damaged.empty())
+      what += "the newest valid snapshot ends at entry " + std::to_string(covered) + ": " + damaged.front() +
+              " does not verify, and entries " + std::to_string(covered + 1) + ".." + std::to_string(rs.base) +
+              " were only in it";
+    else
+      what += (rs.snap ? "the newest snapshot ends at entry " + std::to_string(covered)
+                       : std::string("there is no snapshot")) +
+              ": snapshot files are missing from " + opts.dir;
+    throw data_dir_error("cannot start from " + opts.dir + ": " + what + ". " + refusal_fix());
   }
 
   void save_snapshot(const snapshot& s) {
@@ -285,7 +364,7 @@ struct file_storage::impl {
     fs->remove(tmp);
     const auto f = fs->open(tmp, true);
     try {
-      const std::string header = snapshot_header(s.meta);
+      const std::string header = snapshot_header(s.meta, data_id);
       fs->pwrite(f, header.data(), header.size(), 0);
       fs->pwrite(f, s.data.data(), s.data.size(), header.size());
       if (opts.sync) fs->sync(f);
@@ -304,6 +383,7 @@ struct file_storage::impl {
 
   file_storage_options opts;
   std::unique_ptr<file_system> fs;
+  std::uint64_t data_id = 0;  // this directory's (coraft.meta), once loaded
   std::optional<wal> log;
   asio::io_context io{1};
   asio::io_context snap_io{1};
@@ -321,8 +401,9 @@ file_storage::~file_storage() = default;
 asio::awaitable<recovered_state> file_storage::load() {
   impl* self = impl_.get();
   return self->on_io_thread<recovered_state>([self] {
-    self->check_or_create_meta();
+    self->data_id = self->check_or_create_meta();
     wal_options wo;
+    wo.data_id = self->data_id;
     wo.dir = self->opts.dir;
     wo.segment_bytes = self->opts.segment_bytes;
     wo.sync = self->opts.sync;
@@ -330,7 +411,9 @@ asio::awaitable<recovered_state> file_storage::load() {
     wo.prepare_spare = self->opts.prepare_spare_segment;
     self->log.emplace(*self->fs, wo);
     recovered_state rs = self->log->open();
-    rs.snap = self->load_snapshot();
+    std::vector<std::string> damaged;
+    rs.snap = self->load_snapshot(damaged);
+    if (!CORAFT_PLANTED(snapshot_fallback_clears_log)) self->check_log_reaches_snapshot(rs, damaged);
     return rs;
   });
 }

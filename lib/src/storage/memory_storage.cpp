@@ -12,7 +12,7 @@ namespace coraft {
 namespace asio = boost::asio;
 
 recovered_state memory_storage::durable() const {
-  return {state_, std::vector<entry>(log_.begin(), log_.end()), snap_};
+  return {state_, std::vector<entry>(log_.begin(), log_.end()), snap_, base_, bootstrap_};
 }
 
 asio::awaitable<recovered_state> memory_storage::load() { co_return durable(); }
@@ -21,6 +21,7 @@ asio::awaitable<void> memory_storage::write(log_write w) {
   // One trip through the executor, so the node's group commit batches as it
   // would against a disk.
   co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+  if (w.bootstrap && !bootstrap_) bootstrap_ = std::move(w.bootstrap);
   if (w.reset) {
     log_.clear();
     base_ = w.reset->index;

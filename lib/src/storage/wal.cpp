@@ -3,6 +3,7 @@
 
 #include <coraft/detail/crc32c.hpp>
 #include <coraft/detail/endian.hpp>
+#include <coraft/detail/planted.hpp>
 
 #include <algorithm>
 #include <cinttypes>
@@ -20,14 +21,26 @@ enum record_type : std::uint8_t {
   rec_truncate = 4,
   rec_seal = 5,  // last record of a segment that was rolled over: nothing follows
   rec_base = 6,  // the log starts after this entry: compaction, or reset by a snapshot
+  rec_bootstrap = 7,  // the bootstrap configuration (encode_membership)
 };
-constexpr std::uint64_t segment_magic = 0x314C415754465243ull;  // "CRFTWAL1"
+constexpr std::uint64_t segment_magic = 0x324C415754465243ull;  // "CRFTWAL2" (2: write numbers, data id)
 constexpr std::size_t entry_fixed = 17;                          // term, index, type
 
 void put_u32(char* p, std::uint32_t v) { detail::store_le(p, v); }
 void put_u64(char* p, std::uint64_t v) { detail::store_le(p, v); }
 std::uint32_t get_u32(const char* p) { return detail::load_le<std::uint32_t>(p); }
 std::uint64_t get_u64(const char* p) { return detail::load_le<std::uint64_t>(p); }
+// Header bytes 9-11: the write number and the end-of-write flag.
+std::uint32_t get_tag(const char* h) {
+  return static_cast<std::uint32_t>(static_cast<unsigned char>(h[9])) |
+         static_cast<std::uint32_t>(static_cast<unsigned char>(h[10])) << 8 |
+         static_cast<std::uint32_t>(static_cast<unsigned char>(h[11])) << 16;
+}
+void put_tag(char* h, std::uint32_t tag) {
+  h[9] = static_cast<char>(tag & 0xff);
+  h[10] = static_cast<char>((tag >> 8) & 0xff);
+  h[11] = static_cast<char>((tag >> 16) & 0xff);
+}
 
 // CRC over the length field, the type field and the body: everything but
 // the CRC itself.
@@ -47,7 +60,7 @@ bool valid_record_at(const std::vector<char>& buf, std::size_t at) {
   const char* h = buf.data() + at;
   const std::uint32_t len = get_u32(h);
   const auto type = static_cast<std::uint8_t>(h[8]);
-  if (type < rec_segment || type > rec_base || h[9] != 0 || h[10] != 0 || h[11] != 0) return false;
+  if (type < rec_segment || type > rec_bootstrap) return false;
   if (len > buf.size() - at - wal::header_bytes) return false;
   return record_crc(h, h + wal::header_bytes, len) == get_u32(h + 4);
 }
@@ -149,17 +162,37 @@ void wal::encode(std::uint8_t type, const void* body, std::size_t n, const void*
   char* h = buf_.data() + at;
   put_u32(h, static_cast<std::uint32_t>(len));
   h[8] = static_cast<char>(type);
-  h[9] = h[10] = h[11] = 0;
+  put_tag(h, write_no_);
   if (n > 0) std::memcpy(h + header_bytes, body, n);
   if (n2 > 0) std::memcpy(h + header_bytes + n, body2, n2);
   put_u32(h + 4, record_crc(h, h + header_bytes, len));
+  last_record_at_ = at;
+}
+
+void wal::begin_write() {
+  buf_.clear();
+  write_no_ = (write_no_ + 1) & write_mask;
+}
+
+// Flags the last record of buf_ as the end of its write (and re-seals its CRC).
+void wal::end_write() {
+  if (buf_.empty()) return;
+  char* h = buf_.data() + last_record_at_;
+  put_tag(h, write_no_ | end_of_write);
+  put_u32(h + 4, record_crc(h, h + header_bytes, get_u32(h)));
 }
 
 void wal::encode_segment_header(std::uint64_t seq) {
-  char b[16];
+  char b[24];
   put_u64(b, segment_magic);
   put_u64(b + 8, seq);
+  put_u64(b + 16, opts_.data_id);
   encode(rec_segment, b, sizeof b);
+}
+
+void wal::encode_bootstrap(const membership& m) {
+  const std::string b = encode_membership(m);
+  encode(rec_bootstrap, b.data(), b.size());
 }
 
 void wal::encode_hard_state(const hard_state& hs) {
@@ -223,39 +256,36 @@ recovered_state wal::open() {
     buf.resize(fs_.size(fd));
     if (fs_.pread(fd, buf.data(), buf.size(), 0) != buf.size())
       throw wal_corruption(path, 0, "short read");
-    std::size_t off = 0;
     bool sealed = false;
     index_t seg_max = 0;
-    while (off + header_bytes <= buf.size()) {
+
+    // Carries out one record of a whole write (all its records were read).
+    const auto apply = [&](std::size_t off) {
       const char* h = buf.data() + off;
-      if (all_zero(h, header_bytes)) break;  // end of the written part
-      if (!valid_record_at(buf, off)) {
-        if (!last) throw wal_corruption(path, off, "record fails its checksum in a sealed segment");
-        // In the last segment this is a torn write when nothing valid follows.
-        for (std::size_t p = off + 1; p + header_bytes <= buf.size(); ++p) {
-          if (valid_record_at(buf, p))
-            throw wal_corruption(path, off, "record fails its checksum but valid records follow");
-        }
-        std::size_t end = buf.size();
-        while (end > off && buf[end - 1] == 0) --end;
-        opts_.log("torn tail in " + path + " at offset " + std::to_string(off) + ": cut " +
-                  std::to_string(end - off) + " bytes after the last whole record");
-        const std::vector<char> zeros(end - off, 0);
-        fs_.pwrite(fd, zeros.data(), zeros.size(), off);
-        fs_.sync(fd);
-        break;
-      }
       const std::uint32_t len = get_u32(h);
       const char* body = h + header_bytes;
-      switch (static_cast<std::uint8_t>(h[8])) {
+      const auto type = static_cast<std::uint8_t>(h[8]);
+      if ((off == 0) != (type == rec_segment))
+        throw wal_corruption(path, off, off == 0 ? "segment does not start with its header" : "segment header in the middle of a segment");
+      switch (type) {
         case rec_segment:
-          if (off != 0 || len != 16 || get_u64(body) != segment_magic || get_u64(body + 8) != seq)
+          if (len != 24 || get_u64(body) != segment_magic || get_u64(body + 8) != seq)
             throw wal_corruption(path, off, "bad segment header");
+          if (get_u64(body + 16) != opts_.data_id)
+            throw wal_corruption(path, off, "segment of another data directory (id " + std::to_string(get_u64(body + 16)) +
+                                                ", this one is " + std::to_string(opts_.data_id) +
+                                                "): a file copied from another node or cluster");
           break;
         case rec_hard_state:
           if (len != 16) throw wal_corruption(path, off, "bad hard state record");
           rs.state = {get_u64(body), get_u64(body + 8)};
           break;
+        case rec_bootstrap: {
+          auto m = decode_membership(std::string_view(body, len));
+          if (!m) throw wal_corruption(path, off, "bad bootstrap configuration record");
+          rs.bootstrap = std::move(*m);
+          break;
+        }
         case rec_truncate: {
           if (len != 8) throw wal_corruption(path, off, "bad truncation record");
           const index_t from = get_u64(body);
@@ -326,44 +356,110 @@ recovered_state wal::open() {
         default:
           throw wal_corruption(path, off, "unknown record type");
       }
-      if (off == 0 && static_cast<std::uint8_t>(h[8]) != rec_segment)
-        throw wal_corruption(path, off, "segment does not start with its header");
-      off += header_bytes + len;
-      if (sealed) {
-        if (off + header_bytes <= buf.size() && !all_zero(buf.data() + off, header_bytes))
-          throw wal_corruption(path, off, "records after the segment's seal");
+    };
+
+    // Read whole writes. A write's records are carried out only once its
+    // last one (end_of_write) was read: a write cut by a crash leaves no
+    // trace in what is recovered.
+    std::size_t off = 0;
+    std::size_t complete_end = 0;      // end of the last whole write
+    std::size_t header_end = 0;        // end of the segment's header write (write 0)
+    std::optional<std::uint32_t> cur;  // write number of the last record read
+    bool in_write = false;             // that write's last record is still to come
+    std::vector<std::size_t> pending;  // offsets of its records
+    std::optional<std::pair<std::size_t, std::string>> stop;  // why reading stopped before zeros
+    while (off + header_bytes <= buf.size() && !sealed) {
+      const char* h = buf.data() + off;
+      if (all_zero(h, header_bytes)) break;  // end of the written part
+      if (!valid_record_at(buf, off)) {
+        stop.emplace(off, "record fails its checksum");
         break;
       }
-    }
-    if (off == 0) throw wal_corruption(path, 0, "empty segment (no header)");
-    segments_.push_back({seq, seg_max});
-    // Every rolled segment ends with a seal: one that does not lost records
-    // at its end (cut short), even if the next segment's indexes look fine.
-    if (!last && !sealed)
-      throw wal_corruption(path, off, "segment ends without its seal record: records are missing");
-    if (last) {
-      // What we recovered may be only in the page cache (written by an
-      // incarnation whose sync then failed): make it durable before this
-      // node acts on it (votes, acks) — and before rolling past a seal.
-      if (opts_.sync) {
-        fs_.sync(fd);
-        fs_.sync_dir(opts_.dir);
+      const std::uint32_t tag = get_tag(h);
+      const std::uint32_t number = tag & write_mask;
+      const std::uint32_t expect = !cur ? 0 : in_write ? *cur : ((*cur + 1) & write_mask);
+      if (number != expect) {
+        stop.emplace(off, "record of write " + std::to_string(number) + " where write " + std::to_string(expect) +
+                              " was due");
+        break;
       }
-      last_sealed_ = sealed;
-      file_ = fd;
-      seq_ = seq;
-      offset_ = off;
-    } else {
-      fs_.close(fd);
+      pending.push_back(off);
+      cur = number;
+      in_write = (tag & end_of_write) == 0;
+      off += header_bytes + get_u32(h);
+      if (!in_write) {
+        for (const std::size_t at : pending) apply(at);
+        pending.clear();
+        complete_end = off;
+        if (header_end == 0) header_end = off;
+      }
     }
+    // A roll names a segment only once its header write is durable.
+    if (complete_end == 0)
+      throw wal_corruption(path, stop ? stop->first : 0,
+                           stop ? stop->second + " in the segment's header write" : "empty segment (no header)");
+    // Bytes after the last whole write: nothing, or (last segment only)
+    // the one write a crash cut short, numbered `torn`.
+    std::size_t end = buf.size();
+    while (end > complete_end && buf[end - 1] == 0) --end;
+    if (!last) {
+      // Every rolled segment ends with a seal: one that does not lost
+      // records at its end (cut short), even if the next one looks fine.
+      if (!sealed)
+        throw wal_corruption(path, stop ? stop->first : complete_end,
+                             stop ? stop->second + " in a sealed segment"
+                                  : "segment ends without its seal record: records are missing");
+      if (end > complete_end) throw wal_corruption(path, complete_end, "records after the segment's seal");
+      fs_.close(fd);
+      segments_.push_back({seq, seg_max});
+      continue;
+    }
+    if (end > complete_end) {
+      if (sealed) throw wal_corruption(path, complete_end, "records after the segment's seal");
+      const std::uint32_t torn = in_write ? *cur : ((*cur + 1) & write_mask);
+      // A write is only started once every earlier one is durable: valid
+      // records of any other write mean that a durable write is damaged.
+      for (std::size_t p = complete_end; p + header_bytes <= end; ++p) {
+        if (!valid_record_at(buf, p) || (get_tag(buf.data() + p) & write_mask) == torn) continue;
+        const std::size_t at = stop ? stop->first : complete_end;
+        throw wal_corruption(path, at,
+                             (stop ? stop->second : std::string("the log ends")) + " but a later write follows at offset " +
+                                 std::to_string(p) + ": a durable write is damaged");
+      }
+      opts_.log("torn tail in " + path + " at offset " + std::to_string(complete_end) + ": cut " +
+                std::to_string(end - complete_end) + " bytes of a write that never finished");
+      if (!CORAFT_PLANTED(wal_stale_tail)) std::fill(buf.begin() + static_cast<std::ptrdiff_t>(complete_end), buf.end(), 0);
+    }
+    // What was read may be in the page cache only (written by an incarnation
+    // whose sync then failed: Linux marks such pages clean, so a sync now
+    // would write nothing). Writing every byte again, the cut part as
+    // zeros, and syncing makes what we recovered durable before this node
+    // acts on it (votes, acks) — and keeps stale records of the cut write
+    // from ever following a later write.
+    if ((opts_.sync && !CORAFT_PLANTED(wal_open_trusts_cache)) || (end > complete_end && !CORAFT_PLANTED(wal_stale_tail)))
+      fs_.pwrite(fd, buf.data(), buf.size(), 0);
+    if (opts_.sync) {
+      fs_.sync(fd);
+      fs_.sync_dir(opts_.dir);
+    }
+    segments_.push_back({seq, seg_max});
+    last_sealed_ = sealed;
+    file_ = fd;
+    seq_ = seq;
+    offset_ = complete_end;
+    header_end_ = header_end;
+    write_no_ = *cur & write_mask;
+    if (in_write) write_no_ = (write_no_ - 1) & write_mask;  // the cut write's number is free again
   }
   if (uncovered)
     throw wal_corruption(uncovered->second, 0,
                          "the log starts after entry " + std::to_string(uncovered->first) +
                              " but no compaction record covers the entries before it: segments are missing");
   hs_ = rs.state;
+  bootstrap_ = rs.bootstrap;
   base_index_ = base;
   last_index_ = base + rs.log.size();
+  rs.base = base;
   stats_.segments = segments.size();
   if (file_ < 0) {
     roll(1);
@@ -375,17 +471,19 @@ recovered_state wal::open() {
 }
 
 void wal::roll(std::uint64_t seq) {
-  // A segment is complete before it has its name: zero-filled, header and
-  // hard state written and synced under a temporary name, then renamed and
-  // the directory synced [a crash leaves either no segment or a whole one].
-  std::vector<char> saved;
-  saved.swap(buf_);
+  // A segment is complete before it has its name: zero-filled, its header
+  // write (segment record, hard state, bootstrap configuration) written and
+  // synced under a temporary name, then renamed and the directory synced [a
+  // crash leaves either no segment or a whole one].
   if (file_ >= 0 && !last_sealed_) {
-    // Seal the full segment first, so recovery can tell a segment that was
-    // rolled over from one whose last records were lost.
+    // Seal the full segment first (a write of its own), so recovery can
+    // tell a segment that was rolled over from one whose last records were
+    // lost.
+    begin_write();
     char b[8];
     put_u64(b, seq);
     encode(rec_seal, b, sizeof b);
+    end_write();
     fs_.pwrite(file_, buf_.data(), buf_.size(), offset_);
     if (opts_.sync) fs_.sync(file_);
     buf_.clear();
@@ -405,8 +503,12 @@ void wal::roll(std::uint64_t seq) {
   }
   const auto fd = fs_.open(tmp, true);
   fs_.zero_fill(fd, opts_.segment_bytes);
+  buf_.clear();
+  write_no_ = 0;
   encode_segment_header(seq);
   encode_hard_state(hs_);
+  if (bootstrap_) encode_bootstrap(*bootstrap_);
+  end_write();
   fs_.pwrite(fd, buf_.data(), buf_.size(), 0);
   if (opts_.sync) fs_.sync(fd);
   fs_.rename(tmp, segment_path(seq));
@@ -415,8 +517,9 @@ void wal::roll(std::uint64_t seq) {
   file_ = fd;
   seq_ = seq;
   offset_ = buf_.size();
+  header_end_ = offset_;
   last_sealed_ = false;
-  buf_.swap(saved);
+  buf_.clear();
   ++stats_.segments;
   if (spare) ++stats_.spares_used;
   segments_.push_back({seq, 0});
@@ -438,35 +541,46 @@ void wal::remove_covered_segments() {
 }
 
 void wal::append(const log_write& w) {
-  buf_.clear();
   index_t base = base_index_;
   index_t last = last_index_;
-  if (w.reset) {
-    encode_base(*w.reset, true);
-    base = last = w.reset->index;
-  }
+  if (w.reset) base = last = w.reset->index;
   const bool reset_done = w.reset.has_value();
-  if (w.compact && w.compact->index > base) {
+  const bool compact = w.compact && w.compact->index > base;
+  if (compact) {
     if (w.compact->index > last)
       throw std::logic_error("wal::append: compaction through " + std::to_string(w.compact->index) +
                              " beyond the last entry " + std::to_string(last));
-    encode_base(*w.compact, false);
     base = w.compact->index;
   }
+  const bool truncate = !w.entries.empty() && w.entries.front().index <= last;
   if (!w.entries.empty()) {
     const index_t first = w.entries.front().index;
     if (first <= base || first > last + 1)
       throw std::logic_error("wal::append: entry " + std::to_string(first) + " does not continue the log " +
                              std::to_string(base + 1) + ".." + std::to_string(last));
-    if (first <= last) encode_truncate(first);
   }
-  if (w.state) {
-    encode_hard_state(*w.state);
-    hs_ = *w.state;
+  const bool bootstrap = w.bootstrap && !bootstrap_;
+  // One write: every record of it, numbered alike, the last one flagged.
+  const auto encode_write = [&] {
+    begin_write();
+    if (bootstrap) encode_bootstrap(*w.bootstrap);
+    if (w.reset) encode_base(*w.reset, true);
+    if (compact) encode_base(*w.compact, false);
+    if (truncate) encode_truncate(w.entries.front().index);
+    if (w.state) encode_hard_state(*w.state);
+    for (const entry& e : w.entries) encode_entry(e);
+    end_write();
+  };
+  encode_write();
+  if (buf_.empty()) {
+    write_no_ = (write_no_ - 1) & write_mask;  // nothing to write: the number stays free
+    return;
   }
-  for (const entry& e : w.entries) encode_entry(e);
-  if (buf_.empty()) return;
-  if (offset_ + buf_.size() > opts_.segment_bytes && offset_ > 2 * header_bytes + 32) roll(seq_ + 1);
+  if (offset_ + buf_.size() > opts_.segment_bytes && offset_ > header_end_) {
+    write_no_ = (write_no_ - 1) & write_mask;  // the seal takes this segment's next number
+    roll(seq_ + 1);
+    encode_write();  // numbered in the new segment
+  }
   fs_.pwrite(file_, buf_.data(), buf_.size(), offset_);
   ++stats_.writes;
   stats_.bytes += buf_.size();
@@ -475,6 +589,9 @@ void wal::append(const log_write& w) {
     ++stats_.syncs;
   }
   offset_ += buf_.size();
+  // Only now, durable, may the next segment header repeat them.
+  if (w.state) hs_ = *w.state;
+  if (bootstrap) bootstrap_ = w.bootstrap;
   base_index_ = base;
   last_index_ = last;
   if (!w.entries.empty()) {
