@@ -166,6 +166,8 @@ struct app {
   int exit_code = 0;
   std::map<node_id, std::string> peers_;  // raft addresses of the configuration in force
   asio::steady_timer settle_peers_{ctx};
+  asio::signal_set signals_{ctx, SIGINT, SIGTERM};
+  std::string fatal_;  // the node failed for good (on_fatal)
 
   asio::awaitable<void> run() {
     const net::cluster_member* self = nullptr;
@@ -209,6 +211,16 @@ struct app {
       }
     }
     no.on_membership = [this](const membership& c) { on_membership(c); };
+    // DESIGN.md "Guarantees": an fsync, write or rename error on the durable
+    // path is fatal. The node has stopped acknowledging; the process exits
+    // non-zero with the error, so that a supervisor restarts it and the
+    // restart proves what is on disk (it rewrites and syncs what it reads).
+    no.on_fatal = [this](const std::string& why) {
+      asio::post(ctx, [this, why] {
+        fatal_ = why;
+        signals_.cancel();
+      });
+    };
     raft = std::make_unique<node>(ctx.get_executor(), no, *store, *transport, sm);
 
     admin = std::make_unique<net::admin_context>(*raft, cfg.join.empty() ? members : std::vector<net::cluster_member>{},
@@ -240,7 +252,6 @@ struct app {
     ho.log_node_id = cfg.id;
     http = std::make_unique<net::http_server>(ctx.get_executor(), ho, std::move(router));
 
-    asio::signal_set signals(ctx, SIGINT, SIGTERM);
     std::string failed;
     try {
       co_await raft->start();
@@ -286,8 +297,14 @@ struct app {
         log_line(log_level::info, cfg.id, "main", "joined as a learner; catching up from the leader");
       }
     }
-    auto [ec, sig] = co_await signals.async_wait(asio::as_tuple(asio::use_awaitable));
-    log_line(log_level::info, cfg.id, "main", "signal " + std::to_string(sig) + ": shutting down");
+    if (fatal_.empty()) {
+      auto [ec, sig] = co_await signals_.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (!ec) log_line(log_level::info, cfg.id, "main", "signal " + std::to_string(sig) + ": shutting down");
+    }
+    if (!fatal_.empty()) {
+      log_line(log_level::error, cfg.id, "main", "exiting after a fatal error: " + fatal_);
+      exit_code = 1;
+    }
     co_await shutdown();
   }
 
@@ -315,7 +332,8 @@ struct app {
   // the node (what is still pending answers 503 stopped) and the rest.
   asio::awaitable<void> shutdown() {
     settle_peers_.cancel();
-    if (raft && cfg.transfer_on_shutdown) {
+    signals_.cancel();
+    if (raft && cfg.transfer_on_shutdown && fatal_.empty()) {
       // [thesis §3.10] A planned stop of the leader: hand over first, so the
       // cluster does not wait an election timeout. Not leader: no-op.
       const index_outcome r = co_await raft->transfer_leadership();

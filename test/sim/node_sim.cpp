@@ -455,6 +455,7 @@ class node_sim {
     term_t last_term = 0;
     index_t last_commit = 0;
     std::string last_status;
+    std::optional<std::string> start_error;  // start() threw (not because it was stopped)
   };
 
   unsigned pick(std::vector<unsigned> v) { return rng_.pick(v); }
@@ -504,6 +505,7 @@ class node_sim {
     o.raft.max_append_entries = profile_.max_append_entries;
     o.raft.max_inflight = profile_.max_inflight;
     o.raft.seed = splitmix64(opts_.seed * 131 + id * 17 + static_cast<std::uint64_t>(incarnation)).next() | 1;
+    o.incarnation_id = splitmix64(opts_.seed * 7919 + id * 31 + static_cast<std::uint64_t>(incarnation)).next() | 1;
     o.voters = voters_;
     o.tick_interval = std::chrono::milliseconds(0);
     o.propose_timeout_ticks = opts_.propose_timeout_ticks;
@@ -539,15 +541,23 @@ class node_sim {
     s.last_term = 0;
     s.last_commit = 0;
     s.last_status.clear();
-    bool started = false;
-    std::exception_ptr err;
-    asio::co_spawn(ctx_, s.node->start(), [&started, &err](std::exception_ptr e) {
-      started = true;
-      err = e;
+    // start() completes once storage has loaded (and, on a first start,
+    // the bootstrap configuration is durable): later, in virtual time.
+    s.start_error.reset();
+    const int incarnation = s.incarnation;
+    asio::co_spawn(ctx_, s.node->start(), [this, id, incarnation](std::exception_ptr e) {
+      node_slot& slot = slots_[id - 1];
+      if (!e || slot.incarnation != incarnation) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const boost::system::system_error& se) {
+        if (se.code() == coraft::make_error_code(coraft::errc::stopped)) return;  // crashed while starting
+        slot.start_error = se.what();
+      } catch (const std::exception& ex) {
+        slot.start_error = ex.what();
+      }
     });
     poll_idle();
-    if (!started) fail("start", "node " + std::to_string(id) + ": start() did not complete");
-    if (err) fail("start", "node " + std::to_string(id) + ": start() threw");
   }
 
   // A crash: the process stops; what the disk synced survives, the write in
@@ -817,6 +827,7 @@ class node_sim {
       node_slot& s = slots_[id - 1];
       if (!s.node) continue;
       const std::string who = "node " + std::to_string(id) + " incarnation " + std::to_string(s.incarnation);
+      if (s.start_error) fail("start", who + ": start() threw: " + *s.start_error);
       if (!st[id - 1]) fail("status", who + ": status() did not complete");
       const coraft::node_status& x = *st[id - 1];
       if (!x.fatal_error.empty()) fail("no fatal error", who + ": " + x.fatal_error);

@@ -45,12 +45,29 @@ struct node_options {
   // membership::addresses). Config entries in the log and snapshots take
   // over from it. A node joining an existing cluster starts with no voters:
   // it waits, without campaigning, for the leader to send it the log.
+  // Used once: the first start on empty storage writes it durably (before
+  // the node can vote or acknowledge anything), and every later start takes
+  // the stored one; options that differ are ignored with a warning naming
+  // the difference — never used to form a cluster [a node restarted with
+  // fewer members listed would otherwise elect itself over the old log].
   std::vector<node_id> voters;
   std::map<node_id, std::string> addresses;
   // Called on the node's strand at start and whenever the configuration in
   // force changes (a config entry appended or truncated, a snapshot
   // installed): e.g. to tell the transport where the members are.
   std::function<void(const membership&)> on_membership;
+  // Called once, on the node's strand, when the node fails for good: a
+  // storage write, sync or rename failed (DESIGN.md: after a failed fsync the
+  // data may be gone and no retry can prove it durable), or the state
+  // machine threw. The node has stopped acknowledging; the owner should exit
+  // non-zero with the message (coraft-kv does).
+  std::function<void(const std::string&)> on_fatal;
+  // Distinguishes this incarnation's read contexts (the ids that match a
+  // leader's ReadIndex answer to the read that asked) from every earlier
+  // incarnation's: an answer queued for a node before it restarted must
+  // never complete a new read [thesis §6.4]. 0: drawn at start from
+  // std::random_device; simulations pass one from their seed.
+  std::uint64_t incarnation_id = 0;
   // Length of one core tick. Zero: no ticker; the owner calls tick() (tests
   // on virtual time). Defaults give a 150-300 ms election timeout and 50 ms
   // heartbeats.

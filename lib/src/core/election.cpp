@@ -2,6 +2,7 @@
 // pre-vote [thesis §9.6], check-quorum and leader leases against disruptive
 // servers [thesis §4.2.3, §6.2], and the term rules common to every RPC [Fig. 2].
 #include <coraft/core/raft.hpp>
+#include <coraft/detail/planted.hpp>
 
 namespace coraft::core {
 
@@ -259,6 +260,10 @@ void raft::state_synced(term_t term) {
 void raft::handle_vote_response(const message& m, const vote_response& r) {
   if (role_ == role::pre_candidate) {
     if (!r.pre_vote) return;
+    // [thesis §9.6] A grant is for the term we would campaign in, ours + 1.
+    // One carrying any other term answers an earlier round (delayed while
+    // our term moved on): it says nothing about this round's log.
+    if (r.granted && m.term != hs_.current_term + 1 && !CORAFT_PLANTED(stale_prevote_counted)) return;
   } else if (role_ == role::candidate) {
     if (r.pre_vote || m.term != hs_.current_term) return;
   } else {

@@ -20,6 +20,7 @@
 //     are pre-voting outside every leader's lease [thesis §4.2.3, §9.6].
 #include <coraft/core/raft.hpp>
 #include <coraft/detail/endian.hpp>
+#include <coraft/detail/planted.hpp>
 
 #include <algorithm>
 
@@ -210,6 +211,16 @@ void raft::after_commit() {
   if (transfer_target_ != no_node && !c.is_voter(transfer_target_)) transfer_target_ = no_node;
 }
 
+bool raft::caught_up(node_id id) const {
+  // It answered recently, an append succeeded (we know where its log is:
+  // replicating, not probing or waiting for a snapshot), and it is within
+  // one append batch of our log. A server that never answered is not
+  // caught up however short the log is.
+  const auto it = progress_.find(id);
+  return it != progress_.end() && it->second.state == progress::mode::replicate && it->second.recent_active &&
+         it->second.match_index + opts_.max_append_entries >= last_log().index;
+}
+
 config_result raft::propose_config(const config_change& ch) {
   using code = config_result::code;
   if (role_ != role::leader) return {code::not_leader, {}, leader_};
@@ -226,6 +237,14 @@ config_result raft::propose_config(const config_change& ch) {
     case config_change::kind::add_learner:
     case config_change::kind::add_voter:
       if (ch.id == no_node || next.contains(ch.id)) return {code::bad_member, {}, opts_.id};
+      // [thesis §4.2.1] A voter that holds none of the log counts towards
+      // every majority from the moment its entry is appended: added to a
+      // one-voter cluster, a server that never started leaves no majority
+      // (check-quorum then deposes the leader and the change can never
+      // commit). Voters join as learners and are promoted once caught up.
+      if (ch.type == config_change::kind::add_voter && !caught_up(ch.id) &&
+          !CORAFT_PLANTED(add_voter_unchecked))
+        return {code::not_caught_up, {}, opts_.id};
       (ch.type == config_change::kind::add_voter ? next.voters : next.learners).push_back(ch.id);
       next.addresses[ch.id] = ch.address;
       break;
@@ -233,10 +252,7 @@ config_result raft::propose_config(const config_change& ch) {
       if (!next.is_learner(ch.id)) return {code::bad_member, {}, opts_.id};
       // [thesis §4.2.1] A new voter that is far behind would stall commits
       // until it caught up: promote only a learner within one append batch.
-      const auto it = progress_.find(ch.id);
-      if (it == progress_.end() || it->second.state == progress::mode::snapshot ||
-          it->second.match_index + opts_.max_append_entries < last_log().index)
-        return {code::not_caught_up, {}, opts_.id};
+      if (!caught_up(ch.id)) return {code::not_caught_up, {}, opts_.id};
       std::erase(next.learners, ch.id);
       next.voters.push_back(ch.id);
       break;

@@ -270,6 +270,7 @@ void raft::check_invariants() const {
     for (const auto& [id, pr] : progress_) {
       if (pr.match_index >= pr.next_index) panic("progress: match_index >= next_index", opts_.id);
       if (pr.match_index > last.index) panic("progress: match beyond the leader's log", opts_.id);
+      if (pr.next_index > last.index + 1) panic("progress: next_index beyond the leader's log", opts_.id);
     }
     for (std::size_t i = 1; i < reads_.size(); ++i)
       if (reads_[i].seq != 0 && reads_[i].seq < reads_[i - 1].seq)

@@ -7,6 +7,7 @@
 // messages in flight. A rejection, or a whole heartbeat interval without
 // progress while entries are outstanding, sends it back to probing.
 #include <coraft/core/raft.hpp>
+#include <coraft/detail/planted.hpp>
 
 #include <algorithm>
 #include <cstdio>
@@ -149,26 +150,39 @@ void raft::handle_append_response(const message& m, const append_response& r) {
   } else if (r.index != pr.next_index - 1) {
     return;
   }
-  if (r.hint.index < pr.match_index) {
+  // A follower's rejection names an index no higher than the append it
+  // rejects, which we sent, so no higher than our last entry; a hint beyond
+  // that (or naming a term above ours) comes from a broken peer: clamp it
+  // rather than let it move next_index past our log (or, near 2^64, wrap
+  // the search below into a loop of billions of steps).
+  const index_t last = last_log().index;
+  log_id hint = r.hint;
+  index_t rejected = r.index;
+  if (!CORAFT_PLANTED(append_hint_unchecked)) {
+    rejected = std::min(rejected, last);
+    hint.index = std::min(hint.index, rejected);
+    hint.term = std::min(hint.term, hs_.current_term);
+  }
+  if (hint.index < pr.match_index) {
     // A healthy follower's hint is never below what it acknowledged (those
     // entries match ours). This one lost entries it had made durable: its
     // data directory was wiped or restored from an old copy. Raft assumes
     // durable storage; the best we can do is treat it as a new follower.
-    pr.match_index = r.hint.index;
+    pr.match_index = hint.index;
   }
   // [§5.3] "After a rejection, the leader decrements nextIndex and retries";
   // the hint lets it skip a whole conflicting term at once: the next probe
   // goes after the last entry of ours whose term is <= the hinted term.
-  index_t next = std::min(r.index, r.hint.index) + 1;
+  index_t next = std::min(rejected, hint.index) + 1;
   while (next - 1 > before_first_.index) {
     const auto t = term_at(next - 1);
-    if (t && *t <= r.hint.term) break;
+    if (t && *t <= hint.term) break;
     --next;
   }
   pr.state = progress::mode::probe;
   pr.inflight.clear();
   pr.probe_sent = false;
-  pr.next_index = std::max(pr.match_index + 1, std::min(next, r.index));
+  pr.next_index = std::max(pr.match_index + 1, std::min(next, rejected));
 }
 
 void raft::handle_heartbeat_request(const message& m, const heartbeat_request& r) {

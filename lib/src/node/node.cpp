@@ -12,6 +12,8 @@
 #include <coraft/node.hpp>
 
 #include <coraft/detail/crc32c.hpp>
+#include <coraft/detail/planted.hpp>
+#include <coraft/detail/splitmix.hpp>
 #include <coraft/detail/wakeup.hpp>
 #include <coraft/log.hpp>
 
@@ -28,10 +30,12 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <algorithm>
 #include <deque>
 #include <list>
 #include <map>
 #include <optional>
+#include <random>
 
 namespace coraft {
 
@@ -57,6 +61,39 @@ index_outcome index_error(errc e, node_id hint = no_node) {
   out.code = make_error_code(e);
   out.leader_hint = hint;
   return out;
+}
+
+std::string ids_text(std::vector<node_id> ids) {
+  std::sort(ids.begin(), ids.end());
+  std::string s;
+  for (node_id id : ids) s += (s.empty() ? "" : ",") + std::to_string(id);
+  return s.empty() ? "none" : s;
+}
+
+// How `given` (the options) differs from `stored` (the bootstrap configuration
+// written at first start); empty when they name the same members alike.
+std::string bootstrap_difference(const membership& stored, const membership& given) {
+  std::string out;
+  auto sorted = [](std::vector<node_id> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  if (sorted(stored.voters) != sorted(given.voters))
+    out += "voters " + ids_text(given.voters) + " given, " + ids_text(stored.voters) + " stored; ";
+  if (sorted(stored.learners) != sorted(given.learners))
+    out += "learners " + ids_text(given.learners) + " given, " + ids_text(stored.learners) + " stored; ";
+  for (const auto& [id, a] : given.addresses) {
+    auto it = stored.addresses.find(id);
+    if (it != stored.addresses.end() && it->second != a)
+      out += "address of " + std::to_string(id) + " '" + a + "' given, '" + it->second + "' stored; ";
+  }
+  if (!out.empty()) out.resize(out.size() - 2);
+  return out;
+}
+
+std::uint64_t random_u64() {
+  std::random_device rd;
+  return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
 }
 
 }  // namespace
@@ -136,6 +173,12 @@ struct node::impl {
 
   std::map<std::uint64_t, index_waiter> reads_;         // by ctx: the core has not answered
   std::multimap<index_t, index_waiter> reads_applying_;  // confirmed: wait for the apply
+  // Read contexts: this incarnation's tag (never 0) in the top 32 bits, a
+  // count below. Invariant: unique across incarnations of this node (up to
+  // the 2^-32 chance of two incarnations drawing one tag), so an answer
+  // meant for an earlier incarnation — still queued in a peer's transport
+  // while we were down — matches nothing here [thesis §6.4].
+  std::uint64_t read_ctx_tag_ = 0;
   std::uint64_t next_read_ctx_ = 1;
   std::vector<index_waiter> transfers_;
   std::vector<index_waiter> snapshot_waiters_;
@@ -183,9 +226,14 @@ struct node::impl {
                    }));
   }
 
-  // A storage or state machine failure: stop serving, acknowledge nothing more.
+  // A storage or state machine failure: stop serving, acknowledge nothing
+  // more, and tell the owner (once), who should exit with the error.
   void fail(const std::string& why) {
-    if (fatal_.empty()) fatal_ = why;
+    if (fatal_.empty()) {
+      fatal_ = why;
+      log_line(log_level::error, opts_.raft.id, "node", "fatal: " + why + "; the node has stopped");
+      if (opts_.on_fatal) opts_.on_fatal(why);
+    }
     begin_stop();
   }
 
@@ -332,13 +380,25 @@ struct node::impl {
   void do_read(index_waiter w) {
     if (!started_ || stopping_) return resume(w.client, std::move(w.handler), index_error(errc::stopped));
     const std::uint64_t ctx = next_read_ctx_++;
+    if ((next_read_ctx_ & 0xffffffffu) == 0) {  // 2^32 reads: a new tag, so contexts stay unique
+      read_ctx_tag_ = next_tag(read_ctx_tag_);
+      next_read_ctx_ = read_ctx_tag_ << 32 | 1;
+    }
     w.deadline_tick = now_tick_ + static_cast<std::uint64_t>(opts_.propose_timeout_ticks);
     reads_.emplace(ctx, std::move(w));
     raft_->read_index(ctx);
     schedule_flush();
   }
 
+  static std::uint64_t next_tag(std::uint64_t seed) {
+    std::uint64_t t = 0;
+    while (t == 0) t = detail::splitmix64(seed) & 0xffffffffu;
+    return t;
+  }
+
   void on_read_state(const core::read_state& rs) {
+    // Not this incarnation's (see read_ctx_tag_): never ours to complete.
+    if (!CORAFT_PLANTED(read_ctx_reused) && rs.ctx >> 32 != read_ctx_tag_) return;
     auto it = reads_.find(rs.ctx);
     if (it == reads_.end()) return;  // expired meanwhile
     index_waiter w = std::move(it->second);
@@ -396,16 +456,23 @@ struct node::impl {
     transfers_.clear();
   }
 
+  // A read answers `timeout` at its deadline whether the core has not
+  // confirmed it yet or it waits for the local apply (a follower cut off
+  // from the leader after the confirmation may never apply that far).
   void expire_reads() {
-    for (auto it = reads_.begin(); it != reads_.end();) {
-      if (it->second.deadline_tick > now_tick_) {
-        ++it;
-        continue;
+    const auto expire = [this](auto& waiting) {
+      for (auto it = waiting.begin(); it != waiting.end();) {
+        if (it->second.deadline_tick > now_tick_) {
+          ++it;
+          continue;
+        }
+        ++metrics_.reads_failed;
+        resume(it->second.client, std::move(it->second.handler), index_error(errc::timeout));
+        it = waiting.erase(it);
       }
-      ++metrics_.reads_failed;
-      resume(it->second.client, std::move(it->second.handler), index_error(errc::timeout));
-      it = reads_.erase(it);
-    }
+    };
+    expire(reads_);
+    if (!CORAFT_PLANTED(read_waits_forever)) expire(reads_applying_);
   }
 
   void maybe_request_snapshot() {
@@ -521,12 +588,67 @@ struct node::impl {
 
   // ---- tasks ------------------------------------------------------------
 
+  // start() counts as a task until it returns: a stop() that comes while
+  // start() awaits storage waits for it, and start() then spawns nothing.
+  struct start_guard {
+    impl& self;
+    explicit start_guard(impl& s) : self(s) { ++self.running_; }
+    ~start_guard() {
+      --self.running_;
+      self.tasks_done_.notify();
+    }
+  };
+  void throw_if_stopping() const {
+    if (stopping_) throw boost::system::system_error(make_error_code(errc::stopped), "node stopped while starting");
+  }
+
   awaitable<void> start_on_strand() {
+    const start_guard guard(*this);
     recovered_state rs = co_await store_.load();
+    throw_if_stopping();
+    const membership given{opts_.voters, {}, opts_.addresses};
+    membership bootstrap = given;
+    const bool empty = rs.state == hard_state{} && rs.log.empty() && !rs.snap && rs.base == 0;
+    if (rs.bootstrap && !CORAFT_PLANTED(bootstrap_from_options)) {
+      // Once a data directory holds state, the configuration comes only from
+      // it (the stored bootstrap, then config entries and snapshots); options
+      // naming other members must not form another cluster over this log.
+      bootstrap = *rs.bootstrap;
+      if (const std::string diff = bootstrap_difference(bootstrap, given); !diff.empty())
+        log_line(log_level::warn, opts_.raft.id, "raft",
+                 "the bootstrap configuration given differs from the one stored at first start (" + diff +
+                     "): ignored; the stored one and the log decide the members");
+    } else if (empty || CORAFT_PLANTED(bootstrap_from_options)) {
+      // First start: the bootstrap configuration becomes durable before the
+      // node can vote or acknowledge anything, so that no later start can
+      // take another one.
+      if (!rs.bootstrap) {
+        log_write w;
+        w.bootstrap = given;
+        co_await store_.write(std::move(w));
+        throw_if_stopping();
+      }
+    } else {
+      throw std::runtime_error(
+          "storage holds a hard state, log or snapshot but no bootstrap configuration: it cannot say which "
+          "cluster this node bootstrapped into (a storage implementation must keep log_write::bootstrap)");
+    }
+    read_ctx_tag_ = next_tag(opts_.incarnation_id != 0 ? opts_.incarnation_id : random_u64());
+    next_read_ctx_ = CORAFT_PLANTED(read_ctx_reused) ? 1 : (read_ctx_tag_ << 32 | 1);
+    const std::string restart_fix =
+        "this node cannot prove it holds what it acknowledged. Do not restart it empty as the same voter "
+        "(it would have forgotten its vote and log: it could vote twice in a term and count towards entries "
+        "it does not hold); remove it from the cluster, wipe its data, add it back as a learner (--join) and "
+        "promote it";
     if (rs.snap) {
       // [§7] Restart from the newest snapshot, then the log after it.
       const snapshot_meta meta = rs.snap->meta;
       const log_id last = meta.last;
+      if (rs.base > last.index && !CORAFT_PLANTED(snapshot_fallback_clears_log))
+        throw std::runtime_error("the log starts after entry " + std::to_string(rs.base) +
+                                 " but the newest snapshot ends at entry " + std::to_string(last.index) +
+                                 ": the entries between are lost (a newer snapshot is missing or damaged); " +
+                                 restart_fix);
       bool connects = false;
       if (!rs.log.empty()) {
         const index_t first = rs.log.front().index;
@@ -535,10 +657,11 @@ struct node::impl {
                     rs.log[last.index - first].term == last.term);
       }
       if (!connects) {
-        // A crash came between saving a leader's snapshot and discarding the
-        // log (or the log simply ends before it): finish the reset with the
-        // first write, so that entries after the snapshot continue the log
-        // on disk. Until then nothing reads the old log.
+        // The snapshot is ahead of the log, or disagrees with it at its
+        // index: a crash came between saving a leader's snapshot and
+        // discarding the log (both steps of an install [§7]). Finish the
+        // reset with the first write, so that entries after the snapshot
+        // continue the log on disk. Until then nothing reads the old log.
         reset_on_first_write_ = last;
         rs.log.clear();
       }
@@ -550,11 +673,12 @@ struct node::impl {
                "restored snapshot through index " + std::to_string(meta.last.index));
       raft_.emplace(opts_.raft, rs.state, std::move(*rs.snap), std::move(rs.log));
     } else {
-      if (!rs.log.empty() && rs.log.front().index != 1)
-        throw std::runtime_error("the log starts at entry " + std::to_string(rs.log.front().index) +
-                                 " but no valid snapshot was found: the snapshot files are missing or "
-                                 "corrupt; restore this node from a peer (wipe its data directory)");
-      raft_.emplace(opts_.raft, membership{opts_.voters, {}, opts_.addresses}, rs.state, std::move(rs.log));
+      if (rs.base > 0 || (!rs.log.empty() && rs.log.front().index != 1))
+        throw std::runtime_error("the log starts after entry " +
+                                 std::to_string(rs.log.empty() ? rs.base : rs.log.front().index - 1) +
+                                 " but no valid snapshot was found: the snapshot files are missing or corrupt; " +
+                                 restart_fix);
+      raft_.emplace(opts_.raft, bootstrap, rs.state, std::move(rs.log));
     }
     check_membership();  // the owner learns the members before anything is sent
     last_term_ = raft_->term();

@@ -111,7 +111,9 @@ struct config_result {
   // committed yet [thesis §4.1, the bug fix of the single-server changes];
   // bad_member: adding a member twice, promoting a non-learner, removing a
   // non-member or the last voter; not_caught_up: promoting a learner
-  // whose log is more than one append batch behind ours [thesis §4.2.1];
+  // whose log is more than one append batch behind ours, or adding as a
+  // voter a server that is not (a new server: add it as a learner first)
+  // [thesis §4.2.1];
   // transferring: a leadership transfer is in flight, or this leader is
   // outside its configuration (finishing its own removal).
   enum class code : std::uint8_t { accepted, not_leader, transferring, busy, bad_member, not_caught_up };
@@ -341,6 +343,7 @@ class raft {
   void refresh_config(index_t next_for_new = 0);
   void after_commit();        // leader: prune departed peers, step down if removed
   bool config_commit_pending() const;
+  bool caught_up(node_id id) const;  // leader: a member's log is within one append batch of ours
   // Leader: stop replicating to members the committed configuration left
   // out, once they hold their removal (or, `all`, anyway).
   void release_departed(bool all);
