@@ -16,7 +16,10 @@
 #include <coraft/storage.hpp>
 #include <coraft/wal.hpp>
 
+#include <boost/asio/any_io_executor.hpp>
+
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -34,6 +37,12 @@ struct file_storage_options {
   // segment on disk. Needs a file_system usable from two threads (the
   // storage's snapshot thread already shares it with the I/O thread).
   bool prepare_spare_segment = true;
+  // Where the disk work runs. Unset (production): two threads of the
+  // storage's own (the log's, and the snapshots'), never the caller's event
+  // loop. Set: posted to this executor instead — for simulations that run
+  // everything on one io_context driven step by step (deterministic);
+  // never an event loop that must stay responsive.
+  std::optional<boost::asio::any_io_executor> io_executor;
   // The id a new data directory gets (coraft.meta's data_id, written into
   // every segment and snapshot file); 0: random. Tests fix it.
   std::uint64_t new_data_id = 0;

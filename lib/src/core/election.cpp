@@ -22,6 +22,7 @@ bool raft::in_lease() const {
 }
 
 void raft::tick() {
+  ++ticks_;
   if (role_ == role::leader)
     tick_heartbeat();
   else

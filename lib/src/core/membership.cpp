@@ -212,12 +212,15 @@ void raft::after_commit() {
 }
 
 bool raft::caught_up(node_id id) const {
-  // It answered recently, an append succeeded (we know where its log is:
-  // replicating, not probing or waiting for a snapshot), and it is within
-  // one append batch of our log. A server that never answered is not
-  // caught up however short the log is.
+  // It answered within the last election timeout (it is alive), it
+  // acknowledged entries (match_index > 0: a server that never answered is
+  // not caught up however short the log is — a leader's log always holds
+  // its no-op), it is not waiting for a snapshot, and it is within one
+  // append batch of our log.
   const auto it = progress_.find(id);
-  return it != progress_.end() && it->second.state == progress::mode::replicate && it->second.recent_active &&
+  return it != progress_.end() && it->second.last_heard + static_cast<std::uint64_t>(opts_.election_ticks) >= ticks_ &&
+         it->second.match_index > 0 &&
+         it->second.state != progress::mode::snapshot &&
          it->second.match_index + opts_.max_append_entries >= last_log().index;
 }
 

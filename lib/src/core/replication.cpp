@@ -47,7 +47,10 @@ void raft::truncate_log_from(index_t i) {
 }
 
 void raft::mark_active(node_id from) {
-  if (auto it = progress_.find(from); it != progress_.end()) it->second.recent_active = true;
+  if (auto it = progress_.find(from); it != progress_.end()) {
+    it->second.recent_active = true;
+    it->second.last_heard = ticks_;
+  }
 }
 
 log_id raft::find_conflict_hint(index_t index, term_t term) const {

@@ -129,17 +129,16 @@ std::optional<snapshot> parse_snapshot(const std::string& f, std::uint64_t data_
 
 struct file_storage::impl {
   explicit impl(file_storage_options o, std::unique_ptr<file_system> f)
-      : opts(std::move(o)),
-        fs(std::move(f)),
-        work(asio::make_work_guard(io)),
-        snap_work(asio::make_work_guard(snap_io)),
-        thread([this] { io.run(); }),
-        snap_thread([this] { snap_io.run(); }) {}
+      : opts(std::move(o)), fs(std::move(f)), work(asio::make_work_guard(io)), snap_work(asio::make_work_guard(snap_io)) {
+    if (opts.io_executor) return;  // a simulation runs the disk work on its own executor
+    thread = std::thread([this] { io.run(); });
+    snap_thread = std::thread([this] { snap_io.run(); });
+  }
   ~impl() {
     work.reset();
     snap_work.reset();
-    thread.join();
-    snap_thread.join();
+    if (thread.joinable()) thread.join();
+    if (snap_thread.joinable()) snap_thread.join();
   }
 
   // Runs `fn` on the I/O thread and resumes the awaiting coroutine on its own
@@ -148,20 +147,22 @@ struct file_storage::impl {
   // holding entries) passed into a coroutine inside a co_await expression.
   template <class R, class F>
   asio::awaitable<R> on_io_thread(F fn) {
-    return on_thread<R>(io, std::move(fn));
+    if (opts.io_executor) return on_thread<R>(*opts.io_executor, std::move(fn));
+    return on_thread<R>(io.get_executor(), std::move(fn));
   }
   // Snapshots are written on a thread of their own, so that a large one
   // never holds up the log's group commits.
   template <class R, class F>
   asio::awaitable<R> on_snapshot_thread(F fn) {
-    return on_thread<R>(snap_io, std::move(fn));
+    if (opts.io_executor) return on_thread<R>(*opts.io_executor, std::move(fn));
+    return on_thread<R>(snap_io.get_executor(), std::move(fn));
   }
 
-  template <class R, class F>
-  static asio::awaitable<R> on_thread(asio::io_context& ctx, F fn) {
+  template <class R, class F, class Executor>
+  static asio::awaitable<R> on_thread(Executor ctx, F fn) {
     if constexpr (std::is_void_v<R>) {
       return asio::async_initiate<const asio::use_awaitable_t<>&, void(std::exception_ptr)>(
-          [&ctx](auto handler, F f) {
+          [ctx](auto handler, F f) {
             asio::post(ctx, [h = std::move(handler), f = std::move(f)]() mutable {
               std::exception_ptr ep;
               try {
@@ -176,7 +177,7 @@ struct file_storage::impl {
           asio::use_awaitable, std::move(fn));
     } else {
       return asio::async_initiate<const asio::use_awaitable_t<>&, void(std::exception_ptr, R)>(
-          [&ctx](auto handler, F f) {
+          [ctx](auto handler, F f) {
             asio::post(ctx, [h = std::move(handler), f = std::move(f)]() mutable {
               std::exception_ptr ep;
               R r{};
@@ -260,10 +261,17 @@ struct file_storage::impl {
     };
     if (have.rfind("coraft-data\n", 0) != 0)
       throw data_dir_error(path + " is not a coraft metadata file (damaged?). " + refusal_fix());
+    // A field missing or unreadable is damage to this file, not a directory
+    // of someone else: say so, with the fix.
+    if (!field("format"))
+      throw data_dir_error(path + " is damaged: it has no readable format line. " + refusal_fix());
     if (field("format") != std::to_string(format_version))
       throw data_dir_error(opts.dir + " has data format " + field("format").value_or("?") +
                            "; this build reads format " + std::to_string(format_version) +
                            ": run the coraft version that wrote it, or " + refusal_fix_short());
+    for (const char* key : {"node_id", "cluster_id", "data_id"})
+      if (!field(key))
+        throw data_dir_error(path + " is damaged: it has no readable " + key + " line. " + refusal_fix());
     if (field("node_id") != std::to_string(opts.id))
       throw data_dir_error(opts.dir + " belongs to node " + field("node_id").value_or("?") +
                            ", not node " + std::to_string(opts.id) +
@@ -276,7 +284,7 @@ struct file_storage::impl {
     if (id_text && !id_text->empty() && id_text->size() <= 16 &&
         id_text->find_first_not_of("0123456789abcdef") == std::string::npos)
       id = std::stoull(*id_text, nullptr, 16);
-    if (id == 0) throw data_dir_error(path + " has no valid data_id (damaged?). " + refusal_fix());
+    if (id == 0) throw data_dir_error(path + " is damaged: its data_id is not valid. " + refusal_fix());
     return id;
   }
 
@@ -410,7 +418,20 @@ asio::awaitable<recovered_state> file_storage::load() {
     wo.log = self->opts.log;
     wo.prepare_spare = self->opts.prepare_spare_segment;
     self->log.emplace(*self->fs, wo);
-    recovered_state rs = self->log->open();
+    recovered_state rs;
+    try {
+      rs = self->log->open();
+    } catch (const wal_corruption& e) {
+      // The log cannot be trusted: say what an operator does about it.
+      const std::string what = e.what();
+      const bool foreign = what.find("another data directory") != std::string::npos;
+      throw data_dir_error(
+          what + (foreign ? ". Either this segment or " + self->opts.dir +
+                                "/coraft.meta was copied from another node's or cluster's directory (their data "
+                                "ids differ); whichever it is, this directory is not one node's own. "
+                          : ". ") +
+          self->refusal_fix());
+    }
     std::vector<std::string> damaged;
     rs.snap = self->load_snapshot(damaged);
     if (!CORAFT_PLANTED(snapshot_fallback_clears_log)) self->check_log_reaches_snapshot(rs, damaged);

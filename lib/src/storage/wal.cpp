@@ -86,7 +86,7 @@ bool parse_segment_name(const std::string& name, std::uint64_t& seq) {
 
 wal_corruption::wal_corruption(const std::string& f, std::uint64_t off, const std::string& what)
     : std::runtime_error("corrupt write-ahead log: " + f + " at offset " + std::to_string(off) +
-                         ": " + what + " (refusing to serve it; restore this node from a peer)"),
+                         ": " + what + " (refusing to serve it)"),
       file(f),
       offset(off) {}
 
@@ -436,8 +436,11 @@ recovered_state wal::open() {
     // zeros, and syncing makes what we recovered durable before this node
     // acts on it (votes, acks) — and keeps stale records of the cut write
     // from ever following a later write.
-    if ((opts_.sync && !CORAFT_PLANTED(wal_open_trusts_cache)) || (end > complete_end && !CORAFT_PLANTED(wal_stale_tail)))
+    if (CORAFT_PLANTED(wal_open_trusts_cache)) {
+      if (end > complete_end) fs_.pwrite(fd, buf.data() + complete_end, buf.size() - complete_end, complete_end);
+    } else if (opts_.sync || (end > complete_end && !CORAFT_PLANTED(wal_stale_tail))) {
       fs_.pwrite(fd, buf.data(), buf.size(), 0);
+    }
     if (opts_.sync) {
       fs_.sync(fd);
       fs_.sync_dir(opts_.dir);

@@ -140,6 +140,7 @@ struct progress {
   mode state = mode::probe;
   bool probe_sent = false;   // probe: one append outstanding, wait for reply or heartbeat
   bool recent_active = false;  // heard from within the current check-quorum window
+  std::uint64_t last_heard = 0;  // the leader's tick count when it last heard from it
   bool progressed = false;   // match advanced since the last heartbeat
   std::deque<index_t> inflight;  // replicate: last index of each append in flight
   std::uint64_t read_ack = 0;    // highest heartbeat round (read_seq) it echoed this term
@@ -370,6 +371,7 @@ class raft {
 
   // Timers in ticks.
   int election_elapsed_ = 0;
+  std::uint64_t ticks_ = 0;    // ticks since construction. Monotonic.
   int heartbeat_elapsed_ = 0;
   int randomized_election_timeout_ = 0;
 
