@@ -33,6 +33,12 @@
 #include <iostream>
 #include <sstream>
 
+#ifdef CORAFT_KV_FAULTS
+// The test build coraft-kv-faults only (apps/CMakeLists.txt): failpoints
+// under the file storage, chosen by CORAFT_FAILPOINTS [issue 15, issue 16].
+#include "fault_file_system.hpp"
+#endif
+
 namespace asio = boost::asio;
 namespace po = boost::program_options;
 namespace json = boost::json;
@@ -168,6 +174,9 @@ struct app {
   asio::steady_timer settle_peers_{ctx};
   asio::signal_set signals_{ctx, SIGINT, SIGTERM};
   std::string fatal_;  // the node failed for good (on_fatal)
+#ifdef CORAFT_KV_FAULTS
+  std::vector<faults::failpoint> failpoints;
+#endif
 
   asio::awaitable<void> run() {
     const net::cluster_member* self = nullptr;
@@ -180,7 +189,17 @@ struct app {
     fo.cluster_id = cfg.cluster_id;
     fo.sync = cfg.fsync == "always";
     fo.log = [id = cfg.id](const std::string& line) { log_line(log_level::warn, id, "wal", line); };
+#ifdef CORAFT_KV_FAULTS
+    log_line(log_level::warn, cfg.id, "faults",
+             "coraft-kv-faults: a test build with failpoints (" + std::to_string(failpoints.size()) + " from " +
+                 faults::failpoints_variable + "); never use it for data you want to keep");
+    store = std::make_unique<file_storage>(
+        fo, faults::make_fault_file_system(make_posix_file_system(), failpoints, [id = cfg.id](const std::string& l) {
+          log_line(log_level::warn, id, "faults", l);
+        }));
+#else
     store = std::make_unique<file_storage>(fo);
+#endif
 
     net::tcp_transport_options to;
     to.self = cfg.id;
@@ -381,6 +400,13 @@ int main(int argc, char** argv) {
     bool found = false;
     for (const auto& m : a.members) found = found || m.id == a.cfg.id;
     if (!found) throw bad_flag("--id " + std::to_string(a.cfg.id) + " is not a member of --cluster");
+#ifdef CORAFT_KV_FAULTS
+    try {
+      a.failpoints = faults::failpoints_from_environment();
+    } catch (const std::invalid_argument& e) {
+      throw bad_flag(e.what());
+    }
+#endif
   } catch (const bad_flag& e) {
     std::cerr << "coraft-kv: " << e.what() << "\n";
     return 2;

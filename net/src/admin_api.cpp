@@ -407,6 +407,19 @@ asio::awaitable<http_response> change_members(admin_context& ctx, const http_req
     co_return http_response::error(409, "bad_member", "node " + std::to_string(change.id) + " is the last voter");
   core::config_change c = change;
   const propose_outcome r = co_await ctx.raft_node.change_membership(c);
+  if (!r && change.type == kind::add_voter && r.error.code == make_error_code(errc::not_caught_up)) {
+    // [thesis §4.2.1] A server that is not yet a member holds none of the
+    // log: as a voter it would count towards every majority at once (added
+    // to a one-voter cluster, one that never starts leaves it without a
+    // leader for good, issue 15 hole 6). Retrying cannot help, so no
+    // Retry-After: the answer says what to do instead.
+    const std::string id = std::to_string(change.id);
+    co_return http_response::error(
+        409, "not_caught_up",
+        "node " + id + " is not a member yet, so it holds none of the log and cannot join as a voter: add it as a "
+        "learner first (POST /v1/members with \"voter\":false, or start it with --join), then promote it once it "
+        "has caught up (POST /v1/members/" + id + "/promote)");
+  }
   if (!r) co_return proposal_error(ctx, r.error, req);
   json::object o;
   o["index"] = r.value.index;

@@ -282,19 +282,46 @@ std::string url_encode(const std::string& s) {
 
 // ---- processes ------------------------------------------------------------------
 
-std::string kv_binary() { return CORAFT_KV_BINARY; }
+std::string kv_binary() {
+  const char* e = std::getenv("CORAFT_KV_BINARY");
+  return e != nullptr && *e != '\0' ? e : CORAFT_KV_BINARY;
+}
+
+std::string kv_faults_binary() {
+  const char* e = std::getenv("CORAFT_KV_FAULTS_BINARY");
+  if (e != nullptr && *e != '\0') return e;
+#ifdef CORAFT_KV_FAULTS_BINARY
+  return CORAFT_KV_FAULTS_BINARY;
+#else
+  return {};
+#endif
+}
 
 namespace {
 
-// fork + execv of coraft-kv with stdout and stderr appended to `log`. The
+// fork + execve of coraft-kv with stdout and stderr appended to `log`. The
 // child dies with the test process (PR_SET_PDEATHSIG) so that a crashed
-// test run leaves no node behind.
-pid_t spawn(const std::vector<std::string>& args, const std::filesystem::path& log) {
-  std::vector<std::string> argv_s{kv_binary()};
+// test run leaves no node behind. Everything the child needs is built
+// before the fork: other threads of the test (writers) may hold the
+// allocator's lock at that moment.
+pid_t spawn(const std::vector<std::string>& args, const std::filesystem::path& log, const launch& how = {}) {
+  std::vector<std::string> argv_s{how.binary.empty() ? kv_binary() : how.binary};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : argv_s) argv.push_back(a.data());
   argv.push_back(nullptr);
+  std::vector<std::string> env_s;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string v = *e;
+    const std::string name = v.substr(0, v.find('=') + 1);
+    bool replaced = false;
+    for (const auto& x : how.env) replaced = replaced || x.rfind(name, 0) == 0;
+    if (!replaced) env_s.push_back(v);
+  }
+  env_s.insert(env_s.end(), how.env.begin(), how.env.end());
+  std::vector<char*> envp;
+  for (auto& v : env_s) envp.push_back(v.data());
+  envp.push_back(nullptr);
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
@@ -307,8 +334,8 @@ pid_t spawn(const std::vector<std::string>& args, const std::filesystem::path& l
       ::dup2(fd, 2);
       ::close(fd);
     }
-    ::execv(argv[0], argv.data());
-    std::fprintf(stderr, "e2e: execv %s: %s\n", argv[0], std::strerror(errno));
+    ::execve(argv[0], argv.data(), envp.data());
+    std::fprintf(stderr, "e2e: execve %s: %s\n", argv[0], std::strerror(errno));
     ::_exit(127);
   }
   return pid;
@@ -342,13 +369,13 @@ std::string read_file(const std::filesystem::path& p) {
 
 }  // namespace
 
-run_result run_to_exit(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
+run_result run_to_exit(const std::vector<std::string>& args, std::chrono::milliseconds timeout, const launch& how) {
   char tmpl[] = "/tmp/coraft-e2e-run-XXXXXX";
   const int fd = ::mkstemp(tmpl);
   if (fd < 0) throw std::runtime_error("mkstemp failed");
   ::close(fd);
   const std::filesystem::path log = tmpl;
-  const pid_t pid = spawn(args, log);
+  const pid_t pid = spawn(args, log, how);
   run_result r;
   if (auto code = reap_within(pid, timeout)) {
     r.exit_code = *code;
@@ -437,18 +464,58 @@ int kv_cluster::id_of_http(const std::string& host_port) const {
   return 0;
 }
 
-void kv_cluster::start(int id, const std::vector<std::string>& extra) {
-  node_slot& n = slot(id);
-  BOOST_REQUIRE_MESSAGE(n.pid < 0, "node " << id << " is already running");
-  const std::string cluster = n.joiner ? std::to_string(id) + "=" + n.raft + "/" + n.http : cluster_;
+std::vector<std::string> kv_cluster::node_args(int id, const std::vector<std::string>& extra,
+                                               const launch& how) const {
+  const node_slot& n = slot(id);
+  const std::string cluster =
+      how.cluster ? *how.cluster : n.joiner ? std::to_string(id) + "=" + n.raft + "/" + n.http : cluster_;
   std::vector<std::string> args{"--id", std::to_string(id), "--cluster", cluster, "--data-dir", n.data_dir.string()};
   args.insert(args.end(), extra_flags_.begin(), extra_flags_.end());
   args.insert(args.end(), extra.begin(), extra.end());
-  {
-    std::ofstream log(n.log, std::ios::app);
-    log << "==== e2e: start #" << ++n.starts << " of node " << id << " ====\n";
-  }
-  n.pid = spawn(args, n.log);
+  return args;
+}
+
+void kv_cluster::note_start(node_slot& n, const launch& how) {
+  std::ofstream log(n.log, std::ios::app);
+  log << "==== e2e: start #" << ++n.starts << " of node " << n.id;
+  if (!how.binary.empty()) log << " (" << how.binary << ")";
+  for (const auto& e : how.env) log << " " << e;
+  if (how.cluster) log << " --cluster " << *how.cluster;
+  log << " ====\n";
+}
+
+run_result kv_cluster::run_node_to_exit(int id, const std::vector<std::string>& extra,
+                                        std::chrono::milliseconds timeout, const launch& how) {
+  node_slot& n = slot(id);
+  BOOST_REQUIRE_MESSAGE(n.pid < 0, "node " << id << " is already running");
+  note_start(n, how);
+  run_result r = run_to_exit(node_args(id, extra, how), timeout, how);
+  std::ofstream log(n.log, std::ios::app);
+  log << r.output << "==== e2e: node " << id << " exited: status " << r.exit_code << " ====\n";
+  return r;
+}
+
+std::optional<int> kv_cluster::start_or_exit(int id, const std::vector<std::string>& extra, const launch& how) {
+  node_slot& n = slot(id);
+  BOOST_REQUIRE_MESSAGE(n.pid < 0, "node " << id << " is already running");
+  note_start(n, how);
+  n.exit_status.reset();
+  n.pid = spawn(node_args(id, extra, how), n.log, how);
+  const bool settled = eventually(10s, [&] {
+    if (!running(id)) return true;
+    return call(id, "GET", "/v1/status", {}, {}, 1000ms).status == 200;
+  });
+  BOOST_REQUIRE_MESSAGE(settled, "node " << id << " neither answered GET /v1/status nor exited within 10 s of starting");
+  if (running(id)) return std::nullopt;
+  return n.exit_status.value_or(-999);
+}
+
+void kv_cluster::start(int id, const std::vector<std::string>& extra, const launch& how) {
+  node_slot& n = slot(id);
+  BOOST_REQUIRE_MESSAGE(n.pid < 0, "node " << id << " is already running");
+  note_start(n, how);
+  n.exit_status.reset();
+  n.pid = spawn(node_args(id, extra, how), n.log, how);
   // Up means: the HTTP port answers. (The raft port is bound before it.)
   const bool up = eventually(10s, [&] {
     if (!running(id)) return true;
@@ -463,14 +530,9 @@ void kv_cluster::start_all() {
   for (auto& n : nodes_) {
     if (n.joiner) continue;
     BOOST_REQUIRE(n.pid < 0);
-    std::vector<std::string> args{"--id", std::to_string(n.id), "--cluster", cluster_, "--data-dir",
-                                  n.data_dir.string()};
-    args.insert(args.end(), extra_flags_.begin(), extra_flags_.end());
-    {
-      std::ofstream log(n.log, std::ios::app);
-      log << "==== e2e: start #" << ++n.starts << " of node " << n.id << " ====\n";
-    }
-    n.pid = spawn(args, n.log);
+    note_start(n, {});
+    n.exit_status.reset();
+    n.pid = spawn(node_args(n.id, {}, {}), n.log);
   }
   for (auto& n : nodes_) {
     if (n.joiner) continue;
@@ -544,10 +606,16 @@ bool kv_cluster::running(int id) {
   if (r == n.pid) {
     std::ofstream log(n.log, std::ios::app);
     log << "==== e2e: node " << id << " exited on its own: status " << decode_status(st) << " ====\n";
+    n.exit_status = decode_status(st);
     n.pid = -1;
     return false;
   }
   return true;
+}
+
+std::optional<int> kv_cluster::wait_exit(int id, std::chrono::milliseconds within) {
+  if (!eventually(within, [&] { return !running(id); }, 10ms)) return std::nullopt;
+  return slot(id).exit_status;
 }
 
 std::vector<int> kv_cluster::running_ids() {

@@ -1,6 +1,8 @@
 // e2e_harness.hpp — what the e2e stories stand on: real coraft-kv processes
-// (fork/execv of the binary built by this tree) on loopback, one 127.0.0.x
-// per node, and a tiny blocking HTTP client with deadlines.
+// (fork/execve of the binary built by this tree, or of the one named by
+// CORAFT_KV_BINARY; coraft-kv-faults where a story injects disk faults) on
+// loopback, one 127.0.0.x per node, and a tiny blocking HTTP client with
+// deadlines.
 //
 // kv_cluster (a Boost.Test fixture base) owns its processes: it starts them,
 // crashes them (SIGKILL) or stops them (SIGTERM, then waitpid and the exit
@@ -86,8 +88,21 @@ std::optional<std::pair<std::string, std::string>> split_location(const std::str
 
 // ---- processes --------------------------------------------------------------
 
-// Path of the coraft-kv binary under test (CORAFT_KV_BINARY).
+// Path of the coraft-kv binary under test: the environment variable
+// CORAFT_KV_BINARY when set (to run the stories against another build, e.g.
+// an older commit's), else the one this tree built.
 std::string kv_binary();
+// Path of coraft-kv-faults, the test build with failpoints under its file
+// storage (test/faults/fault_file_system.hpp): CORAFT_KV_FAULTS_BINARY when
+// set, else the one this tree built.
+std::string kv_faults_binary();
+
+// How to start a node, when not as usual.
+struct launch {
+  std::string binary;                  // empty: kv_binary()
+  std::vector<std::string> env;        // "NAME=value", added to the environment
+  std::optional<std::string> cluster;  // replaces the --cluster flag
+};
 
 // Runs coraft-kv with `args` to completion (at most `timeout`, then
 // SIGKILL); the exit code (-signal when killed) and everything it printed.
@@ -95,7 +110,8 @@ struct run_result {
   int exit_code = 0;
   std::string output;  // stdout and stderr interleaved
 };
-run_result run_to_exit(const std::vector<std::string>& args, std::chrono::milliseconds timeout = 10000ms);
+run_result run_to_exit(const std::vector<std::string>& args, std::chrono::milliseconds timeout = 10000ms,
+                       const launch& how = {});
 
 // ---- a cluster of coraft-kv processes ---------------------------------------
 
@@ -138,7 +154,17 @@ class kv_cluster {
   // Forks and execs node `id` (same data dir every time) with the cluster's
   // flags plus `extra`; returns once its HTTP port answers /v1/status (or
   // fails the test if it exits or stays silent for 10 s).
-  void start(int id, const std::vector<std::string>& extra = {});
+  void start(int id, const std::vector<std::string>& extra = {}, const launch& how = {});
+  // Like start(), but a node that exits during start-up (refusing its data
+  // directory, say) is no failure: returns its exit status then, nullopt
+  // once it answers /v1/status. Fails the test only if it does neither
+  // within 10 s.
+  std::optional<int> start_or_exit(int id, const std::vector<std::string>& extra = {}, const launch& how = {});
+  // Runs node `id` as start() would, but to its exit (a start-up that must
+  // be refused): at most `timeout`, then SIGKILL. Its output also goes to
+  // the node's log.
+  run_result run_node_to_exit(int id, const std::vector<std::string>& extra = {},
+                              std::chrono::milliseconds timeout = 10000ms, const launch& how = {});
   void start_all();
   // SIGKILL and reap: a crash.
   void crash(int id);
@@ -152,6 +178,9 @@ class kv_cluster {
   // SIGKILL every running node, then reap each.
   void crash_all();
   bool running(int id);  // the process has not exited (reaps it if it has)
+  // Polls until node `id` exits on its own; its exit status (as terminate()
+  // reports it), nullopt when it still runs after `within`.
+  std::optional<int> wait_exit(int id, std::chrono::milliseconds within);
   pid_t pid(int id) const;
 
   // ---- talking to nodes ----
@@ -190,12 +219,15 @@ class kv_cluster {
     std::string raft, http;
     std::filesystem::path data_dir, log;
     pid_t pid = -1;
+    std::optional<int> exit_status;  // of the last process, once it exited on its own
     int starts = 0;
     bool joiner = false;  // not in cluster_: --cluster names only itself
   };
   node_slot& slot(int id);
   const node_slot& slot(int id) const;
   std::vector<int> running_or_all(const std::vector<int>& among) const;
+  std::vector<std::string> node_args(int id, const std::vector<std::string>& extra, const launch& how) const;
+  void note_start(node_slot& n, const launch& how);
 
   int base_slot_ = 0;
   std::filesystem::path dir_;
