@@ -27,6 +27,7 @@
 // recovery), or the real coraft::wal over the real file system (posix: in a
 // mkdtemp directory under /tmp, removed at the end — kept after a failure;
 // the kernel keeps what was written, so a crash there only reopens the log).
+#include <support/planted.hpp>
 #include <support/sim_cluster.hpp>
 
 #include <boost/program_options.hpp>
@@ -55,6 +56,7 @@ const int default_steps = sim_config{}.fault_ticks;
 // must still say which seed and which events led there.
 const sim_cluster* g_running = nullptr;
 std::string g_replay;
+std::int64_t g_seeds_run = 0;
 
 void write_err(const std::string& s) {
   // Best effort inside a signal handler: the process is dying anyway.
@@ -71,11 +73,21 @@ void write_err(const std::string& s) {
 extern "C" void on_abort(int) {
   if (g_running != nullptr) {
     write_err("\ncoraft-sim: the core aborted (its own invariant check or a panic) in seed " +
-              std::to_string(g_running->config().seed) + "\nlast events:\n" +
+              std::to_string(g_running->config().seed) + " after " + std::to_string(g_seeds_run) +
+              " seed(s)\nlast events:\n" +
               g_running->trace_text() + "replay: " + g_replay + "\n");
   }
   std::signal(SIGABRT, SIG_DFL);
   std::abort();
+}
+
+// --watchdog: a seed that runs this long is stuck in a loop (a core that
+// spins on bad input never returns to the simulation): report it.
+extern "C" void on_alarm(int) {
+  write_err("\ncoraft-sim: watchdog: seed " + std::to_string(g_running ? g_running->config().seed : 0) +
+            " made no progress: a busy loop (broke an invariant: liveness of the core) after " +
+            std::to_string(g_seeds_run) + " seed(s)\nreplay: " + g_replay + "\n");
+  std::_Exit(1);
 }
 
 std::string replay_command(std::uint64_t seed, int nodes, int steps, const std::string& storage,
@@ -104,6 +116,9 @@ int main(int argc, char** argv) {
   std::string storage = "memory";
   std::string features = "all";
   bool no_wal_compaction = false;
+  bool old_faults = false;
+  std::string plant;
+  unsigned watchdog = 0;
 
   po::options_description desc(
       "usage: coraft-sim --seeds N --first-seed S [--nodes 3|5] [--steps K]\n"
@@ -128,6 +143,14 @@ int main(int argc, char** argv) {
       ("no-wal-compaction", po::bool_switch(&no_wal_compaction),
        "file/posix storage: snapshots are taken and installed, but log compactions are not "
        "written to the WAL (it keeps the entries a snapshot covers)")
+      ("watchdog", po::value(&watchdog)->default_value(0),
+       "seconds a single seed may run before it counts as stuck in a loop (0: no limit)")
+      ("old-faults-only", po::bool_switch(&old_faults),
+       "without the faults and checks added for issue 15 (one-way and bridge partitions, clock "
+       "drift, a broken peer's hints, partitions held after the liveness phase): to compare runs")
+#ifdef CORAFT_PLANTED_BUGS
+      ("plant", po::value(&plant), "switch a fixed bug back on (coraft/detail/planted.hpp): its name")
+#endif
       ("verbose,v", po::bool_switch(&verbose), "print every event and a summary per seed");
 
   po::variables_map vm;
@@ -181,6 +204,13 @@ int main(int argc, char** argv) {
     }
   }
 
+#ifdef CORAFT_PLANTED_BUGS
+  if (!plant.empty()) {
+    const auto bug = coraft::test::planted_bug_named(plant);
+    if (!bug) return usage_error("--plant: no bug named '" + plant + "' (" + coraft::test::planted_bug_list() + ")", desc);
+    coraft::detail::planted = *bug;
+  }
+#endif
   // posix: one temporary directory for the whole run, one subdirectory per seed.
   std::string tmp_dir;
   if (kind == sim_storage::posix) {
@@ -193,6 +223,7 @@ int main(int argc, char** argv) {
   }
 
   std::signal(SIGABRT, on_abort);
+  if (watchdog > 0) std::signal(SIGALRM, on_alarm);
   for (std::int64_t k = 0; k < seeds; ++k) {
     sim_config cfg;
     cfg.seed = static_cast<std::uint64_t>(first_seed + k);
@@ -206,12 +237,15 @@ int main(int argc, char** argv) {
     cfg.membership_changes = membership;
     cfg.focused = focused;
     cfg.wal_compaction = !no_wal_compaction;
+    cfg.new_faults = !old_faults;
+    g_seeds_run = k + 1;
     if (kind == sim_storage::posix) {
       cfg.storage_dir = tmp_dir + "/seed-" + std::to_string(cfg.seed);
       std::filesystem::create_directory(cfg.storage_dir);
     }
     g_replay = replay_command(cfg.seed, nodes, steps, storage, features) +
-               (no_wal_compaction ? " --no-wal-compaction" : "");
+               (no_wal_compaction ? " --no-wal-compaction" : "") + (old_faults ? " --old-faults-only" : "") +
+               (plant.empty() ? "" : " --plant " + plant);
     std::optional<coraft::test::violation> v;
     std::optional<sim_cluster> sim_holder;
     try {
@@ -223,7 +257,9 @@ int main(int argc, char** argv) {
     }
     sim_cluster& sim = *sim_holder;
     g_running = &sim;
+    if (watchdog > 0) ::alarm(watchdog);
     v = sim.run();
+    if (watchdog > 0) ::alarm(0);
     if (verbose)
       std::cout << "seed " << cfg.seed << ": " << (v ? "FAILED" : "ok") << "; "
                 << sim.profile().describe() << "; " << sim.stats().describe() << "; "
@@ -232,7 +268,7 @@ int main(int argc, char** argv) {
     if (v) {
       std::cout.flush();
       std::cerr << "coraft-sim: seed " << cfg.seed << " (" << nodes
-                << " nodes) broke an invariant\n"
+                << " nodes) broke an invariant after " << (k + 1) << " seed(s)\n"
                 << "invariant: " << v->invariant << "\n"
                 << "detail:    " << v->detail << "\n"
                 << "last events:\n"

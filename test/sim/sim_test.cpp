@@ -220,6 +220,29 @@ BOOST_AUTO_TEST_CASE(a_committed_entry_durable_on_a_minority_is_caught) {
   BOOST_TEST(!c.check_committed_durable({&has, &lacks, &has}, true));
 }
 
+BOOST_AUTO_TEST_CASE(an_entry_after_the_newest_committed_configuration_is_checked_too) {
+  // [issue 15] The check used to stop at the newest committed configuration
+  // C: an entry after it was looked at only when its leader counted it.
+  // Now it must be durable on a majority of C, or of a change in flight
+  // after C (a majority of that smaller or larger set counted it).
+  invariant_checker c(4);
+  entry conf{1, 1, entry_type::config, payload(encode_membership(membership{{1, 2, 3, 4}, {}, {}}))};
+  const auto log = core_with_log(1, 1, {conf, make_entry(1, 2, "a")});
+  BOOST_TEST(!c.check_log_matching(1, 1, log));
+  BOOST_TEST(!c.check_committed_stable(1, 1, 1, 2, log));
+  BOOST_TEST(c.committed_config_index() == 1u);
+  durable_disk both, only_conf;
+  both.log = {conf, make_entry(1, 2, "a")};
+  only_conf.log = {conf};
+  const std::map<node_id, const durable_disk*> disks{{1, &both}, {2, &both}, {3, &only_conf}, {4, &only_conf}};
+  // Entry 2 is on 2 of C's 4 voters: not a majority, and no change in flight.
+  const auto v = c.check_committed_durable(disks, true);
+  BOOST_TEST(names(v, "committed entries"));
+  BOOST_TEST(v->detail.find("after the newest committed configuration") != std::string::npos, v->detail);
+  // With C' = {1,2,3} in flight (removing 4), 2 of 3 is a majority of C'.
+  BOOST_TEST(!c.check_committed_durable(disks, true, {membership{{1, 2, 3}, {}, {}}}));
+}
+
 BOOST_AUTO_TEST_CASE(a_later_leader_missing_a_committed_entry_is_caught) {
   invariant_checker c(3);
   const auto a = core_with_log(1, 2, {make_entry(1, 1, "a"), make_entry(2, 2, "b")});

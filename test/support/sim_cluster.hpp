@@ -314,24 +314,38 @@ class invariant_checker {
   // only newly committed entries need a look.
   //
   // With membership changes the majority is one of the voters of the newest
-  // committed configuration C, and only for entries up to C's own index:
-  // the first commit at or past C's index was counted by C's voters (a
-  // leader uses the configuration in force, and C is the newest one until
-  // it commits), and a voter never loses what it holds durably. An entry
-  // after C may have been counted by the one change after C, still
-  // uncommitted (removing a voter: a majority of the smaller set); those are
-  // checked when their leader counts them (check_commit_counted) and here
-  // once a later configuration commits. `disks`: every node's, by id.
+  // committed configuration C for entries up to C's own index: the first
+  // commit at or past C's index was counted by C's voters (a leader uses the
+  // configuration in force, and C is the newest one until it commits), and a
+  // voter never loses what it holds durably. An entry after C was counted
+  // by C's voters or by those of the one change after C, still uncommitted
+  // (at most one is in flight [thesis §4.1]): `pending` lists the
+  // configurations of the config entries after C that servers hold, and
+  // such an entry must be durable on a majority of C or of one of them —
+  // checked after every event like the rest, not only once a later
+  // configuration commits. `disks`: every node's, by id.
   std::optional<violation> check_committed_durable(const std::map<node_id, const durable_disk*>& disks,
-                                                   bool disks_changed) {
+                                                   bool disks_changed,
+                                                   const std::vector<membership>& pending = {}) {
     const std::size_t from = disks_changed || committed_config_changed_ ? 0 : durable_checked_;
     durable_checked_ = committed_.size();
     committed_config_changed_ = false;
-    const membership& conf = committed_config_.config;
+    const auto majority_holds = [&](const membership& m, const entry& e) {
+      std::size_t n = 0;
+      for (node_id v : m.voters)
+        if (const auto it = disks.find(v); it != disks.end() && holds(*it->second, e)) ++n;
+      return n >= sim_detail::majority(m.voters.size());
+    };
     for (std::size_t k = from; k < committed_.size(); ++k) {
       const committed_entry& c = committed_[k];
       const index_t i = c.e.index;
-      if (any_config_entry_ && i > committed_config_.index) break;
+      const bool after = any_config_entry_ && i > committed_config_.index;
+      // An entry after C: enough on C's voters or on those of a change in flight.
+      const membership* conf_p = &committed_config_.config;
+      if (after && !majority_holds(*conf_p, c.e))
+        for (const membership& p : pending)
+          if (majority_holds(p, c.e)) conf_p = &p;
+      const membership& conf = *conf_p;
       std::size_t holding = 0;
       std::string lacking;
       for (node_id v : conf.voters) {
@@ -348,7 +362,10 @@ class invariant_checker {
       }
       if (holding < sim_detail::majority(conf.voters.size()))
         return violation{"committed entries",
-                         "committed entry " + sim_detail::str(c.e) + " (seen on " +
+                         std::string(after ? "(after the newest committed configuration; neither it nor a change in "
+                                             "flight holds it) "
+                                           : "") +
+                             "committed entry " + sim_detail::str(c.e) + " (seen on " +
                              sim_detail::node_str(c.observed_on) + " in term " +
                              std::to_string(c.observed_in_term) + ") is durable on only " +
                              std::to_string(holding) + " of the " +
@@ -907,6 +924,12 @@ class invariant_checker {
   // Membership: whether any config entry ever showed up, the newest
   // committed configuration, the config entries checked, leaders' configurations.
   bool any_config_entry_ = false;
+
+ public:
+  // Index of the newest committed configuration (0: the bootstrap one).
+  index_t committed_config_index() const { return committed_config_.index; }
+
+ private:
   config_record committed_config_{0, bootstrap()};
   bool committed_config_changed_ = false;
   std::set<log_id> config_changes_checked_;
@@ -1038,8 +1061,11 @@ class wal_disk final : public node_disk {
 
   void power_loss(const sim_crash& c, const char* during) {
     wal_.reset();
-    const std::size_t kept =
-        sim_->crash(tear_ ? sim_file_system::torn_random() : sim_file_system::drop_unsynced());
+    // A tear keeps a prefix of the last write, or (every other time) any
+    // subset of the unsynced pages: later pages without earlier ones.
+    const std::size_t kept = sim_->crash(!tear_         ? sim_file_system::drop_unsynced()
+                                         : c.op % 2 == 0 ? sim_file_system::torn_pages()
+                                                         : sim_file_system::torn_random());
     notes_.push_back(std::string("power lost during ") + during + " after file op " +
                      std::to_string(c.op) + " (" + c.what + ")" +
                      (tear_ ? "; torn write kept " + std::to_string(kept) + " bytes" : ""));
@@ -1049,7 +1075,7 @@ class wal_disk final : public node_disk {
     return "(term " + std::to_string(h.current_term) + ", vote " + std::to_string(h.voted_for) + ")";
   }
 
-  // Why `r` is not what the acknowledged writes (plus a prefix of the
+  // Why `r` is not what the acknowledged writes (plus, whole, the
   // interrupted one) left, or nothing. Entries at or below the log's base (a
   // compaction or a reset) may or may not come back: the snapshot covers them.
   std::optional<std::string> compare(const recovered_state& r) const {
@@ -1072,16 +1098,18 @@ class wal_disk final : public node_disk {
       }
       return true;
     };
-    if (holds(a, a.last_index())) return std::nullopt;
+    if (holds(a, a.last_index()) && r.state == a.state) return std::nullopt;
     if (f) {
-      // The interrupted write may have landed whole or cut after any record.
+      // The interrupted write landed whole or not at all: writes are atomic
+      // (coraft/storage.hpp), its hard state and entries alike.
       durable_disk b = a;
       b.snap.reset();
-      if (!b.write(*f)) {
-        const index_t from = f->entries.empty() ? b.last_index() : f->entries.front().index - 1;
-        for (index_t k = std::max(from, b.base); k <= b.last_index(); ++k)
-          if (holds(b, k)) return std::nullopt;
-      }
+      if (!b.write(*f) && holds(b, b.last_index()) && r.state == b.state) return std::nullopt;
+      if (!(r.state == a.state) && !(r.state == b.state))
+        return "recovered hard state " + hs_str(r.state) + ": neither the acknowledged " + hs_str(a.state) +
+               " nor the one of the write in flight";
+      if (holds(a, a.last_index()) || holds(b, b.last_index()))
+        return "recovered hard state " + hs_str(r.state) + " with the other write's log: part of a write survived";
     }
     index_t k = a.base + 1;
     while (k <= a.last_index() && at(k) != nullptr && sim_detail::same_entry(*at(k), *a.at(k))) ++k;
@@ -1142,6 +1170,10 @@ struct sim_config {
   bool focused = false;
   // File storage: compactions go to the WAL (base records, segments removed).
   bool wal_compaction = true;
+  // One-way and bridge partitions, clock drift, broken hints, and
+  // partitions held after the liveness phase while a majority must commit.
+  bool new_faults = true;
+  int hold_rounds = 2;
   std::string storage_dir;  // posix: an existing directory; node N uses storage_dir/node-N
 };
 
@@ -1164,6 +1196,14 @@ struct fault_profile {
   unsigned transfer = 0;     // per mille per tick: a leader hands leadership over
   unsigned config_change = 0;  // per mille per tick: a leader is asked for a membership change
   std::uint64_t max_snapshot_chunk = 1u << 20;
+  // Faults added with issue 15, drawn from a generator of their own (a seed
+  // keeps the rest of its run): the share of partitions that are one-way
+  // cuts or bridges (not transitive), clock drift of each node's ticks (per
+  // mille, jitter up to a quarter tick), a broken peer's out-of-range
+  // rejection hints (per mille of rejections).
+  unsigned odd_partition = 0;
+  unsigned drift = 0;
+  unsigned broken_hint = 0;
   // Core options varied per seed (not faults, but they change the histories).
   unsigned max_append_entries = 4096;
   unsigned max_inflight = 32;
@@ -1177,6 +1217,8 @@ struct fault_profile {
            " snapshot=" + std::to_string(snapshot) + " read=" + std::to_string(read) +
            " transfer=" + std::to_string(transfer) +
            (config_change != 0 ? " config_change=" + std::to_string(config_change) : std::string()) +
+           " odd_partition=" + std::to_string(odd_partition) + " drift=" + std::to_string(drift) +
+           " broken_hint=" + std::to_string(broken_hint) +
            " (per mille); max_append_entries=" + std::to_string(max_append_entries) +
            " max_inflight=" + std::to_string(max_inflight) + " trailing=" + std::to_string(trailing) +
            " max_snapshot_chunk=" + std::to_string(max_snapshot_chunk);
@@ -1241,7 +1283,8 @@ class sim_cluster {
         group_(static_cast<std::size_t>(cfg.nodes), 0),
         disk_rng_(cfg.seed ^ 0x77616c6469736bULL),
         op_rng_(cfg.seed ^ 0x6f7065726174ULL),
-        mem_rng_(cfg.seed ^ 0x6d656d62657273ULL) {
+        mem_rng_(cfg.seed ^ 0x6d656d62657273ULL),
+        new_rng_(cfg.seed ^ 0x6973737565313500ULL) {
     // File storage draws from its own generator, after nothing else: with the
     // power-loss faults off, a file-backed run replays the memory run's events.
     if (cfg_.storage != sim_storage::memory) {
@@ -1286,9 +1329,17 @@ class sim_cluster {
       if (!cfg_.focused) choices.insert(choices.begin(), 0);
       profile_.config_change = static_cast<unsigned>(mem_rng_.pick(choices));
     }
+    if (cfg_.new_faults) {
+      profile_.odd_partition = static_cast<unsigned>(new_rng_.pick(std::vector<unsigned>{0, 500, 1000}));
+      profile_.drift = static_cast<unsigned>(new_rng_.pick(std::vector<unsigned>{0, 0, 30, 100}));
+      profile_.broken_hint = static_cast<unsigned>(new_rng_.pick(std::vector<unsigned>{0, 0, 0, 100}));
+    }
     std::vector<node_id> voters;
     for (int i = 1; i <= cfg_.nodes; ++i) voters.push_back(static_cast<node_id>(i));
-    for (node_id id : voters) nodes_.emplace_back(node_options(id), voters, make_disk(id));
+    for (node_id id : voters) {
+      nodes_.emplace_back(node_options(id), voters, make_disk(id));
+      add_clock();
+    }
     initial_profile_ = profile_;
   }
 
@@ -1308,6 +1359,11 @@ class sim_cluster {
       for (int t = 0; t < cfg_.fault_ticks; ++t) run_tick(true);
       heal();
       run_liveness();
+      if (cfg_.new_faults)
+        for (int round = 1; round <= cfg_.hold_rounds; ++round) {
+          hold_partition(round);
+          run_liveness();
+        }
     } catch (const failure& f) {
       return f.v;
     }
@@ -1449,6 +1505,8 @@ class sim_cluster {
 
   void send(message m) {
     check_message(m);
+    check_one_vote(m);
+    if (profile_.broken_hint != 0) break_hint(m);
     if (rng_.per_mille(profile_.drop)) {
       ++stats_.dropped;
       note("  drop " + describe(m));
@@ -1473,7 +1531,9 @@ class sim_cluster {
     for (core_node& n : nodes_) {
       outbox_.clear();
       held_.clear();
-      if (!n.take(outbox_, membership_on() ? &held_ : nullptr)) continue;
+      if (!n.take(outbox_, &held_)) continue;
+      for (const auto* box : {&outbox_, &held_})
+        for (const message& m : *box) check_prevote_round(n, m);
       if (membership_on()) {
         // Judged against the configuration in force when the core emitted
         // them (votes wait for the sync, meanwhile the node may learn more).
@@ -1507,12 +1567,15 @@ class sim_cluster {
         net_.insert(std::move(handle));
         continue;
       }
-      if (m.from >= 1 && m.from <= nodes_.size() && group_[m.from - 1] != group_[to - 1]) {
+      if (m.from >= 1 && m.from <= nodes_.size() &&
+          (group_[m.from - 1] != group_[to - 1] || cuts_.count({m.from, to}) != 0)) {
         ++stats_.dropped;
         note("  cut (partition) " + describe(m));
         continue;
       }
       ++stats_.delivered;
+      if (const auto* v = std::get_if<vote_response>(&m.body); v && v->pre_vote && v->granted)
+        prevote_grants_[{to, at(to).incarnation(), m.term}].insert(m.from);
       if (std::holds_alternative<timeout_now>(m.body)) {
         deliver_timeout_now(m);
         continue;
@@ -1533,11 +1596,13 @@ class sim_cluster {
     if (now_ % static_cast<std::uint64_t>(cfg_.substeps_per_tick) == 0) {
       if (faulty) inject_faults();
       ++stats_.ticks;
-      event("tick", every_node, false, [&] {
-        for (core_node& n : nodes_)
-          if (active(n.id())) n.raft().tick();
-      });
+      if (profile_.drift == 0)
+        event("tick", every_node, false, [&] {
+          for (core_node& n : nodes_)
+            if (active(n.id())) n.raft().tick();
+        });
     }
+    if (profile_.drift != 0) tick_drifting_clocks();
     if (faulty && rng_.per_mille(profile_.propose)) propose_random();
     if (faulty && op_rng_.per_mille(profile_.read)) read_random();
     deliver_due();
@@ -1566,7 +1631,10 @@ class sim_cluster {
           break;
         case action_kind::heal_partition:
           if (a.generation == partition_generation_)
-            event("heal partition", every_node, false, [&] { std::fill(group_.begin(), group_.end(), 0); });
+            event("heal partition", every_node, false, [&] {
+              std::fill(group_.begin(), group_.end(), 0);
+              cuts_.clear();
+            });
           break;
       }
     }
@@ -1642,7 +1710,19 @@ class sim_cluster {
         schedule(now_ + ticks_to_substeps(down_for), {action_kind::restart, id, 0});
       }
     }
-    if (rng_.per_mille(profile_.partition)) {
+    const bool partition = rng_.per_mille(profile_.partition);
+    if (partition && new_rng_.per_mille(profile_.odd_partition)) {
+      const std::uint64_t lasts = new_rng_.between(5, 8 * election);
+      ++stats_.partitions;
+      ++partition_generation_;
+      std::set<std::pair<node_id, node_id>> cuts;
+      const std::string desc = odd_partition(cuts, all_ids());
+      event(desc + " for " + std::to_string(lasts) + " ticks", every_node, false, [&] {
+        std::fill(group_.begin(), group_.end(), 0);
+        cuts_ = cuts;
+      });
+      schedule(now_ + ticks_to_substeps(lasts), {action_kind::heal_partition, no_node, partition_generation_});
+    } else if (partition) {
       std::vector<int> groups(group_.size(), 0);
       if (rng_.per_mille(500)) {
         std::vector<node_id> all;
@@ -1661,7 +1741,10 @@ class sim_cluster {
           if (groups[i] == g) members += (members.empty() ? "" : ",") + std::to_string(i + 1);
         if (!members.empty()) desc += " {" + members + "}";
       }
-      event(desc + " for " + std::to_string(lasts) + " ticks", every_node, false, [&] { group_ = groups; });
+      event(desc + " for " + std::to_string(lasts) + " ticks", every_node, false, [&] {
+        group_ = groups;
+        cuts_.clear();
+      });
       schedule(now_ + ticks_to_substeps(lasts),
                {action_kind::heal_partition, no_node, partition_generation_});
     }
@@ -1854,6 +1937,7 @@ class sim_cluster {
     // On a random side of the partition in force, if any.
     group_.push_back(group_[static_cast<std::size_t>(mem_rng_.below(group_.size()))]);
     installs_seen_.push_back(0);
+    add_clock();
     disk_notes(nodes_.back());
   }
 
@@ -2066,7 +2150,205 @@ class sim_cluster {
       if (n.up())
         check(checker_.check_leader_completeness(n.id(), n.incarnation(), n.raft().term(),
                                                  n.raft().state(), n.raft()));
-    check(checker_.check_committed_durable(disks_by_id_, disk_written));
+    if (membership_on()) {
+      // Config entries after the newest committed configuration, as servers
+      // hold them (at most one change is in flight; a few stale ones of
+      // deposed leaders may linger until overwritten).
+      // Every one seen is kept until the committed configuration passes it:
+      // an entry counted under a change that a later leader then truncated
+      // stays durable on that change's majority, not necessarily on C's.
+      const index_t c = checker_.committed_config_index();
+      std::erase_if(pending_seen_, [c](const auto& kv) { return kv.first.index <= c; });
+      for (const core_node& n : nodes_) {
+        if (!n.up()) continue;
+        const core::raft& r = n.raft();
+        for (index_t i = r.last_log().index; i > c && i >= r.first_index(); --i) {
+          const entry* e = r.entry_at(i);
+          if (e == nullptr || e->type != entry_type::config || pending_seen_.count(e->id()) != 0) continue;
+          if (auto m = sim_detail::config_of(*e)) pending_seen_.emplace(e->id(), std::move(*m));
+        }
+      }
+      pending_configs_.clear();
+      for (const auto& [id, m] : pending_seen_) pending_configs_.push_back(m);
+    }
+    check(checker_.check_committed_durable(disks_by_id_, disk_written, pending_configs_));
+  }
+
+  // --- issue 15: votes, pre-votes, clocks, odd partitions, broken peers ---
+
+  std::vector<node_id> all_ids() const {
+    std::vector<node_id> out;
+    for (const core_node& n : nodes_) out.push_back(n.id());
+    return out;
+  }
+
+  // [§5.2, Fig. 2] One vote per term per server, across its crashes: a
+  // granted vote the network carries must agree with every earlier one of
+  // that server in that term (a server that forgot its vote — storage that
+  // lost the hard state — votes twice).
+  void check_one_vote(const message& m) {
+    const auto* v = std::get_if<vote_response>(&m.body);
+    if (v == nullptr || v->pre_vote || !v->granted) return;
+    auto [it, inserted] = votes_granted_.try_emplace({m.from, m.term}, m.to);
+    if (!inserted && it->second != m.to)
+      fail({"one vote per term", sim_detail::node_str(m.from) + " granted its vote in term " +
+                                     std::to_string(m.term) + " to " + sim_detail::node_str(it->second) +
+                                     " and then to " + sim_detail::node_str(m.to) + " [§5.2]"});
+  }
+
+  // [thesis §9.6] A pre-candidate becomes a candidate of term T only with
+  // pre-votes granted for T by a majority of its voters (itself counted): a
+  // grant from an earlier round, for another term, says nothing about this
+  // one. Checked when the core emits a (non-transfer) vote request.
+  void check_prevote_round(const core_node& n, const message& m) {
+    const auto* v = std::get_if<vote_request>(&m.body);
+    if (v == nullptr || v->pre_vote || v->transfer) return;
+    const membership& c = n.raft().config();
+    const std::size_t self = c.is_voter(n.id()) ? 1 : 0;
+    const std::size_t need = sim_detail::majority(c.voters.size()) - std::min(self, sim_detail::majority(c.voters.size()));
+    std::size_t granted = 0;
+    if (const auto it = prevote_grants_.find({n.id(), n.incarnation(), m.term}); it != prevote_grants_.end())
+      for (node_id g : it->second) granted += c.is_voter(g) && g != n.id() ? 1 : 0;
+    if (granted < need)
+      fail({"pre-vote", sim_detail::node_str(n.id()) + " campaigns in term " + std::to_string(m.term) + " with " +
+                            std::to_string(granted) + " pre-votes granted for that term (it needs " +
+                            std::to_string(need) + " of " + sim_detail::str(c) +
+                            "): it counted grants of another round [thesis §9.6]"});
+  }
+
+  // A broken peer (another version, a bug): some of its rejections name an
+  // index and a hint far past the leader's log and a term above it. The
+  // leader must bound them (its progress stays within its log: the core's
+  // invariant checker sees to that).
+  void break_hint(message& m) {
+    auto* r = std::get_if<append_response>(&m.body);
+    if (r == nullptr || r->success || m.to < 1 || m.to > nodes_.size() || !at(m.to).up()) return;
+    if (!new_rng_.per_mille(profile_.broken_hint)) return;
+    const index_t last = at(m.to).raft().last_log().index;
+    if (new_rng_.per_mille(250)) {  // the far end: what an unbounded search would wrap around
+      r->index = ~index_t{0};
+      r->hint = {~term_t{0}, ~index_t{0}};
+    } else {
+      r->index = last + new_rng_.between(1, 1000);
+      r->hint = {m.term + new_rng_.between(0, 1000), r->index + new_rng_.below(1000)};
+    }
+    note("  broken peer " + std::to_string(m.from) + ": rejection index " + std::to_string(r->index) + " hint " +
+         sim_detail::str(r->hint));
+  }
+
+  // Each node's own clock: a tick every period (drift) with jitter.
+  void add_clock() {
+    const std::uint64_t base = ticks_to_substeps(1) * 1000;
+    std::uint64_t period = base;
+    if (profile_.drift != 0) {
+      const auto d = static_cast<std::int64_t>(new_rng_.below(2 * profile_.drift + 1)) -
+                     static_cast<std::int64_t>(profile_.drift);
+      period = static_cast<std::uint64_t>(static_cast<std::int64_t>(base) * (1000 + d) / 1000);
+    }
+    clock_period_.push_back(period);
+    clock_next_.push_back(now_ * 1000 + (profile_.drift != 0 ? new_rng_.below(period) + 1 : period));
+  }
+  void tick_drifting_clocks() {
+    for (std::size_t k = 0; k < nodes_.size(); ++k) {
+      while (now_ * 1000 >= clock_next_[k]) {
+        const std::uint64_t p = clock_period_[k];
+        clock_next_[k] += p - p / 8 + new_rng_.below(p / 4 + 1);
+        const node_id id = static_cast<node_id>(k + 1);
+        if (!active(id)) continue;
+        event("tick node " + std::to_string(id), id, false, [&] { at(id).raft().tick(); });
+      }
+    }
+  }
+
+  // One of the partitions coraft's network model adds to halves and a
+  // server cut off: one-way cuts (a server that cannot send, or cannot
+  // receive, to some others), and bridges (two sides that each reach a
+  // middle server but not each other: not transitive).
+  std::string odd_partition(std::set<std::pair<node_id, node_id>>& cuts, const std::vector<node_id>& ids) {
+    cuts.clear();
+    if (ids.size() < 2) return "no partition";
+    if (new_rng_.per_mille(500)) {
+      const node_id v = pick_victim(ids);
+      const bool outbound = new_rng_.per_mille(500);
+      std::string desc = "one-way partition: node " + std::to_string(v) + (outbound ? " cannot send to" : " cannot hear");
+      for (node_id o : ids)
+        if (o != v && new_rng_.per_mille(700)) {
+          cuts.insert(outbound ? std::make_pair(v, o) : std::make_pair(o, v));
+          desc += " " + std::to_string(o);
+        }
+      return desc;
+    }
+    const node_id middle = new_rng_.pick(ids);
+    std::map<node_id, int> side;
+    std::string desc = "bridge partition through node " + std::to_string(middle) + ":";
+    for (node_id a : ids) {
+      side[a] = a == middle ? 2 : static_cast<int>(new_rng_.below(2));
+      desc += " " + std::to_string(a) + ":" + std::to_string(side[a]);
+    }
+    for (node_id a : ids)
+      for (node_id b : ids)
+        if (side[a] + side[b] == 1) cuts.insert({a, b});
+    return desc;
+  }
+
+  // Liveness while a partition holds: with a majority of the voters
+  // connected both ways among themselves, a leader among such a majority
+  // commits a new command [§5.2; check-quorum and pre-vote, thesis §6.2,
+  // §9.6]. From a settled cluster (run_liveness just converged).
+  void hold_partition(int round) {
+    const auto election = static_cast<std::uint64_t>(cfg_.election_ticks);
+    const std::optional<node_id> leader = stable_leader();
+    if (!leader) fail({"liveness", "no stable leader before held partition " + std::to_string(round)});
+    const std::vector<node_id> voters = node(*leader).raft().config().voters;
+    const std::vector<node_id> ids = all_ids();
+    const auto both = [&](node_id a, node_id b) { return cuts_.count({a, b}) == 0 && cuts_.count({b, a}) == 0; };
+    std::set<node_id> eligible;
+    std::string desc;
+    for (int attempt = 0; eligible.empty(); ++attempt) {
+      if (attempt > 1000) fail({"liveness", "no partition with a connected majority found"});
+      std::set<std::pair<node_id, node_id>> cuts;
+      desc = odd_partition(cuts, ids);
+      cuts_ = cuts;
+      const std::size_t need = sim_detail::majority(voters.size());
+      for (std::uint32_t mask = 1; mask < (1u << voters.size()); ++mask) {
+        std::vector<node_id> set;
+        for (std::size_t i = 0; i < voters.size(); ++i)
+          if (mask & (1u << i)) set.push_back(voters[i]);
+        if (set.size() < need) continue;
+        bool ok = true;
+        for (std::size_t i = 0; ok && i < set.size(); ++i)
+          for (std::size_t j = i + 1; ok && j < set.size(); ++j) ok = both(set[i], set[j]);
+        if (ok) eligible.insert(set.begin(), set.end());
+      }
+    }
+    event("hold " + desc, every_node, false, [] {});
+    const std::uint64_t deadline = stats_.ticks + 15 * election + 20;
+    std::optional<std::pair<log_id, node_id>> wanted;  // proposed to a leader among the eligible
+    for (;;) {
+      for (node_id id : eligible) {
+        const core::raft& r = node(id).raft();
+        if (!active(id) || r.state() != core::role::leader) continue;
+        if (wanted && wanted->second == id && r.term() == wanted->first.term &&
+            r.commit_index() >= wanted->first.index && r.term_at(wanted->first.index) == wanted->first.term) {
+          note("held partition " + std::to_string(round) + ": node " + std::to_string(id) + " committed " +
+               sim_detail::str(wanted->first));
+          event("heal held partition", every_node, false, [&] { cuts_.clear(); });
+          return;
+        }
+        if (!wanted || wanted->second != id || r.term() != wanted->first.term) {
+          const auto res = propose_to(id, next_command());
+          if (res->result == core::propose_result::code::accepted) wanted = {{res->id.term, res->id.index}, id};
+        }
+      }
+      if (stats_.ticks >= deadline) {
+        std::string e;
+        for (node_id id : eligible) e += (e.empty() ? "" : ",") + std::to_string(id);
+        fail({"liveness while partitioned", desc + " left voters {" + e +
+                                                "} connected both ways, but none of them led and committed a new "
+                                                "entry within " + std::to_string(15 * election + 20) + " ticks:" + roles()});
+      }
+      run_tick(false);
+    }
   }
 
   // --- heal and liveness -----------------------------------------------
@@ -2077,6 +2359,7 @@ class sim_cluster {
   void heal() {
     event("heal: no more faults", every_node, false, [&] {
       std::fill(group_.begin(), group_.end(), 0);
+      cuts_.clear();
       std::fill(paused_until_.begin(), paused_until_.end(), 0);
       stats_.dropped += net_.size();
       net_.clear();
@@ -2091,6 +2374,7 @@ class sim_cluster {
     profile_.drop = profile_.duplicate = profile_.long_delay = 0;
     profile_.crash = profile_.partition = profile_.pause = profile_.campaign = 0;
     profile_.snapshot = profile_.read = profile_.transfer = profile_.config_change = 0;
+    profile_.broken_hint = 0;
     profile_.sync = 1000;
     profile_.sync_one = 0;
     profile_.propose = 0;
@@ -2318,6 +2602,18 @@ class sim_cluster {
   splitmix64 mem_rng_;
   std::vector<message> held_;  // after-sync messages of the batch being drained
   std::map<node_id, const durable_disk*> disks_by_id_;
+  std::vector<membership> pending_configs_;
+  std::map<log_id, membership> pending_seen_;  // config entries after the committed one, by id
+  // Issue 15's faults: their own generator; one-way cuts and bridges (a
+  // message from a to b is lost when (a, b) is cut, whatever the groups);
+  // each node's clock (micro-sub-steps); granted votes by (voter, term);
+  // granted pre-votes delivered, by (candidate, incarnation, term).
+  splitmix64 new_rng_;
+  std::set<std::pair<node_id, node_id>> cuts_;
+  std::vector<std::uint64_t> clock_period_;
+  std::vector<std::uint64_t> clock_next_;
+  std::map<std::pair<node_id, term_t>, node_id> votes_granted_;
+  std::map<std::tuple<node_id, int, term_t>, std::set<node_id>> prevote_grants_;
 };
 
 }  // namespace coraft::test

@@ -244,6 +244,12 @@ class sim_file_system final : public file_system {
     std::lock_guard lk(m_);
     return lookup(path).newest_write;
   }
+  // Where the newest pwrite that a sync then made durable began: damage
+  // before it is damage to data a later durable write follows.
+  std::uint64_t newest_synced_write_offset(const std::string& path) const {
+    std::lock_guard lk(m_);
+    return lookup(path).newest_synced_write;
+  }
   // Whether `path` names a file (current).
   bool has_file(const std::string& path) const {
     std::lock_guard lk(m_);
@@ -430,12 +436,14 @@ class sim_file_system final : public file_system {
     std::size_t dirty_hi = 0;
     std::optional<write> last_unsynced;  // the last pwrite since the last sync
     std::uint64_t newest_write = 0;      // offset of the newest pwrite
+    std::uint64_t newest_synced_write = 0;  // ... of the newest pwrite a sync made durable
 
     void touch(std::size_t lo, std::size_t hi) {
       dirty_lo = std::min(dirty_lo, lo);
       dirty_hi = std::max(dirty_hi, hi);
     }
     void sync() {  // copies only what changed: syncs of a 64 MiB segment stay cheap
+      if (dirty_lo < dirty_hi) newest_synced_write = newest_write;
       dur.resize(cur.size());
       const std::size_t hi = std::min(dirty_hi, cur.size());
       if (dirty_lo < hi)
