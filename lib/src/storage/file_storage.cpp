@@ -212,16 +212,7 @@ struct file_storage::impl {
 
   // Runs on the I/O thread. Returns the directory's data id.
   std::uint64_t check_or_create_meta() {
-    if (!fs->exists(opts.dir)) {
-      fs->create_dir(opts.dir);
-      if (!CORAFT_PLANTED(data_dir_parent_unsynced)) {
-      // The new directory's name is durable only once its parent is synced:
-      // without it a power loss could take the whole directory, with every
-      // file synced inside it.
-      const auto slash = opts.dir.find_last_of('/');
-        fs->sync_dir(slash == std::string::npos ? "." : slash == 0 ? "/" : opts.dir.substr(0, slash));
-      }
-    }
+    if (!fs->exists(opts.dir)) fs->create_dir(opts.dir);
     // One process per data directory: a second one would race the first
     // over segment rolls and torn-tail repair.
     if (!fs->lock_exclusive(opts.dir + "/LOCK"))
@@ -244,6 +235,14 @@ struct file_storage::impl {
       fs->close(f);
       fs->rename(tmp, path);
       fs->sync_dir(opts.dir);
+      // A new directory's own name is durable only once its parent is
+      // synced — whoever made it (we, or a `mkdir -p` before the first
+      // start): without this a power loss could take the whole directory,
+      // with every file synced inside it.
+      if (!CORAFT_PLANTED(data_dir_parent_unsynced)) {
+        const auto slash = opts.dir.find_last_of('/');
+        fs->sync_dir(slash == std::string::npos ? "." : slash == 0 ? "/" : opts.dir.substr(0, slash));
+      }
       return id;
     }
     fs->remove(path + ".tmp");  // left by a crash while creating it
