@@ -174,6 +174,7 @@ struct app {
   asio::steady_timer settle_peers_{ctx};
   asio::signal_set signals_{ctx, SIGINT, SIGTERM};
   std::string fatal_;  // the node failed for good (on_fatal)
+  std::string warned_address_;  // this node's configured address, once warned about
 #ifdef CORAFT_KV_FAULTS
   std::vector<faults::failpoint> failpoints;
 #endif
@@ -333,6 +334,21 @@ struct app {
   // them the log until their removal commits, so that they learn of it.
   void on_membership(const membership& c) {
     auto ms = net::members_of(c);
+    // The members reach this node at its address in the configuration;
+    // --cluster decides only where it listens. If they differ, peers send
+    // where nobody listens: say so (the configuration wins; an address
+    // changes through the log, not through --cluster).
+    for (const auto& m : ms) {
+      if (m.id != cfg.id || m.raft.empty()) continue;
+      for (const auto& f : members)
+        if (f.id == cfg.id && (f.raft != m.raft || f.http != m.http) && warned_address_ != m.raft + " " + m.http) {
+          warned_address_ = m.raft + " " + m.http;
+          log_line(log_level::warn, cfg.id, "main",
+                   "the configuration says this node is at " + m.raft + "/" + m.http + " but --cluster gives " +
+                       f.raft + "/" + f.http + " and it listens there: peers cannot reach it. Start it with --cluster "
+                       "giving " + std::to_string(cfg.id) + "=" + m.raft + "/" + m.http);
+        }
+    }
     std::map<node_id, std::string> peers;
     for (const auto& m : ms)
       if (!m.raft.empty()) peers[m.id] = m.raft;

@@ -193,6 +193,12 @@ class cursor {
   explicit cursor(std::span<const char> bytes) : bytes_(bytes) {}
 
   bool ok() const { return ok_; }
+  // A term (see max_term): one at or above it makes the frame malformed.
+  term_t term() {
+    const std::uint64_t v = u64();
+    if (v >= max_term) ok_ = false;
+    return v;
+  }
   std::size_t remaining() const { return bytes_.size() - pos_; }
   bool at_end() const { return pos_ == bytes_.size(); }
 
@@ -235,7 +241,7 @@ bool read_body(cursor& c, tag t, message_body& out) {
   switch (t) {
     case tag::vote_request: {
       vote_request b;
-      b.last_log.term = c.u64();
+      b.last_log.term = c.term();
       b.last_log.index = c.u64();
       const std::uint8_t f = c.u8();
       if (!flags_ok(f, 0x3)) return false;
@@ -255,7 +261,7 @@ bool read_body(cursor& c, tag t, message_body& out) {
     }
     case tag::append_request: {
       append_request b;
-      b.prev_log.term = c.u64();
+      b.prev_log.term = c.term();
       b.prev_log.index = c.u64();
       b.leader_commit = c.u64();
       const std::uint32_t count = c.u32();
@@ -265,7 +271,7 @@ bool read_body(cursor& c, tag t, message_body& out) {
       b.entries.reserve(count);
       for (std::uint32_t i = 0; i < count; ++i) {
         entry e;
-        e.term = c.u64();
+        e.term = c.term();
         e.index = c.u64();
         const std::uint8_t type = c.u8();
         if (type > static_cast<std::uint8_t>(entry_type::config)) return false;
@@ -285,7 +291,7 @@ bool read_body(cursor& c, tag t, message_body& out) {
       if (!flags_ok(f, 0x1)) return false;
       b.success = (f & 1) != 0;
       b.index = c.u64();
-      b.hint.term = c.u64();
+      b.hint.term = c.term();
       b.hint.index = c.u64();
       out = b;
       return true;
@@ -324,7 +330,7 @@ bool read_body(cursor& c, tag t, message_body& out) {
       const std::uint8_t f = c.u8();
       if (!flags_ok(f, 0x1)) return false;
       b.done = (f & 1) != 0;
-      b.meta.last.term = c.u64();
+      b.meta.last.term = c.term();
       b.meta.last.index = c.u64();
       const std::uint32_t config_len = c.u32();
       const std::string_view config = c.bytes(config_len);
@@ -417,7 +423,7 @@ boost::system::result<message> decode_message(std::span<const char> body) {
   m.to = c.u64();
   m.term = c.u64();
   const std::uint8_t t = c.u8();
-  if (!c.ok()) return frame_errc::malformed;
+  if (!c.ok() || m.term >= max_term) return frame_errc::malformed;
   if (!read_body(c, static_cast<tag>(t), m.body) || !c.ok() || !c.at_end()) return frame_errc::malformed;
   return m;
 }

@@ -53,6 +53,25 @@ BOOST_AUTO_TEST_CASE(leader_that_sees_a_higher_term_becomes_follower) {
   BOOST_TEST(*rd.persist_state == (hard_state{7, no_node}));
 }
 
+BOOST_AUTO_TEST_CASE(a_term_past_max_term_is_dropped_and_terms_never_wrap) {
+  // [issue 15 review] A heartbeat of term 2^64-1 from a hostile or broken
+  // peer was adopted (and persisted), after which current_term + 1 wrapped:
+  // no node could campaign again, not even after a restart. Such a message
+  // is dropped; and a node at the last usable term does not campaign.
+  one_core c;
+  c.become_leader();
+  const auto rd = c.step(2, ~term_t{0}, heartbeat_request{0, 0});
+  BOOST_TEST(c.r.term() == 1u, "the term is not taken");
+  BOOST_TEST(c.r.state() == role::leader);
+  BOOST_TEST(!rd.persist_state.has_value());
+  (void)c.step(2, max_term, heartbeat_request{0, 0});
+  BOOST_TEST(c.r.term() == 1u);
+  one_core d(paper_options(), hard_state{max_term - 1, no_node});
+  d.r.campaign();
+  BOOST_TEST(d.r.term() == max_term - 1, "no term to campaign in: stays put");
+  BOOST_TEST(d.r.state() == role::follower);
+}
+
 BOOST_AUTO_TEST_CASE(follower_adopts_higher_term_even_when_refusing_the_vote) {
   // [Fig. 2] "If RPC request or response contains term T > currentTerm:
   // set currentTerm = T, convert to follower" — whatever the request's outcome.

@@ -59,7 +59,10 @@ failpoint parse_point(std::string_view text) {
   const std::string_view op = parts[0].substr(0, eq), act = parts[0].substr(eq + 1);
   if (op == "sync") p.what = failpoint::op::sync;
   else if (op == "write") p.what = failpoint::op::write;
-  else throw std::invalid_argument("unknown operation '" + std::string(op) + "' in '" + p.text + "' (sync, write)");
+  else if (op == "rename") p.what = failpoint::op::rename;
+  else if (op == "dirsync") p.what = failpoint::op::dirsync;
+  else throw std::invalid_argument("unknown operation '" + std::string(op) + "' in '" + p.text +
+                                   "' (sync, write, rename, dirsync)");
   if (act == "eio") p.act = failpoint::action::eio;
   else if (act == "enospc") p.act = failpoint::action::enospc;
   else if (act == "slow") p.act = failpoint::action::slow;
@@ -135,27 +138,31 @@ class fault_file_system final : public file_system {
     return inner_->pread(f, buf, n, offset);
   }
   void pwrite(handle f, const void* buf, std::size_t n, std::uint64_t offset) override {
-    act(failpoint::op::write, f, "pwrite");
+    act(failpoint::op::write, path_of(f), "pwrite");
     inner_->pwrite(f, buf, n, offset);
   }
   void sync(handle f) override {
-    act(failpoint::op::sync, f, "fdatasync");
+    act(failpoint::op::sync, path_of(f), "fdatasync");
     inner_->sync(f);
   }
   std::uint64_t size(handle f) override { return inner_->size(f); }
   void zero_fill(handle f, std::uint64_t bytes) override {
-    act(failpoint::op::write, f, "zero_fill");
+    act(failpoint::op::write, path_of(f), "zero_fill");
     inner_->zero_fill(f, bytes);
   }
   void truncate(handle f, std::uint64_t bytes) override { inner_->truncate(f, bytes); }
   void rename(const std::string& from, const std::string& to) override {
+    act(failpoint::op::rename, from, "rename");
     inner_->rename(from, to);
     std::lock_guard lock(mutex_);
     for (auto& [f, path] : open_)
       if (path == from) path = to;
   }
   void remove(const std::string& path) override { inner_->remove(path); }
-  void sync_dir(const std::string& dir) override { inner_->sync_dir(dir); }
+  void sync_dir(const std::string& dir) override {
+    act(failpoint::op::dirsync, dir, "fsync directory");
+    inner_->sync_dir(dir);
+  }
   void create_dir(const std::string& dir) override { inner_->create_dir(dir); }
   bool exists(const std::string& path) override { return inner_->exists(path); }
   std::vector<std::string> list(const std::string& dir) override { return inner_->list(dir); }
@@ -170,18 +177,24 @@ class fault_file_system final : public file_system {
 
   // Runs every point that matches this call: sleeps for `slow`, throws for
   // `eio` / `enospc` (the call then does nothing, as a failed syscall).
-  void act(failpoint::op what, handle f, const char* call) {
+  std::string path_of(handle f) {
+    std::lock_guard lock(mutex_);
+    const auto it = open_.find(f);
+    return it == open_.end() ? "fd " + std::to_string(f) : it->second;
+  }
+
+  void act(failpoint::op what, const std::string& path, const char* call) {
     int sleep_ms = 0;
     int error = 0;
-    std::string path, line, error_text;
+    std::string line, error_text;
     {
       std::lock_guard lock(mutex_);
-      const auto it = open_.find(f);
-      path = it == open_.end() ? "fd " + std::to_string(f) : it->second;
       const unsigned cls = file_class(path);
       for (state& s : points_) {
         const failpoint& p = s.point;
-        if (p.what != what || (p.files != failpoint::any && (p.files & cls) == 0)) continue;
+        // (A directory sync is of the data directory: file= does not apply.)
+        if (p.what != what || (what != failpoint::op::dirsync && p.files != failpoint::any && (p.files & cls) == 0))
+          continue;
         const std::uint64_t n = ++s.seen;  // this call is the n-th matching one
         if (n <= p.after) continue;
         const bool first = n == p.after + 1;

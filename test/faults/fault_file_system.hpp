@@ -12,6 +12,9 @@
 //   POINT  = OP=ACTION[:PARAM]...
 //   OP     = sync     fdatasync of a file (directory syncs are not counted)
 //          | write    pwrite, and zero_fill (a segment being pre-allocated)
+//          | rename   rename, by the file renamed (wal.tmp to a segment,
+//                     snap.tmp to a snapshot, coraft.meta.tmp)
+//          | dirsync  fsync of the data directory (file= does not apply)
 //   ACTION = eio      the (after+1)-th matching call fails with EIO, once.
 //                     Modelled on Linux: the call fails and nothing else
 //                     happens — what was written stays readable from the
@@ -41,6 +44,8 @@
 //                                              a snapshot fails
 //   CORAFT_FAILPOINTS=write=enospc:after=100:file=wal
 //   CORAFT_FAILPOINTS=sync=slow:ms=50,write=slow:ms=5:file=any
+//   CORAFT_FAILPOINTS=rename=eio:after=1:file=snap   the second snapshot's rename fails
+//   CORAFT_FAILPOINTS=dirsync=eio:after=5
 //
 // Every failure it injects carries "[failpoint ...]" in the error text, and
 // is logged once when it first acts.
@@ -62,7 +67,7 @@ namespace coraft::faults {
 inline constexpr const char* failpoints_variable = "CORAFT_FAILPOINTS";
 
 struct failpoint {
-  enum class op : std::uint8_t { sync, write };
+  enum class op : std::uint8_t { sync, write, rename, dirsync };
   enum class action : std::uint8_t { eio, enospc, slow };
   // Classes of files (file=): bit flags.
   static constexpr unsigned wal = 1, snap = 2, spare = 4, meta = 8, any = 0xff;

@@ -71,7 +71,7 @@ message make(message_body body) {
   message m;
   m.from = 0x0102030405060708ull;
   m.to = 3;
-  m.term = 0xFFFFFFFFFFFFFFFFull;
+  m.term = max_term - 1;  // the highest term a frame may carry (see max_term)
   m.body = std::move(body);
   return m;
 }
@@ -173,6 +173,41 @@ BOOST_AUTO_TEST_CASE(every_message_type_round_trips) {
     BOOST_REQUIRE(body);
     BOOST_TEST((*body == m));
   }
+}
+
+BOOST_AUTO_TEST_CASE(terms_past_max_term_are_malformed) {
+  // [issue 15 review] One frame whose term is 2^64-1 stopped a whole cluster
+  // for good: every node took the term (and persisted it), and no election
+  // could follow (current_term + 1 wrapped). Every term a frame carries —
+  // the message's, a log position's, an entry's, a hint's, a snapshot's — is
+  // below max_term, or the frame is malformed (its connection is closed).
+  const term_t bad = max_term;
+  std::vector<message> frames;
+  message m = make(heartbeat_request{5, 1});
+  m.term = bad;
+  frames.push_back(m);
+  frames.push_back(make(vote_request{{bad, 42}, false, false}));
+  append_request a;
+  a.prev_log = {bad, 3};
+  frames.push_back(make(a));
+  append_request e;
+  e.prev_log = {1, 3};
+  e.entries = {make_entry(bad, 4, "x")};
+  frames.push_back(make(e));
+  frames.push_back(make(append_response{false, 9, {bad, 9}}));
+  install_snapshot_request snap;
+  snap.meta.last = {bad, 10};
+  frames.push_back(make(snap));
+  for (const message& f : frames) {
+    const std::vector<char> frame = encoded(f);
+    const auto d = decode_frame(frame);
+    BOOST_TEST(!d.has_value(), describe(f) << " decoded");
+    if (!d) BOOST_TEST((d.error() == net::frame_errc::malformed), describe(f));
+  }
+  // One below is a term like any other.
+  message ok = make(heartbeat_request{5, 1});
+  ok.term = bad - 1;
+  BOOST_TEST(decode_frame(encoded(ok)).has_value());
 }
 
 BOOST_AUTO_TEST_CASE(hello_round_trips) {

@@ -8,6 +8,7 @@
 
 #include "storage_harness.hpp"
 
+#include <coraft/detail/crc32c.hpp>
 #include <coraft/file_storage.hpp>
 
 #include <boost/asio/co_spawn.hpp>
@@ -119,6 +120,13 @@ void expect_dir_error(file_storage& s, const std::vector<std::string>& parts) {
 
 std::string text(const std::vector<char>& v) { return {v.begin(), v.end()}; }
 
+// A coraft.meta text with its checksum line, as file_storage writes it.
+std::string sealed_meta(const std::string& body) {
+  char crc[24];
+  std::snprintf(crc, sizeof crc, "crc=%08x\n", coraft::detail::crc32c(body.data(), body.size()));
+  return body + crc;
+}
+
 // A temporary directory under /tmp, removed at the end.
 struct temp_dir {
   std::string path;
@@ -147,7 +155,7 @@ BOOST_AUTO_TEST_CASE(the_meta_file_is_created_durably_and_names_its_owner) {
   }
   fs.crash();  // it was synced, and so was its name
   BOOST_TEST(text(fs.contents("/data/coraft.meta")) ==
-             "coraft-data\nformat=2\nnode_id=7\ncluster_id=alpha\ndata_id=c0ffee\n");
+             sealed_meta("coraft-data\nformat=2\nnode_id=7\ncluster_id=alpha\ndata_id=c0ffee\nlog=present\n"));
   file_storage s(options("/data", 7), fs.borrow());
   BOOST_TEST(load(s).log.empty());
 }
@@ -169,7 +177,7 @@ BOOST_AUTO_TEST_CASE(a_directory_of_another_node_cluster_or_format_is_refused) {
   }
   const std::vector<char> good = fs.contents("/data/coraft.meta");
   {
-    std::string future = "coraft-data\nformat=3\nnode_id=7\ncluster_id=alpha\ndata_id=c0ffee\n";
+    std::string future = "coraft-data\nformat=3\nnode_id=7\ncluster_id=alpha\ndata_id=c0ffee\nlog=present\n";
     fs.cut("/data/coraft.meta", 0);
     fs.overwrite("/data/coraft.meta", 0, {future.begin(), future.end()});
     file_storage s(options("/data", 7), fs.borrow());
@@ -183,7 +191,7 @@ BOOST_AUTO_TEST_CASE(a_directory_of_another_node_cluster_or_format_is_refused) {
     expect_dir_error(s, {"/data", "format 1", "reads format 2", "wipe /data"});
   }
   {
-    std::string no_id = "coraft-data\nformat=2\nnode_id=7\ncluster_id=alpha\n";
+    std::string no_id = sealed_meta("coraft-data\nformat=2\nnode_id=7\ncluster_id=alpha\n");
     fs.cut("/data/coraft.meta", 0);
     fs.overwrite("/data/coraft.meta", 0, {no_id.begin(), no_id.end()});
     file_storage s(options("/data", 7), fs.borrow());
@@ -192,7 +200,7 @@ BOOST_AUTO_TEST_CASE(a_directory_of_another_node_cluster_or_format_is_refused) {
   {
     // Another directory's meta file (same node and cluster, another data
     // id): every segment says it belongs elsewhere.
-    std::string other = "coraft-data\nformat=2\nnode_id=7\ncluster_id=alpha\ndata_id=beef\n";
+    std::string other = sealed_meta("coraft-data\nformat=2\nnode_id=7\ncluster_id=alpha\ndata_id=beef\nlog=present\n");
     fs.cut("/data/coraft.meta", 0);
     fs.overwrite("/data/coraft.meta", 0, {other.begin(), other.end()});
     file_storage s(options("/data", 7), fs.borrow());
@@ -428,7 +436,7 @@ BOOST_AUTO_TEST_CASE(a_leftover_meta_tmp_is_removed_and_never_read) {
     file_storage s(options("/data", 4), fs.borrow());
     run(load_and_write(s, history(8, 5, model)));
   }
-  const std::string junk = "coraft-data\nformat=2\nnode_id=9\ncluster_id=other\ndata_id=1\n";
+  const std::string junk = sealed_meta("coraft-data\nformat=2\nnode_id=9\ncluster_id=other\ndata_id=1\n");
   const auto leave_tmp = [&](const std::string& dir) {
     const auto f = fs.open(dir + "/coraft.meta.tmp", true);
     fs.pwrite(f, junk.data(), junk.size(), 0);
@@ -454,7 +462,7 @@ BOOST_AUTO_TEST_CASE(a_leftover_meta_tmp_is_removed_and_never_read) {
   fs.crash();
   BOOST_TEST(!fs.has_file("/fresh/coraft.meta.tmp"));
   BOOST_TEST(text(fs.contents("/fresh/coraft.meta")) ==
-             "coraft-data\nformat=2\nnode_id=4\ncluster_id=alpha\ndata_id=c0ffee\n");
+             sealed_meta("coraft-data\nformat=2\nnode_id=4\ncluster_id=alpha\ndata_id=c0ffee\nlog=present\n"));
 }
 
 BOOST_AUTO_TEST_CASE(a_format_1_directory_is_refused_before_anything_in_it_is_touched) {

@@ -22,6 +22,13 @@ using node_id = std::uint64_t;  // server id; 0 means "none"
 
 inline constexpr node_id no_node = 0;
 
+// No term reaches this: one election a nanosecond would take 146 years. A
+// message that names a term at or above it comes from a broken or hostile
+// peer, and is dropped (the frame decoder calls it malformed): taking it
+// would leave no term to campaign in — current_term + 1 would wrap — and
+// stop the cluster for good, across restarts (the term is persisted).
+inline constexpr term_t max_term = term_t{1} << 62;
+
 // A position in the log. The defaulted <=> compares term first, then index:
 // exactly the "more up-to-date" comparison of the election restriction [§5.4.1].
 struct log_id {

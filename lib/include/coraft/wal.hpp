@@ -3,15 +3,23 @@
 // A segment is a file `wal-<seq>.log`, zero-filled to its size when created
 // so that appends are overwrites. It holds records
 //   [u32 body length][u32 CRC32C][u8 type][u24 write][body]
-// (little-endian; the CRC covers length, type, write and body). `write` is
+// (little-endian; the CRC covers length, type, write and body, and starts
+// from a seed of the data directory's random id and the segment's number,
+// so that no bytes a client chose — a value inside an entry — and no record
+// of another segment or directory can pass for a record here). `write` is
 // the number of the write (one append, one roll) that put the record there,
 // counted from 0 within the segment, in its low 23 bits, and in bit 23 a
 // flag on the last record of each write. A zero header marks the end of the
 // written part. Each segment starts with a segment record (magic, sequence
-// number, the data directory's id), the current hard state and the
+// number, the data directory's id, the size it was made, where the
+// previous segment's records end), the current hard state and the
 // bootstrap configuration, so that neither ever lives only in an older
-// segment; a segment that was rolled over ends with a seal record, so one
-// that lost its last records is detected. A base record (compaction or
+// segment. A full segment is sealed (a seal record) only once the next one
+// is durably named: a segment shorter than it was made, an unsealed one
+// before another (unless a crash came right between naming the next and
+// sealing it: that roll is finished at open), a sealed last one (the next
+// is gone), or records ending elsewhere than the next segment says — each
+// means records are missing, and is refused. A base record (compaction or
 // snapshot reset) says the log starts after an entry; once it is durable,
 // older segments whose entries it covers are removed, oldest first.
 //
@@ -119,10 +127,11 @@ class wal {
 
  private:
   void roll(std::uint64_t seq);
+  void seal(const std::string& path, std::uint64_t seq, std::uint64_t end, std::uint32_t last_write);
   void begin_write();
   void start_spare();
   bool take_spare();
-  void encode_segment_header(std::uint64_t seq);
+  void encode_segment_header(std::uint64_t seq, std::uint64_t prev_end);
   void encode_bootstrap(const membership& m);
   void end_write();
   void encode_hard_state(const hard_state& hs);
@@ -141,6 +150,7 @@ class wal {
   std::uint64_t seq_ = 0;          // its sequence number
   std::uint64_t offset_ = 0;       // end of its written part
   std::uint32_t write_no_ = 0;     // number of the last write in the open segment
+  std::uint32_t seed_ = 0;         // its records' CRC seed (data id, sequence number)
   index_t last_index_ = 0;
   index_t base_index_ = 0;         // the log starts after this index
   struct segment_info {
@@ -148,7 +158,6 @@ class wal {
     index_t max_index;             // highest entry index ever written in it
   };
   std::deque<segment_info> segments_;  // every segment on disk, oldest first
-  bool last_sealed_ = false;       // the open segment already has its seal record
   std::uint64_t header_end_ = 0;   // end of the open segment's header write
   hard_state hs_;
   std::optional<membership> bootstrap_;  // once written: repeated in every segment header

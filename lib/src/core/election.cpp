@@ -85,6 +85,7 @@ bool raft::may_campaign() const {
 
 void raft::campaign() {
   if (role_ == role::leader || !may_campaign()) return;
+  if (hs_.current_term + 1 >= max_term) return;  // never wraps (max_term)
   // A node installing a snapshot stays a follower until it is in force: as
   // leader it would commit entries past the snapshot it is about to install.
   if (installing_) return;
@@ -290,6 +291,7 @@ void raft::handle_vote_response(const message& m, const vote_response& r) {
 
 void raft::step(const message& m) {
   if (m.to != opts_.id || m.from == opts_.id || m.from == no_node) return;
+  if (m.term >= max_term) return;  // see max_term: from a broken or hostile peer
   if (!step_term(m)) return;
   std::visit(
       [&](const auto& body) {
@@ -320,7 +322,7 @@ void raft::step(const message& m) {
           // [thesis §3.10] start an election at once, ignoring leases.
           // Only a voter: a TimeoutNow delayed past our own removal must
           // not start a transfer election that ignores the others' lease.
-          if (role_ != role::leader && is_voter(opts_.id) && !installing_) {
+          if (role_ != role::leader && is_voter(opts_.id) && !installing_ && hs_.current_term + 1 < max_term) {
             become_candidate();
             start_election(false, true);
           }

@@ -61,8 +61,11 @@ void raft::handle_snapshot_request(const message& m, const install_snapshot_requ
   leader_ = m.from;
   election_elapsed_ = 0;  // InstallSnapshot is a heartbeat too [Fig. 13]
   const snapshot_meta& meta = r.meta;
+  // A snapshot's configuration always has a voter (lastConfig [thesis
+  // §5.1]: the configuration in force at its index); one without is not a
+  // snapshot any leader took.
   if (r.offset > meta.size || r.data.size() > meta.size - r.offset ||
-      (r.done && r.offset + r.data.size() != meta.size) || meta.last.term > m.term)
+      (r.done && r.offset + r.data.size() != meta.size) || meta.last.term > m.term || meta.config.voters.empty())
     return;  // malformed: ignore rather than trust it
   message reply{opts_.id, m.from, hs_.current_term, install_snapshot_response{}};
   auto& resp = std::get<install_snapshot_response>(reply.body);

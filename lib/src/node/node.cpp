@@ -666,7 +666,15 @@ struct node::impl {
         rs.log.clear();
       }
       bytes_snapshot_reader in(rs.snap->data.view());
-      sm_.restore_snapshot(in);
+      try {
+        sm_.restore_snapshot(in);
+      } catch (const std::exception& e) {
+        // The bytes passed their checksum, so the state machine cannot read
+        // what a state machine wrote (another version's format, or a
+        // snapshot a broken or hostile leader sent).
+        throw std::runtime_error("the state machine cannot restore the snapshot through index " +
+                                 std::to_string(meta.last.index) + " (" + e.what() + "); " + restart_fix);
+      }
       applied_index_ = meta.last.index;
       snapshot_index_ = meta.last.index;
       log_line(log_level::info, opts_.raft.id, "snapshot",
@@ -918,7 +926,12 @@ struct node::impl {
   void restore(coraft::snapshot s) {
     const log_id last = s.meta.last;
     bytes_snapshot_reader in(s.data.view());
-    sm_.restore_snapshot(in);
+    try {
+      sm_.restore_snapshot(in);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("the state machine cannot restore the snapshot through index " +
+                               std::to_string(last.index) + " that the leader sent (" + e.what() + ")");
+    }
     applied_index_ = last.index;
     snapshot_index_ = last.index;
     applied_since_snapshot_ = 0;

@@ -194,11 +194,37 @@ struct file_storage::impl {
     }
   }
 
-  std::string meta_text(std::uint64_t id) const {
+  // `log`: "none" until the log's first segment exists durably, then
+  // "present": from then on a directory without segments lost them.
+  // The last line is the CRC32C of everything before it: a value changed by
+  // damage must not read as another node's or cluster's directory.
+  std::string meta_text(std::uint64_t id, const char* log_state) const {
     std::ostringstream os;
     os << "coraft-data\nformat=" << format_version << "\nnode_id=" << opts.id
-       << "\ncluster_id=" << opts.cluster_id << "\ndata_id=" << std::hex << id << "\n";
-    return os.str();
+       << "\ncluster_id=" << opts.cluster_id << "\ndata_id=" << std::hex << id << "\nlog=" << log_state << "\n";
+    std::string text = os.str();
+    char crc[24];
+    std::snprintf(crc, sizeof crc, "crc=%08x\n", detail::crc32c(text.data(), text.size()));
+    return text + crc;
+  }
+
+  // Replaces coraft.meta atomically: a temporary file, synced, renamed, the
+  // directory synced.
+  void write_meta(const std::string& text) {
+    const std::string path = opts.dir + "/coraft.meta";
+    const std::string tmp = path + ".tmp";
+    const auto f = fs->open(tmp, true);
+    try {
+      fs->truncate(f, 0);
+      fs->pwrite(f, text.data(), text.size(), 0);
+      fs->sync(f);
+    } catch (...) {
+      fs->close(f);
+      throw;
+    }
+    fs->close(f);
+    fs->rename(tmp, path);
+    fs->sync_dir(opts.dir);
   }
 
   // A new directory's id: random (never 0), unless the options fix it.
@@ -226,15 +252,8 @@ struct file_storage::impl {
                                "refusing to guess whose they are. " + refusal_fix());
       }
       const std::uint64_t id = new_data_id();
-      const std::string want = meta_text(id);
-      const std::string tmp = path + ".tmp";
-      const auto f = fs->open(tmp, true);
-      fs->truncate(f, 0);
-      fs->pwrite(f, want.data(), want.size(), 0);
-      fs->sync(f);
-      fs->close(f);
-      fs->rename(tmp, path);
-      fs->sync_dir(opts.dir);
+      write_meta(meta_text(id, "none"));
+      log_present = false;
       // A new directory's own name is durable only once its parent is
       // synced — whoever made it (we, or a `mkdir -p` before the first
       // start): without this a power loss could take the whole directory,
@@ -267,7 +286,16 @@ struct file_storage::impl {
     if (field("format") != std::to_string(format_version))
       throw data_dir_error(opts.dir + " has data format " + field("format").value_or("?") +
                            "; this build reads format " + std::to_string(format_version) +
-                           ": run the coraft version that wrote it, or " + refusal_fix_short());
+                           " (there is no upgrade in place): run the coraft version that wrote it, or, for one "
+                           "node of a cluster that runs this version, " + refusal_fix_short());
+    {
+      const auto at = have.rfind("crc=");
+      char want[16];
+      std::snprintf(want, sizeof want, "%08x", at == std::string::npos ? 0u : detail::crc32c(have.data(), at));
+      if (at == std::string::npos || at == 0 || have[at - 1] != '\n' || have.compare(at + 4, 8, want) != 0 ||
+          have.size() != at + 13)
+        throw data_dir_error(path + " is damaged: its checksum does not match its contents. " + refusal_fix());
+    }
     for (const char* key : {"node_id", "cluster_id", "data_id"})
       if (!field(key))
         throw data_dir_error(path + " is damaged: it has no readable " + key + " line. " + refusal_fix());
@@ -284,6 +312,17 @@ struct file_storage::impl {
         id_text->find_first_not_of("0123456789abcdef") == std::string::npos)
       id = std::stoull(*id_text, nullptr, 16);
     if (id == 0) throw data_dir_error(path + " is damaged: its data_id is not valid. " + refusal_fix());
+    const auto log_state = field("log");
+    if (!log_state || (*log_state != "none" && *log_state != "present"))
+      throw data_dir_error(path + " is damaged: it has no readable log line. " + refusal_fix());
+    log_present = *log_state == "present";
+    if (log_present) {
+      bool any = false;
+      for (const std::string& name : fs->list(opts.dir)) any = any || name.rfind("wal-", 0) == 0;
+      if (!any)
+        throw data_dir_error(opts.dir + " has no log segments (wal-*.log), but coraft.meta says the log was "
+                             "created: they were removed or lost. " + refusal_fix());
+    }
     return id;
   }
 
@@ -391,6 +430,7 @@ struct file_storage::impl {
   file_storage_options opts;
   std::unique_ptr<file_system> fs;
   std::uint64_t data_id = 0;  // this directory's (coraft.meta), once loaded
+  bool log_present = false;   // coraft.meta says the log's first segment was made
   std::optional<wal> log;
   asio::io_context io{1};
   asio::io_context snap_io{1};
@@ -430,6 +470,12 @@ asio::awaitable<recovered_state> file_storage::load() {
                                 "ids differ); whichever it is, this directory is not one node's own. "
                           : ". ") +
           self->refusal_fix());
+    }
+    if (!self->log_present) {
+      // The first segment exists durably now (open() made it): say so, so
+      // that a directory whose segments all vanish later is refused.
+      self->write_meta(self->meta_text(self->data_id, "present"));
+      self->log_present = true;
     }
     std::vector<std::string> damaged;
     rs.snap = self->load_snapshot(damaged);

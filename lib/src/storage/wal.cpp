@@ -25,6 +25,7 @@ enum record_type : std::uint8_t {
 };
 constexpr std::uint64_t segment_magic = 0x324C415754465243ull;  // "CRFTWAL2" (2: write numbers, data id)
 constexpr std::size_t entry_fixed = 17;                          // term, index, type
+constexpr std::size_t seal_bytes = 12 + 8;                       // a seal record: header, next sequence number
 
 void put_u32(char* p, std::uint32_t v) { detail::store_le(p, v); }
 void put_u64(char* p, std::uint64_t v) { detail::store_le(p, v); }
@@ -42,10 +43,22 @@ void put_tag(char* h, std::uint32_t tag) {
   h[11] = static_cast<char>((tag >> 16) & 0xff);
 }
 
-// CRC over the length field, the type field and the body: everything but
-// the CRC itself.
-std::uint32_t record_crc(const char* header, const char* body, std::size_t n) {
-  std::uint32_t c = detail::crc32c(header, 4);
+// Where every record's CRC of a segment starts: the CRC32C of the data
+// directory's id and the segment's sequence number. Bytes a client chose
+// (a value inside an entry) can then never pass for a record of this log —
+// the id is random and never leaves the node — nor a record of one segment
+// for one of another.
+std::uint32_t segment_seed(std::uint64_t data_id, std::uint64_t seq) {
+  char b[16];
+  detail::store_le(b, data_id);
+  detail::store_le(b + 8, seq);
+  return detail::crc32c(b, sizeof b);
+}
+
+// CRC over the length field, the type and write fields and the body:
+// everything but the CRC itself, from the segment's seed.
+std::uint32_t record_crc(std::uint32_t seed, const char* header, const char* body, std::size_t n) {
+  std::uint32_t c = detail::crc32c_extend(seed, header, 4);
   c = detail::crc32c_extend(c, header + 8, 4);
   return detail::crc32c_extend(c, body, n);
 }
@@ -54,15 +67,16 @@ bool all_zero(const char* p, std::size_t n) {
   return std::all_of(p, p + n, [](char c) { return c == 0; });
 }
 
-// Whether a whole, checksum-valid record header+body starts at `at`.
-bool valid_record_at(const std::vector<char>& buf, std::size_t at) {
-  if (at + wal::header_bytes > buf.size()) return false;
+// Whether a whole, checksum-valid record header+body starts at `at` and
+// ends by `end`.
+bool valid_record_at(const std::vector<char>& buf, std::size_t at, std::size_t end, std::uint32_t seed) {
+  if (end > buf.size() || at + wal::header_bytes > end) return false;
   const char* h = buf.data() + at;
   const std::uint32_t len = get_u32(h);
   const auto type = static_cast<std::uint8_t>(h[8]);
   if (type < rec_segment || type > rec_bootstrap) return false;
-  if (len > buf.size() - at - wal::header_bytes) return false;
-  return record_crc(h, h + wal::header_bytes, len) == get_u32(h + 4);
+  if (len > end - at - wal::header_bytes) return false;
+  return record_crc(seed, h, h + wal::header_bytes, len) == get_u32(h + 4);
 }
 
 bool parse_segment_name(const std::string& name, std::uint64_t& seq) {
@@ -165,7 +179,7 @@ void wal::encode(std::uint8_t type, const void* body, std::size_t n, const void*
   put_tag(h, write_no_);
   if (n > 0) std::memcpy(h + header_bytes, body, n);
   if (n2 > 0) std::memcpy(h + header_bytes + n, body2, n2);
-  put_u32(h + 4, record_crc(h, h + header_bytes, len));
+  put_u32(h + 4, record_crc(seed_, h, h + header_bytes, len));
   last_record_at_ = at;
 }
 
@@ -179,14 +193,16 @@ void wal::end_write() {
   if (buf_.empty()) return;
   char* h = buf_.data() + last_record_at_;
   put_tag(h, write_no_ | end_of_write);
-  put_u32(h + 4, record_crc(h, h + header_bytes, get_u32(h)));
+  put_u32(h + 4, record_crc(seed_, h, h + header_bytes, get_u32(h)));
 }
 
-void wal::encode_segment_header(std::uint64_t seq) {
-  char b[24];
+void wal::encode_segment_header(std::uint64_t seq, std::uint64_t prev_end) {
+  char b[40];
   put_u64(b, segment_magic);
   put_u64(b + 8, seq);
   put_u64(b + 16, opts_.data_id);
+  put_u64(b + 24, opts_.segment_bytes);  // the size it is made: a shorter file was cut
+  put_u64(b + 32, prev_end);             // where the previous segment's seal goes
   encode(rec_segment, b, sizeof b);
 }
 
@@ -246,6 +262,15 @@ recovered_state wal::open() {
   // say nothing about the log that is left.
   bool settled = segments.empty() || segments.front().first == 1;
   segments_.clear();
+  // The segment before the last when a roll was cut before sealing it.
+  struct unsealed_segment {
+    std::string path;
+    std::uint64_t seq;
+    std::uint64_t end;
+    std::uint32_t write_no;
+  };
+  std::optional<unsealed_segment> unsealed;
+  std::uint64_t prev_seal_at = 0;  // where the previous segment's records end (its seal)
   for (std::size_t k = 0; k < segments.size(); ++k) {
     const auto& [seq, name] = segments[k];
     const std::string path = opts_.dir + "/" + name;
@@ -257,7 +282,21 @@ recovered_state wal::open() {
     if (fs_.pread(fd, buf.data(), buf.size(), 0) != buf.size())
       throw wal_corruption(path, 0, "short read");
     bool sealed = false;
+    std::uint64_t seal_at = 0;     // offset of its seal record
     index_t seg_max = 0;
+    std::uint64_t made_bytes = 0;  // the size the segment was made (its header says)
+    const std::uint32_t seed = segment_seed(opts_.data_id, seq);
+    // A segment of another directory: its records have another seed. Say
+    // so, rather than that its header fails its checksum.
+    if (buf.size() >= header_bytes + 40 && !valid_record_at(buf, 0, buf.size(), seed) &&
+        get_u32(buf.data()) == 40 && static_cast<std::uint8_t>(buf[8]) == rec_segment &&
+        get_u64(buf.data() + header_bytes) == segment_magic && get_u64(buf.data() + header_bytes + 16) != opts_.data_id) {
+      char ids[80];
+      std::snprintf(ids, sizeof ids, "%" PRIx64 ", this directory's is %" PRIx64, get_u64(buf.data() + header_bytes + 16),
+                    opts_.data_id);
+      throw wal_corruption(path, 0, std::string("segment of another data directory (data_id ") + ids +
+                                        "): a file copied from another node or cluster");
+    }
 
     // Carries out one record of a whole write (all its records were read).
     const auto apply = [&](std::size_t off) {
@@ -269,12 +308,15 @@ recovered_state wal::open() {
         throw wal_corruption(path, off, off == 0 ? "segment does not start with its header" : "segment header in the middle of a segment");
       switch (type) {
         case rec_segment:
-          if (len != 24 || get_u64(body) != segment_magic || get_u64(body + 8) != seq)
+          if (len != 40 || get_u64(body) != segment_magic || get_u64(body + 8) != seq)
             throw wal_corruption(path, off, "bad segment header");
-          if (get_u64(body + 16) != opts_.data_id)
-            throw wal_corruption(path, off, "segment of another data directory (id " + std::to_string(get_u64(body + 16)) +
-                                                ", this one is " + std::to_string(opts_.data_id) +
-                                                "): a file copied from another node or cluster");
+          made_bytes = get_u64(body + 24);
+          // The previous segment ended (its seal goes) where this one says.
+          if (k > 0 && get_u64(body + 32) != prev_seal_at)
+            throw wal_corruption(opts_.dir + "/" + segments[k - 1].second, std::min(prev_seal_at, get_u64(body + 32)),
+                                 "the segment's records end at " + std::to_string(prev_seal_at) + " but the next one "
+                                 "says they went on to " + std::to_string(get_u64(body + 32)) +
+                                 ": records are missing");
           break;
         case rec_hard_state:
           if (len != 16) throw wal_corruption(path, off, "bad hard state record");
@@ -352,6 +394,7 @@ recovered_state wal::open() {
         case rec_seal:
           if (len != 8 || get_u64(body) != seq + 1) throw wal_corruption(path, off, "bad seal record");
           sealed = true;
+          seal_at = off;
           break;
         default:
           throw wal_corruption(path, off, "unknown record type");
@@ -371,7 +414,7 @@ recovered_state wal::open() {
     while (off + header_bytes <= buf.size() && !sealed) {
       const char* h = buf.data() + off;
       if (all_zero(h, header_bytes)) break;  // end of the written part
-      if (!valid_record_at(buf, off)) {
+      if (!valid_record_at(buf, off, buf.size(), seed)) {
         stop.emplace(off, "record fails its checksum");
         break;
       }
@@ -398,33 +441,62 @@ recovered_state wal::open() {
     if (complete_end == 0)
       throw wal_corruption(path, stop ? stop->first : 0,
                            stop ? stop->second + " in the segment's header write" : "empty segment (no header)");
+    // A segment is made at its full size (zero-filled) before it is named:
+    // a shorter one was cut, and what stood at its end is gone.
+    if (buf.size() < made_bytes)
+      throw wal_corruption(path, buf.size(), "the segment is " + std::to_string(buf.size()) + " bytes but was made " +
+                                                 std::to_string(made_bytes) + ": it was cut short, records are missing");
     // Bytes after the last whole write: nothing, or (last segment only)
     // the one write a crash cut short, numbered `torn`.
     std::size_t end = buf.size();
     while (end > complete_end && buf[end - 1] == 0) --end;
     if (!last) {
       // Every rolled segment ends with a seal: one that does not lost
-      // records at its end (cut short), even if the next one looks fine.
-      if (!sealed)
+      // records at its end (cut short), even if the next one looks fine —
+      // except the one before the last, when a crash came between naming
+      // the last (holding only its header write) and sealing this one; the
+      // roll is finished below.
+      // (A crash in the seal's own write leaves at most its 20 bytes, torn.)
+      const bool penultimate = k + 2 == segments.size();
+      if (!sealed && !(penultimate && end - complete_end <= seal_bytes))
         throw wal_corruption(path, stop ? stop->first : complete_end,
                              stop ? stop->second + " in a sealed segment"
                                   : "segment ends without its seal record: records are missing");
-      if (end > complete_end) throw wal_corruption(path, complete_end, "records after the segment's seal");
+      if (sealed && end > complete_end) throw wal_corruption(path, complete_end, "records after the segment's seal");
+      if (!sealed) unsealed.emplace(unsealed_segment{path, seq, complete_end, *cur & write_mask});
+      prev_seal_at = sealed ? seal_at : complete_end;
       fs_.close(fd);
       segments_.push_back({seq, seg_max});
       continue;
     }
+    // A segment is sealed only once the next one is named: a sealed last
+    // segment means the next one is gone.
+    if (sealed)
+      throw wal_corruption(path, complete_end,
+                           "the segment is sealed but the one after it (wal-" + std::to_string(seq + 1) +
+                               ") is missing: records are missing");
+    // The roll before this segment was cut between naming it and sealing
+    // the one before: only if this one holds nothing but its header write.
+    if (unsealed && (complete_end > header_end || end > complete_end))
+      throw wal_corruption(unsealed->path, unsealed->end, "segment ends without its seal record: records are missing");
     if (end > complete_end) {
-      if (sealed) throw wal_corruption(path, complete_end, "records after the segment's seal");
       const std::uint32_t torn = in_write ? *cur : ((*cur + 1) & write_mask);
-      // A write is only started once every earlier one is durable: valid
-      // records of any other write mean that a durable write is damaged.
+      // A write is only started once every earlier one is durable: a valid
+      // record of a later write means that a durable write is damaged. The
+      // first later write begins where the damaged one ended; only records
+      // numbered just after the cut one are looked for, so that no byte
+      // pattern in a command can make this scan slow (a checksum is
+      // computed only where a header claims one of those 64 numbers, which
+      // a command cannot know; and the CRC seed it cannot know either).
       for (std::size_t p = complete_end; p + header_bytes <= end; ++p) {
-        if (!valid_record_at(buf, p) || (get_tag(buf.data() + p) & write_mask) == torn) continue;
+        const std::uint32_t number = get_tag(buf.data() + p) & write_mask;
+        if (((number - torn) & write_mask) == 0 || ((number - torn) & write_mask) > 64) continue;
+        if (!valid_record_at(buf, p, buf.size(), seed)) continue;
         const std::size_t at = stop ? stop->first : complete_end;
         throw wal_corruption(path, at,
-                             (stop ? stop->second : std::string("the log ends")) + " but a later write follows at offset " +
-                                 std::to_string(p) + ": a durable write is damaged");
+                             (stop ? stop->second : std::string("the log ends")) + " (write " + std::to_string(torn) +
+                                 " cut there), but a valid record of the later write " + std::to_string(number) +
+                                 " is at offset " + std::to_string(p) + ": a durable write is damaged");
       }
       opts_.log("torn tail in " + path + " at offset " + std::to_string(complete_end) + ": cut " +
                 std::to_string(end - complete_end) + " bytes of a write that never finished");
@@ -446,14 +518,15 @@ recovered_state wal::open() {
       fs_.sync_dir(opts_.dir);
     }
     segments_.push_back({seq, seg_max});
-    last_sealed_ = sealed;
     file_ = fd;
     seq_ = seq;
+    seed_ = seed;
     offset_ = complete_end;
     header_end_ = header_end;
     write_no_ = *cur & write_mask;
     if (in_write) write_no_ = (write_no_ - 1) & write_mask;  // the cut write's number is free again
   }
+  if (unsealed) seal(unsealed->path, unsealed->seq, unsealed->end, unsealed->write_no);  // finish the roll
   if (uncovered)
     throw wal_corruption(uncovered->second, 0,
                          "the log starts after entry " + std::to_string(uncovered->first) +
@@ -464,33 +537,42 @@ recovered_state wal::open() {
   last_index_ = base + rs.log.size();
   rs.base = base;
   stats_.segments = segments.size();
-  if (file_ < 0) {
-    roll(1);
-  } else if (last_sealed_) {
-    roll(seq_ + 1);  // a crash came between sealing and creating the next one
-  }
+  if (file_ < 0) roll(1);
   start_spare();
   return rs;
+}
+
+// Seals a full segment (a write of its own: the seal record naming the next
+// segment), synced. Only once the next segment is durably named.
+void wal::seal(const std::string& path, std::uint64_t seq, std::uint64_t end, std::uint32_t last_write) {
+  std::vector<char> saved;
+  saved.swap(buf_);
+  const std::uint32_t seed_before = seed_, write_before = write_no_;
+  seed_ = segment_seed(opts_.data_id, seq);
+  write_no_ = last_write;
+  begin_write();
+  char b[8];
+  put_u64(b, seq + 1);
+  encode(rec_seal, b, sizeof b);
+  end_write();
+  const bool open_here = !(file_ >= 0 && seq == seq_);
+  const auto fd = open_here ? fs_.open(path, false) : file_;
+  fs_.pwrite(fd, buf_.data(), buf_.size(), end);
+  if (opts_.sync) fs_.sync(fd);
+  if (open_here) fs_.close(fd);
+  seed_ = seed_before;
+  write_no_ = write_before;
+  buf_.swap(saved);
 }
 
 void wal::roll(std::uint64_t seq) {
   // A segment is complete before it has its name: zero-filled, its header
   // write (segment record, hard state, bootstrap configuration) written and
   // synced under a temporary name, then renamed and the directory synced [a
-  // crash leaves either no segment or a whole one].
-  if (file_ >= 0 && !last_sealed_) {
-    // Seal the full segment first (a write of its own), so recovery can
-    // tell a segment that was rolled over from one whose last records were
-    // lost.
-    begin_write();
-    char b[8];
-    put_u64(b, seq);
-    encode(rec_seal, b, sizeof b);
-    end_write();
-    fs_.pwrite(file_, buf_.data(), buf_.size(), offset_);
-    if (opts_.sync) fs_.sync(file_);
-    buf_.clear();
-  }
+  // crash leaves either no segment or a whole one]. Only then is the full
+  // segment sealed, so that recovery can tell a segment that was rolled
+  // over from one whose last records were lost, and a sealed last segment
+  // means the one after it is missing.
   const std::string tmp = opts_.dir + "/wal.tmp";
   fs_.remove(tmp);
   // A prepared spare is already zero-filled and synced: it becomes the
@@ -506,9 +588,11 @@ void wal::roll(std::uint64_t seq) {
   }
   const auto fd = fs_.open(tmp, true);
   fs_.zero_fill(fd, opts_.segment_bytes);
+  const std::uint32_t seed_before = seed_, write_before = write_no_;
   buf_.clear();
+  seed_ = segment_seed(opts_.data_id, seq);
   write_no_ = 0;
-  encode_segment_header(seq);
+  encode_segment_header(seq, file_ >= 0 ? offset_ : 0);
   encode_hard_state(hs_);
   if (bootstrap_) encode_bootstrap(*bootstrap_);
   end_write();
@@ -516,12 +600,19 @@ void wal::roll(std::uint64_t seq) {
   if (opts_.sync) fs_.sync(fd);
   fs_.rename(tmp, segment_path(seq));
   if (opts_.sync) fs_.sync_dir(opts_.dir);
-  if (file_ >= 0) fs_.close(file_);
+  const std::uint64_t header_bytes_written = buf_.size();
+  if (file_ >= 0) {
+    seed_ = seed_before;
+    write_no_ = write_before;
+    seal(segment_path(seq_), seq_, offset_, write_no_);
+    fs_.close(file_);
+  }
   file_ = fd;
   seq_ = seq;
-  offset_ = buf_.size();
+  seed_ = segment_seed(opts_.data_id, seq);
+  write_no_ = 0;
+  offset_ = header_bytes_written;
   header_end_ = offset_;
-  last_sealed_ = false;
   buf_.clear();
   ++stats_.segments;
   if (spare) ++stats_.spares_used;
