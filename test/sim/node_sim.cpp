@@ -48,8 +48,10 @@
 //              without reaching the disk), ENOSPC, a power loss in the middle
 //              of any disk operation
 //   media      (file) damage found at a restart: bits flipped in a WAL
-//              segment (before its newest write), the newest snapshot file
-//              damaged, deleted, or replaced by the one before it
+//              segment (before its newest durable write), the newest
+//              segment cut short or deleted, every segment deleted, the
+//              newest snapshot file damaged, deleted, or replaced by the one
+//              before it
 //   flags      a restart with other voters in the options (as an operator
 //              editing --cluster)
 //   membership an operator adds and removes servers (learners promoted once
@@ -1014,7 +1016,7 @@ class node_sim {
     }
     std::sort(segs.begin(), segs.end());
     std::sort(snaps.begin(), snaps.end());
-    const unsigned kind = static_cast<unsigned>(rng_.below(4));
+    const unsigned kind = static_cast<unsigned>(rng_.below(7));
     std::string what;
     if (kind == 0 && !segs.empty()) {
       // Bits flipped in a segment, before its newest durable write: damage
@@ -1047,6 +1049,22 @@ class node_sim {
       fs.cut(path, 0);
       fs.overwrite(path, 0, old);
       what = "newest snapshot " + path + " rolled back to the previous one's bytes";
+    } else if (kind == 4 && !segs.empty()) {
+      // A file cut short (a copy that stopped, a file system repair).
+      const std::string path = "/data/" + segs.back();
+      const auto size = fs.contents(path).size();
+      if (size < 2) return;
+      const std::uint64_t at = rng_.below(size);
+      fs.cut(path, at);
+      what = "newest segment " + path + " cut to " + std::to_string(at) + " bytes";
+    } else if (kind == 5 && segs.size() >= 2) {
+      fs.remove("/data/" + segs.back());
+      fs.sync_dir("/data");
+      what = "newest segment /data/" + segs.back() + " deleted";
+    } else if (kind == 6 && !segs.empty()) {
+      for (const auto& n : segs) fs.remove("/data/" + n);
+      fs.sync_dir("/data");
+      what = "every segment deleted";
     } else {
       return;
     }

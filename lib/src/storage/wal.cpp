@@ -270,6 +270,12 @@ recovered_state wal::open() {
     std::uint32_t write_no;
   };
   std::optional<unsealed_segment> unsealed;
+  struct resealed_segment {
+    std::string path;
+    std::uint64_t at;
+    std::vector<char> seal;  // its seal record's bytes, as read
+  };
+  std::optional<resealed_segment> reseal;
   std::uint64_t prev_seal_at = 0;  // where the previous segment's records end (its seal)
   for (std::size_t k = 0; k < segments.size(); ++k) {
     const auto& [seq, name] = segments[k];
@@ -464,6 +470,12 @@ recovered_state wal::open() {
                                   : "segment ends without its seal record: records are missing");
       if (sealed && end > complete_end) throw wal_corruption(path, complete_end, "records after the segment's seal");
       if (!sealed) unsealed.emplace(unsealed_segment{path, seq, complete_end, *cur & write_mask});
+      // A seal is written after the next segment exists: an incarnation
+      // whose sync of it failed leaves it in the page cache only (marked
+      // clean: no later sync writes it). Write it again below, and sync.
+      if (sealed && penultimate)
+        reseal.emplace(resealed_segment{path, seal_at, std::vector<char>(buf.begin() + static_cast<std::ptrdiff_t>(seal_at),
+                                                                        buf.begin() + static_cast<std::ptrdiff_t>(complete_end))});
       prev_seal_at = sealed ? seal_at : complete_end;
       fs_.close(fd);
       segments_.push_back({seq, seg_max});
@@ -527,6 +539,12 @@ recovered_state wal::open() {
     if (in_write) write_no_ = (write_no_ - 1) & write_mask;  // the cut write's number is free again
   }
   if (unsealed) seal(unsealed->path, unsealed->seq, unsealed->end, unsealed->write_no);  // finish the roll
+  if (reseal && opts_.sync && !CORAFT_PLANTED(wal_open_trusts_cache)) {
+    const auto fd = fs_.open(reseal->path, false);
+    fs_.pwrite(fd, reseal->seal.data(), reseal->seal.size(), reseal->at);
+    fs_.sync(fd);
+    fs_.close(fd);
+  }
   if (uncovered)
     throw wal_corruption(uncovered->second, 0,
                          "the log starts after entry " + std::to_string(uncovered->first) +
