@@ -2196,6 +2196,7 @@ int main(int argc, char** argv) {
   int steps = default_steps;
   bool verbose = false;
   bool determinism = false;
+  bool hashes = false;
   bool unsafe_disk = false;
   std::string storage = "memory";
   std::string faults;
@@ -2217,6 +2218,8 @@ int main(int argc, char** argv) {
        "(default: all; disk and media need --storage file)")
       ("determinism", po::bool_switch(&determinism), "run every seed twice and require identical event traces (hash)")
       ("verbose,v", po::bool_switch(&verbose), "print every event and a summary per seed")
+      ("hashes", po::bool_switch(&hashes),
+       "print each seed's event-trace hash (\"seed S hash H\"): compare two builds that should order events alike")
       ("unsafe-disk", po::bool_switch(&unsafe_disk),
        "self-test: the disk drops every log entry it acknowledges; a run must fail")
 #ifdef CORAFT_PLANTED_BUGS
@@ -2299,6 +2302,7 @@ int main(int argc, char** argv) {
         return 1;
       }
       hash = sim.trace_hash();
+      if (hashes) std::cout << "seed " << o.seed << " hash " << std::hex << hash << std::dec << "\n";
     }
     if (determinism) {
       sim_options again = o;
