@@ -124,10 +124,12 @@ int run_snapshot_install_bench(int argc, char** argv) {
   bool json = false;
   po::options_description desc(
       "coraft-bench snapshot-install: time for a new learner to receive and install a large snapshot\n\nOptions");
+  // clang-format off
   desc.add_options()("help,h", "show this help")
       ("size-mb", po::value(&size_mb)->default_value(1024), "state (and snapshot) size in MiB, 1-8192")
       ("chunk-kb", po::value(&chunk_kb)->default_value(1024), "InstallSnapshot chunk size in KiB, 4-65536")
       ("json", po::bool_switch(&json), "print one JSON object");
+  // clang-format on
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);

@@ -105,6 +105,7 @@ void load_config_file(const std::string& path, po::variables_map& vm, const po::
 settings parse_flags(int argc, char** argv, bool& help) {
   settings s;
   po::options_description desc("coraft-kv: a replicated key-value store on coraft\n\nOptions");
+  // clang-format off
   desc.add_options()
     ("help,h", "show this help and exit")
     ("config", po::value<std::string>(), "JSON file with any of these settings (keys as below, '-' or '_'); flags win")
@@ -125,6 +126,7 @@ settings parse_flags(int argc, char** argv, bool& help) {
     ("snapshot-trailing-entries", po::value(&s.snapshot_trailing_entries)->default_value(5'000), "entries kept in the log behind a snapshot for followers a little behind")
     ("transfer-on-shutdown", po::value(&s.transfer_on_shutdown)->default_value(true), "on SIGTERM, a leader hands leadership over before it stops (true/false)")
     ("join", po::value(&s.join), "HTTP_HOST:PORT of any member of a running cluster: a node with an empty data directory asks to be added as a learner, then catches up (promote it with POST /v1/members/ID/promote). --cluster then needs only this node's own entry");
+  // clang-format on
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);

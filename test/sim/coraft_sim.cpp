@@ -123,6 +123,7 @@ int main(int argc, char** argv) {
   po::options_description desc(
       "usage: coraft-sim --seeds N --first-seed S [--nodes 3|5] [--steps K]\n"
       "                  [--storage memory|file|posix] [--features LIST] [--verbose]");
+  // clang-format off
   desc.add_options()
       ("help,h", "print this help")
       ("seeds", po::value(&seeds)->default_value(1), "number of seeds to run (>= 1)")
@@ -152,6 +153,7 @@ int main(int argc, char** argv) {
       ("plant", po::value(&plant), "switch a fixed bug back on (coraft/detail/planted.hpp): its name")
 #endif
       ("verbose,v", po::bool_switch(&verbose), "print every event and a summary per seed");
+  // clang-format on
 
   po::variables_map vm;
   try {

@@ -2205,6 +2205,7 @@ int main(int argc, char** argv) {
   po::options_description desc(
       "usage: coraft-node-sim --seeds N --first-seed S [--nodes 3|5] [--steps K] [--storage memory|file] "
       "[--faults LIST] [--determinism] [--verbose]");
+  // clang-format off
   desc.add_options()
       ("help,h", "print this help")
       ("seeds", po::value(&seeds)->default_value(1), "number of seeds to run (>= 1)")
@@ -2226,6 +2227,7 @@ int main(int argc, char** argv) {
       ("plant", po::value(&plant), "switch a fixed bug back on (coraft/detail/planted.hpp): its name")
 #endif
       ;
+  // clang-format on
 
   po::variables_map vm;
   try {
