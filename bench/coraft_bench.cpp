@@ -42,11 +42,11 @@
 #include <stdlib.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -105,8 +105,8 @@ struct client_stats {
   std::uint64_t errors = 0;
 };
 
-asio::awaitable<void> client_loop(coraft::node& leader, std::size_t value_size,
-                                  clock_type::time_point until, client_stats& out) {
+asio::awaitable<void> client_loop(coraft::node& leader, std::size_t value_size, clock_type::time_point until,
+                                  client_stats& out) {
   std::string value(value_size, 'v');
   while (clock_type::now() < until) {
     const auto t0 = clock_type::now();
@@ -162,8 +162,8 @@ int run_inproc(const inproc_config& cfg) {
       stores.push_back(std::make_unique<coraft::memory_storage>());
     }
     sms.push_back(std::make_unique<hash_state_machine>());
-    nodes.push_back(std::make_unique<coraft::node>(node_ctx(id).get_executor(), o, *stores.back(),
-                                                   net.endpoint(id), *sms.back()));
+    nodes.push_back(
+        std::make_unique<coraft::node>(node_ctx(id).get_executor(), o, *stores.back(), net.endpoint(id), *sms.back()));
     net.attach(*nodes.back());
   }
 
@@ -180,8 +180,7 @@ int run_inproc(const inproc_config& cfg) {
       co_await t.async_wait(asio::use_awaitable);
       for (auto& n : nodes) {
         auto s = co_await n->status();
-        if (s.state == coraft::core::role::leader && s.applied_index >= s.commit_index &&
-            s.commit_index > 0)
+        if (s.state == coraft::core::role::leader && s.applied_index >= s.commit_index && s.commit_index > 0)
           leader = n.get();
       }
     }
@@ -190,8 +189,8 @@ int run_inproc(const inproc_config& cfg) {
       ok = false;
     } else {
       const auto start = clock_type::now();
-      const auto until = start + std::chrono::duration_cast<clock_type::duration>(
-                                     std::chrono::duration<double>(cfg.duration_s));
+      const auto until =
+          start + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(cfg.duration_s));
       std::atomic<int> running{cfg.clients};
       for (auto& st : stats) {
         st.latency_us.reserve(1 << 16);
@@ -224,8 +223,7 @@ int run_inproc(const inproc_config& cfg) {
     errors += s.errors;
   }
   const double ops = static_cast<double>(all.size()) / elapsed_s;
-  const double p50 = percentile(all, 0.50), p99 = percentile(all, 0.99),
-               p999 = percentile(all, 0.999);
+  const double p50 = percentile(all, 0.50), p99 = percentile(all, 0.99), p999 = percentile(all, 0.999);
   if (cfg.json) {
     std::printf(
         "{\"mode\":\"inproc\",\"storage\":\"%s\",\"nodes\":%d,\"clients\":%d,\"value_size\":%zu,\"threads\":%d,"
@@ -234,9 +232,8 @@ int run_inproc(const inproc_config& cfg) {
         cfg.storage.c_str(), cfg.nodes, cfg.clients, cfg.value_size, cfg.threads, elapsed_s, all.size(),
         static_cast<unsigned long long>(errors), ops, p50, p99, p999);
   } else {
-    std::printf("inproc (%s storage): %d nodes, %d clients, %zu-byte values, %d threads, %.1f s\n",
-                cfg.storage.c_str(), cfg.nodes,
-                cfg.clients, cfg.value_size, cfg.threads, elapsed_s);
+    std::printf("inproc (%s storage): %d nodes, %d clients, %zu-byte values, %d threads, %.1f s\n", cfg.storage.c_str(),
+                cfg.nodes, cfg.clients, cfg.value_size, cfg.threads, elapsed_s);
     std::printf("  %.0f proposals/s committed and applied (%zu ok, %llu errors)\n", ops, all.size(),
                 static_cast<unsigned long long>(errors));
     std::printf("  latency p50 %.0f us, p99 %.0f us, p99.9 %.0f us\n", p50, p99, p999);
@@ -314,18 +311,20 @@ int run_wal(const wal_config& cfg) {
                max = percentile(lat, 1.0);
   const std::uint64_t rolls = st.segments - segments_at_open;
   if (cfg.json) {
-    std::printf("{\"mode\":\"wal\",\"batch\":%d,\"value_size\":%zu,\"duration_s\":%.2f,\"spare\":%s,"
-                "\"entries_per_sec\":%.0f,\"syncs_per_sec\":%.0f,\"mb_per_sec\":%.1f,\"p50_us\":%.0f,"
-                "\"p99_us\":%.0f,\"p999_us\":%.0f,\"max_us\":%.0f,\"rolls\":%llu,\"spares_used\":%llu,"
-                "\"floor_syncs_per_sec\":%llu}\n",
-                cfg.batch, cfg.value_size, el, cfg.no_spare ? "false" : "true", eps, sps, mbps, p50, p99, p999, max,
-                static_cast<unsigned long long>(rolls), static_cast<unsigned long long>(st.spares_used),
-                static_cast<unsigned long long>(floor_syncs));
+    std::printf(
+        "{\"mode\":\"wal\",\"batch\":%d,\"value_size\":%zu,\"duration_s\":%.2f,\"spare\":%s,"
+        "\"entries_per_sec\":%.0f,\"syncs_per_sec\":%.0f,\"mb_per_sec\":%.1f,\"p50_us\":%.0f,"
+        "\"p99_us\":%.0f,\"p999_us\":%.0f,\"max_us\":%.0f,\"rolls\":%llu,\"spares_used\":%llu,"
+        "\"floor_syncs_per_sec\":%llu}\n",
+        cfg.batch, cfg.value_size, el, cfg.no_spare ? "false" : "true", eps, sps, mbps, p50, p99, p999, max,
+        static_cast<unsigned long long>(rolls), static_cast<unsigned long long>(st.spares_used),
+        static_cast<unsigned long long>(floor_syncs));
   } else {
     std::printf("wal: batch %d, %zu-byte values, %.1f s, in %s\n", cfg.batch, cfg.value_size, el, dir.c_str());
-    std::printf("  %.0f entries/s, %.0f syncs/s, %.1f MB/s; synced append p50 %.0f us, p99 %.0f us, "
-                "p99.9 %.0f us, max %.0f us\n",
-                eps, sps, mbps, p50, p99, p999, max);
+    std::printf(
+        "  %.0f entries/s, %.0f syncs/s, %.1f MB/s; synced append p50 %.0f us, p99 %.0f us, "
+        "p99.9 %.0f us, max %.0f us\n",
+        eps, sps, mbps, p50, p99, p999, max);
     std::printf("  %llu segment rolls, %llu of them onto a prepared spare\n", static_cast<unsigned long long>(rolls),
                 static_cast<unsigned long long>(st.spares_used));
     std::printf("  floor (4 KiB write + fdatasync, zero-filled file): %llu syncs/s\n",
@@ -347,7 +346,8 @@ int run_wal_recover(std::uint64_t entries, std::size_t value_size, bool json) {
     const coraft::payload value(std::string(value_size, 'v'));
     for (coraft::index_t i = 1; i <= entries;) {
       coraft::log_write w;
-      for (int k = 0; k < 1000 && i <= entries; ++k, ++i) w.entries.push_back({1, i, coraft::entry_type::normal, value});
+      for (int k = 0; k < 1000 && i <= entries; ++k, ++i)
+        w.entries.push_back({1, i, coraft::entry_type::normal, value});
       log.append(w);
     }
   }
@@ -402,10 +402,10 @@ int main(int argc, char** argv) {
     std::size_t vs = 128;
     bool js = false;
     po::options_description rd("coraft-bench wal-recover options");
-    rd.add_options()("help,h", "show this help")(
-        "entries", po::value(&n)->default_value(1'000'000), "entries to write, then recover (1-100000000)")(
-        "value-size", po::value(&vs)->default_value(128), "bytes per entry")(
-        "json", po::bool_switch(&js), "print one JSON object");
+    rd.add_options()("help,h", "show this help")("entries", po::value(&n)->default_value(1'000'000),
+                                                 "entries to write, then recover (1-100000000)")(
+        "value-size", po::value(&vs)->default_value(128), "bytes per entry")("json", po::bool_switch(&js),
+                                                                             "print one JSON object");
     po::variables_map rvm;
     try {
       po::store(po::parse_command_line(argc - 1, argv + 1, rd), rvm);
@@ -424,14 +424,14 @@ int main(int argc, char** argv) {
   if (mode == "wal") {
     wal_config wc;
     po::options_description wd("coraft-bench wal options");
-    wd.add_options()("help,h", "show this help")(
-        "batch", po::value(&wc.batch)->default_value(1), "entries per synced append (1-100000)")(
+    wd.add_options()("help,h", "show this help")("batch", po::value(&wc.batch)->default_value(1),
+                                                 "entries per synced append (1-100000)")(
         "value-size", po::value(&wc.value_size)->default_value(128), "bytes per entry")(
         "duration", po::value(&wc.duration_s)->default_value(5), "seconds (0.1-3600)")(
         "dir", po::value(&wc.dir), "directory on the disk to measure (default: a temporary one)")(
         "no-spare", po::bool_switch(&wc.no_spare),
-        "roll over by zero-filling the new segment inline (no spare prepared ahead)")(
-        "json", po::bool_switch(&wc.json), "print one JSON object");
+        "roll over by zero-filling the new segment inline (no spare prepared ahead)")("json", po::bool_switch(&wc.json),
+                                                                                      "print one JSON object");
     po::variables_map wvm;
     try {
       po::store(po::parse_command_line(argc - 1, argv + 1, wd), wvm);
@@ -451,8 +451,8 @@ int main(int argc, char** argv) {
   if (mode != "inproc") return usage(("unknown mode '" + mode + "'").c_str());
   inproc_config cfg;
   po::options_description desc("coraft-bench inproc options");
-  desc.add_options()("help,h", "show this help")(
-      "nodes", po::value(&cfg.nodes)->default_value(3), "cluster size (1-7)")(
+  desc.add_options()("help,h", "show this help")("nodes", po::value(&cfg.nodes)->default_value(3),
+                                                 "cluster size (1-7)")(
       "clients", po::value(&cfg.clients)->default_value(256), "concurrent proposers (1-100000)")(
       "duration", po::value(&cfg.duration_s)->default_value(10), "seconds of load (0.1-3600)")(
       "value-size", po::value(&cfg.value_size)->default_value(128), "bytes per command")(

@@ -79,20 +79,20 @@ struct failover_config {
   int runs = 10;
   double settle_s = 2;
   double recover_timeout_s = 10;
-  std::string kv_binary;      // default: ../apps/coraft-kv next to this binary
-  std::string coraft_flags;   // extra coraft-kv flags, space separated
+  std::string kv_binary;     // default: ../apps/coraft-kv next to this binary
+  std::string coraft_flags;  // extra coraft-kv flags, space separated
   std::string etcd_binary = "etcd";
   int etcd_heartbeat_ms = 50;
   int etcd_election_ms = 300;
-  std::string data_dir;       // default: mkdtemp
+  std::string data_dir;  // default: mkdtemp
   bool keep = false;
   bool json = false;
   int probe_interval_ms = 5;
 };
 
 struct node_proc {
-  int id = 0;                 // 1-3
-  tcp::endpoint http;         // coraft HTTP or etcd client address
+  int id = 0;          // 1-3
+  tcp::endpoint http;  // coraft HTTP or etcd client address
   std::vector<std::string> argv;
   std::string log_path;
   pid_t pid = -1;
@@ -145,8 +145,7 @@ class node_link {
  public:
   node_link(asio::any_io_executor ex, tcp::endpoint ep) : stream_(std::move(ex)), ep_(ep) {}
 
-  asio::awaitable<reply> call(http::verb verb, std::string target, std::string body,
-                              clock_type::duration timeout) {
+  asio::awaitable<reply> call(http::verb verb, std::string target, std::string body, clock_type::duration timeout) {
     reply r;
     if (!open_) {
       stream_.expires_after(timeout);
@@ -217,16 +216,36 @@ class failover_bench {
       const std::string host = n.http.address().to_string();
       const std::string data = (dir_ / ("n" + std::to_string(n.id))).string();
       if (etcd_) {
-        n.argv = {cfg_.etcd_binary, "--name", "e" + std::to_string(n.id), "--data-dir", data,
-                  "--listen-client-urls", "http://" + host + ":2379", "--advertise-client-urls",
-                  "http://" + host + ":2379", "--listen-peer-urls", "http://" + host + ":2380",
-                  "--initial-advertise-peer-urls", "http://" + host + ":2380", "--initial-cluster", cluster,
-                  "--initial-cluster-state", "new", "--initial-cluster-token", "coraft-failover",
-                  "--heartbeat-interval", std::to_string(cfg_.etcd_heartbeat_ms), "--election-timeout",
-                  std::to_string(cfg_.etcd_election_ms), "--logger", "zap", "--log-level", "warn"};
+        n.argv = {cfg_.etcd_binary,
+                  "--name",
+                  "e" + std::to_string(n.id),
+                  "--data-dir",
+                  data,
+                  "--listen-client-urls",
+                  "http://" + host + ":2379",
+                  "--advertise-client-urls",
+                  "http://" + host + ":2379",
+                  "--listen-peer-urls",
+                  "http://" + host + ":2380",
+                  "--initial-advertise-peer-urls",
+                  "http://" + host + ":2380",
+                  "--initial-cluster",
+                  cluster,
+                  "--initial-cluster-state",
+                  "new",
+                  "--initial-cluster-token",
+                  "coraft-failover",
+                  "--heartbeat-interval",
+                  std::to_string(cfg_.etcd_heartbeat_ms),
+                  "--election-timeout",
+                  std::to_string(cfg_.etcd_election_ms),
+                  "--logger",
+                  "zap",
+                  "--log-level",
+                  "warn"};
       } else {
-        n.argv = {cfg_.kv_binary, "--id", std::to_string(n.id), "--cluster", cluster, "--data-dir", data,
-                  "--log-level", "warn"};
+        n.argv = {cfg_.kv_binary, "--id", std::to_string(n.id), "--cluster", cluster,
+                  "--data-dir",   data,   "--log-level",        "warn"};
         std::istringstream extra(cfg_.coraft_flags);
         for (std::string f; extra >> f;) n.argv.push_back(f);
       }
@@ -281,12 +300,13 @@ class failover_bench {
         const double ms = std::chrono::duration<double, std::milli>(*recovered_at_ - kill_time_).count();
         times_ms_.push_back(ms);
         if (!cfg_.json)
-          std::printf("run %d: killed node %d (leader), first write after %.1f ms (on node %d)\n", run,
-                      victim.id, ms, recovered_on_);
+          std::printf("run %d: killed node %d (leader), first write after %.1f ms (on node %d)\n", run, victim.id, ms,
+                      recovered_on_);
       } else {
         ++failed;
-        if (!cfg_.json) std::printf("run %d: killed node %d (leader), no write within %.1f s\n", run, victim.id,
-                                    cfg_.recover_timeout_s);
+        if (!cfg_.json)
+          std::printf("run %d: killed node %d (leader), no write within %.1f s\n", run, victim.id,
+                      cfg_.recover_timeout_s);
       }
       std::fflush(stdout);
       kill_time_ = {};
@@ -340,15 +360,13 @@ class failover_bench {
   // --settle seconds passed since the last restart.
   asio::awaitable<bool> wait_ready(clock_type::duration limit) {
     const auto deadline = clock_type::now() + limit;
-    const auto settle = std::chrono::duration_cast<clock_type::duration>(
-        std::chrono::duration<double>(cfg_.settle_s));
+    const auto settle = std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(cfg_.settle_s));
     while (clock_type::now() < deadline && !stopping_) {
       bool all_up = true;
       for (std::size_t i = 0; i < nodes_.size(); ++i) {
         int status = 0;
         if (::waitpid(nodes_[i].pid, &status, WNOHANG) == nodes_[i].pid) {
-          std::cerr << "coraft-bench failover: node " << nodes_[i].id << " exited; see " << nodes_[i].log_path
-                    << "\n";
+          std::cerr << "coraft-bench failover: node " << nodes_[i].id << " exited; see " << nodes_[i].log_path << "\n";
           nodes_[i].pid = -1;
           co_return false;
         }
@@ -371,8 +389,7 @@ class failover_bench {
     char key[24];
     std::snprintf(key, sizeof key, "k%015llu", static_cast<unsigned long long>(n % 100000));
     if (etcd_) {
-      std::string body =
-          "{\"key\":\"" + base64(std::string_view(key, 16)) + "\",\"value\":\"" + etcd_value + "\"}";
+      std::string body = "{\"key\":\"" + base64(std::string_view(key, 16)) + "\",\"value\":\"" + etcd_value + "\"}";
       co_return co_await link.call(http::verb::post, "/v3/kv/put", std::move(body), 2s);
     }
     co_return co_await link.call(http::verb::put, std::string("/v1/kv/") + key, value, 2s);
@@ -432,19 +449,20 @@ class failover_bench {
     if (cfg_.json) {
       std::string list;
       for (double v : times_ms_) list += (list.empty() ? "" : ",") + std::to_string(v);
-      std::printf("{\"mode\":\"failover\",\"system\":\"%s\",\"runs\":%d,\"recovered\":%zu,\"failed\":%d,"
-                  "\"min_ms\":%.1f,\"median_ms\":%.1f,\"p90_ms\":%.1f,\"max_ms\":%.1f,\"times_ms\":[%s]",
-                  cfg_.system.c_str(), cfg_.runs, times_ms_.size(), failed, q(0), q(0.5), q(0.9), q(1),
-                  list.c_str());
+      std::printf(
+          "{\"mode\":\"failover\",\"system\":\"%s\",\"runs\":%d,\"recovered\":%zu,\"failed\":%d,"
+          "\"min_ms\":%.1f,\"median_ms\":%.1f,\"p90_ms\":%.1f,\"max_ms\":%.1f,\"times_ms\":[%s]",
+          cfg_.system.c_str(), cfg_.runs, times_ms_.size(), failed, q(0), q(0.5), q(0.9), q(1), list.c_str());
       if (etcd_)
         std::printf(",\"etcd_heartbeat_ms\":%d,\"etcd_election_ms\":%d}\n", cfg_.etcd_heartbeat_ms,
                     cfg_.etcd_election_ms);
       else
         std::printf(",\"coraft_flags\":\"%s\"}\n", cfg_.coraft_flags.c_str());
     } else {
-      std::printf("failover %s: %zu of %d runs recovered; kill -> first write: min %.1f ms, median %.1f ms, "
-                  "p90 %.1f ms, max %.1f ms\n",
-                  cfg_.system.c_str(), times_ms_.size(), cfg_.runs, q(0), q(0.5), q(0.9), q(1));
+      std::printf(
+          "failover %s: %zu of %d runs recovered; kill -> first write: min %.1f ms, median %.1f ms, "
+          "p90 %.1f ms, max %.1f ms\n",
+          cfg_.system.c_str(), times_ms_.size(), cfg_.runs, q(0), q(0.5), q(0.9), q(1));
     }
   }
 
@@ -482,8 +500,8 @@ int usage(const std::string& why) {
 int run_failover_bench(int argc, char** argv) {
   failover_config cfg;
   po::options_description desc("coraft-bench failover options");
-  desc.add_options()("help,h", "show this help")(
-      "system", po::value(&cfg.system)->default_value("coraft"), "coraft (coraft-kv) or etcd")(
+  desc.add_options()("help,h", "show this help")("system", po::value(&cfg.system)->default_value("coraft"),
+                                                 "coraft (coraft-kv) or etcd")(
       "runs", po::value(&cfg.runs)->default_value(10), "leader kills (1-1000)")(
       "settle", po::value(&cfg.settle_s)->default_value(2), "seconds after a restart before the next kill (0-600)")(
       "recover-timeout", po::value(&cfg.recover_timeout_s)->default_value(10),
@@ -496,8 +514,8 @@ int run_failover_bench(int argc, char** argv) {
       "data-dir", po::value(&cfg.data_dir), "empty directory for the nodes' data and logs (default: mkdtemp)")(
       "keep", po::bool_switch(&cfg.keep), "keep the data directory and logs")(
       "probe-interval-ms", po::value(&cfg.probe_interval_ms)->default_value(5),
-      "after a kill, start a put on a fresh connection this often (1-1000)")(
-      "json", po::bool_switch(&cfg.json), "print one JSON object");
+      "after a kill, start a put on a fresh connection this often (1-1000)")("json", po::bool_switch(&cfg.json),
+                                                                             "print one JSON object");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);

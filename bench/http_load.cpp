@@ -136,12 +136,8 @@ std::optional<std::string> parse_loopback_url(std::string_view s, loopback_url& 
   if (u.has_userinfo()) return "'" + std::string(s) + "' must not contain user info";
   asio::ip::address addr;
   switch (u.host_type()) {
-    case urls::host_type::ipv4:
-      addr = asio::ip::address_v4(u.host_ipv4_address().to_uint());
-      break;
-    case urls::host_type::ipv6:
-      addr = asio::ip::address_v6(u.host_ipv6_address().to_bytes());
-      break;
+    case urls::host_type::ipv4: addr = asio::ip::address_v4(u.host_ipv4_address().to_uint()); break;
+    case urls::host_type::ipv6: addr = asio::ip::address_v6(u.host_ipv6_address().to_bytes()); break;
     case urls::host_type::name: {
       std::string name = u.host_name();
       std::transform(name.begin(), name.end(), name.begin(),
@@ -151,8 +147,7 @@ std::optional<std::string> parse_loopback_url(std::string_view s, loopback_url& 
       addr = asio::ip::make_address_v4("127.0.0.1");
       break;
     }
-    default:
-      return "'" + std::string(s) + "' has no usable host";
+    default: return "'" + std::string(s) + "' has no usable host";
   }
   if (!addr.is_loopback())
     return "host " + addr.to_string() + " is not allowed: only loopback targets (127.0.0.0/8, localhost, ::1)";
@@ -235,10 +230,10 @@ struct worker {
   std::optional<loopback_url> leader;
 
   latency_histogram latency;
-  std::uint64_t ok = 0;          // successful requests (2xx, and 404 on GET)
-  std::uint64_t not_found = 0;   // of which GET answered 404
+  std::uint64_t ok = 0;         // successful requests (2xx, and 404 on GET)
+  std::uint64_t not_found = 0;  // of which GET answered 404
   std::uint64_t puts = 0, gets = 0;
-  std::uint64_t redirects = 0;   // 307s followed (measured requests only)
+  std::uint64_t redirects = 0;  // 307s followed (measured requests only)
   std::map<std::string, std::uint64_t> errors;
   clock_type::time_point last_done{};
   std::exception_ptr failure;
@@ -249,7 +244,7 @@ struct connection {
   explicit connection(asio::any_io_executor ex) : stream(std::move(ex)) {}
   beast::tcp_stream stream;
   beast::flat_buffer buffer;
-  loopback_url peer;   // where `stream` is (or will be) connected
+  loopback_url peer;  // where `stream` is (or will be) connected
   bool open = false;
 
   void close() {
@@ -282,8 +277,8 @@ const char* io_failure(const beast::error_code& ec) {
 // leader (at most cfg.max_redirects hops), remembering it in `w.leader`.
 // `req`'s target and Host are rewritten on a redirect.
 asio::awaitable<outcome> exchange(worker& w, connection& c, http::request<http::string_body>& req) {
-  const auto timeout = std::chrono::duration_cast<clock_type::duration>(
-      std::chrono::duration<double>(w.cfg->timeout_s));
+  const auto timeout =
+      std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(w.cfg->timeout_s));
   outcome out;
   for (int hop = 0; hop <= w.cfg->max_redirects; ++hop) {
     if (!c.open) {
@@ -437,8 +432,7 @@ asio::awaitable<void> connection_loop(worker* w, std::uint64_t seed) {
 
     const outcome o = co_await exchange(*w, c, req);
     const auto t1 = clock_type::now();
-    const bool success = o.failure == nullptr &&
-                         ((o.status >= 200 && o.status < 300) || (!is_put && o.status == 404));
+    const bool success = o.failure == nullptr && ((o.status >= 200 && o.status < 300) || (!is_put && o.status == 404));
     if (measured) {
       w->last_done = std::max(w->last_done, t1);
       w->redirects += static_cast<std::uint64_t>(o.redirects);
@@ -446,8 +440,8 @@ asio::awaitable<void> connection_loop(worker* w, std::uint64_t seed) {
         ++w->ok;
         ++(is_put ? w->puts : w->gets);
         if (o.status == 404 || o.empty_range) ++w->not_found;
-        w->latency.record(static_cast<std::uint64_t>(
-            std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count()));
+        w->latency.record(
+            static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count()));
       } else {
         ++w->errors[o.failure != nullptr ? std::string(o.failure) : std::to_string(o.status)];
       }
@@ -486,10 +480,10 @@ int usage(const std::string& why) {
 int run(const http_config& cfg, const loopback_url& target) {
   const int nthreads = std::min(cfg.threads, cfg.connections);
   const auto start = clock_type::now();
-  const auto measure_start = start + std::chrono::duration_cast<clock_type::duration>(
-                                         std::chrono::duration<double>(cfg.warmup_s));
-  const auto measure_end = measure_start + std::chrono::duration_cast<clock_type::duration>(
-                                               std::chrono::duration<double>(cfg.duration_s));
+  const auto measure_start =
+      start + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(cfg.warmup_s));
+  const auto measure_end =
+      measure_start + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(cfg.duration_s));
   std::vector<std::unique_ptr<worker>> workers;
   for (int i = 0; i < nthreads; ++i) {
     auto w = std::make_unique<worker>();
@@ -543,8 +537,7 @@ int run(const http_config& cfg, const loopback_url& target) {
   }
   const double elapsed = std::chrono::duration<double>(last_done - measure_start).count();
   const double rate = static_cast<double>(ok) / elapsed;
-  const double p50 = lat.quantile(0.50), p90 = lat.quantile(0.90), p99 = lat.quantile(0.99),
-               p999 = lat.quantile(0.999);
+  const double p50 = lat.quantile(0.50), p90 = lat.quantile(0.90), p99 = lat.quantile(0.99), p999 = lat.quantile(0.999);
   if (cfg.json) {
     std::string errs = "{";
     for (const auto& [k, v] : errors) {
@@ -553,30 +546,32 @@ int run(const http_config& cfg, const loopback_url& target) {
     }
     errs += "}";
     std::printf(
-        "{\"mode\":\"http\",\"api\":\"%s\",\"workload\":\"%s\",\"target\":\"http://%s\",\"connections\":%d,\"threads\":%d,"
+        "{\"mode\":\"http\",\"api\":\"%s\",\"workload\":\"%s\",\"target\":\"http://"
+        "%s\",\"connections\":%d,\"threads\":%d,"
         "\"value_size\":%zu,\"keys\":%llu,\"warmup_s\":%.2f,\"duration_s\":%.2f,\"requests\":%llu,"
         "\"puts\":%llu,\"gets\":%llu,\"not_found\":%llu,\"redirects\":%llu,\"ops_per_sec\":%.0f,"
         "\"p50_us\":%.0f,\"p90_us\":%.0f,\"p99_us\":%.0f,\"p999_us\":%.0f,\"max_us\":%llu,"
         "\"error_total\":%llu,\"errors\":%s}\n",
         cfg.api_name.c_str(), cfg.workload_name.c_str(), target.host_port.c_str(), cfg.connections, nthreads,
-        cfg.value_size, static_cast<unsigned long long>(cfg.keys), cfg.warmup_s, elapsed, static_cast<unsigned long long>(ok),
-        static_cast<unsigned long long>(puts), static_cast<unsigned long long>(gets),
-        static_cast<unsigned long long>(not_found), static_cast<unsigned long long>(redirects), rate, p50, p90,
-        p99, p999, static_cast<unsigned long long>(lat.max()), static_cast<unsigned long long>(error_total),
-        errs.c_str());
+        cfg.value_size, static_cast<unsigned long long>(cfg.keys), cfg.warmup_s, elapsed,
+        static_cast<unsigned long long>(ok), static_cast<unsigned long long>(puts),
+        static_cast<unsigned long long>(gets), static_cast<unsigned long long>(not_found),
+        static_cast<unsigned long long>(redirects), rate, p50, p90, p99, p999,
+        static_cast<unsigned long long>(lat.max()), static_cast<unsigned long long>(error_total), errs.c_str());
   } else {
-    std::printf("http %s (%s api): http://%s, %d connections, %d thread%s, %zu-byte values, %llu keys, %.1f s after %.1f s warmup\n",
-                cfg.workload_name.c_str(), cfg.api_name.c_str(), target.host_port.c_str(), cfg.connections, nthreads,
-                nthreads == 1 ? "" : "s", cfg.value_size, static_cast<unsigned long long>(cfg.keys), elapsed,
-                cfg.warmup_s);
-    std::printf("  %.0f requests/s (%llu ok: %llu put, %llu get of which %llu not found; %llu errors; "
-                "%llu redirects followed)\n",
-                rate, static_cast<unsigned long long>(ok), static_cast<unsigned long long>(puts),
-                static_cast<unsigned long long>(gets), static_cast<unsigned long long>(not_found),
-                static_cast<unsigned long long>(error_total), static_cast<unsigned long long>(redirects));
-    std::printf("  latency p50 %s, p90 %s, p99 %s, p99.9 %s, max %s\n", format_us(p50).c_str(),
-                format_us(p90).c_str(), format_us(p99).c_str(), format_us(p999).c_str(),
-                format_us(static_cast<double>(lat.max())).c_str());
+    std::printf(
+        "http %s (%s api): http://%s, %d connections, %d thread%s, %zu-byte values, %llu keys, %.1f s after %.1f s "
+        "warmup\n",
+        cfg.workload_name.c_str(), cfg.api_name.c_str(), target.host_port.c_str(), cfg.connections, nthreads,
+        nthreads == 1 ? "" : "s", cfg.value_size, static_cast<unsigned long long>(cfg.keys), elapsed, cfg.warmup_s);
+    std::printf(
+        "  %.0f requests/s (%llu ok: %llu put, %llu get of which %llu not found; %llu errors; "
+        "%llu redirects followed)\n",
+        rate, static_cast<unsigned long long>(ok), static_cast<unsigned long long>(puts),
+        static_cast<unsigned long long>(gets), static_cast<unsigned long long>(not_found),
+        static_cast<unsigned long long>(error_total), static_cast<unsigned long long>(redirects));
+    std::printf("  latency p50 %s, p90 %s, p99 %s, p99.9 %s, max %s\n", format_us(p50).c_str(), format_us(p90).c_str(),
+                format_us(p99).c_str(), format_us(p999).c_str(), format_us(static_cast<double>(lat.max())).c_str());
     if (!errors.empty()) {
       std::printf("  errors:");
       for (const auto& [k, v] : errors) std::printf(" %s=%llu", k.c_str(), static_cast<unsigned long long>(v));
@@ -607,8 +602,8 @@ int run(const http_config& cfg, const loopback_url& target) {
 int run_http_bench(int argc, char** argv) {
   http_config cfg;
   po::options_description desc("coraft-bench http options");
-  desc.add_options()("help,h", "show this help")(
-      "target", po::value(&cfg.target), "http://HOST:PORT of any node (required; loopback only)")(
+  desc.add_options()("help,h", "show this help")("target", po::value(&cfg.target),
+                                                 "http://HOST:PORT of any node (required; loopback only)")(
       "connections", po::value(&cfg.connections)->default_value(16), "keep-alive connections (1-10000)")(
       "duration", po::value(&cfg.duration_s)->default_value(10), "measured seconds (0.1-3600)")(
       "warmup", po::value(&cfg.warmup_s)->default_value(1), "seconds of load before measuring (0-600)")(

@@ -244,16 +244,17 @@ int run_snapshot_install_bench(int argc, char** argv) {
   }
   const double mib = static_cast<double>(size_mb);
   if (json) {
-    std::printf("{\"size_mb\":%zu,\"chunk_kb\":%zu,\"snapshot_index\":%llu,\"fill_s\":%.3f,\"snapshot_s\":%.3f,"
-                "\"install_s\":%.3f,\"install_mb_per_s\":%.1f}\n",
-                size_mb, chunk_kb, static_cast<unsigned long long>(snap_index), fill_s, snapshot_s, install_s,
-                mib / install_s);
+    std::printf(
+        "{\"size_mb\":%zu,\"chunk_kb\":%zu,\"snapshot_index\":%llu,\"fill_s\":%.3f,\"snapshot_s\":%.3f,"
+        "\"install_s\":%.3f,\"install_mb_per_s\":%.1f}\n",
+        size_mb, chunk_kb, static_cast<unsigned long long>(snap_index), fill_s, snapshot_s, install_s, mib / install_s);
   } else {
-    std::printf("state %zu MiB built in %.2f s; snapshot taken in %.2f s (index %llu)\n", size_mb, fill_s,
-                snapshot_s, static_cast<unsigned long long>(snap_index));
-    std::printf("new learner received and installed it in %.2f s (%.0f MiB/s, %zu KiB chunks over TCP, "
-                "fsync on); states equal (CRC32C %08x)\n",
-                install_s, mib / install_s, chunk_kb, crc2);
+    std::printf("state %zu MiB built in %.2f s; snapshot taken in %.2f s (index %llu)\n", size_mb, fill_s, snapshot_s,
+                static_cast<unsigned long long>(snap_index));
+    std::printf(
+        "new learner received and installed it in %.2f s (%.0f MiB/s, %zu KiB chunks over TCP, "
+        "fsync on); states equal (CRC32C %08x)\n",
+        install_s, mib / install_s, chunk_kb, crc2);
   }
   return 0;
 }

@@ -27,8 +27,9 @@ std::optional<http_response> parse_key(const kv_env& env, const http_request& re
   if (!net::percent_decode(raw, key))
     return http_response::error(400, "bad_key", "the key has an invalid percent-encoding");
   if (key.empty() || key.size() > env.limits.max_key_bytes)
-    return http_response::error(400, "bad_key", "keys are 1 to " + std::to_string(env.limits.max_key_bytes) +
-                                                    " bytes (after percent-decoding)");
+    return http_response::error(
+        400, "bad_key",
+        "keys are 1 to " + std::to_string(env.limits.max_key_bytes) + " bytes (after percent-decoding)");
   return std::nullopt;
 }
 
@@ -56,8 +57,8 @@ asio::awaitable<http_response> put_key(kv_env env, const http_request& req) {
   c.kind = op::put;
   if (auto bad = parse_key(env, req, c.key)) co_return *bad;
   if (req.body.size() > env.limits.max_value_bytes)
-    co_return http_response::error(413, "too_large", "values are at most " +
-                                                         std::to_string(env.limits.max_value_bytes) + " bytes");
+    co_return http_response::error(413, "too_large",
+                                   "values are at most " + std::to_string(env.limits.max_value_bytes) + " bytes");
   if (auto bad = parse_condition(req, c)) co_return *bad;
   c.value = req.body;
   const std::string cmd = encode(c);
@@ -65,8 +66,9 @@ asio::awaitable<http_response> put_key(kv_env env, const http_request& req) {
   if (!r) co_return net::proposal_error(*env.ctx, r.error, req);
   const result res = decode_result(r.value.result);
   if (res.code == status::precondition_failed)
-    co_return http_response::error(409, "precondition_failed",
-                                   c.cond == condition::absent ? "the key exists" : "the current value differs or the key is absent");
+    co_return http_response::error(
+        409, "precondition_failed",
+        c.cond == condition::absent ? "the key exists" : "the current value differs or the key is absent");
   co_return index_body(r.value.index);
 }
 

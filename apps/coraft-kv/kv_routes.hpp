@@ -16,7 +16,6 @@ struct kv_limits {
   std::size_t max_value_bytes = 1u << 20;
 };
 
-void add_kv_routes(net::http_router& router, net::admin_context& ctx, kv_state_machine& sm,
-                   kv_limits limits);
+void add_kv_routes(net::http_router& router, net::admin_context& ctx, kv_state_machine& sm, kv_limits limits);
 
 }  // namespace coraft::kv

@@ -47,11 +47,9 @@ std::optional<command> decode_command(std::string_view in) {
   c.kind = static_cast<op>(in[0]);
   c.cond = static_cast<condition>(in[1]);
   in.remove_prefix(2);
-  if (!get_str(in, c.key) || !get_str(in, c.value) || !get_str(in, c.expect) || !in.empty())
-    return std::nullopt;
+  if (!get_str(in, c.key) || !get_str(in, c.value) || !get_str(in, c.expect) || !in.empty()) return std::nullopt;
   if (c.kind != op::put && c.kind != op::del && c.kind != op::get) return std::nullopt;
-  if (c.cond != condition::none && c.cond != condition::expect && c.cond != condition::absent)
-    return std::nullopt;
+  if (c.cond != condition::none && c.cond != condition::expect && c.cond != condition::absent) return std::nullopt;
   return c;
 }
 
@@ -84,8 +82,7 @@ std::string kv_state_machine::apply(index_t index, std::string_view bytes) {
   }
   if (c->cond == condition::expect && (it == map_.end() || it->second != c->expect))
     return encode(result{status::precondition_failed, {}});
-  if (c->cond == condition::absent && it != map_.end())
-    return encode(result{status::precondition_failed, {}});
+  if (c->cond == condition::absent && it != map_.end()) return encode(result{status::precondition_failed, {}});
   if (c->kind == op::put) {
     if (it == map_.end())
       map_.emplace(c->key, c->value);
@@ -133,8 +130,7 @@ const std::string* kv_state_machine::find(const std::string& key) const {
   return it == map_.end() ? nullptr : &it->second;
 }
 
-std::vector<std::string> kv_state_machine::keys_with_prefix(const std::string& prefix,
-                                                            std::size_t limit) const {
+std::vector<std::string> kv_state_machine::keys_with_prefix(const std::string& prefix, std::size_t limit) const {
   std::vector<std::string> out;
   for (auto it = map_.lower_bound(prefix); it != map_.end() && out.size() < limit; ++it) {
     if (it->first.compare(0, prefix.size(), prefix) != 0) break;

@@ -90,11 +90,16 @@ void load_config_file(const std::string& path, po::variables_map& vm, const po::
     if (desc.find_nothrow(key, false) == nullptr || key == "config" || key == "help")
       throw bad_flag("--config: unknown setting '" + std::string(k) + "' in " + path + " (see --help)");
     std::string s;
-    if (val.is_string()) s = std::string(val.as_string());
-    else if (val.is_int64()) s = std::to_string(val.as_int64());
-    else if (val.is_uint64()) s = std::to_string(val.as_uint64());
-    else if (val.is_bool()) s = val.as_bool() ? "true" : "false";
-    else throw bad_flag("--config: setting '" + std::string(k) + "' must be a string or a number");
+    if (val.is_string())
+      s = std::string(val.as_string());
+    else if (val.is_int64())
+      s = std::to_string(val.as_int64());
+    else if (val.is_uint64())
+      s = std::to_string(val.as_uint64());
+    else if (val.is_bool())
+      s = val.as_bool() ? "true" : "false";
+    else
+      throw bad_flag("--config: setting '" + std::string(k) + "' must be a string or a number");
     args.push_back("--" + key + "=" + s);
   }
   std::vector<const char*> argv;
@@ -131,9 +136,10 @@ settings parse_flags(int argc, char** argv, bool& help) {
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
     if (vm.count("help")) {
-      std::cout << desc << "\nExample (3 nodes on one machine):\n"
-                << "  coraft-kv --id 1 --data-dir /tmp/kv1 --cluster "
-                   "1=127.0.0.11:7001/127.0.0.11:8001,2=127.0.0.12:7001/127.0.0.12:8001,3=127.0.0.13:7001/127.0.0.13:8001\n";
+      std::cout
+          << desc << "\nExample (3 nodes on one machine):\n"
+          << "  coraft-kv --id 1 --data-dir /tmp/kv1 --cluster "
+             "1=127.0.0.11:7001/127.0.0.11:8001,2=127.0.0.12:7001/127.0.0.12:8001,3=127.0.0.13:7001/127.0.0.13:8001\n";
       help = true;
       return s;
     }
@@ -146,16 +152,21 @@ settings parse_flags(int argc, char** argv, bool& help) {
   }
   if (s.id == 0) throw bad_flag("--id is required: this node's id, a number >= 1 listed in --cluster");
   if (s.cluster.empty()) throw bad_flag("--cluster is required, e.g. --cluster 1=127.0.0.11:7001/127.0.0.11:8001,...");
-  if (s.data_dir.empty()) throw bad_flag("--data-dir is required: a directory of this node's own, e.g. --data-dir ./data/node1");
+  if (s.data_dir.empty())
+    throw bad_flag("--data-dir is required: a directory of this node's own, e.g. --data-dir ./data/node1");
   if (s.fsync != "always" && s.fsync != "never") throw bad_flag("--fsync must be 'always' or 'never'");
   log_level lvl;
   if (!parse_log_level(s.log_level, lvl)) throw bad_flag("--log-level must be debug, info, warn, error or off");
   if (s.tick_ms < 1 || s.tick_ms > 1000) throw bad_flag("--tick-ms must be 1 to 1000");
-  if (s.heartbeat_ms < s.tick_ms) throw bad_flag("--heartbeat-ms must be at least --tick-ms (" + std::to_string(s.tick_ms) + ")");
+  if (s.heartbeat_ms < s.tick_ms)
+    throw bad_flag("--heartbeat-ms must be at least --tick-ms (" + std::to_string(s.tick_ms) + ")");
   if (s.election_timeout_ms <= s.heartbeat_ms)
-    throw bad_flag("--election-timeout-ms must be larger than --heartbeat-ms (Raft needs several heartbeats per election timeout)");
+    throw bad_flag(
+        "--election-timeout-ms must be larger than --heartbeat-ms (Raft needs several heartbeats per election "
+        "timeout)");
   if (s.election_timeout_ms > 60000) throw bad_flag("--election-timeout-ms must be at most 60000");
-  if (s.max_value_bytes < 1 || s.max_value_bytes > (64u << 20)) throw bad_flag("--max-value-bytes must be 1 to 67108864");
+  if (s.max_value_bytes < 1 || s.max_value_bytes > (64u << 20))
+    throw bad_flag("--max-value-bytes must be 1 to 67108864");
   if (s.propose_timeout_ms < 10) throw bad_flag("--propose-timeout-ms must be at least 10");
   if (s.snapshot_log_mb > (1u << 20)) throw bad_flag("--snapshot-log-mb must be at most 1048576");
   return s;
@@ -175,7 +186,7 @@ struct app {
   std::map<node_id, std::string> peers_;  // raft addresses of the configuration in force
   asio::steady_timer settle_peers_{ctx};
   asio::signal_set signals_{ctx, SIGINT, SIGTERM};
-  std::string fatal_;  // the node failed for good (on_fatal)
+  std::string fatal_;           // the node failed for good (on_fatal)
   std::string warned_address_;  // this node's configured address, once warned about
 #ifdef CORAFT_KV_FAULTS
   std::vector<faults::failpoint> failpoints;
@@ -215,7 +226,8 @@ struct app {
 
     node_options no;
     no.raft.id = cfg.id;
-    no.raft.seed = cfg.id * 7919 + static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    no.raft.seed =
+        cfg.id * 7919 + static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
     no.tick_interval = std::chrono::milliseconds(cfg.tick_ms);
     no.raft.election_ticks = cfg.election_timeout_ms / cfg.tick_ms;
     no.raft.heartbeat_ticks = std::max(1, cfg.heartbeat_ms / cfg.tick_ms);
@@ -252,14 +264,21 @@ struct app {
       const auto& h = http->stats();
       std::ostringstream os;
       const std::string l = "{node=\"" + std::to_string(cfg.id) + "\"}";
-      os << "# TYPE coraft_net_frames_sent_total counter\ncoraft_net_frames_sent_total" << l << " " << t.frames_sent << "\n"
-         << "# TYPE coraft_net_frames_received_total counter\ncoraft_net_frames_received_total" << l << " " << t.frames_received << "\n"
-         << "# TYPE coraft_net_decode_errors_total counter\ncoraft_net_decode_errors_total" << l << " " << t.decode_errors << "\n"
-         << "# TYPE coraft_net_dropped_total counter\ncoraft_net_dropped_total" << l << " " << (t.dropped_queue_full + t.dropped_other) << "\n"
-         << "# TYPE coraft_net_peers_connected gauge\ncoraft_net_peers_connected" << l << " " << t.peers_connected << "\n"
-         << "# TYPE coraft_net_inbound_connections gauge\ncoraft_net_inbound_connections" << l << " " << t.inbound_connections << "\n"
+      os << "# TYPE coraft_net_frames_sent_total counter\ncoraft_net_frames_sent_total" << l << " " << t.frames_sent
+         << "\n"
+         << "# TYPE coraft_net_frames_received_total counter\ncoraft_net_frames_received_total" << l << " "
+         << t.frames_received << "\n"
+         << "# TYPE coraft_net_decode_errors_total counter\ncoraft_net_decode_errors_total" << l << " "
+         << t.decode_errors << "\n"
+         << "# TYPE coraft_net_dropped_total counter\ncoraft_net_dropped_total" << l << " "
+         << (t.dropped_queue_full + t.dropped_other) << "\n"
+         << "# TYPE coraft_net_peers_connected gauge\ncoraft_net_peers_connected" << l << " " << t.peers_connected
+         << "\n"
+         << "# TYPE coraft_net_inbound_connections gauge\ncoraft_net_inbound_connections" << l << " "
+         << t.inbound_connections << "\n"
          << "# TYPE coraft_http_requests_total counter\ncoraft_http_requests_total" << l << " " << h.requests << "\n"
-         << "# TYPE coraft_http_connections_open gauge\ncoraft_http_connections_open" << l << " " << h.connections_open << "\n"
+         << "# TYPE coraft_http_connections_open gauge\ncoraft_http_connections_open" << l << " " << h.connections_open
+         << "\n"
          << "# TYPE coraft_kv_keys gauge\ncoraft_kv_keys" << l << " " << sm.size() << "\n";
       return os.str();
     };
@@ -300,8 +319,8 @@ struct app {
       if (member) {
         log_line(log_level::info, cfg.id, "main", "already a member (from the data directory): --join ignored");
       } else {
-        log_line(log_level::info, cfg.id, "main", "asking the cluster at " + cfg.join + " to add node " +
-                                                      std::to_string(cfg.id) + " as a learner");
+        log_line(log_level::info, cfg.id, "main",
+                 "asking the cluster at " + cfg.join + " to add node " + std::to_string(cfg.id) + " as a learner");
         const net::join_result j =
             co_await net::join_cluster(cfg.join, *self, cfg.admin_token, std::chrono::seconds(30));
         if (!j.ok) {
@@ -347,8 +366,10 @@ struct app {
           warned_address_ = m.raft + " " + m.http;
           log_line(log_level::warn, cfg.id, "main",
                    "the configuration says this node is at " + m.raft + "/" + m.http + " but --cluster gives " +
-                       f.raft + "/" + f.http + " and it listens there: peers cannot reach it. Start it with --cluster "
-                       "giving " + std::to_string(cfg.id) + "=" + m.raft + "/" + m.http);
+                       f.raft + "/" + f.http +
+                       " and it listens there: peers cannot reach it. Start it with --cluster "
+                       "giving " +
+                       std::to_string(cfg.id) + "=" + m.raft + "/" + m.http);
         }
     }
     std::map<node_id, std::string> peers;

@@ -24,8 +24,7 @@ bool parse_u64(std::string_view s, std::uint64_t& out) {
 bool valid_host_port(const std::string& hp) {
   const auto colon = hp.rfind(':');
   std::uint64_t port = 0;
-  return colon != std::string::npos && colon > 0 && parse_u64(hp.substr(colon + 1), port) &&
-         port > 0 && port < 65536;
+  return colon != std::string::npos && colon > 0 && parse_u64(hp.substr(colon + 1), port) && port > 0 && port < 65536;
 }
 
 const char* role_name(const node_status& s) {
@@ -55,8 +54,8 @@ std::vector<cluster_member> parse_cluster(const std::string& spec) {
     const auto eq = part.find('=');
     const auto slash = part.find('/');
     cluster_member m;
-    if (eq == std::string::npos || slash == std::string::npos || slash < eq ||
-        !parse_u64(part.substr(0, eq), m.id) || m.id == 0)
+    if (eq == std::string::npos || slash == std::string::npos || slash < eq || !parse_u64(part.substr(0, eq), m.id) ||
+        m.id == 0)
       throw std::invalid_argument("'" + part + "' is not ID=RAFT_HOST:PORT/HTTP_HOST:PORT (ids start at 1)");
     m.raft = part.substr(eq + 1, slash - eq - 1);
     m.http = part.substr(slash + 1);
@@ -134,8 +133,8 @@ std::optional<http_response> redirect_to_leader(const admin_context& ctx, const 
 std::optional<http_response> check_admin_token(const admin_context& ctx, const http_request& req) {
   if (ctx.admin_token.empty()) return std::nullopt;
   if (req.header("authorization") == "Bearer " + ctx.admin_token) return std::nullopt;
-  auto r = http_response::error(401, "unauthorized",
-                                "this route needs the header 'Authorization: Bearer <admin token>'");
+  auto r =
+      http_response::error(401, "unauthorized", "this route needs the header 'Authorization: Bearer <admin token>'");
   r.headers.emplace_back("WWW-Authenticate", "Bearer");
   return r;
 }
@@ -150,10 +149,8 @@ http_response proposal_error(const admin_context& ctx, const propose_error& e, c
         s.leader = e.leader_hint;
         return *redirect_to_leader(ctx, s, req);
       }
-      case errc::timeout:
-        return http_response::error(504, "timeout", "not committed in time: the outcome is unknown");
-      case errc::too_large:
-        return http_response::error(413, "too_large", e.code.message());
+      case errc::timeout: return http_response::error(504, "timeout", "not committed in time: the outcome is unknown");
+      case errc::too_large: return http_response::error(413, "too_large", e.code.message());
       case errc::overloaded: {
         auto r = http_response::error(503, "overloaded", e.code.message());
         r.headers.emplace_back("Retry-After", "1");
@@ -174,12 +171,9 @@ http_response proposal_error(const admin_context& ctx, const propose_error& e, c
         r.headers.emplace_back("Retry-After", "1");
         return r;
       }
-      case errc::bad_target:
-        return http_response::error(400, "bad_target", e.code.message());
-      case errc::busy:
-        return http_response::error(409, "busy", e.code.message());
-      case errc::bad_member:
-        return http_response::error(409, "bad_member", e.code.message());
+      case errc::bad_target: return http_response::error(400, "bad_target", e.code.message());
+      case errc::busy: return http_response::error(409, "busy", e.code.message());
+      case errc::bad_member: return http_response::error(409, "bad_member", e.code.message());
       case errc::not_caught_up: {
         auto r = http_response::error(409, "not_caught_up", e.code.message() + "; retry once it caught up");
         r.headers.emplace_back("Retry-After", "1");
@@ -198,7 +192,10 @@ asio::awaitable<http_response> get_status(admin_context& ctx, const http_request
   o["id"] = s.id;
   o["role"] = role_name(s);
   o["term"] = s.term;
-  if (s.leader == no_node) o["leader"] = nullptr; else o["leader"] = s.leader;
+  if (s.leader == no_node)
+    o["leader"] = nullptr;
+  else
+    o["leader"] = s.leader;
   o["commit_index"] = s.commit_index;
   o["applied_index"] = s.applied_index;
   o["last_log_index"] = s.last_log.index;
@@ -231,7 +228,10 @@ asio::awaitable<http_response> get_status(admin_context& ctx, const http_request
       }
       for (const auto& [id, ms] : s.last_contact_ms)
         if (id == m.id) {
-          if (ms < 0) mo["last_contact_ms"] = nullptr; else mo["last_contact_ms"] = ms;
+          if (ms < 0)
+            mo["last_contact_ms"] = nullptr;
+          else
+            mo["last_contact_ms"] = ms;
         }
     }
     members.push_back(std::move(mo));
@@ -243,9 +243,12 @@ asio::awaitable<http_response> get_status(admin_context& ctx, const http_request
 asio::awaitable<http_response> get_health(admin_context& ctx, const http_request&) {
   const node_status s = co_await ctx.raft_node.status();
   std::string reason;
-  if (s.stopped) reason = s.fatal_error.empty() ? "stopped" : "fatal: " + s.fatal_error;
-  else if (!contains(s.voters, s.id) && !contains(s.learners, s.id)) reason = "not a member";
-  else if (s.leader == no_node) reason = "no leader known";
+  if (s.stopped)
+    reason = s.fatal_error.empty() ? "stopped" : "fatal: " + s.fatal_error;
+  else if (!contains(s.voters, s.id) && !contains(s.learners, s.id))
+    reason = "not a member";
+  else if (s.leader == no_node)
+    reason = "no leader known";
   else if (s.applied_index < s.commit_index)
     reason = "applying: " + std::to_string(s.applied_index) + " of " + std::to_string(s.commit_index);
   if (!reason.empty()) {
@@ -260,8 +263,8 @@ asio::awaitable<http_response> get_health(admin_context& ctx, const http_request
   co_return http_response::json(json::serialize(o));
 }
 
-void write_histogram(std::ostringstream& os, const std::string& name, const std::string& help,
-                     const histogram& h, node_id id) {
+void write_histogram(std::ostringstream& os, const std::string& name, const std::string& help, const histogram& h,
+                     node_id id) {
   os << "# HELP " << name << " " << help << "\n# TYPE " << name << " histogram\n";
   std::uint64_t cum = 0;
   for (std::size_t i = 0; i < std::size(histogram::bounds); ++i) {
@@ -286,7 +289,8 @@ asio::awaitable<http_response> get_metrics(admin_context& ctx, const http_reques
   gauge("coraft_term", "Current Raft term.", s.term);
   os << "# HELP coraft_role Current role (1 for the role this node has).\n# TYPE coraft_role gauge\n";
   for (const char* r : {"leader", "follower", "candidate", "learner"})
-    os << "coraft_role{node=\"" << s.id << "\",role=\"" << r << "\"} " << (std::string(role_name(s)) == r ? 1 : 0) << "\n";
+    os << "coraft_role{node=\"" << s.id << "\",role=\"" << r << "\"} " << (std::string(role_name(s)) == r ? 1 : 0)
+       << "\n";
   gauge("coraft_leader", "Id of the known leader (0: none).", s.leader);
   gauge("coraft_commit_index", "Highest log index known to be committed.", s.commit_index);
   gauge("coraft_applied_index", "Highest log index applied to the state machine.", s.applied_index);
@@ -302,9 +306,10 @@ asio::awaitable<http_response> get_metrics(admin_context& ctx, const http_reques
   counter("coraft_leader_changes_total", "Times this node learned of a new leader.", s.metrics.leader_changes);
   counter("coraft_storage_writes_total", "Group commits (one write and one sync each).", s.metrics.storage_writes);
   counter("coraft_storage_entries_total", "Entries written in group commits.", s.metrics.storage_entries);
-  os << "# HELP coraft_last_snapshot_capture_seconds Time the state machine took to serialize the last snapshot (the node's strand waits).\n"
-     << "# TYPE coraft_last_snapshot_capture_seconds gauge\ncoraft_last_snapshot_capture_seconds{node=\"" << s.id << "\"} "
-     << s.metrics.last_snapshot_capture_s << "\n";
+  os << "# HELP coraft_last_snapshot_capture_seconds Time the state machine took to serialize the last snapshot (the "
+        "node's strand waits).\n"
+     << "# TYPE coraft_last_snapshot_capture_seconds gauge\ncoraft_last_snapshot_capture_seconds{node=\"" << s.id
+     << "\"} " << s.metrics.last_snapshot_capture_s << "\n";
   counter("coraft_reads_ok_total", "Linearizable read barriers (ReadIndex) passed.", s.metrics.reads_ok);
   counter("coraft_reads_failed_total", "Linearizable read barriers that failed or timed out.", s.metrics.reads_failed);
   counter("coraft_snapshots_taken_total", "Snapshots of the local state machine taken.", s.metrics.snapshots_taken);
@@ -416,9 +421,11 @@ asio::awaitable<http_response> change_members(admin_context& ctx, const http_req
     const std::string id = std::to_string(change.id);
     co_return http_response::error(
         409, "not_caught_up",
-        "node " + id + " is not a member yet, so it holds none of the log and cannot join as a voter: add it as a "
-        "learner first (POST /v1/members with \"voter\":false, or start it with --join), then promote it once it "
-        "has caught up (POST /v1/members/" + id + "/promote)");
+        "node " + id +
+            " is not a member yet, so it holds none of the log and cannot join as a voter: add it as a "
+            "learner first (POST /v1/members with \"voter\":false, or start it with --join), then promote it once it "
+            "has caught up (POST /v1/members/" +
+            id + "/promote)");
   }
   if (!r) co_return proposal_error(ctx, r.error, req);
   json::object o;
@@ -444,8 +451,8 @@ asio::awaitable<http_response> post_member(admin_context& ctx, const http_reques
     co_return http_response::error(400, "bad_request", std::string("\"raft\" and \"http\" are needed; ") + shape);
   if (voter != nullptr && !voter->is_bool())
     co_return http_response::error(400, "bad_request", "\"voter\" must be true or false");
-  cluster_member m{static_cast<node_id>(id->as_int64()), std::string(raft->as_string()),
-                   std::string(http->as_string()), voter != nullptr && voter->as_bool()};
+  cluster_member m{static_cast<node_id>(id->as_int64()), std::string(raft->as_string()), std::string(http->as_string()),
+                   voter != nullptr && voter->as_bool()};
   if (!valid_host_port(m.raft) || !valid_host_port(m.http) || m.raft.find(' ') != std::string::npos ||
       m.http.find(' ') != std::string::npos)
     co_return http_response::error(400, "bad_request", "\"raft\" and \"http\" must be HOST:PORT with a port 1-65535");

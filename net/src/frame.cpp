@@ -4,7 +4,6 @@
 
 #include <coraft/detail/crc32c.hpp>
 
-
 #include <limits>
 #include <stdexcept>
 #include <string_view>
@@ -149,9 +148,7 @@ void put_body(std::vector<char>& out, const install_snapshot_response& b) {
   put_u64(out, b.index);
   put_u64(out, b.next_offset);
 }
-void put_body(std::vector<char>& out, const timeout_now&) {
-  put_u8(out, static_cast<std::uint8_t>(tag::timeout_now));
-}
+void put_body(std::vector<char>& out, const timeout_now&) { put_u8(out, static_cast<std::uint8_t>(tag::timeout_now)); }
 
 // Writes a header with a placeholder length and checksum, calls
 // `write_body`, then patches both. Returns the frame's size.
@@ -358,9 +355,7 @@ bool read_body(cursor& c, tag t, message_body& out) {
       out = b;
       return true;
     }
-    case tag::timeout_now:
-      out = timeout_now{};
-      return true;
+    case tag::timeout_now: out = timeout_now{}; return true;
   }
   return false;  // unknown tag
 }

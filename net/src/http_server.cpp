@@ -59,12 +59,11 @@ void http_router::add(std::string method, std::string pattern, http_handler h) {
   routes_.push_back({std::move(method), std::move(pattern), prefix, std::move(h)});
 }
 
-const http_handler* http_router::find(const std::string& method, const std::string& path,
-                                      int& status_if_none, std::string& allowed) const {
+const http_handler* http_router::find(const std::string& method, const std::string& path, int& status_if_none,
+                                      std::string& allowed) const {
   bool path_known = false;
   for (const route& r : routes_) {
-    const bool match = r.prefix ? (path.size() > r.pattern.size() && path.rfind(r.pattern, 0) == 0)
-                                : path == r.pattern;
+    const bool match = r.prefix ? (path.size() > r.pattern.size() && path.rfind(r.pattern, 0) == 0) : path == r.pattern;
     if (!match) continue;
     if (r.method == method) return &r.handler;
     path_known = true;
@@ -205,9 +204,9 @@ struct http_server::impl {
     const http_handler* h = router.find(req.method, req.path, status, allowed);
     if (h == nullptr) {
       auto r = http_response::error(status, reason_code(status),
-                                    status == 405 ? req.method + " is not allowed on " + req.path +
-                                                        " (allowed: " + allowed + ")"
-                                                  : "no route for " + req.path);
+                                    status == 405
+                                        ? req.method + " is not allowed on " + req.path + " (allowed: " + allowed + ")"
+                                        : "no route for " + req.path);
       if (status == 405) r.headers.emplace_back("Allow", allowed);
       co_return r;
     }
@@ -241,11 +240,11 @@ struct http_server::impl {
       if (ec) {
         // Malformed or oversized: answer once with a JSON error, then close.
         if (ec == http::error::body_limit)
-          res = http_response::error(413, "too_large", "request body exceeds " +
-                                                           std::to_string(opts.max_body_bytes) + " bytes");
+          res = http_response::error(413, "too_large",
+                                     "request body exceeds " + std::to_string(opts.max_body_bytes) + " bytes");
         else if (ec == http::error::header_limit)
-          res = http_response::error(431, "headers_too_large", "request headers exceed " +
-                                                                   std::to_string(opts.max_header_bytes) + " bytes");
+          res = http_response::error(431, "headers_too_large",
+                                     "request headers exceed " + std::to_string(opts.max_header_bytes) + " bytes");
         else
           res = http_response::error(400, "bad_request", "malformed HTTP request: " + ec.message());
       } else {
@@ -265,8 +264,10 @@ struct http_server::impl {
           rec->busy = false;
         }
       }
-      if (res.status >= 500) ++stats.responses_5xx;
-      else if (res.status >= 400) ++stats.responses_4xx;
+      if (res.status >= 500)
+        ++stats.responses_5xx;
+      else if (res.status >= 400)
+        ++stats.responses_4xx;
       keep_alive = keep_alive && !stopping;
       http::response<http::string_body> out{static_cast<http::status>(res.status), version};
       out.set(http::field::server, "coraft");

@@ -20,9 +20,8 @@ namespace http = beast::http;
 namespace json = boost::json;
 using tcp = asio::ip::tcp;
 
-asio::awaitable<http_reply> http_call(std::string host_port, std::string method, std::string target,
-                                      std::string body, std::string bearer_token,
-                                      std::chrono::milliseconds timeout) {
+asio::awaitable<http_reply> http_call(std::string host_port, std::string method, std::string target, std::string body,
+                                      std::string bearer_token, std::chrono::milliseconds timeout) {
   http_reply r;
   const auto colon = host_port.rfind(':');
   boost::system::error_code ec;

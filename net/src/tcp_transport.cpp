@@ -76,8 +76,8 @@ host_port split_host_port(const std::string& s) {
   host_port hp{s.substr(0, colon), s.substr(colon + 1)};
   if (hp.host.size() >= 2 && hp.host.front() == '[' && hp.host.back() == ']')
     hp.host = hp.host.substr(1, hp.host.size() - 2);
-  if (!std::all_of(hp.port.begin(), hp.port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
-      hp.port.size() > 5 || std::stoul(hp.port) > 65535)
+  if (!std::all_of(hp.port.begin(), hp.port.end(), [](char c) { return c >= '0' && c <= '9'; }) || hp.port.size() > 5 ||
+      std::stoul(hp.port) > 65535)
     throw std::invalid_argument("coraft net: address '" + s + "' has a bad port");
   return hp;
 }
@@ -143,8 +143,8 @@ struct tcp_transport::impl {
 
   struct counters {
     std::atomic<std::uint64_t> frames_sent{0}, bytes_sent{0}, frames_received{0}, bytes_received{0},
-        connections_accepted{0}, connections_refused{0}, decode_errors{0}, dropped_queue_full{0},
-        dropped_other{0}, connects{0}, connect_failures{0}, peers_connected{0}, inbound_connections{0};
+        connections_accepted{0}, connections_refused{0}, decode_errors{0}, dropped_queue_full{0}, dropped_other{0},
+        connects{0}, connect_failures{0}, peers_connected{0}, inbound_connections{0};
   } stats_;
 
   // ---- task group -------------------------------------------------------
@@ -158,8 +158,7 @@ struct tcp_transport::impl {
     const std::uint64_t id = next_task_++;
     ++running_;
     auto& sig = cancels_[id];
-    asio::co_spawn(strand_, std::move(task),
-                   asio::bind_cancellation_slot(sig.slot(), [this, id](std::exception_ptr e) {
+    asio::co_spawn(strand_, std::move(task), asio::bind_cancellation_slot(sig.slot(), [this, id](std::exception_ptr e) {
                      if (e && !stopping_) {
                        try {
                          std::rethrow_exception(e);
@@ -225,7 +224,7 @@ struct tcp_transport::impl {
 
   // One read_some, or timed_out at `deadline`.
   awaitable<std::tuple<error_code, std::size_t>> read_before(tcp::socket& sock, asio::mutable_buffer into,
-                                                              clock_type::time_point deadline) {
+                                                             clock_type::time_point deadline) {
     asio::steady_timer timer(strand_, deadline);
     auto read = sock.async_read_some(into, use_tuple);
     auto timeout = timer.async_wait(use_tuple);
@@ -297,8 +296,7 @@ struct tcp_transport::impl {
       while (p.queue.empty()) {
         co_await p.wake.wait();
         if (stopping_ || p.retired) co_return;
-        if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none)
-          co_return;
+        if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) co_return;
       }
       buf.clear();
       std::uint64_t frames = 0;
@@ -606,8 +604,8 @@ struct tcp_transport::impl {
       }
       auto it = peers_.find(id);
       if (it == peers_.end()) {
-        it = peers_.emplace(std::piecewise_construct, std::forward_as_tuple(id),
-                            std::forward_as_tuple(id, hp, strand_)).first;
+        it = peers_.emplace(std::piecewise_construct, std::forward_as_tuple(id), std::forward_as_tuple(id, hp, strand_))
+                 .first;
         log_line(log_level::info, opts_.self, "net", "new peer: node " + std::to_string(id) + " at " + address);
       } else {
         it->second.address = hp;

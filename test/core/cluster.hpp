@@ -70,9 +70,7 @@ class cluster {
   // Messages sent and not yet delivered or dropped, in send order.
   std::vector<message>& in_flight() { return net_; }
 
-  bool linked(node_id a, node_id b) const {
-    return !cut_.count({std::min(a, b), std::max(a, b)});
-  }
+  bool linked(node_id a, node_id b) const { return !cut_.count({std::min(a, b), std::max(a, b)}); }
   void cut(node_id a, node_id b) { cut_.insert({std::min(a, b), std::max(a, b)}); }
   void isolate(node_id id) {
     for (node_id other : ids())
@@ -240,8 +238,8 @@ class cluster {
       if (r.state() == core::role::leader) {
         auto [it, fresh] = leader_of_term_.emplace(r.term(), id);
         if (!fresh && it->second != id)
-          violations_.push_back("two leaders in term " + std::to_string(r.term()) + ": " +
-                                std::to_string(it->second) + " and " + std::to_string(id));
+          violations_.push_back("two leaders in term " + std::to_string(r.term()) + ": " + std::to_string(it->second) +
+                                " and " + std::to_string(id));
       }
       // State Machine Safety [§5.4.3]: applied entries agree at each index.
       const auto& applied = n.applied();
@@ -264,9 +262,8 @@ class cluster {
           if (applied_term_.at(index) >= r.term()) continue;
           const entry* mine = r.entry_at(index);
           if (index >= r.first_index() && (mine == nullptr || !(*mine == e)))
-            violations_.push_back("leader " + std::to_string(id) + " of term " +
-                                  std::to_string(r.term()) + " lacks applied entry " +
-                                  std::to_string(index));
+            violations_.push_back("leader " + std::to_string(id) + " of term " + std::to_string(r.term()) +
+                                  " lacks applied entry " + std::to_string(index));
         }
       }
     }
@@ -307,15 +304,14 @@ inline std::vector<message> to_node(const std::vector<message>& ms, node_id to) 
 }
 
 inline cluster::filter from_to(node_id from, node_id to) {
-  return [=](const message& m) {
-    return (from == no_node || m.from == from) && (to == no_node || m.to == to);
-  };
+  return [=](const message& m) { return (from == no_node || m.from == from) && (to == no_node || m.to == to); };
 }
 
 inline std::vector<entry> make_log(std::initializer_list<term_t> terms) {
   std::vector<entry> log;
   index_t i = 0;
-  for (term_t t : terms) log.push_back(entry{t, ++i, entry_type::normal, std::string(1, 'e').append(std::to_string(i))});
+  for (term_t t : terms)
+    log.push_back(entry{t, ++i, entry_type::normal, std::string(1, 'e').append(std::to_string(i))});
   return log;
 }
 

@@ -117,8 +117,7 @@ BOOST_AUTO_TEST_CASE(one_vote_per_term_first_come_first_served) {
              "a retransmitted request of the same candidate is granted again");
   BOOST_TEST(c.r.get_status().voted_for == 2u);
   rd = c.step(3, 3, vote_for({0, 0}));
-  BOOST_TEST(granted_in(rd.send_after_sync, 3) == std::optional<bool>(true),
-             "a new term brings a new vote");
+  BOOST_TEST(granted_in(rd.send_after_sync, 3) == std::optional<bool>(true), "a new term brings a new vote");
 }
 
 BOOST_AUTO_TEST_CASE(vote_only_for_an_up_to_date_candidate) {
@@ -134,10 +133,8 @@ BOOST_AUTO_TEST_CASE(vote_only_for_an_up_to_date_candidate) {
   };
   // The voter's log ends at (2,3).
   const row rows[] = {
-      {{1, 5}, false, "earlier last term, longer log"},
-      {{2, 2}, false, "same last term, shorter log"},
-      {{2, 3}, true, "identical last entry"},
-      {{2, 4}, true, "same last term, longer log"},
+      {{1, 5}, false, "earlier last term, longer log"}, {{2, 2}, false, "same last term, shorter log"},
+      {{2, 3}, true, "identical last entry"},           {{2, 4}, true, "same last term, longer log"},
       {{3, 1}, true, "later last term, shorter log"},
   };
   for (const row& r : rows) {

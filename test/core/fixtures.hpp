@@ -43,10 +43,10 @@ inline std::ostream& operator<<(std::ostream& os, raft::transfer_result t) {
                                                          : "bad_target");
 }
 inline std::ostream& operator<<(std::ostream& os, propose_result::code c) {
-  return os << (c == propose_result::code::accepted     ? "accepted"
-                : c == propose_result::code::not_leader ? "not_leader"
+  return os << (c == propose_result::code::accepted       ? "accepted"
+                : c == propose_result::code::not_leader   ? "not_leader"
                 : c == propose_result::code::transferring ? "transferring"
-                                                        : "dropped");
+                                                          : "dropped");
 }
 }  // namespace core
 }  // namespace coraft
@@ -77,8 +77,8 @@ inline std::vector<message> all_sent(const core::ready& rd) {
 struct one_core {
   core::raft r;
 
-  explicit one_core(core::options o = paper_options(), hard_state hs = {},
-                    std::vector<entry> log = {}, std::vector<node_id> voters = {1, 2, 3})
+  explicit one_core(core::options o = paper_options(), hard_state hs = {}, std::vector<entry> log = {},
+                    std::vector<node_id> voters = {1, 2, 3})
       : r(with_id(o), std::move(voters), hs, std::move(log)) {}
   one_core(const one_core&) = delete;
   one_core& operator=(const one_core&) = delete;

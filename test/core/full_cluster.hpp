@@ -60,9 +60,9 @@ struct full_node {
   // The state machine of this incarnation.
   std::string sm;
   index_t sm_applied = 0;
-  std::vector<entry> applied;                // entries applied in this incarnation
-  std::vector<core::read_state> reads;       // read_states handed out, in order
-  std::vector<snapshot_meta> installed;      // snapshots installed, in order
+  std::vector<entry> applied;            // entries applied in this incarnation
+  std::vector<core::read_state> reads;   // read_states handed out, in order
+  std::vector<snapshot_meta> installed;  // snapshots installed, in order
   int incarnation = 0;
 
   bool install_pending() const {
@@ -122,8 +122,8 @@ class full_cluster {
       violations_.push_back("node " + std::to_string(id) + " handed out entries to apply while installing");
     for (auto& e : rd.apply) {
       if (e.index != n.sm_applied + 1)
-        violations_.push_back("node " + std::to_string(id) + " applied " + std::to_string(e.index) +
-                              " after " + std::to_string(n.sm_applied));
+        violations_.push_back("node " + std::to_string(id) + " applied " + std::to_string(e.index) + " after " +
+                              std::to_string(n.sm_applied));
       n.sm_applied = e.index;
       if (e.type == entry_type::normal) n.sm += std::to_string(e.index) + "=" + std::string(e.data.view()) + ";";
       n.applied.push_back(std::move(e));
@@ -325,8 +325,7 @@ class full_cluster {
       r.check_invariants();
       if (r.state() == core::role::leader) {
         auto [it, fresh] = leader_of_term_.emplace(r.term(), id);
-        if (!fresh && it->second != id)
-          violations_.push_back("two leaders in term " + std::to_string(r.term()));
+        if (!fresh && it->second != id) violations_.push_back("two leaders in term " + std::to_string(r.term()));
       }
       auto& seen = seen_[id];
       for (std::size_t k = seen; k < n->applied.size(); ++k) {

@@ -166,7 +166,7 @@ BOOST_AUTO_TEST_CASE(pending_reads_fail_when_the_leader_steps_down) {
   f.net.raft(1).read_index(1);
   f.net.raft(2).read_index(9);
   f.net.take_all();
-  f.net.deliver(from_to(2, 1));  // the follower's read_index_request
+  f.net.deliver(from_to(2, 1));     // the follower's read_index_request
   f.net.drop(from_to(1, no_node));  // every heartbeat round is lost
   BOOST_TEST(f.net.raft(1).get_status().pending_reads == 2u);
   f.net.raft(3).campaign();

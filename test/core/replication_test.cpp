@@ -294,8 +294,7 @@ BOOST_AUTO_TEST_CASE(figure_7_followers_are_brought_to_match_the_new_leader) {
   for (const auto& f : followers) {
     BOOST_TEST_CONTEXT("follower (" << f.name << ")") {
       BOOST_TEST(net.terms(f.id) == expected);
-      for (index_t i = 1; i <= 10; ++i)
-        BOOST_TEST(net.nodes.at(f.id)->entry_at(i)->data == leader.entry_at(i)->data);
+      for (index_t i = 1; i <= 10; ++i) BOOST_TEST(net.nodes.at(f.id)->entry_at(i)->data == leader.entry_at(i)->data);
       BOOST_TEST(net.rejections[f.id] <= f.max_rejections, "one rejection per conflicting term at most");
       if (f.max_rejections > 0) BOOST_TEST(net.rejections[f.id] >= 1, "the leader had to back up");
     }

@@ -124,8 +124,7 @@ BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(install_snapshot)
 
-BOOST_FIXTURE_TEST_CASE(a_follower_behind_the_first_index_gets_chunks_then_continues_from_the_log,
-                        behind_first_index) {
+BOOST_FIXTURE_TEST_CASE(a_follower_behind_the_first_index_gets_chunks_then_continues_from_the_log, behind_first_index) {
   std::vector<install_snapshot_request> seen;
   net.mutate = [&](message& m) {
     if (const auto* r = body_of<install_snapshot_request>(m)) seen.push_back(*r);
@@ -160,8 +159,7 @@ BOOST_FIXTURE_TEST_CASE(a_follower_behind_the_first_index_gets_chunks_then_conti
   }
 }
 
-BOOST_FIXTURE_TEST_CASE(lost_duplicated_and_stale_chunks_resume_from_the_followers_offset,
-                        behind_first_index) {
+BOOST_FIXTURE_TEST_CASE(lost_duplicated_and_stale_chunks_resume_from_the_followers_offset, behind_first_index) {
   // Chunk 2 is lost, chunk 3 arrives twice, and a stale copy of chunk 1
   // arrives late: the follower never takes bytes out of order and the
   // leader resumes from the offset the follower reports.
@@ -347,20 +345,16 @@ BOOST_AUTO_TEST_CASE(the_log_around_the_snapshot) {
 BOOST_AUTO_TEST_CASE(a_log_that_disagrees_with_the_snapshot_is_refused) {
   const auto log = make_log({1, 1, 2, 2, 2, 2, 3, 3});
   // A different entry at the snapshot's index.
-  BOOST_CHECK_THROW(core::raft(node1(), hard_state{3, no_node}, make_snapshot({3, 5}), log),
-                    std::invalid_argument);
+  BOOST_CHECK_THROW(core::raft(node1(), hard_state{3, no_node}, make_snapshot({3, 5}), log), std::invalid_argument);
   // A hole between the snapshot and the log.
   const std::vector<entry> gap(log.begin() + 6, log.end());  // from index 7
-  BOOST_CHECK_THROW(core::raft(node1(), hard_state{3, no_node}, make_snapshot({2, 5}), gap),
-                    std::invalid_argument);
+  BOOST_CHECK_THROW(core::raft(node1(), hard_state{3, no_node}, make_snapshot({2, 5}), gap), std::invalid_argument);
   // Entries after the snapshot of an older term than the snapshot's.
   const auto ones = make_log({1, 1, 1, 1, 1, 1});
   const std::vector<entry> older(ones.begin() + 4, ones.end());  // 5 and 6, term 1
-  BOOST_CHECK_THROW(core::raft(node1(), hard_state{3, no_node}, make_snapshot({2, 4}), older),
-                    std::invalid_argument);
+  BOOST_CHECK_THROW(core::raft(node1(), hard_state{3, no_node}, make_snapshot({2, 4}), older), std::invalid_argument);
   // A snapshot from a term the hard state never reached.
-  BOOST_CHECK_THROW(core::raft(node1(), hard_state{1, no_node}, make_snapshot({2, 5}), {}),
-                    std::invalid_argument);
+  BOOST_CHECK_THROW(core::raft(node1(), hard_state{1, no_node}, make_snapshot({2, 5}), {}), std::invalid_argument);
 }
 
 BOOST_AUTO_TEST_CASE(a_whole_cluster_restarts_from_snapshots_plus_logs) {

@@ -148,8 +148,7 @@ BOOST_AUTO_TEST_CASE(best_target_is_the_voter_with_the_highest_match) {
   }
 }
 
-BOOST_FIXTURE_TEST_CASE(a_target_that_catches_up_by_snapshot_gets_timeout_now,
-                        three_with_leader) {
+BOOST_FIXTURE_TEST_CASE(a_target_that_catches_up_by_snapshot_gets_timeout_now, three_with_leader) {
   // Regression (found by this test, fixed): node 3 is behind the leader's first index; once it
   // installs the snapshot its match is the leader's last index, but
   // handle_snapshot_response never calls maybe_send_timeout_now and no

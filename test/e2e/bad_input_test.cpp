@@ -90,15 +90,15 @@ std::uint64_t metric(const std::string& text, const std::string& name_with_label
 
 struct guarded_cluster : kv_cluster {
   guarded_cluster()
-      : kv_cluster(/*slot=*/4, 3, {"--admin-token", admin_token, "--max-value-bytes", std::to_string(max_value_bytes)}) {}
+      : kv_cluster(/*slot=*/4, 3,
+                   {"--admin-token", admin_token, "--max-value-bytes", std::to_string(max_value_bytes)}) {}
 };
 
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(e2e_bad_input)
 
-BOOST_FIXTURE_TEST_CASE(hostile_input_gets_json_errors_or_a_closed_connection_and_breaks_nothing, guarded_cluster)
-{
+BOOST_FIXTURE_TEST_CASE(hostile_input_gets_json_errors_or_a_closed_connection_and_breaks_nothing, guarded_cluster) {
   start_all();
   const auto leader_or = wait_for_agreement(10s);
   BOOST_REQUIRE_MESSAGE(leader_or, "no agreed leader within 10 s");
@@ -118,8 +118,8 @@ BOOST_FIXTURE_TEST_CASE(hostile_input_gets_json_errors_or_a_closed_connection_an
       const std::string at = http_addr(id);
 
       // Garbage instead of a request line: 400 JSON, then the node closes.
-      const raw_outcome tls = raw_exchange(at, std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11) +
-                                                   random_bytes(rng, 64) + "\r\n\r\n", 5s);
+      const raw_outcome tls = raw_exchange(
+          at, std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11) + random_bytes(rng, 64) + "\r\n\r\n", 5s);
       BOOST_TEST(tls.closed_by_peer, "the node kept a garbage connection open");
       check_json_error(as_reply(tls), 400, "bad_request");
       std::string noise = random_bytes(rng, 4096);
@@ -201,15 +201,17 @@ BOOST_FIXTURE_TEST_CASE(hostile_input_gets_json_errors_or_a_closed_connection_an
       // A well-formed hello that claims to be a peer, then a frame of
       // garbage: the impostor is cut off (and the real peer reconnects).
       const int peer = id == 1 ? 2 : 1;
-      BOOST_TEST(raw_exchange(at, hello_frame("coraft", static_cast<coraft::node_id>(peer)) +
-                                      frame_header(1, 2, 8, 0) + "garbage!", 3s).closed_by_peer,
-                 "garbage after a hello: connection left open");
+      BOOST_TEST(
+          raw_exchange(
+              at, hello_frame("coraft", static_cast<coraft::node_id>(peer)) + frame_header(1, 2, 8, 0) + "garbage!", 3s)
+              .closed_by_peer,
+          "garbage after a hello: connection left open");
     }
   }
 
-  BOOST_TEST(slow.wait_closed_by_peer(10s), "a silent raft connection claiming a 60 MiB frame stayed open for "
-                                                << std::chrono::duration_cast<std::chrono::seconds>(clock_type::now() - slow_since).count()
-                                                << " s");
+  BOOST_TEST(slow.wait_closed_by_peer(10s),
+             "a silent raft connection claiming a 60 MiB frame stayed open for "
+                 << std::chrono::duration_cast<std::chrono::seconds>(clock_type::now() - slow_since).count() << " s");
 
   // Every node is still up and answering; each counted its decode errors.
   for (int id : ids()) {
@@ -224,8 +226,10 @@ BOOST_FIXTURE_TEST_CASE(hostile_input_gets_json_errors_or_a_closed_connection_an
   const auto now_leader = wait_for_agreement(10s);
   BOOST_REQUIRE_MESSAGE(now_leader, "no agreed leader after the hostile input");
   http_reply after;
-  BOOST_TEST(eventually(10s, [&] { return (after = call_following(*now_leader, "PUT", "/v1/kv/after", "still-ok")).status == 200; }),
-             "the cluster does not commit after the hostile input: " << after.brief());
+  BOOST_TEST(
+      eventually(
+          10s, [&] { return (after = call_following(*now_leader, "PUT", "/v1/kv/after", "still-ok")).status == 200; }),
+      "the cluster does not commit after the hostile input: " << after.brief());
   for (int id : ids()) {
     http_reply r;
     BOOST_TEST(eventually(5s, [&] { return (r = call(id, "GET", "/v1/kv/after?stale")).body == "still-ok"; }),
@@ -252,8 +256,7 @@ void check_refused(const std::vector<std::string>& args, const std::string& need
 
 }  // namespace
 
-BOOST_AUTO_TEST_CASE(bad_flags_stop_the_program_with_a_message_naming_the_flag)
-{
+BOOST_AUTO_TEST_CASE(bad_flags_stop_the_program_with_a_message_naming_the_flag) {
   kv_cluster c(/*slot=*/5);
   const std::string cl = c.cluster_flag();
   const std::string dir = (c.temp_dir() / "flags").string();
@@ -274,7 +277,8 @@ BOOST_AUTO_TEST_CASE(bad_flags_stop_the_program_with_a_message_naming_the_flag)
                 "--election-timeout-ms");
   check_refused({"--id", "1", "--cluster", cl, "--data-dir", dir, "--tick-ms", "0"}, "--tick-ms");
   check_refused({"--id", "1", "--cluster", cl, "--data-dir", dir, "--max-value-bytes", "0"}, "--max-value-bytes");
-  check_refused({"--id", "1", "--cluster", cl, "--data-dir", dir, "--propose-timeout-ms", "-1"}, "--propose-timeout-ms");
+  check_refused({"--id", "1", "--cluster", cl, "--data-dir", dir, "--propose-timeout-ms", "-1"},
+                "--propose-timeout-ms");
   check_refused({"--config", (c.temp_dir() / "missing.json").string()}, "--config");
 
   // A data dir is one node's own: node 2 on node 1's dir is refused, and so
@@ -293,7 +297,8 @@ BOOST_AUTO_TEST_CASE(bad_flags_stop_the_program_with_a_message_naming_the_flag)
   BOOST_REQUIRE_MESSAGE(leader, "nodes 1 and 2 agree on no leader within 10 s");
   BOOST_TEST_REQUIRE(c.call_following(1, "PUT", "/v1/kv/first", "1").status == 200);
   const run_result twin = run_to_exit({"--id", "1", "--cluster", cl, "--data-dir", c.data_dir(1).string()}, 10s);
-  BOOST_TEST(twin.exit_code > 0, "a second node 1 on the same data dir: exit " << twin.exit_code << "\n" << twin.output);
+  BOOST_TEST(twin.exit_code > 0, "a second node 1 on the same data dir: exit " << twin.exit_code << "\n"
+                                                                               << twin.output);
   BOOST_TEST_MESSAGE("second node 1 said: " << twin.output);
   BOOST_TEST(c.running(1));
   BOOST_TEST(c.call_following(2, "PUT", "/v1/kv/second", "2").status == 200);

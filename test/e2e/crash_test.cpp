@@ -48,7 +48,8 @@ class writer {
   std::size_t acked() const { return acked_; }
   // Blocks until at least `n` writes have been acknowledged (bounded).
   bool wait_acked(std::size_t n, std::chrono::milliseconds within) const {
-    return kv_cluster::eventually(within, [&] { return acked_ >= n; }, 5ms);
+    return kv_cluster::eventually(
+        within, [&] { return acked_ >= n; }, 5ms);
   }
   std::vector<ack> acks() const {
     std::lock_guard lock(mutex_);
@@ -129,21 +130,22 @@ void check_every_ack_is_readable(const kv_cluster& c, int leader, const std::vec
     const http_reply r = c.call_following(leader, "GET", "/v1/kv/" + a.key);
     if (r.status != 200 || r.body != a.value) {
       if (++lost <= 5)
-        BOOST_ERROR("acknowledged write " << a.key << " (index " << a.index << ") read linearizably via node "
-                                          << leader << ": " << r.brief());
+        BOOST_ERROR("acknowledged write " << a.key << " (index " << a.index << ") read linearizably via node " << leader
+                                          << ": " << r.brief());
     }
   }
   BOOST_TEST(lost == 0, lost << " of " << acks.size() << " acknowledged writes missing on a linearizable read");
   const std::uint64_t last = max_index(acks);
   for (int id : nodes) {
-    BOOST_TEST_REQUIRE(c.wait_applied(id, last, 10s), "node " << id << " did not apply index " << last << " within 10 s");
+    BOOST_TEST_REQUIRE(c.wait_applied(id, last, 10s),
+                       "node " << id << " did not apply index " << last << " within 10 s");
     int stale_lost = 0;
     for (const auto& a : acks) {
       const http_reply r = c.call(id, "GET", "/v1/kv/" + a.key + "?stale");
       if (r.status != 200 || r.body != a.value) {
         if (++stale_lost <= 5)
-          BOOST_ERROR("acknowledged write " << a.key << " (index " << a.index << ") read ?stale on node " << id
-                                            << ": " << r.brief());
+          BOOST_ERROR("acknowledged write " << a.key << " (index " << a.index << ") read ?stale on node " << id << ": "
+                                            << r.brief());
       }
     }
     BOOST_TEST(stale_lost == 0, stale_lost << " acknowledged writes missing in node " << id << "'s local state");
@@ -154,8 +156,7 @@ void check_every_ack_is_readable(const kv_cluster& c, int leader, const std::vec
 
 BOOST_AUTO_TEST_SUITE(e2e_crash)
 
-BOOST_AUTO_TEST_CASE(killing_the_leader_mid_write_loses_no_acknowledged_write)
-{
+BOOST_AUTO_TEST_CASE(killing_the_leader_mid_write_loses_no_acknowledged_write) {
   // [§5.2, §5.4] After the leader crashes, the others elect a new one, and
   // every committed (acknowledged) entry is in its log.
   kv_cluster c(/*slot=*/1);
@@ -185,7 +186,8 @@ BOOST_AUTO_TEST_CASE(killing_the_leader_mid_write_loses_no_acknowledged_write)
 
   // The client gets through again, to the new leader.
   BOOST_TEST_REQUIRE(w.wait_acked(acked_before_kill + 20, 10s),
-                     "the client got fewer than 20 writes through in the 10 s after the failover:\n" << w.outcomes());
+                     "the client got fewer than 20 writes through in the 10 s after the failover:\n"
+                         << w.outcomes());
   w.stop();
   const auto acks = w.acks();
   for (const auto& a : acks)
@@ -207,8 +209,7 @@ BOOST_AUTO_TEST_CASE(killing_the_leader_mid_write_loses_no_acknowledged_write)
   BOOST_TEST(c.status(old_leader)->role == "follower");
 }
 
-BOOST_AUTO_TEST_CASE(killing_every_node_then_restarting_loses_no_acknowledged_write)
-{
+BOOST_AUTO_TEST_CASE(killing_every_node_then_restarting_loses_no_acknowledged_write) {
   // A 200 means fsynced on a majority: it survives a crash of every node.
   kv_cluster c(/*slot=*/2);
   c.start_all();
@@ -228,8 +229,7 @@ BOOST_AUTO_TEST_CASE(killing_every_node_then_restarting_loses_no_acknowledged_wr
   BOOST_TEST(c.call(*leader, "PUT", "/v1/kv/after-restart", "ok").status == 200);
 }
 
-BOOST_AUTO_TEST_CASE(sigterm_stops_every_node_cleanly_and_a_restart_keeps_all_data)
-{
+BOOST_AUTO_TEST_CASE(sigterm_stops_every_node_cleanly_and_a_restart_keeps_all_data) {
   // SIGTERM: stop accepting, answer what is in flight, sync, exit 0.
   kv_cluster c(/*slot=*/3);
   c.start_all();
@@ -259,13 +259,17 @@ BOOST_AUTO_TEST_CASE(sigterm_stops_every_node_cleanly_and_a_restart_keeps_all_da
   const int l = *leader;
   for (int id : c.ids())
     if (id != l) c.crash(id);
-  auto pending = std::async(std::launch::async, [&c, l] { return c.call(l, "PUT", "/v1/kv/pending", "p", {}, 10000ms); });
+  auto pending =
+      std::async(std::launch::async, [&c, l] { return c.call(l, "PUT", "/v1/kv/pending", "p", {}, 10000ms); });
   const std::string pending_metric = "coraft_pending_proposals{node=\"" + std::to_string(l) + "\"}";
-  const bool is_pending = kv_cluster::eventually(3s, [&] {
-    const std::string m = c.call(l, "GET", "/v1/metrics").body;
-    const auto at = m.find("\n" + pending_metric + " ");
-    return at != std::string::npos && m[at + pending_metric.size() + 2] != '0';
-  }, 2ms);
+  const bool is_pending = kv_cluster::eventually(
+      3s,
+      [&] {
+        const std::string m = c.call(l, "GET", "/v1/metrics").body;
+        const auto at = m.find("\n" + pending_metric + " ");
+        return at != std::string::npos && m[at + pending_metric.size() + 2] != '0';
+      },
+      2ms);
   BOOST_TEST(is_pending, "the write never showed as pending on node " << l);
   const int code = c.terminate(l);
   BOOST_TEST(code == 0, "leader " << l << " exit status after SIGTERM with a write pending: " << code);
@@ -274,8 +278,7 @@ BOOST_AUTO_TEST_CASE(sigterm_stops_every_node_cleanly_and_a_restart_keeps_all_da
   BOOST_TEST_MESSAGE("a write pending at SIGTERM was answered: " << r.brief());
 }
 
-BOOST_AUTO_TEST_CASE(a_lone_node_answers_no_write_and_no_linearizable_read_with_success)
-{
+BOOST_AUTO_TEST_CASE(a_lone_node_answers_no_write_and_no_linearizable_read_with_success) {
   // DESIGN.md "Guarantees": a minority side never answers a write or a
   // linearizable read with success. The hardest case: the leader itself is
   // left alone, with writes arriving just as its followers die.
@@ -318,7 +321,7 @@ BOOST_AUTO_TEST_CASE(a_lone_node_answers_no_write_and_no_linearizable_read_with_
   for (const auto& [what, n] : seen) outcomes << "  " << n << " x " << what << "\n";
   BOOST_TEST_MESSAGE("a lone node answered:\n" << outcomes.str());
   BOOST_TEST(successes == 0, "a lone node answered " << successes << " writes or linearizable reads with success:\n"
-                                                    << outcomes.str());
+                                                     << outcomes.str());
   http_reply h;
   BOOST_TEST(kv_cluster::eventually(5s, [&] { return (h = c.call(lone, "GET", "/v1/health")).status == 503; }),
              "health of a lone node: " << h.brief());
@@ -330,9 +333,10 @@ BOOST_AUTO_TEST_CASE(a_lone_node_answers_no_write_and_no_linearizable_read_with_
   const auto back = c.wait_for_agreement(10s, {lone, others[0]});
   BOOST_REQUIRE_MESSAGE(back, "no agreed leader within 10 s of a majority returning");
   http_reply after;
-  BOOST_TEST(kv_cluster::eventually(10s, [&] {
-    return (after = c.call_following(lone, "PUT", "/v1/kv/majority-again", "y")).status == 200;
-  }), after.brief());
+  BOOST_TEST(
+      kv_cluster::eventually(
+          10s, [&] { return (after = c.call_following(lone, "PUT", "/v1/kv/majority-again", "y")).status == 200; }),
+      after.brief());
   // A write answered 503 "dropped" ("leadership changed before the write
   // committed; retry") must not take effect later: a client that retries
   // it, as told, would otherwise apply it twice.

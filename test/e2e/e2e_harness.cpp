@@ -200,16 +200,20 @@ http_reply http_call(const std::string& host_port, const std::string& method, co
   const int fd = connect_before(host_port, deadline, r.failure);
   if (fd < 0) return r;
   std::string req = method + " " + target + " HTTP/1.1\r\nHost: " + host_port + "\r\nConnection: close\r\n";
-  if (!body.empty() || method == "PUT" || method == "POST") req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  if (!body.empty() || method == "PUT" || method == "POST")
+    req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   for (const auto& [k, v] : extra_headers) req += k + ": " + v + "\r\n";
   req += "\r\n";
   req += body;
   std::string raw;
   bool reset = false;
   if (send_before(fd, req, deadline, r.failure)) {
-    if (!read_until_closed(fd, deadline, raw, reset)) r.failure = "timed out after " + std::to_string(timeout.count()) + " ms";
-    else if (reset && raw.empty()) r.failure = "connection reset";
-    else parse_response(raw, r);
+    if (!read_until_closed(fd, deadline, raw, reset))
+      r.failure = "timed out after " + std::to_string(timeout.count()) + " ms";
+    else if (reset && raw.empty())
+      r.failure = "connection reset";
+    else
+      parse_response(raw, r);
   }
   ::close(fd);
   return r;
@@ -427,8 +431,10 @@ kv_cluster::~kv_cluster() {
   }
   if (failed || std::getenv("CORAFT_E2E_LOGS") != nullptr) std::cerr << logs();
   std::error_code ec;
-  if (std::getenv("CORAFT_E2E_KEEP") == nullptr) std::filesystem::remove_all(dir_, ec);
-  else std::cerr << "e2e: kept " << dir_ << "\n";
+  if (std::getenv("CORAFT_E2E_KEEP") == nullptr)
+    std::filesystem::remove_all(dir_, ec);
+  else
+    std::cerr << "e2e: kept " << dir_ << "\n";
 }
 
 int kv_cluster::add_joiner() {
@@ -464,11 +470,11 @@ int kv_cluster::id_of_http(const std::string& host_port) const {
   return 0;
 }
 
-std::vector<std::string> kv_cluster::node_args(int id, const std::vector<std::string>& extra,
-                                               const launch& how) const {
+std::vector<std::string> kv_cluster::node_args(int id, const std::vector<std::string>& extra, const launch& how) const {
   const node_slot& n = slot(id);
-  const std::string cluster =
-      how.cluster ? *how.cluster : n.joiner ? std::to_string(id) + "=" + n.raft + "/" + n.http : cluster_;
+  const std::string cluster = how.cluster ? *how.cluster
+                              : n.joiner  ? std::to_string(id) + "=" + n.raft + "/" + n.http
+                                          : cluster_;
   std::vector<std::string> args{"--id", std::to_string(id), "--cluster", cluster, "--data-dir", n.data_dir.string()};
   args.insert(args.end(), extra_flags_.begin(), extra_flags_.end());
   args.insert(args.end(), extra.begin(), extra.end());
@@ -505,7 +511,8 @@ std::optional<int> kv_cluster::start_or_exit(int id, const std::vector<std::stri
     if (!running(id)) return true;
     return call(id, "GET", "/v1/status", {}, {}, 1000ms).status == 200;
   });
-  BOOST_REQUIRE_MESSAGE(settled, "node " << id << " neither answered GET /v1/status nor exited within 10 s of starting");
+  BOOST_REQUIRE_MESSAGE(settled,
+                        "node " << id << " neither answered GET /v1/status nor exited within 10 s of starting");
   if (running(id)) return std::nullopt;
   return n.exit_status.value_or(-999);
 }
@@ -614,7 +621,9 @@ bool kv_cluster::running(int id) {
 }
 
 std::optional<int> kv_cluster::wait_exit(int id, std::chrono::milliseconds within) {
-  if (!eventually(within, [&] { return !running(id); }, 10ms)) return std::nullopt;
+  if (!eventually(
+          within, [&] { return !running(id); }, 10ms))
+    return std::nullopt;
   return slot(id).exit_status;
 }
 
@@ -689,16 +698,19 @@ std::optional<node_status> kv_cluster::wait_for_leader(std::chrono::milliseconds
                                                        const std::vector<int>& among) const {
   std::optional<node_status> found;
   const auto ids = running_or_all(among);
-  eventually(within, [&] {
-    for (int id : ids) {
-      auto s = status(id);
-      if (s && s->role == "leader" && s->term >= min_term) {
-        found = s;
-        return true;
-      }
-    }
-    return false;
-  }, 10ms);
+  eventually(
+      within,
+      [&] {
+        for (int id : ids) {
+          auto s = status(id);
+          if (s && s->role == "leader" && s->term >= min_term) {
+            found = s;
+            return true;
+          }
+        }
+        return false;
+      },
+      10ms);
   return found;
 }
 
@@ -738,7 +750,8 @@ std::string kv_cluster::logs() const {
   for (const auto& n : nodes_) {
     std::string text = read_file(n.log);
     constexpr std::size_t keep = 48 * 1024;
-    if (text.size() > keep) text = "[... " + std::to_string(text.size() - keep) + " bytes cut ...]\n" + text.substr(text.size() - keep);
+    if (text.size() > keep)
+      text = "[... " + std::to_string(text.size() - keep) + " bytes cut ...]\n" + text.substr(text.size() - keep);
     os << "---------------- node " << n.id << " log (" << n.log.string() << ") ----------------\n" << text;
   }
   return os.str();

@@ -37,8 +37,8 @@ using namespace std::chrono_literals;
 // ---- a tiny HTTP/1.1 client (one request per connection) ----------------
 
 struct http_reply {
-  int status = 0;              // 0: no answer (refused, reset, timed out)
-  std::string failure;         // why there was no answer
+  int status = 0;                              // 0: no answer (refused, reset, timed out)
+  std::string failure;                         // why there was no answer
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
 

@@ -40,8 +40,7 @@ struct three_nodes : kv_cluster {
 
 BOOST_AUTO_TEST_SUITE(e2e_api)
 
-BOOST_FIXTURE_TEST_CASE(a_three_node_cluster_serves_the_v1_api, three_nodes)
-{
+BOOST_FIXTURE_TEST_CASE(a_three_node_cluster_serves_the_v1_api, three_nodes) {
   start_all();
 
   // A leader is elected, and every node knows it.
@@ -182,11 +181,12 @@ BOOST_FIXTURE_TEST_CASE(a_three_node_cluster_serves_the_v1_api, three_nodes)
   const http_reply metrics = call(leader, "GET", "/v1/metrics");
   BOOST_TEST_REQUIRE(metrics.status == 200, metrics.brief());
   BOOST_TEST(metrics.header("content-type").find("text/plain") == 0);
-  BOOST_TEST(metrics.body.find("\ncoraft_term{node=\"" + std::to_string(leader) + "\"} " +
-                               std::to_string(all[0].term) + "\n") != std::string::npos);
+  BOOST_TEST(metrics.body.find("\ncoraft_term{node=\"" + std::to_string(leader) + "\"} " + std::to_string(all[0].term) +
+                               "\n") != std::string::npos);
   BOOST_TEST(metrics.body.find("\ncoraft_commit_latency_seconds_count{") != std::string::npos);
   BOOST_TEST(metrics.body.find("\ncoraft_commit_latency_seconds_count{node=\"" + std::to_string(leader) + "\"} 0\n") ==
-             std::string::npos, "the leader committed writes but counts no commit latency");
+                 std::string::npos,
+             "the leader committed writes but counts no commit latency");
 
   // /v1/log lists the entries: consecutive indexes from 1, our writes as
   // "normal" entries.

@@ -73,11 +73,14 @@ long long ms_since(clock_type::time_point t) {
 http_reply change_membership(const kv_cluster& c, int via, const std::string& method, const std::string& target,
                              const std::string& body = {}) {
   http_reply r;
-  kv_cluster::eventually(20s, [&] {
-    r = c.call_following(via, method, target, body);
-    const std::string code = error_code(r);
-    return !(r.status == 409 && (code == "busy" || code == "not_caught_up"));
-  }, 100ms);
+  kv_cluster::eventually(
+      20s,
+      [&] {
+        r = c.call_following(via, method, target, body);
+        const std::string code = error_code(r);
+        return !(r.status == 409 && (code == "busy" || code == "not_caught_up"));
+      },
+      100ms);
   return r;
 }
 
@@ -111,7 +114,8 @@ class writer {
   // Until `more` writes beyond those acknowledged now are acknowledged.
   bool wait_more(std::size_t more, std::chrono::milliseconds within) const {
     const std::size_t goal = acked_ + more;
-    return kv_cluster::eventually(within, [&] { return acked_ >= goal; }, 5ms);
+    return kv_cluster::eventually(
+        within, [&] { return acked_ >= goal; }, 5ms);
   }
   std::vector<ack> acks() const {
     std::lock_guard lock(mutex_);
@@ -248,20 +252,23 @@ std::uint64_t max_term_among(const kv_cluster& c, const std::vector<int>& ids) {
 // removed its old followers still name it until they time out.)
 std::optional<int> leader_among(const kv_cluster& c, const std::vector<int>& ids, std::chrono::milliseconds within) {
   std::optional<int> found;
-  kv_cluster::eventually(within, [&] {
-    std::optional<std::uint64_t> term;
-    int leader = 0;
-    bool says_so = false;
-    for (int id : ids) {
-      auto s = c.status(id);
-      if (!s || s->leader == 0 || (term && (*term != s->term || leader != s->leader))) return false;
-      term = s->term;
-      leader = s->leader;
-      says_so = says_so || (s->id == leader && s->role == "leader");
-    }
-    if (says_so) found = leader;
-    return says_so;
-  }, 10ms);
+  kv_cluster::eventually(
+      within,
+      [&] {
+        std::optional<std::uint64_t> term;
+        int leader = 0;
+        bool says_so = false;
+        for (int id : ids) {
+          auto s = c.status(id);
+          if (!s || s->leader == 0 || (term && (*term != s->term || leader != s->leader))) return false;
+          term = s->term;
+          leader = s->leader;
+          says_so = says_so || (s->id == leader && s->role == "leader");
+        }
+        if (says_so) found = leader;
+        return says_so;
+      },
+      10ms);
   return found;
 }
 
@@ -288,7 +295,8 @@ void check_every_ack_is_readable(const kv_cluster& c, int via, const std::vector
   }
   BOOST_TEST(lost == 0, lost << " of " << acks.size() << " acknowledged writes missing on a linearizable read");
   for (int id : nodes) {
-    BOOST_TEST_REQUIRE(c.wait_applied(id, last, 10s), "node " << id << " did not apply index " << last << " within 10 s");
+    BOOST_TEST_REQUIRE(c.wait_applied(id, last, 10s),
+                       "node " << id << " did not apply index " << last << " within 10 s");
     int stale_lost = 0;
     for (const auto& a : acks) {
       const http_reply r = c.call(id, "GET", "/v1/kv/" + a.key + "?stale");
@@ -309,8 +317,7 @@ constexpr auto quiet_window = 12s;
 
 BOOST_AUTO_TEST_SUITE(e2e_membership)
 
-BOOST_AUTO_TEST_CASE(a_node_joins_as_a_learner_is_promoted_and_an_original_node_is_removed_while_clients_write)
-{
+BOOST_AUTO_TEST_CASE(a_node_joins_as_a_learner_is_promoted_and_an_original_node_is_removed_while_clients_write) {
   kv_cluster c(/*slot=*/21);
   const int joiner = c.add_joiner();  // node 4
   c.start_all();
@@ -330,10 +337,13 @@ BOOST_AUTO_TEST_CASE(a_node_joins_as_a_learner_is_promoted_and_an_original_node_
   const std::vector<std::string> join_flags{"--join", c.http_addr(contact)};
   c.start(joiner, join_flags);
   std::optional<node_status> js;
-  BOOST_TEST_REQUIRE(kv_cluster::eventually(15s, [&] {
-    js = c.status(joiner);
-    return js && js->role == "learner";
-  }), "node 4 did not report role learner within 15 s; last status: " << (js ? json::serialize(js->raw) : "none"));
+  BOOST_TEST_REQUIRE(
+      kv_cluster::eventually(15s,
+                             [&] {
+                               js = c.status(joiner);
+                               return js && js->role == "learner";
+                             }),
+      "node 4 did not report role learner within 15 s; last status: " << (js ? json::serialize(js->raw) : "none"));
   BOOST_TEST(c.log_of(joiner).find("asking the cluster at " + c.http_addr(contact)) != std::string::npos);
   {
     const auto ls = c.status(*leader);
@@ -368,10 +378,12 @@ BOOST_AUTO_TEST_CASE(a_node_joins_as_a_learner_is_promoted_and_an_original_node_
     BOOST_REQUIRE(ls);
     BOOST_TEST(members_of(*ls) == voters({1, 2, 3, 4}), "leader's members: " << describe(members_of(*ls)));
   }
-  BOOST_TEST(kv_cluster::eventually(10s, [&] {
-    auto s = c.status(joiner);
-    return s && s->role == "follower";
-  }), "node 4 did not report role follower within 10 s of its promotion");
+  BOOST_TEST(kv_cluster::eventually(10s,
+                                    [&] {
+                                      auto s = c.status(joiner);
+                                      return s && s->role == "follower";
+                                    }),
+             "node 4 did not report role follower within 10 s of its promotion");
   BOOST_TEST(w.wait_more(20, 10s), "writes stalled after the promotion:\n" << w.outcomes());
 
   // Remove an original follower, asking the new voter (redirected).
@@ -383,24 +395,31 @@ BOOST_AUTO_TEST_CASE(a_node_joins_as_a_learner_is_promoted_and_an_original_node_
   watcher watch(c, {1, 2, 3, 4});
 
   std::string last_seen;
-  BOOST_TEST(kv_cluster::eventually(15s, [&] {
-    for (int id : remaining) {
-      auto s = c.status(id);
-      if (!s || members_of(*s) != voters(remaining)) {
-        last_seen = "node " + std::to_string(id) + ": " + (s ? json::serialize(s->raw) : "no status");
-        return false;
-      }
-    }
-    return true;
-  }), "the remaining nodes did not all list exactly " << describe(voters(remaining)) << "within 15 s; " << last_seen);
+  BOOST_TEST(
+      kv_cluster::eventually(15s,
+                             [&] {
+                               for (int id : remaining) {
+                                 auto s = c.status(id);
+                                 if (!s || members_of(*s) != voters(remaining)) {
+                                   last_seen = "node " + std::to_string(id) + ": " +
+                                               (s ? json::serialize(s->raw) : "no status");
+                                   return false;
+                                 }
+                               }
+                               return true;
+                             }),
+      "the remaining nodes did not all list exactly " << describe(voters(remaining)) << "within 15 s; " << last_seen);
   // MEMBERSHIP CHECK removed-follower-learns: the removed node hears of the
   // committed removal (the leader keeps sending it the log until then).
   std::optional<node_status> gs;
-  BOOST_TEST(kv_cluster::eventually(15s, [&] {
-    gs = c.status(gone);
-    return gs && gs->role == "none";
-  }), "MEMBERSHIP CHECK removed-follower-learns: node " << gone << " did not report role none within 15 s; last: "
-                                                         << (gs ? json::serialize(gs->raw) : "no status"));
+  BOOST_TEST(kv_cluster::eventually(15s,
+                                    [&] {
+                                      gs = c.status(gone);
+                                      return gs && gs->role == "none";
+                                    }),
+             "MEMBERSHIP CHECK removed-follower-learns: node "
+                 << gone
+                 << " did not report role none within 15 s; last: " << (gs ? json::serialize(gs->raw) : "no status"));
   BOOST_TEST(w.wait_more(50, 15s), "writes stalled after the removal:\n" << w.outcomes());
 
   // A promoted node restarts from its data directory: same flags, --join
@@ -412,15 +431,20 @@ BOOST_AUTO_TEST_CASE(a_node_joins_as_a_learner_is_promoted_and_an_original_node_
   const std::size_t asks = occurrences(c.log_of(joiner), "asking the cluster at");
   BOOST_TEST(asks == 1u, "node 4 asked to join " << asks << " times");
   std::optional<node_status> rs;
-  BOOST_TEST(kv_cluster::eventually(15s, [&] {
-    rs = c.status(joiner);
-    return rs && (rs->role == "follower" || rs->role == "leader") && members_of(*rs) == voters(remaining);
-  }), "restarted node 4 is not a voting member within 15 s; last: " << (rs ? json::serialize(rs->raw) : "no status"));
+  BOOST_TEST(
+      kv_cluster::eventually(15s,
+                             [&] {
+                               rs = c.status(joiner);
+                               return rs && (rs->role == "follower" || rs->role == "leader") &&
+                                      members_of(*rs) == voters(remaining);
+                             }),
+      "restarted node 4 is not a voting member within 15 s; last: " << (rs ? json::serialize(rs->raw) : "no status"));
   BOOST_TEST(w.wait_more(20, 10s), "writes stalled after node 4's restart:\n" << w.outcomes());
 
   // Let the removed node sit unattended past the time its peers keep it
   // reachable, with writes going on: an observation window, not a pause.
-  kv_cluster::eventually(quiet_window + 1s, [&] { return clock_type::now() - removed_at >= quiet_window; }, 100ms);
+  kv_cluster::eventually(
+      quiet_window + 1s, [&] { return clock_type::now() - removed_at >= quiet_window; }, 100ms);
   w.stop();
   watch.stop();
   const auto acks = w.acks();
@@ -433,10 +457,10 @@ BOOST_AUTO_TEST_CASE(a_node_joins_as_a_learner_is_promoted_and_an_original_node_
   // kept campaigning would push the term up again and again.
   // ("candidate" covers a pre-vote round too.)
   const auto gone_roles = watch.roles(gone);
-  BOOST_TEST((std::count(gone_roles.begin(), gone_roles.end(), "candidate") == 0 &&
-              std::count(gone_roles.begin(), gone_roles.end(), "leader") == 0 && watch.stayed_out_after_none(gone)),
-             "MEMBERSHIP CHECK removed-follower-harmless: node " << gone << " reported roles "
-                                                                 << watch.roles_text(gone));
+  BOOST_TEST(
+      (std::count(gone_roles.begin(), gone_roles.end(), "candidate") == 0 &&
+       std::count(gone_roles.begin(), gone_roles.end(), "leader") == 0 && watch.stayed_out_after_none(gone)),
+      "MEMBERSHIP CHECK removed-follower-harmless: node " << gone << " reported roles " << watch.roles_text(gone));
   std::uint64_t term_end = max_term_among(c, remaining);
   for (int id : remaining) term_end = std::max(term_end, watch.max_term(id));
   BOOST_TEST(term_end <= term_after_removal + 1,
@@ -451,8 +475,7 @@ BOOST_AUTO_TEST_CASE(a_node_joins_as_a_learner_is_promoted_and_an_original_node_
   check_every_ack_is_readable(c, joiner, remaining, acks);
 }
 
-BOOST_AUTO_TEST_CASE(a_leader_that_removes_itself_hands_over_and_stays_quiet)
-{
+BOOST_AUTO_TEST_CASE(a_leader_that_removes_itself_hands_over_and_stays_quiet) {
   kv_cluster c(/*slot=*/22);
   c.start_all();
   const auto leader = leader_among(c, {1, 2, 3}, 10s);
@@ -472,7 +495,8 @@ BOOST_AUTO_TEST_CASE(a_leader_that_removes_itself_hands_over_and_stays_quiet)
     for (const auto& w : writers) out += w.outcomes();
     return out;
   };
-  BOOST_REQUIRE_MESSAGE(wait_writes(20, 10s), "the writers got no 20 acknowledgements each within 10 s:\n" << outcomes());
+  BOOST_REQUIRE_MESSAGE(wait_writes(20, 10s), "the writers got no 20 acknowledgements each within 10 s:\n"
+                                                  << outcomes());
   const auto before = c.status(*leader);
   BOOST_REQUIRE(before);
   std::map<int, std::size_t> pre_votes_before;
@@ -482,14 +506,17 @@ BOOST_AUTO_TEST_CASE(a_leader_that_removes_itself_hands_over_and_stays_quiet)
   // leader has writes in flight (appended, not yet acknowledged) when the
   // configuration without it commits.
   std::list<writer> burst;
-  for (const char* prefix : {"s-burst-a-", "s-burst-b-", "s-burst-c-", "s-burst-d-", "s-burst-e-", "s-burst-f-",
-                             "s-burst-g-", "s-burst-h-"})
+  for (const char* prefix :
+       {"s-burst-a-", "s-burst-b-", "s-burst-c-", "s-burst-d-", "s-burst-e-", "s-burst-f-", "s-burst-g-", "s-burst-h-"})
     burst.emplace_back(c, prefix, 1000, 2000ms, 0ms);
-  BOOST_REQUIRE(kv_cluster::eventually(5s, [&] {
-    for (const auto& w : burst)
-      if (w.acked() < 5) return false;
-    return true;
-  }, 5ms));
+  BOOST_REQUIRE(kv_cluster::eventually(
+      5s,
+      [&] {
+        for (const auto& w : burst)
+          if (w.acked() < 5) return false;
+        return true;
+      },
+      5ms));
 
   // [thesis §4.2.2] The leader steps down once the configuration without it
   // commits; coraft hands over with TimeoutNow.
@@ -501,7 +528,8 @@ BOOST_AUTO_TEST_CASE(a_leader_that_removes_itself_hands_over_and_stays_quiet)
   watcher watch(c, c.ids());
 
   const auto next = leader_among(c, rest, 10s);
-  BOOST_TEST_REQUIRE(next.has_value(), "nodes " << rest[0] << " and " << rest[1] << " agree on no leader among them within 10 s");
+  BOOST_TEST_REQUIRE(next.has_value(),
+                     "nodes " << rest[0] << " and " << rest[1] << " agree on no leader among them within 10 s");
   BOOST_TEST_MESSAGE("node " << *next << " leads " << ms_since(removed_at) << " ms after the old leader's removal");
   const auto ns = c.status(*next);
   BOOST_REQUIRE(ns);
@@ -509,11 +537,14 @@ BOOST_AUTO_TEST_CASE(a_leader_that_removes_itself_hands_over_and_stays_quiet)
   BOOST_TEST(ns->term <= before->term + 2, "term " << before->term << " -> " << ns->term);
   const std::uint64_t term_after_handover = ns->term;
   std::optional<node_status> os;
-  BOOST_TEST(kv_cluster::eventually(10s, [&] {
-    os = c.status(*leader);
-    return os && os->role == "none";
-  }), "MEMBERSHIP CHECK removed-leader-learns: old leader " << *leader << " did not report role none within 10 s; last: "
-                                                             << (os ? json::serialize(os->raw) : "no status"));
+  BOOST_TEST(kv_cluster::eventually(10s,
+                                    [&] {
+                                      os = c.status(*leader);
+                                      return os && os->role == "none";
+                                    }),
+             "MEMBERSHIP CHECK removed-leader-learns: old leader "
+                 << *leader
+                 << " did not report role none within 10 s; last: " << (os ? json::serialize(os->raw) : "no status"));
   const std::uint64_t old_term = os ? os->term : 0;
   // MEMBERSHIP CHECK self-removal-handover: handed over with TimeoutNow,
   // the new leader campaigned at once, skipping pre-vote; after an election
@@ -521,8 +552,8 @@ BOOST_AUTO_TEST_CASE(a_leader_that_removes_itself_hands_over_and_stays_quiet)
   for (int id : rest) {
     const std::size_t pre_votes = occurrences(c.log_of(id), "now pre_candidate");
     BOOST_TEST(pre_votes == pre_votes_before[id],
-               "MEMBERSHIP CHECK self-removal-handover: node " << id << " ran " << pre_votes - pre_votes_before[id]
-                   << " pre-vote round(s) after leader " << *leader
+               "MEMBERSHIP CHECK self-removal-handover: node "
+                   << id << " ran " << pre_votes - pre_votes_before[id] << " pre-vote round(s) after leader " << *leader
                    << " removed itself: no TimeoutNow handover, the cluster waited an election timeout (the old "
                    << "leader's log ends at " << (os ? os->last_log_index : 0) << ", its removal is entry "
                    << (os ? number(os->raw, "config_index") : 0) << ")");
@@ -530,7 +561,8 @@ BOOST_AUTO_TEST_CASE(a_leader_that_removes_itself_hands_over_and_stays_quiet)
 
   BOOST_TEST(wait_writes(50, 15s), "writes stalled after the leader removed itself:\n" << outcomes());
 
-  kv_cluster::eventually(quiet_window + 1s, [&] { return clock_type::now() - removed_at >= quiet_window; }, 100ms);
+  kv_cluster::eventually(
+      quiet_window + 1s, [&] { return clock_type::now() - removed_at >= quiet_window; }, 100ms);
   BOOST_TEST(wait_writes(20, 10s), "writes stalled after the quiet window:\n" << outcomes());
   std::vector<ack> acks;
   writers.splice(writers.end(), burst);
@@ -552,21 +584,20 @@ BOOST_AUTO_TEST_CASE(a_leader_that_removes_itself_hands_over_and_stays_quiet)
                                                                   << watch.roles_text(*leader));
   BOOST_TEST(watch.max_term(*leader) <= std::max(old_term, term_after_handover),
              "MEMBERSHIP CHECK removed-leader-quiet: old leader's term went from "
-                 << old_term << " to " << watch.max_term(*leader) << " (the new leader's: " << term_after_handover << ")");
+                 << old_term << " to " << watch.max_term(*leader) << " (the new leader's: " << term_after_handover
+                 << ")");
   if (auto s = c.status(*leader)) BOOST_TEST(s->role == "none", "old leader now: " << json::serialize(s->raw));
   std::uint64_t term_end = max_term_among(c, rest);
   for (int id : rest) term_end = std::max(term_end, watch.max_term(id));
-  BOOST_TEST(term_end <= term_after_handover + 1,
-             "MEMBERSHIP CHECK removed-leader-quiet: the remaining term rose from " << term_after_handover << " to "
-                                                                                    << term_end);
+  BOOST_TEST(term_end <= term_after_handover + 1, "MEMBERSHIP CHECK removed-leader-quiet: the remaining term rose from "
+                                                      << term_after_handover << " to " << term_end);
 
   const auto final_leader = leader_among(c, rest, 10s);
   BOOST_REQUIRE(final_leader);
   check_every_ack_is_readable(c, *final_leader, rest, acks);
 }
 
-BOOST_AUTO_TEST_CASE(membership_routes_refuse_bad_input_with_json_errors)
-{
+BOOST_AUTO_TEST_CASE(membership_routes_refuse_bad_input_with_json_errors) {
   kv_cluster c(/*slot=*/23);
   c.start_all();
   const auto leader = leader_among(c, {1, 2, 3}, 10s);
@@ -581,8 +612,10 @@ BOOST_AUTO_TEST_CASE(membership_routes_refuse_bad_input_with_json_errors)
     const http_reply r = c.call(id, method, target, body);
     BOOST_TEST(r.status == status, method << " " << target << " " << body << " on node " << id << ": " << r.brief());
     BOOST_TEST(r.header("content-type").find("application/json") != std::string::npos, r.brief());
-    if (!code.empty()) BOOST_TEST(error_code(r) == code, method << " " << target << " " << body << ": " << r.brief());
-    else BOOST_TEST(!error_code(r).empty(), method << " " << target << " " << body << ": " << r.brief());
+    if (!code.empty())
+      BOOST_TEST(error_code(r) == code, method << " " << target << " " << body << ": " << r.brief());
+    else
+      BOOST_TEST(!error_code(r).empty(), method << " " << target << " " << body << ": " << r.brief());
   };
   const std::string spare_raft = "127.0.0.15:" + std::to_string(28000 + 100 * 23 + 1);
   const std::string spare_http = "127.0.0.15:" + std::to_string(28000 + 100 * 23 + 2);
@@ -611,8 +644,10 @@ BOOST_AUTO_TEST_CASE(membership_routes_refuse_bad_input_with_json_errors)
   // An existing id, as learner or voter: 409 bad_member.
   for (int id : c.ids()) {
     const std::string addr = "\"127.0.0.99:1\"";
-    expect_error(*leader, "POST", "/v1/members", member_body(std::to_string(id), addr, addr, "false"), 409, "bad_member");
-    expect_error(*leader, "POST", "/v1/members", member_body(std::to_string(id), addr, addr, "true"), 409, "bad_member");
+    expect_error(*leader, "POST", "/v1/members", member_body(std::to_string(id), addr, addr, "false"), 409,
+                 "bad_member");
+    expect_error(*leader, "POST", "/v1/members", member_body(std::to_string(id), addr, addr, "true"), 409,
+                 "bad_member");
   }
   // Not a member: 404 (a follower first redirects to the leader).
   expect_error(*leader, "DELETE", "/v1/members/9", "", 404, "not_found");
@@ -622,7 +657,8 @@ BOOST_AUTO_TEST_CASE(membership_routes_refuse_bad_input_with_json_errors)
   expect_error(followers[0], "DELETE", "/v1/members/9", "", 307, "not_leader");
   BOOST_TEST(c.call_following(followers[0], "DELETE", "/v1/members/9").status == 404);
   // Promoting a voter: 409 bad_member.
-  for (int id : c.ids()) expect_error(*leader, "POST", "/v1/members/" + std::to_string(id) + "/promote", "", 409, "bad_member");
+  for (int id : c.ids())
+    expect_error(*leader, "POST", "/v1/members/" + std::to_string(id) + "/promote", "", 409, "bad_member");
 
   // Nothing changed: still the original three voters, and writes work.
   const auto unchanged = c.status(*leader);
@@ -632,7 +668,8 @@ BOOST_AUTO_TEST_CASE(membership_routes_refuse_bad_input_with_json_errors)
 
   // A learner whose process never starts is harmless (it counts for no
   // majority) and can be removed again.
-  const http_reply added = change_membership(c, *leader, "POST", "/v1/members", member_body("5", q_raft, q_http, "false"));
+  const http_reply added =
+      change_membership(c, *leader, "POST", "/v1/members", member_body("5", q_raft, q_http, "false"));
   BOOST_TEST_REQUIRE(added.status == 200, added.brief());
   BOOST_TEST(c.call(*leader, "PUT", "/v1/kv/with-a-dead-learner", "3").status == 200);
   const http_reply dropped = change_membership(c, *leader, "DELETE", "/v1/members/5");

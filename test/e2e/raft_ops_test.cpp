@@ -33,7 +33,8 @@ std::uint64_t metric(const kv_cluster& c, int id, const std::string& name) {
 std::uint64_t write_keys(const kv_cluster& c, int leader, int from, int to) {
   std::uint64_t last = 0;
   for (int i = from; i < to; ++i) {
-    const http_reply r = c.call_following(leader, "PUT", "/v1/kv/key-" + std::to_string(i), "value-" + std::to_string(i));
+    const http_reply r =
+        c.call_following(leader, "PUT", "/v1/kv/key-" + std::to_string(i), "value-" + std::to_string(i));
     BOOST_TEST_REQUIRE(r.status == 200, "PUT key-" << i << ": " << r.brief());
     last = number(r.json(), "index");
   }
@@ -44,8 +45,7 @@ std::uint64_t write_keys(const kv_cluster& c, int leader, int from, int to) {
 
 BOOST_AUTO_TEST_SUITE(e2e_raft_ops)
 
-BOOST_AUTO_TEST_CASE(a_wiped_follower_rejoins_and_catches_up_by_snapshot)
-{
+BOOST_AUTO_TEST_CASE(a_wiped_follower_rejoins_and_catches_up_by_snapshot) {
   // Snapshots every 100 entries, 50 kept behind: 600 writes compact the
   // leader's log well past index 1, so a node with an empty data directory
   // can only catch up through InstallSnapshot [§7].
@@ -93,8 +93,7 @@ BOOST_AUTO_TEST_CASE(a_wiped_follower_rejoins_and_catches_up_by_snapshot)
   BOOST_TEST(number(snap.json(), "index") >= more);
 }
 
-BOOST_AUTO_TEST_CASE(transfer_moves_leadership_in_under_an_election_timeout)
-{
+BOOST_AUTO_TEST_CASE(transfer_moves_leadership_in_under_an_election_timeout) {
   kv_cluster c(/*slot=*/8);
   c.start_all();
   const auto leader = c.wait_for_agreement(10s);
@@ -135,8 +134,7 @@ BOOST_AUTO_TEST_CASE(transfer_moves_leadership_in_under_an_election_timeout)
   BOOST_TEST(number(best.json(), "leader") != static_cast<std::uint64_t>(target));
 }
 
-BOOST_AUTO_TEST_CASE(sigterm_of_the_leader_hands_leadership_over_without_an_election_timeout)
-{
+BOOST_AUTO_TEST_CASE(sigterm_of_the_leader_hands_leadership_over_without_an_election_timeout) {
   kv_cluster c(/*slot=*/9);
   c.start_all();
   const auto leader = c.wait_for_agreement(10s);
@@ -161,8 +159,7 @@ BOOST_AUTO_TEST_CASE(sigterm_of_the_leader_hands_leadership_over_without_an_elec
   BOOST_TEST(c.call(*next, "PUT", "/v1/kv/after", "x").status == 200);
 }
 
-BOOST_AUTO_TEST_CASE(followers_serve_linearizable_reads_through_read_index)
-{
+BOOST_AUTO_TEST_CASE(followers_serve_linearizable_reads_through_read_index) {
   kv_cluster c(/*slot=*/10);
   c.start_all();
   const auto leader = c.wait_for_agreement(10s);

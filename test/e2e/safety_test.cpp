@@ -113,7 +113,8 @@ class writer {
   }
   std::size_t acked() const { return acked_; }
   bool wait_acked(std::size_t n, std::chrono::milliseconds within) const {
-    return kv_cluster::eventually(within, [&] { return acked_ >= n; }, 5ms);
+    return kv_cluster::eventually(
+        within, [&] { return acked_ >= n; }, 5ms);
   }
   std::vector<ack> acks() const {
     std::lock_guard lock(mutex_);
@@ -177,8 +178,9 @@ std::vector<ack> write_acked(const kv_cluster& c, const std::string& prefix, std
   writer w(c, prefix, 4, static_cast<int>(2 * goal + 20), within);
   const bool done = w.wait_acked(goal, within);
   w.stop();
-  BOOST_TEST_REQUIRE(done, "only " << w.acked() << " of " << goal << " writes acknowledged within "
-                                   << within.count() << " ms:\n" << w.outcomes());
+  BOOST_TEST_REQUIRE(done, "only " << w.acked() << " of " << goal << " writes acknowledged within " << within.count()
+                                   << " ms:\n"
+                                   << w.outcomes());
   return w.acks();
 }
 
@@ -197,7 +199,8 @@ void check_every_ack_is_readable(const kv_cluster& c, int via, const std::vector
   BOOST_TEST(lost == 0, lost << " of " << acks.size() << " acknowledged writes missing on a linearizable read");
   const std::uint64_t last = max_index(acks);
   for (int id : nodes) {
-    BOOST_TEST_REQUIRE(c.wait_applied(id, last, 15s), "node " << id << " did not apply index " << last << " within 15 s");
+    BOOST_TEST_REQUIRE(c.wait_applied(id, last, 15s),
+                       "node " << id << " did not apply index " << last << " within 15 s");
     int stale_lost = 0;
     for (const auto& a : acks) {
       const http_reply r = c.call(id, "GET", "/v1/kv/" + a.key + "?stale");
@@ -214,20 +217,23 @@ void check_every_ack_is_readable(const kv_cluster& c, int via, const std::vector
 // names it, in the same term.
 std::optional<int> leader_among(const kv_cluster& c, const std::vector<int>& ids, std::chrono::milliseconds within) {
   std::optional<int> found;
-  kv_cluster::eventually(within, [&] {
-    std::optional<std::uint64_t> term;
-    int leader = 0;
-    bool says_so = false;
-    for (int id : ids) {
-      auto s = c.status(id);
-      if (!s || s->leader == 0 || (term && (*term != s->term || leader != s->leader))) return false;
-      term = s->term;
-      leader = s->leader;
-      says_so = says_so || (s->id == leader && s->role == "leader");
-    }
-    if (says_so) found = leader;
-    return says_so;
-  }, 10ms);
+  kv_cluster::eventually(
+      within,
+      [&] {
+        std::optional<std::uint64_t> term;
+        int leader = 0;
+        bool says_so = false;
+        for (int id : ids) {
+          auto s = c.status(id);
+          if (!s || s->leader == 0 || (term && (*term != s->term || leader != s->leader))) return false;
+          term = s->term;
+          leader = s->leader;
+          says_so = says_so || (s->id == leader && s->role == "leader");
+        }
+        if (says_so) found = leader;
+        return says_so;
+      },
+      10ms);
   return found;
 }
 
@@ -237,11 +243,14 @@ std::optional<int> leader_among(const kv_cluster& c, const std::vector<int>& ids
 http_reply change_membership(const kv_cluster& c, int via, const std::string& method, const std::string& target,
                              const std::string& body = {}, bool retry_not_caught_up = true) {
   http_reply r;
-  kv_cluster::eventually(20s, [&] {
-    r = c.call_following(via, method, target, body);
-    const std::string code = error_code(r);
-    return !(r.status == 409 && (code == "busy" || (retry_not_caught_up && code == "not_caught_up")));
-  }, 100ms);
+  kv_cluster::eventually(
+      20s,
+      [&] {
+        r = c.call_following(via, method, target, body);
+        const std::string code = error_code(r);
+        return !(r.status == 409 && (code == "busy" || (retry_not_caught_up && code == "not_caught_up")));
+      },
+      100ms);
   return r;
 }
 
@@ -354,9 +363,10 @@ std::vector<std::pair<std::uint64_t, std::uint32_t>> wal_records(const fs::path&
 void check_refusal_names_file_and_fix(const std::string& output, const std::string& file) {
   BOOST_TEST(contains(output, file), "the refusal does not name " << file << ":\n" << output);
   BOOST_TEST((contains(output, "--join") && contains(output, "learner") && contains(output, "promote")),
-             "the refusal does not give the safe fix (remove, wipe, --join as a learner, promote):\n" << output);
-  BOOST_TEST(contains(output, "same voter"),
-             "the refusal does not warn against coming back as the same voter:\n" << output);
+             "the refusal does not give the safe fix (remove, wipe, --join as a learner, promote):\n"
+                 << output);
+  BOOST_TEST(contains(output, "same voter"), "the refusal does not warn against coming back as the same voter:\n"
+                                                 << output);
 }
 
 }  // namespace
@@ -365,8 +375,7 @@ BOOST_AUTO_TEST_SUITE(e2e_safety)
 
 // ---- a. hole 1 ----------------------------------------------------------------
 
-BOOST_AUTO_TEST_CASE(a_node_restarted_with_a_cluster_flag_naming_only_itself_does_not_form_a_second_cluster)
-{
+BOOST_AUTO_TEST_CASE(a_node_restarted_with_a_cluster_flag_naming_only_itself_does_not_form_a_second_cluster) {
   // DESIGN.md "Guarantees": once a data directory holds state, the
   // configuration comes from it; a --cluster that differs is ignored with a
   // warning, never used to form a cluster (etcd ignores --initial-cluster
@@ -381,15 +390,18 @@ BOOST_AUTO_TEST_CASE(a_node_restarted_with_a_cluster_flag_naming_only_itself_doe
   c.start(1, {}, with_cluster_flag(alone));
   // It must neither lead nor take a write: for 3 s of attempts.
   std::string seen;
-  const bool forked = kv_cluster::eventually(3s, [&] {
-    const http_reply put = c.call(1, "PUT", "/v1/kv/forked", "x", {}, 1000ms);
-    const auto s = c.status(1);
-    if (put.status == 200 || (s && s->role == "leader")) {
-      seen = "PUT: " + put.brief() + "; status: " + (s ? json::serialize(s->raw) : "none");
-      return true;
-    }
-    return false;
-  }, 100ms);
+  const bool forked = kv_cluster::eventually(
+      3s,
+      [&] {
+        const http_reply put = c.call(1, "PUT", "/v1/kv/forked", "x", {}, 1000ms);
+        const auto s = c.status(1);
+        if (put.status == 200 || (s && s->role == "leader")) {
+          seen = "PUT: " + put.brief() + "; status: " + (s ? json::serialize(s->raw) : "none");
+          return true;
+        }
+        return false;
+      },
+      100ms);
   BOOST_TEST(!forked, "node 1 restarted with --cluster " << alone << " led or took a write over the old log: " << seen);
   // One warning naming the difference.
   const std::string log = c.log_of(1);
@@ -416,8 +428,7 @@ BOOST_AUTO_TEST_CASE(a_node_restarted_with_a_cluster_flag_naming_only_itself_doe
 
 // ---- b. hole 2 ----------------------------------------------------------------
 
-BOOST_AUTO_TEST_CASE(a_node_whose_newest_snapshot_is_damaged_refuses_to_start_and_comes_back_as_a_learner)
-{
+BOOST_AUTO_TEST_CASE(a_node_whose_newest_snapshot_is_damaged_refuses_to_start_and_comes_back_as_a_learner) {
   // Snapshots every 200 entries and 10 left behind: the log of each node
   // starts after its previous snapshot, so the newest is the only copy of
   // the entries between [§7].
@@ -425,7 +436,8 @@ BOOST_AUTO_TEST_CASE(a_node_whose_newest_snapshot_is_damaged_refuses_to_start_an
   c.start_all();
   BOOST_REQUIRE_MESSAGE(leader_among(c, {1, 2, 3}, 10s), "no agreed leader within 10 s");
   const std::vector<ack> acks = write_acked(c, "b-", 1500, 40s);
-  BOOST_TEST_MESSAGE("snapshot story: " << acks.size() << " writes acknowledged, the last at index " << max_index(acks));
+  BOOST_TEST_MESSAGE("snapshot story: " << acks.size() << " writes acknowledged, the last at index "
+                                        << max_index(acks));
   for (int id : {1, 2, 3})
     BOOST_REQUIRE_MESSAGE(c.wait_applied(id, max_index(acks), 10s), "node " << id << " did not apply everything");
   const auto before = c.status(3);
@@ -462,17 +474,22 @@ BOOST_AUTO_TEST_CASE(a_node_whose_newest_snapshot_is_damaged_refuses_to_start_an
   fs::remove_all(c.data_dir(3));
   c.start(3, {"--join", c.http_addr(*leader)});
   std::optional<node_status> s3;
-  BOOST_TEST_REQUIRE(kv_cluster::eventually(20s, [&] {
-    s3 = c.status(3);
-    return s3 && s3->role == "learner";
-  }), "node 3 did not become a learner within 20 s; last: " << (s3 ? json::serialize(s3->raw) : "no status"));
+  BOOST_TEST_REQUIRE(
+      kv_cluster::eventually(20s,
+                             [&] {
+                               s3 = c.status(3);
+                               return s3 && s3->role == "learner";
+                             }),
+      "node 3 did not become a learner within 20 s; last: " << (s3 ? json::serialize(s3->raw) : "no status"));
   const http_reply promoted = change_membership(c, *leader, "POST", "/v1/members/3/promote");
   BOOST_TEST_REQUIRE(promoted.status == 200, "promote node 3: " << promoted.brief());
-  BOOST_TEST(kv_cluster::eventually(10s, [&] {
-    s3 = c.status(3);
-    return s3 && (s3->role == "follower" || s3->role == "leader") &&
-           members_of(*s3) == std::map<int, bool>{{1, true}, {2, true}, {3, true}};
-  }), "node 3 is not a voter of 1,2,3 within 10 s; last: " << (s3 ? json::serialize(s3->raw) : "no status"));
+  BOOST_TEST(kv_cluster::eventually(10s,
+                                    [&] {
+                                      s3 = c.status(3);
+                                      return s3 && (s3->role == "follower" || s3->role == "leader") &&
+                                             members_of(*s3) == std::map<int, bool>{{1, true}, {2, true}, {3, true}};
+                                    }),
+             "node 3 is not a voter of 1,2,3 within 10 s; last: " << (s3 ? json::serialize(s3->raw) : "no status"));
   check_every_ack_is_readable(c, *leader, {3}, acks);
 }
 
@@ -516,10 +533,11 @@ const stopped_cluster& source() {
       BOOST_REQUIRE(st);
       s->before[id] = *st;
     }
-    for (const auto& [id, st] : c.terminate_all()) BOOST_REQUIRE_MESSAGE(st == 0, "source node " << id << " exit " << st);
+    for (const auto& [id, st] : c.terminate_all())
+      BOOST_REQUIRE_MESSAGE(st == 0, "source node " << id << " exit " << st);
     for (int id : {1, 2, 3}) {
-      BOOST_REQUIRE_MESSAGE(snapshots(c.data_dir(id)).size() == 2u, "source node " << id << " has "
-                                                                   << snapshots(c.data_dir(id)).size() << " snapshots");
+      BOOST_REQUIRE_MESSAGE(snapshots(c.data_dir(id)).size() == 2u,
+                            "source node " << id << " has " << snapshots(c.data_dir(id)).size() << " snapshots");
       copy_dir(c.data_dir(id), s->dir / ("node" + std::to_string(id)));
     }
   }
@@ -559,9 +577,9 @@ void expect_refusal_or_no_loss(const std::function<void(const fs::path&)>& damag
   const auto alone = c.status(1);
   BOOST_REQUIRE(alone);
   const node_status& was = src.before.at(1);
-  BOOST_TEST(alone->last_log_index >= was.last_log_index,
-             "node 1 started with less: last_log_index " << alone->last_log_index << ", " << was.last_log_index
-                                                         << " before the damage to " << file);
+  BOOST_TEST(alone->last_log_index >= was.last_log_index, "node 1 started with less: last_log_index "
+                                                              << alone->last_log_index << ", " << was.last_log_index
+                                                              << " before the damage to " << file);
   BOOST_TEST(alone->term >= was.term, "node 1 started in term " << alone->term << ", " << was.term << " before");
   c.start(2);
   c.start(3);
@@ -571,41 +589,38 @@ void expect_refusal_or_no_loss(const std::function<void(const fs::path&)>& damag
 
 }  // namespace
 
-BOOST_AUTO_TEST_CASE(a_wal_segment_damaged_before_its_last_write_is_refused_by_name)
-{
+BOOST_AUTO_TEST_CASE(a_wal_segment_damaged_before_its_last_write_is_refused_by_name) {
   // A record in the middle of the segment, later writes after it: not a
   // write torn by a crash but a damaged durable one (wal.hpp).
   const auto segs = segments(source().dir / "node1");
   BOOST_REQUIRE(!segs.empty());
   const std::string name = segs.back().filename().string();
-  expect_refusal_or_no_loss([&](const fs::path& dir) {
-    const auto records = wal_records(dir / name);
-    BOOST_REQUIRE_MESSAGE(records.size() > 100u, "only " << records.size() << " records in " << name);
-    const auto [at, len] = records[records.size() / 2];
-    flip_bytes(dir / name, at + 12 + len / 2, 4);
-  }, name);
+  expect_refusal_or_no_loss(
+      [&](const fs::path& dir) {
+        const auto records = wal_records(dir / name);
+        BOOST_REQUIRE_MESSAGE(records.size() > 100u, "only " << records.size() << " records in " << name);
+        const auto [at, len] = records[records.size() / 2];
+        flip_bytes(dir / name, at + 12 + len / 2, 4);
+      },
+      name);
 }
 
-BOOST_AUTO_TEST_CASE(a_damaged_coraft_meta_is_refused_by_name)
-{
+BOOST_AUTO_TEST_CASE(a_damaged_coraft_meta_is_refused_by_name) {
   expect_refusal_or_no_loss([](const fs::path& dir) { flip_bytes(dir / "coraft.meta", 0, 6); }, "coraft.meta");
 }
 
-BOOST_AUTO_TEST_CASE(a_coraft_meta_damaged_in_its_middle_is_refused_by_name)
-{
-  expect_refusal_or_no_loss([](const fs::path& dir) {
-    flip_bytes(dir / "coraft.meta", fs::file_size(dir / "coraft.meta") / 2, 4);
-  }, "coraft.meta");
+BOOST_AUTO_TEST_CASE(a_coraft_meta_damaged_in_its_middle_is_refused_by_name) {
+  expect_refusal_or_no_loss(
+      [](const fs::path& dir) { flip_bytes(dir / "coraft.meta", fs::file_size(dir / "coraft.meta") / 2, 4); },
+      "coraft.meta");
 }
 
-BOOST_AUTO_TEST_CASE(a_missing_coraft_meta_beside_segments_is_refused_by_name)
-{
+BOOST_AUTO_TEST_CASE(a_missing_coraft_meta_beside_segments_is_refused_by_name) {
   expect_refusal_or_no_loss([](const fs::path& dir) { fs::remove(dir / "coraft.meta"); }, "coraft.meta",
                             /*must_refuse=*/true);
 }
 
-BOOST_AUTO_TEST_CASE(a_damaged_newest_snapshot_is_passed_over_when_the_log_reaches_the_previous_one)
-{
+BOOST_AUTO_TEST_CASE(a_damaged_newest_snapshot_is_passed_over_when_the_log_reaches_the_previous_one) {
   // [§7] The previous snapshot plus the log after it hold everything: the
   // node may start from them (and says so), losing nothing.
   const std::string newest = snapshots(source().dir / "node1").back().filename().string();
@@ -613,71 +628,77 @@ BOOST_AUTO_TEST_CASE(a_damaged_newest_snapshot_is_passed_over_when_the_log_reach
                             newest, false, newest);
 }
 
-BOOST_AUTO_TEST_CASE(snapshots_the_log_does_not_reach_damaged_or_missing_are_refused_by_name)
-{
+BOOST_AUTO_TEST_CASE(snapshots_the_log_does_not_reach_damaged_or_missing_are_refused_by_name) {
   // Both snapshots damaged: the compacted log starts after an entry that
   // only they held.
-  expect_refusal_or_no_loss([](const fs::path& dir) {
-    for (const auto& s : snapshots(dir)) flip_bytes(s, fs::file_size(s) / 2, 64);
-  }, snapshots(source().dir / "node1").back().filename().string());
+  expect_refusal_or_no_loss(
+      [](const fs::path& dir) {
+        for (const auto& s : snapshots(dir)) flip_bytes(s, fs::file_size(s) / 2, 64);
+      },
+      snapshots(source().dir / "node1").back().filename().string());
   // Both missing.
-  expect_refusal_or_no_loss([](const fs::path& dir) {
-    for (const auto& s : snapshots(dir)) fs::remove(s);
-  }, "snapshot");
+  expect_refusal_or_no_loss(
+      [](const fs::path& dir) {
+        for (const auto& s : snapshots(dir)) fs::remove(s);
+      },
+      "snapshot");
 }
 
-BOOST_AUTO_TEST_CASE(leftover_temporary_files_are_harmless_and_nothing_is_lost)
-{
+BOOST_AUTO_TEST_CASE(leftover_temporary_files_are_harmless_and_nothing_is_lost) {
   // What a crash leaves mid-way: a half-written snapshot, a segment being
   // created, a spare being prepared, a metadata file being created. Each is
   // discarded; none is taken for data.
-  expect_refusal_or_no_loss([](const fs::path& dir) {
-    const std::string snap = read_bytes(snapshots(dir).back());
-    write_file(dir / "snap.tmp", snap.substr(0, snap.size() / 2));
-    const std::string seg = read_bytes(segments(dir).back());
-    write_file(dir / "wal.tmp", seg.substr(0, 1 << 20));
-    write_file(dir / "wal.spare", std::string(4 << 20, '\0'));
-    write_file(dir / "coraft.meta.tmp", read_bytes(dir / "coraft.meta").substr(0, 20));
-  }, "tmp");
+  expect_refusal_or_no_loss(
+      [](const fs::path& dir) {
+        const std::string snap = read_bytes(snapshots(dir).back());
+        write_file(dir / "snap.tmp", snap.substr(0, snap.size() / 2));
+        const std::string seg = read_bytes(segments(dir).back());
+        write_file(dir / "wal.tmp", seg.substr(0, 1 << 20));
+        write_file(dir / "wal.spare", std::string(4 << 20, '\0'));
+        write_file(dir / "coraft.meta.tmp", read_bytes(dir / "coraft.meta").substr(0, 20));
+      },
+      "tmp");
 }
 
-BOOST_AUTO_TEST_CASE(a_segment_copied_from_another_node_is_refused_by_name)
-{
+BOOST_AUTO_TEST_CASE(a_segment_copied_from_another_node_is_refused_by_name) {
   // Node 2's log under node 1's name: node 2's vote and log, not node 1's.
   const fs::path theirs = segments(source().dir / "node2").back();
-  expect_refusal_or_no_loss([&](const fs::path& dir) {
-    for (const auto& s : segments(dir)) fs::remove(s);
-    sparse_copy(theirs, dir / theirs.filename());
-  }, theirs.filename().string(), /*must_refuse=*/true);
+  expect_refusal_or_no_loss(
+      [&](const fs::path& dir) {
+        for (const auto& s : segments(dir)) fs::remove(s);
+        sparse_copy(theirs, dir / theirs.filename());
+      },
+      theirs.filename().string(), /*must_refuse=*/true);
 }
 
-BOOST_AUTO_TEST_CASE(a_snapshot_copied_from_another_node_is_refused_or_passed_over)
-{
+BOOST_AUTO_TEST_CASE(a_snapshot_copied_from_another_node_is_refused_or_passed_over) {
   // Node 2's newest snapshot as node 1's newest: it does not verify as
   // node 1's; the log reaches node 1's previous one, so starting from that
   // loses nothing.
   const fs::path theirs = snapshots(source().dir / "node2").back();
   const std::string mine = snapshots(source().dir / "node1").back().filename().string();
-  expect_refusal_or_no_loss([&](const fs::path& dir) {
-    fs::remove(dir / mine);
-    sparse_copy(theirs, dir / mine);
-  }, mine, false, mine);
+  expect_refusal_or_no_loss(
+      [&](const fs::path& dir) {
+        fs::remove(dir / mine);
+        sparse_copy(theirs, dir / mine);
+      },
+      mine, false, mine);
 }
 
-BOOST_AUTO_TEST_CASE(another_clusters_coraft_meta_is_refused)
-{
+BOOST_AUTO_TEST_CASE(another_clusters_coraft_meta_is_refused) {
   // Same --cluster-id and node id, another directory: only the data id
   // tells them apart.
-  expect_refusal_or_no_loss([](const fs::path& dir) {
-    fs::remove(dir / "coraft.meta");
-    sparse_copy(source().dir / "other-cluster.meta", dir / "coraft.meta");
-  }, "coraft.meta", /*must_refuse=*/true);
+  expect_refusal_or_no_loss(
+      [](const fs::path& dir) {
+        fs::remove(dir / "coraft.meta");
+        sparse_copy(source().dir / "other-cluster.meta", dir / "coraft.meta");
+      },
+      "coraft.meta", /*must_refuse=*/true);
 }
 
 // ---- d. hole 5 --------------------------------------------------------------------
 
-BOOST_AUTO_TEST_CASE(a_node_whose_fsync_fails_exits_and_its_restart_loses_no_acknowledged_write)
-{
+BOOST_AUTO_TEST_CASE(a_node_whose_fsync_fails_exits_and_its_restart_loses_no_acknowledged_write) {
   // DESIGN.md "Guarantees": an fsync error on the durable path is fatal —
   // after a failed fsync Linux may have dropped the data and marks the
   // pages clean, so no retry proves it durable. The node exits non-zero
@@ -715,14 +736,14 @@ BOOST_AUTO_TEST_CASE(a_node_whose_fsync_fails_exits_and_its_restart_loses_no_ack
   BOOST_TEST(w.wait_acked(w.acked() + 50, 15s), "writes stalled after node 1's restart:\n" << w.outcomes());
   w.stop();
   BOOST_TEST_MESSAGE("fsync story: " << w.acked() << " writes acknowledged (" << acked_at_exit
-                                     << " when node 1 exited); outcomes:\n" << w.outcomes());
+                                     << " when node 1 exited); outcomes:\n"
+                                     << w.outcomes());
   const auto leader = leader_among(c, {1, 2, 3}, 10s);
   BOOST_REQUIRE_MESSAGE(leader, "no agreed leader within 10 s after node 1's restart");
   check_every_ack_is_readable(c, 1, {1, 2, 3}, w.acks());
 }
 
-BOOST_AUTO_TEST_CASE(a_full_disk_stops_the_node_and_its_restart_loses_no_acknowledged_write)
-{
+BOOST_AUTO_TEST_CASE(a_full_disk_stops_the_node_and_its_restart_loses_no_acknowledged_write) {
   // A write error on the log is fatal as a sync error is (DESIGN.md
   // "Guarantees"): ENOSPC from the 31st append on.
   BOOST_REQUIRE_MESSAGE(fs::exists(kv_faults_binary()), "no coraft-kv-faults binary: '" << kv_faults_binary() << "'");
@@ -741,8 +762,7 @@ BOOST_AUTO_TEST_CASE(a_full_disk_stops_the_node_and_its_restart_loses_no_acknowl
   check_every_ack_is_readable(c, 1, {1}, w.acks());
 }
 
-BOOST_AUTO_TEST_CASE(a_write_is_acknowledged_only_after_its_fsync_returns)
-{
+BOOST_AUTO_TEST_CASE(a_write_is_acknowledged_only_after_its_fsync_returns) {
   // [§5.3, thesis §3.8] A 200 means durable on a majority, the leader
   // included: with every sync taking 100 ms (sync=slow), no single-node
   // write can be answered sooner.
@@ -759,12 +779,12 @@ BOOST_AUTO_TEST_CASE(a_write_is_acknowledged_only_after_its_fsync_returns)
   }
 }
 
-BOOST_AUTO_TEST_CASE(a_bad_failpoint_stops_coraft_kv_faults_naming_the_variable_and_the_release_binary_has_none)
-{
+BOOST_AUTO_TEST_CASE(a_bad_failpoint_stops_coraft_kv_faults_naming_the_variable_and_the_release_binary_has_none) {
   const std::string faults = kv_faults_binary();
   BOOST_REQUIRE_MESSAGE(!faults.empty() && fs::exists(faults), "no coraft-kv-faults binary: '" << faults << "'");
   kv_cluster c(/*slot=*/35);
-  for (const char* bad : {"sync=eoi", "sync=eio:after=x", "fsync=eio", "sync=slow", "write=enospc:file=logs", "sync=eio,"}) {
+  for (const char* bad :
+       {"sync=eoi", "sync=eio:after=x", "fsync=eio", "sync=slow", "write=enospc:file=logs", "sync=eio,"}) {
     const run_result r = c.run_node_to_exit(1, {}, 5s, faults_build(bad));
     BOOST_TEST(r.exit_code == 2, "CORAFT_FAILPOINTS=" << bad << ": exit " << r.exit_code << "\n" << r.output);
     BOOST_TEST(contains(r.output, "CORAFT_FAILPOINTS"), "the message does not name the variable:\n" << r.output);
@@ -776,8 +796,7 @@ BOOST_AUTO_TEST_CASE(a_bad_failpoint_stops_coraft_kv_faults_naming_the_variable_
 
 // ---- e. hole 6 --------------------------------------------------------------------
 
-BOOST_AUTO_TEST_CASE(adding_a_voter_that_never_started_is_refused_and_the_cluster_keeps_its_leader)
-{
+BOOST_AUTO_TEST_CASE(adding_a_voter_that_never_started_is_refused_and_the_cluster_keeps_its_leader) {
   // [thesis §4.2.1] A new server holds none of the log: as a voter added to
   // a one-voter cluster it would leave no majority (check-quorum deposes
   // the leader, and the change can never commit). Learner first, then
@@ -795,10 +814,13 @@ BOOST_AUTO_TEST_CASE(adding_a_voter_that_never_started_is_refused_and_the_cluste
   BOOST_TEST((contains(message, "learner") && contains(message, "promote")),
              "the answer does not say to add a learner and promote it: " << message);
   // The leader stays, in its term, and takes writes.
-  const bool lost = kv_cluster::eventually(1s, [&] {
-    const auto s = c.status(1);
-    return !s || s->role != "leader" || s->term != leader->term;
-  }, 50ms);
+  const bool lost = kv_cluster::eventually(
+      1s,
+      [&] {
+        const auto s = c.status(1);
+        return !s || s->role != "leader" || s->term != leader->term;
+      },
+      50ms);
   BOOST_TEST(!lost, "node 1 lost its leadership after the refused change");
   const http_reply w = c.call_following(1, "PUT", "/v1/kv/after", "2");
   BOOST_TEST(w.status == 200, "a write after the refused change: " << w.brief());

@@ -39,12 +39,18 @@ std::uint64_t parse_number(std::string_view v, std::string_view what, std::uint6
 unsigned parse_files(std::string_view v) {
   unsigned files = 0;
   for (const std::string_view f : split(v, '+')) {
-    if (f == "wal") files |= failpoint::wal;
-    else if (f == "snap") files |= failpoint::snap;
-    else if (f == "spare") files |= failpoint::spare;
-    else if (f == "meta") files |= failpoint::meta;
-    else if (f == "any") files |= failpoint::any;
-    else throw std::invalid_argument("unknown file class '" + std::string(f) + "' (wal, snap, spare, meta, any)");
+    if (f == "wal")
+      files |= failpoint::wal;
+    else if (f == "snap")
+      files |= failpoint::snap;
+    else if (f == "spare")
+      files |= failpoint::spare;
+    else if (f == "meta")
+      files |= failpoint::meta;
+    else if (f == "any")
+      files |= failpoint::any;
+    else
+      throw std::invalid_argument("unknown file class '" + std::string(f) + "' (wal, snap, spare, meta, any)");
   }
   return files;
 }
@@ -57,16 +63,25 @@ failpoint parse_point(std::string_view text) {
   if (eq == std::string_view::npos)
     throw std::invalid_argument("'" + p.text + "' is not OP=ACTION[:PARAM]... (e.g. sync=eio:after=40)");
   const std::string_view op = parts[0].substr(0, eq), act = parts[0].substr(eq + 1);
-  if (op == "sync") p.what = failpoint::op::sync;
-  else if (op == "write") p.what = failpoint::op::write;
-  else if (op == "rename") p.what = failpoint::op::rename;
-  else if (op == "dirsync") p.what = failpoint::op::dirsync;
-  else throw std::invalid_argument("unknown operation '" + std::string(op) + "' in '" + p.text +
-                                   "' (sync, write, rename, dirsync)");
-  if (act == "eio") p.act = failpoint::action::eio;
-  else if (act == "enospc") p.act = failpoint::action::enospc;
-  else if (act == "slow") p.act = failpoint::action::slow;
-  else throw std::invalid_argument("unknown action '" + std::string(act) + "' in '" + p.text + "' (eio, enospc, slow)");
+  if (op == "sync")
+    p.what = failpoint::op::sync;
+  else if (op == "write")
+    p.what = failpoint::op::write;
+  else if (op == "rename")
+    p.what = failpoint::op::rename;
+  else if (op == "dirsync")
+    p.what = failpoint::op::dirsync;
+  else
+    throw std::invalid_argument("unknown operation '" + std::string(op) + "' in '" + p.text +
+                                "' (sync, write, rename, dirsync)");
+  if (act == "eio")
+    p.act = failpoint::action::eio;
+  else if (act == "enospc")
+    p.act = failpoint::action::enospc;
+  else if (act == "slow")
+    p.act = failpoint::action::slow;
+  else
+    throw std::invalid_argument("unknown action '" + std::string(act) + "' in '" + p.text + "' (eio, enospc, slow)");
   bool have_ms = false;
   for (std::size_t i = 1; i < parts.size(); ++i) {
     const auto peq = parts[i].find('=');
@@ -204,12 +219,8 @@ class fault_file_system final : public file_system {
             if (!first) continue;  // reported once, as Linux reports a writeback error
             fails_with = EIO;
             break;
-          case failpoint::action::enospc:
-            fails_with = ENOSPC;
-            break;
-          case failpoint::action::slow:
-            sleep_ms += p.ms;
-            break;
+          case failpoint::action::enospc: fails_with = ENOSPC; break;
+          case failpoint::action::slow: sleep_ms += p.ms; break;
         }
         if (fails_with != 0 && error == 0) {
           error = fails_with;
@@ -232,7 +243,7 @@ class fault_file_system final : public file_system {
 
   std::unique_ptr<file_system> inner_;
   std::function<void(const std::string&)> log_;
-  std::mutex mutex_;  // guards open_ and points_ (test code: several storage threads call in)
+  std::mutex mutex_;                    // guards open_ and points_ (test code: several storage threads call in)
   std::map<handle, std::string> open_;  // path of each open handle (renames followed)
   std::vector<state> points_;
 };
@@ -260,8 +271,7 @@ std::vector<failpoint> failpoints_from_environment() {
   }
 }
 
-std::unique_ptr<file_system> make_fault_file_system(std::unique_ptr<file_system> inner,
-                                                    std::vector<failpoint> points,
+std::unique_ptr<file_system> make_fault_file_system(std::unique_ptr<file_system> inner, std::vector<failpoint> points,
                                                     std::function<void(const std::string&)> log) {
   return std::make_unique<fault_file_system>(std::move(inner), std::move(points), std::move(log));
 }

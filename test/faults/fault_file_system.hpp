@@ -90,8 +90,7 @@ std::vector<failpoint> parse_failpoints(std::string_view spec);
 std::vector<failpoint> failpoints_from_environment();
 
 // Wraps `inner`; `log` gets one line when a point first acts.
-std::unique_ptr<file_system> make_fault_file_system(std::unique_ptr<file_system> inner,
-                                                    std::vector<failpoint> points,
+std::unique_ptr<file_system> make_fault_file_system(std::unique_ptr<file_system> inner, std::vector<failpoint> points,
                                                     std::function<void(const std::string&)> log);
 
 }  // namespace coraft::faults

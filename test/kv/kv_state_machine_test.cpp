@@ -24,7 +24,8 @@ using model = std::map<std::string, std::string>;
 result apply_model(model& m, const command& c) {
   auto it = m.find(c.key);
   if (c.kind == op::get) return it == m.end() ? result{status::not_found, {}} : result{status::ok, it->second};
-  if (c.cond == condition::expect && (it == m.end() || it->second != c.expect)) return {status::precondition_failed, {}};
+  if (c.cond == condition::expect && (it == m.end() || it->second != c.expect))
+    return {status::precondition_failed, {}};
   if (c.cond == condition::absent && it != m.end()) return {status::precondition_failed, {}};
   if (c.kind == op::put) {
     m[c.key] = c.value;
@@ -58,17 +59,23 @@ command random_command(std::mt19937_64& rng, int keys, const model& m) {
   const int k = static_cast<int>(rng() % static_cast<std::uint64_t>(keys));
   c.key = "key/" + std::to_string(k % 7) + "/" + std::to_string(k);
   switch (rng() % 6) {
-    case 0: case 1: c.kind = op::put; break;
+    case 0:
+    case 1: c.kind = op::put; break;
     case 2: c.kind = op::del; break;
     case 3: c.kind = op::get; break;
-    case 4: c.kind = op::put; c.cond = condition::absent; break;
+    case 4:
+      c.kind = op::put;
+      c.cond = condition::absent;
+      break;
     default:
       c.kind = rng() % 2 ? op::put : op::del;
       c.cond = condition::expect;
       // Half the time the value the key holds (when it has one), so both
       // outcomes of the comparison happen.
-      if (auto it = m.find(c.key); it != m.end() && rng() % 2) c.expect = it->second;
-      else c.expect = "v" + std::to_string(rng() % 4);
+      if (auto it = m.find(c.key); it != m.end() && rng() % 2)
+        c.expect = it->second;
+      else
+        c.expect = "v" + std::to_string(rng() % 4);
   }
   if (c.kind == op::put) c.value = "v" + std::to_string(rng() % 4);
   return c;

@@ -109,7 +109,8 @@ std::vector<message> samples() {
   out.push_back(make(read_index_response{42, 1000, true}));
   out.push_back(make(read_index_response{43, 0, false}));
   install_snapshot_request snap;
-  snap.meta = {{3, 900}, {{1, 2, 3}, {4}, {{1, "127.0.0.11:7001 127.0.0.11:8001"}, {4, "h4:1 h4:2"}}}, 5000, 0xDEADBEEF};
+  snap.meta = {
+      {3, 900}, {{1, 2, 3}, {4}, {{1, "127.0.0.11:7001 127.0.0.11:8001"}, {4, "h4:1 h4:2"}}}, 5000, 0xDEADBEEF};
   snap.offset = 4096;
   snap.data = payload(std::string(904, 's'));
   snap.done = true;
@@ -211,8 +212,8 @@ BOOST_AUTO_TEST_CASE(terms_past_max_term_are_malformed) {
 }
 
 BOOST_AUTO_TEST_CASE(hello_round_trips) {
-  for (const net::hello& h : {net::hello{"", 1}, net::hello{"prod-eu", 0xFFFFFFFFFFFFFFFFull},
-                              net::hello{std::string(256, 'c'), 7}}) {
+  for (const net::hello& h :
+       {net::hello{"", 1}, net::hello{"prod-eu", 0xFFFFFFFFFFFFFFFFull}, net::hello{std::string(256, 'c'), 7}}) {
     const auto frame = encoded_hello(h);
     auto d = decode_frame(frame);
     BOOST_REQUIRE(d);
@@ -228,9 +229,9 @@ BOOST_AUTO_TEST_CASE(header_layout_is_little_endian_and_sixteen_bytes) {
   const auto frame = encoded(make(heartbeat_response{}));
   BOOST_REQUIRE(frame.size() == 16u + 33u);  // from, to, term, tag, read_seq
   BOOST_TEST(std::string(frame.data(), 4) == "CRFT");
-  BOOST_TEST(frame[4] == 1);   // version
-  BOOST_TEST(frame[5] == 2);   // raft message
-  BOOST_TEST(frame[6] == 0);   // reserved
+  BOOST_TEST(frame[4] == 1);  // version
+  BOOST_TEST(frame[5] == 2);  // raft message
+  BOOST_TEST(frame[6] == 0);  // reserved
   BOOST_TEST(frame[7] == 0);
   BOOST_TEST(frame[8] == 33);  // body length, LE
   BOOST_TEST(frame[9] == 0);
@@ -280,8 +281,8 @@ BOOST_AUTO_TEST_CASE(every_single_bit_flip_is_detected) {
   three.prev_log = {1, 1};
   three.leader_commit = 1;
   three.entries = {make_entry(1, 2, "a"), make_entry(1, 3, "bb"), make_entry(2, 4, "ccc")};
-  std::vector<std::vector<char>> frames = {encoded(make(vote_request{{3, 4}, true, false})),
-                                           encoded(make(three)), encoded(make(append_response{true, 4, {1, 2}})),
+  std::vector<std::vector<char>> frames = {encoded(make(vote_request{{3, 4}, true, false})), encoded(make(three)),
+                                           encoded(make(append_response{true, 4, {1, 2}})),
                                            encoded(make(timeout_now{})), encoded_hello({"cluster-a", 2})};
   for (auto& frame : frames) {
     for (std::size_t bit = 0; bit < frame.size() * 8; ++bit) {
@@ -371,13 +372,13 @@ BOOST_AUTO_TEST_CASE(lying_lengths_and_counts_are_malformed_and_allocate_little)
   BOOST_TEST(decode_frame(edit(encoded(make(vote_response{})), tag_at + 1, 4)).error() == frame_errc::malformed);
   BOOST_TEST(decode_frame(edit(encoded(make(append_response{})), tag_at + 1, 2)).error() == frame_errc::malformed);
   BOOST_TEST(decode_frame(edit(encoded(make(vote_request{})), tag_at + 17, 4)).error() == frame_errc::malformed);
-  BOOST_TEST(decode_frame(edit(encoded(make(append_request{{}, {make_entry(1, 1, "")}, 0})), count_at + 4 + 16, 3))
-                 .error() == frame_errc::malformed);
+  BOOST_TEST(
+      decode_frame(edit(encoded(make(append_request{{}, {make_entry(1, 1, "")}, 0})), count_at + 4 + 16, 3)).error() ==
+      frame_errc::malformed);
   // A snapshot chunk claiming more members than the body holds.
   BOOST_TEST(decode_frame(edit(encoded(make(install_snapshot_request{})), tag_at + 18, 100)).error() ==
              frame_errc::malformed);
-  BOOST_TEST(decode_frame(edit(encoded(make(read_index_response{})), tag_at + 1, 2)).error() ==
-             frame_errc::malformed);
+  BOOST_TEST(decode_frame(edit(encoded(make(read_index_response{})), tag_at + 1, 2)).error() == frame_errc::malformed);
   auto trailing = encoded(make(heartbeat_response{}));
   trailing.push_back(0);
   reseal(trailing);

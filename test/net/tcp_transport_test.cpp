@@ -387,8 +387,8 @@ awaitable<void> hostile_clients_story(tcp_cluster& c) {
   BOOST_TEST(co_await refused_after_sending(1, spoof), "spoofed sender: not closed");
 
   const auto s = c.transport(1).stats();
-  BOOST_TEST(s.decode_errors >= 4u);       // garbage, huge, checksum, spoof
-  BOOST_TEST(s.connections_refused >= 3u); // foreign cluster, our own id, no hello
+  BOOST_TEST(s.decode_errors >= 4u);        // garbage, huge, checksum, spoof
+  BOOST_TEST(s.connections_refused >= 3u);  // foreign cluster, our own id, no hello
 
   // The cluster still commits, and everyone catches up.
   const node_id now_leader = co_await c.wait_for_leader();
@@ -461,7 +461,7 @@ BOOST_AUTO_TEST_CASE(stop_returns_with_proposals_and_connections_in_flight) {
     const auto t0 = clock_type::now();
     c.run(stop_in_flight_story(c, finished, idle));
     BOOST_TEST_MESSAGE("proposals finished before the io_context ran dry: " << finished << " in "
-                                                                             << (clock_type::now() - t0) / 1ms << " ms");
+                                                                            << (clock_type::now() - t0) / 1ms << " ms");
     BOOST_TEST(finished == 8000, "every proposal completes (committed or stopped)");
     idle.reset();
   }
@@ -550,8 +550,10 @@ awaitable<void> dial_story(tcp_cluster& c) {
   while (!first) {
     got += co_await sock.async_read_some(asio::buffer(buf.data() + got, buf.size() - got), use_awaitable);
     auto d = coraft::net::decode_frame(std::span<const char>(buf.data(), got));
-    if (d) first = std::move(*d);
-    else BOOST_REQUIRE(d.error() == coraft::net::frame_errc::truncated);
+    if (d)
+      first = std::move(*d);
+    else
+      BOOST_REQUIRE(d.error() == coraft::net::frame_errc::truncated);
   }
   BOOST_REQUIRE(std::holds_alternative<coraft::net::hello>(first->content));
   const auto& h = std::get<coraft::net::hello>(first->content);

@@ -19,8 +19,8 @@
 #include <exception>
 #include <memory>
 #include <optional>
-#include <stdexcept>
 #include <ostream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -147,7 +147,8 @@ struct lone_node {
     append_request a;
     a.prev_log = {0, 0};
     for (int i = 1; i <= entries; ++i)
-      a.entries.push_back(entry{term, static_cast<index_t>(i), entry_type::normal, payload(std::string("c") + std::to_string(i))});
+      a.entries.push_back(
+          entry{term, static_cast<index_t>(i), entry_type::normal, payload(std::string("c") + std::to_string(i))});
     a.leader_commit = static_cast<index_t>(entries);
     deliver(message{2, 1, term, a});
   }

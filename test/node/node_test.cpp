@@ -243,19 +243,17 @@ class cluster {
 
   // Waits until exactly one of `among` is leader and all of `among` agree
   // on its term and identity; returns the leader's status.
-  awaitable<std::optional<node_status>> wait_for_leader(std::vector<node_id> among,
-                                                        clock_type::duration limit = 10s) {
+  awaitable<std::optional<node_status>> wait_for_leader(std::vector<node_id> among, clock_type::duration limit = 10s) {
     const auto deadline = clock_type::now() + limit;
     while (true) {
       const std::vector<node_status> ss = co_await statuses(among);
-      const auto leaders = std::count_if(ss.begin(), ss.end(),
-                                         [](const node_status& s) { return s.state == role::leader; });
+      const auto leaders =
+          std::count_if(ss.begin(), ss.end(), [](const node_status& s) { return s.state == role::leader; });
       if (leaders == 1) {
         const node_status leader =
             *std::find_if(ss.begin(), ss.end(), [](const node_status& s) { return s.state == role::leader; });
-        if (std::all_of(ss.begin(), ss.end(), [&](const node_status& s) {
-              return s.term == leader.term && s.leader == leader.id;
-            }))
+        if (std::all_of(ss.begin(), ss.end(),
+                        [&](const node_status& s) { return s.term == leader.term && s.leader == leader.id; }))
           co_return leader;
       }
       if (clock_type::now() >= deadline) co_return std::nullopt;
@@ -265,8 +263,7 @@ class cluster {
 
   // Waits until all of `among` have applied everything they know committed,
   // agree on the commit index, and it is at least `at_least`.
-  awaitable<bool> wait_converged(std::vector<node_id> among, index_t at_least,
-                                 clock_type::duration limit = 10s) {
+  awaitable<bool> wait_converged(std::vector<node_id> among, index_t at_least, clock_type::duration limit = 10s) {
     const auto deadline = clock_type::now() + limit;
     while (true) {
       const std::vector<node_status> ss = co_await statuses(among);
@@ -300,18 +297,16 @@ class cluster {
     for (const auto& m : retired_sms_) all.push_back(m.get());
     for (const auto* m : all) {
       const auto& seq = m->applied();
-      BOOST_TEST((std::adjacent_find(seq.begin(), seq.end(),
-                                     [](const applied_entry& a, const applied_entry& b) {
-                                       return a.index >= b.index;
-                                     }) == seq.end()),
+      BOOST_TEST((std::adjacent_find(
+                      seq.begin(), seq.end(),
+                      [](const applied_entry& a, const applied_entry& b) { return a.index >= b.index; }) == seq.end()),
                  "a state machine was given indexes out of order or twice");
     }
     for (std::size_t i = 0; i < all.size(); ++i)
       for (std::size_t j = i + 1; j < all.size(); ++j)
-        BOOST_TEST((is_prefix(all[i]->applied(), all[j]->applied()) ||
-                    is_prefix(all[j]->applied(), all[i]->applied())),
-                   "State Machine Safety [§5.3]: state machines " << i << " and " << j
-                                                                   << " applied diverging sequences");
+        BOOST_TEST(
+            (is_prefix(all[i]->applied(), all[j]->applied()) || is_prefix(all[j]->applied(), all[i]->applied())),
+            "State Machine Safety [§5.3]: state machines " << i << " and " << j << " applied diverging sequences");
   }
 
  private:
@@ -321,8 +316,7 @@ class cluster {
     o.raft.seed = id;
     o.voters = ids_;
     auto& slot = id - 1 < nodes_.size() ? nodes_[id - 1] : nodes_.emplace_back();
-    slot = std::make_unique<coraft::node>(ctx_.get_executor(), o, *stores_[id - 1], net_.endpoint(id),
-                                          *sms_[id - 1]);
+    slot = std::make_unique<coraft::node>(ctx_.get_executor(), o, *stores_[id - 1], net_.endpoint(id), *sms_[id - 1]);
     net_.attach(*slot);
   }
 
@@ -389,8 +383,7 @@ awaitable<void> spawn_load(coraft::node& n, std::string tag, int proposers, int 
   l.running = proposers;
   for (int i = 0; i < proposers; ++i) {
     asio::co_spawn(ex,
-                   propose_in_turn(n, tag + std::to_string(i), per_proposer,
-                                   l.results[static_cast<std::size_t>(i)]),
+                   propose_in_turn(n, tag + std::to_string(i), per_proposer, l.results[static_cast<std::size_t>(i)]),
                    [&l](std::exception_ptr e) {
                      --l.running;
                      if (e) std::rethrow_exception(e);
@@ -398,9 +391,7 @@ awaitable<void> spawn_load(coraft::node& n, std::string tag, int proposers, int 
   }
 }
 
-std::string describe(const propose_outcome& o) {
-  return o ? "ok" : o.error.code.message();
-}
+std::string describe(const propose_outcome& o) { return o ? "ok" : o.error.code.message(); }
 
 // ---- 1. election --------------------------------------------------------------
 
@@ -455,7 +446,8 @@ awaitable<void> many_proposers_story(cluster& c, load& l) {
   BOOST_REQUIRE_MESSAGE(co_await c.wait_converged(c.ids(), last), "followers did not catch up within 10 s");
   const auto& reference = c.sm(leader->id).applied();
   BOOST_TEST(reference.size() == 200u * 20u);
-  for (node_id id : c.ids()) BOOST_TEST((c.sm(id).applied() == reference), "node " << id << " applied another sequence");
+  for (node_id id : c.ids())
+    BOOST_TEST((c.sm(id).applied() == reference), "node " << id << " applied another sequence");
 }
 
 BOOST_FIXTURE_TEST_CASE(concurrent_proposals_commit_once_in_one_order, cluster) {
@@ -551,7 +543,8 @@ awaitable<void> failover_story(cluster& c, load& stranded) {
   BOOST_TEST(ss[old_id - 1].term == second->term);
   const auto& reference = c.sm(second->id).applied();
   BOOST_TEST(reference.size() == 20u);
-  for (node_id id : c.ids()) BOOST_TEST((c.sm(id).applied() == reference), "node " << id << " applied another sequence");
+  for (node_id id : c.ids())
+    BOOST_TEST((c.sm(id).applied() == reference), "node " << id << " applied another sequence");
   BOOST_REQUIRE_MESSAGE(co_await cluster::wait_until([&stranded] { return stranded.done(); }),
                         "the stranded proposal did not complete within 10 s");
 }
@@ -604,7 +597,8 @@ awaitable<void> stop_in_flight_story(cluster& c, load& l, std::vector<proposal>&
   BOOST_TEST(s.pending_proposals == 0u);
   co_await n.stop();  // idempotent
   co_await propose_in_turn(n, "after-stop", 3, after_stop);
-  for (const auto& p : after_stop) BOOST_TEST(p.outcome.error.code == make_error_code(errc::stopped), describe(p.outcome));
+  for (const auto& p : after_stop)
+    BOOST_TEST(p.outcome.error.code == make_error_code(errc::stopped), describe(p.outcome));
 }
 
 BOOST_FIXTURE_TEST_CASE(stop_completes_every_pending_proposal_with_stopped, cluster) {
@@ -621,7 +615,6 @@ BOOST_FIXTURE_TEST_CASE(stop_completes_every_pending_proposal_with_stopped, clus
   run(stop_in_flight_story(*this, l, after_stop));
   BOOST_TEST(after_stop.size() == 3u);
 }
-
 
 // ---- 7. crash and restart from durable state -----------------------------------
 
@@ -649,7 +642,7 @@ awaitable<void> after_restart_story(cluster& c, const std::vector<proposal>& ack
   for (node_id id : c.ids()) {
     const auto& seq = c.sm(id).applied();
     BOOST_TEST((seq == seen), "node " << id << " re-applied another sequence (" << seq.size() << " entries, "
-                                       << seen.size() << " before the crash)");
+                                      << seen.size() << " before the crash)");
     for (const auto& p : acked) {
       const applied_entry* e = c.sm(id).at(p.outcome.value.index);
       BOOST_TEST_REQUIRE(e != nullptr, "node " << id << " lost acknowledged " << p.command);
@@ -812,7 +805,8 @@ BOOST_FIXTURE_TEST_CASE(two_threads_sixty_four_proposers_consistent_logs, cluste
   }
   BOOST_TEST(indexes.size() == 64u * 50u);
   BOOST_TEST(leader_sm.applied().size() == 64u * 50u);
-  for (node_id id : ids()) BOOST_TEST((sm(id).applied() == leader_sm.applied()), "node " << id << " applied another sequence");
+  for (node_id id : ids())
+    BOOST_TEST((sm(id).applied() == leader_sm.applied()), "node " << id << " applied another sequence");
 }
 
 }  // namespace

@@ -123,14 +123,22 @@ class interpreter {
       if (eq == std::string::npos) throw std::runtime_error("expected key=value: " + args[i]);
       const std::string key = args[i].substr(0, eq);
       const std::uint64_t v = std::stoull(args[i].substr(eq + 1));
-      if (key == "pre_vote") o.pre_vote = v != 0;
-      else if (key == "check_quorum") o.check_quorum = v != 0;
-      else if (key == "election") o.election_ticks = static_cast<int>(v);
-      else if (key == "heartbeat") o.heartbeat_ticks = static_cast<int>(v);
-      else if (key == "max_append") o.max_append_entries = v;
-      else if (key == "max_inflight") o.max_inflight = v;
-      else if (key == "seed") o.seed = v;
-      else throw std::runtime_error("unknown option " + key);
+      if (key == "pre_vote")
+        o.pre_vote = v != 0;
+      else if (key == "check_quorum")
+        o.check_quorum = v != 0;
+      else if (key == "election")
+        o.election_ticks = static_cast<int>(v);
+      else if (key == "heartbeat")
+        o.heartbeat_ticks = static_cast<int>(v);
+      else if (key == "max_append")
+        o.max_append_entries = v;
+      else if (key == "max_inflight")
+        o.max_inflight = v;
+      else if (key == "seed")
+        o.seed = v;
+      else
+        throw std::runtime_error("unknown option " + key);
     }
     net_ = std::make_unique<cluster>(std::stoul(args.at(1)), o);
     net_->on_deliver = [this](const message& m) { out_ << "  " << describe(m) << '\n'; };
@@ -233,14 +241,13 @@ class interpreter {
     for (node_id id : net().ids()) {
       core_node& n = net().node(id);
       if (!n.up()) {
-        out_ << "  " << id << ": down (durable: term " << n.disk().state.current_term << ", "
-             << n.disk().log.size() << " entries)\n";
+        out_ << "  " << id << ": down (durable: term " << n.disk().state.current_term << ", " << n.disk().log.size()
+             << " entries)\n";
         continue;
       }
       const core::status s = n.raft().get_status();
-      out_ << "  " << id << ": " << core::to_string(s.state) << " term=" << s.term
-           << " leader=" << s.leader << " commit=" << s.commit_index << " applied=" << s.applied_index
-           << " last=" << str(s.last_log) << '\n';
+      out_ << "  " << id << ": " << core::to_string(s.state) << " term=" << s.term << " leader=" << s.leader
+           << " commit=" << s.commit_index << " applied=" << s.applied_index << " last=" << str(s.last_log) << '\n';
     }
   }
 
@@ -352,8 +359,8 @@ void run_scenario(const std::string& name) {
     if (!more_g && !more_w) break;
     if (!more_g || !more_w || gl != wl) {
       BOOST_ERROR(name << ": output differs from " << golden.filename() << " at line " << line
-                       << "\n  golden: " << (more_w ? wl : "<end>") << "\n  actual: "
-                       << (more_g ? gl : "<end>") << "\n(CORAFT_REWRITE_GOLDEN=1 rewrites it)");
+                       << "\n  golden: " << (more_w ? wl : "<end>") << "\n  actual: " << (more_g ? gl : "<end>")
+                       << "\n(CORAFT_REWRITE_GOLDEN=1 rewrites it)");
       break;
     }
   }
@@ -361,8 +368,7 @@ void run_scenario(const std::string& name) {
 
 const std::vector<std::string>& scenario_names() {
   static const std::vector<std::string> names{
-      "basic_election",       "leader_crash_log_repair", "partitioned_leader",
-      "pre_vote_rejoin",      "conflicting_suffix",
+      "basic_election", "leader_crash_log_repair", "partitioned_leader", "pre_vote_rejoin", "conflicting_suffix",
   };
   return names;
 }

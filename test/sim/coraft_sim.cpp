@@ -32,6 +32,7 @@
 
 #include <boost/program_options.hpp>
 
+#include <unistd.h>
 #include <csignal>
 #include <cstdint>
 #include <cstdlib>
@@ -40,7 +41,6 @@
 #include <iostream>
 #include <optional>
 #include <string>
-#include <unistd.h>
 
 namespace {
 
@@ -74,8 +74,7 @@ extern "C" void on_abort(int) {
   if (g_running != nullptr) {
     write_err("\ncoraft-sim: the core aborted (its own invariant check or a panic) in seed " +
               std::to_string(g_running->config().seed) + " after " + std::to_string(g_seeds_run) +
-              " seed(s)\nlast events:\n" +
-              g_running->trace_text() + "replay: " + g_replay + "\n");
+              " seed(s)\nlast events:\n" + g_running->trace_text() + "replay: " + g_replay + "\n");
   }
   std::signal(SIGABRT, SIG_DFL);
   std::abort();
@@ -92,8 +91,7 @@ extern "C" void on_alarm(int) {
 
 std::string replay_command(std::uint64_t seed, int nodes, int steps, const std::string& storage,
                            const std::string& features) {
-  std::string cmd = "coraft-sim --seeds 1 --first-seed " + std::to_string(seed) + " --nodes " +
-                    std::to_string(nodes);
+  std::string cmd = "coraft-sim --seeds 1 --first-seed " + std::to_string(seed) + " --nodes " + std::to_string(nodes);
   if (steps != default_steps) cmd += " --steps " + std::to_string(steps);
   if (storage != "memory") cmd += " --storage " + storage;
   if (features != "all") cmd += " --features " + features;
@@ -158,8 +156,7 @@ int main(int argc, char** argv) {
   po::variables_map vm;
   try {
     const po::positional_options_description no_positionals;  // a stray word is an error
-    po::store(po::command_line_parser(argc, argv).options(desc).positional(no_positionals).run(),
-              vm);
+    po::store(po::command_line_parser(argc, argv).options(desc).positional(no_positionals).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
     return usage_error(e.what(), desc);
@@ -209,7 +206,8 @@ int main(int argc, char** argv) {
 #ifdef CORAFT_PLANTED_BUGS
   if (!plant.empty()) {
     const auto bug = coraft::test::planted_bug_named(plant);
-    if (!bug) return usage_error("--plant: no bug named '" + plant + "' (" + coraft::test::planted_bug_list() + ")", desc);
+    if (!bug)
+      return usage_error("--plant: no bug named '" + plant + "' (" + coraft::test::planted_bug_list() + ")", desc);
     coraft::detail::planted = *bug;
   }
 #endif
@@ -253,8 +251,7 @@ int main(int argc, char** argv) {
     try {
       sim_holder.emplace(cfg);  // opens every node's log
     } catch (const std::exception& e) {
-      std::cerr << "coraft-sim: seed " << cfg.seed << ": cannot set up storage: " << e.what()
-                << "\n";
+      std::cerr << "coraft-sim: seed " << cfg.seed << ": cannot set up storage: " << e.what() << "\n";
       return 1;
     }
     sim_cluster& sim = *sim_holder;
@@ -263,14 +260,13 @@ int main(int argc, char** argv) {
     v = sim.run();
     if (watchdog > 0) ::alarm(0);
     if (verbose)
-      std::cout << "seed " << cfg.seed << ": " << (v ? "FAILED" : "ok") << "; "
-                << sim.profile().describe() << "; " << sim.stats().describe() << "; "
-                << sim.checker().leaders().size() << " terms with a leader, "
+      std::cout << "seed " << cfg.seed << ": " << (v ? "FAILED" : "ok") << "; " << sim.profile().describe() << "; "
+                << sim.stats().describe() << "; " << sim.checker().leaders().size() << " terms with a leader, "
                 << sim.checker().committed().size() << " entries committed\n";
     if (v) {
       std::cout.flush();
-      std::cerr << "coraft-sim: seed " << cfg.seed << " (" << nodes
-                << " nodes) broke an invariant after " << (k + 1) << " seed(s)\n"
+      std::cerr << "coraft-sim: seed " << cfg.seed << " (" << nodes << " nodes) broke an invariant after " << (k + 1)
+                << " seed(s)\n"
                 << "invariant: " << v->invariant << "\n"
                 << "detail:    " << v->detail << "\n"
                 << "last events:\n"

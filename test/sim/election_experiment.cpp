@@ -80,7 +80,9 @@ struct config {
 
 // Whether core::options can bound the timeout's range from above.
 template <class Options>
-constexpr bool has_range_option = requires(Options o) { o.election_ticks_max; };
+constexpr bool has_range_option = requires(Options o) {
+  o.election_ticks_max;
+};
 
 // Sets the election timeout range on `o` if the core can express it.
 template <class Options>
@@ -291,8 +293,8 @@ int main(int argc, char** argv) {
   std::string out_dir;
   bool json = false, check = false;
   po::options_description desc("coraft-election-experiment options");
-  desc.add_options()("help,h", "show this help")(
-      "trials", po::value(&trials)->default_value(1000), "leader crashes per line (1-100000)")(
+  desc.add_options()("help,h", "show this help")("trials", po::value(&trials)->default_value(1000),
+                                                 "leader crashes per line (1-100000)")(
       "ranges", po::value(&ranges_arg)->default_value(ranges_arg), "election timeout ranges in ms, LO-HI,...")(
       "configs", po::value(&configs_arg)->default_value(configs_arg),
       "raft (no pre-vote, no check-quorum), prevote (pre-vote only), coraft (both)")(
@@ -339,19 +341,22 @@ int main(int argc, char** argv) {
   if (!out_dir.empty()) std::filesystem::create_directories(out_dir);
 
   if (!json)
-    std::printf("Figure 16: 5 nodes, 1 ms ticks, one-way delay %.1f-%.1f ms, heartbeat = LO/2, %d trials per line%s\n"
-                "%-8s %-8s %7s %8s %8s %8s %8s %8s %6s\n",
-                static_cast<double>(so.delay_min_us) / 1000, static_cast<double>(so.delay_max_us) / 1000, trials,
-                has_range_option<core::options> ? "" : " (core without election_ticks_max: only LO-2*LO runs)",
-                "config", "range", "trials", "min", "median", "p90", "p99", "worst", "capped");
+    std::printf(
+        "Figure 16: 5 nodes, 1 ms ticks, one-way delay %.1f-%.1f ms, heartbeat = LO/2, %d trials per line%s\n"
+        "%-8s %-8s %7s %8s %8s %8s %8s %8s %6s\n",
+        static_cast<double>(so.delay_min_us) / 1000, static_cast<double>(so.delay_max_us) / 1000, trials,
+        has_range_option<core::options> ? "" : " (core without election_ticks_max: only LO-2*LO runs)", "config",
+        "range", "trials", "min", "median", "p90", "p99", "worst", "capped");
   std::vector<line_result> results;
   for (const auto& c : configs) {
     for (const auto& r : ranges) {
       line_result lr = run_line(c, r, so, trials, seed);
       if (!lr.runnable) {
         if (json)
-          std::printf("{\"config\":\"%s\",\"range\":\"%s\",\"runnable\":false,\"needs\":\"core::options::election_ticks_max\"}\n",
-                      c.name.c_str(), r.name().c_str());
+          std::printf(
+              "{\"config\":\"%s\",\"range\":\"%s\",\"runnable\":false,\"needs\":\"core::options::election_ticks_max\"}"
+              "\n",
+              c.name.c_str(), r.name().c_str());
         else
           std::printf("%-8s %-8s   not runnable: needs core::options::election_ticks_max\n", c.name.c_str(),
                       r.name().c_str());
@@ -365,24 +370,24 @@ int main(int argc, char** argv) {
           std::snprintf(buf, sizeof buf, "%.1f", v);
           return std::isfinite(v) ? std::string(buf) : std::string("null");
         };
-        std::printf("{\"config\":\"%s\",\"range\":\"%s\",\"runnable\":true,\"trials\":%d,\"capped\":%d,"
-                    "\"min_ms\":%s,\"median_ms\":%s,\"p90_ms\":%s,\"p99_ms\":%s,\"worst_ms\":%s,\"cdf\":[",
-                    c.name.c_str(), r.name().c_str(), trials, lr.capped, num(lr.quantile(0)).c_str(),
-                    num(lr.quantile(0.5)).c_str(), num(lr.quantile(0.9)).c_str(), num(lr.quantile(0.99)).c_str(),
-                    num(lr.quantile(1)).c_str());
+        std::printf(
+            "{\"config\":\"%s\",\"range\":\"%s\",\"runnable\":true,\"trials\":%d,\"capped\":%d,"
+            "\"min_ms\":%s,\"median_ms\":%s,\"p90_ms\":%s,\"p99_ms\":%s,\"worst_ms\":%s,\"cdf\":[",
+            c.name.c_str(), r.name().c_str(), trials, lr.capped, num(lr.quantile(0)).c_str(),
+            num(lr.quantile(0.5)).c_str(), num(lr.quantile(0.9)).c_str(), num(lr.quantile(0.99)).c_str(),
+            num(lr.quantile(1)).c_str());
         for (int p = 0; p <= 100; p += 5)
           std::printf("%s[%.2f,%s]", p == 0 ? "" : ",", p / 100.0, num(lr.quantile(p / 100.0)).c_str());
         std::printf("]}\n");
       } else {
         std::printf("%-8s %-8s %7d %8.1f %8.1f %8.1f %8.1f %8.1f %6d\n", c.name.c_str(), r.name().c_str(), trials,
-                    lr.quantile(0), lr.quantile(0.5), lr.quantile(0.9), lr.quantile(0.99), lr.quantile(1),
-                    lr.capped);
+                    lr.quantile(0), lr.quantile(0.5), lr.quantile(0.9), lr.quantile(0.99), lr.quantile(1), lr.capped);
       }
       std::fflush(stdout);
       if (!out_dir.empty()) {
         std::ofstream f(std::filesystem::path(out_dir) / ("election-" + c.name + "-" + r.name() + ".dat"));
-        f << "# config " << c.name << ", election timeout " << r.name() << " ms, " << trials << " trials ("
-          << lr.capped << " past the cap, not listed); columns: ms, cumulative fraction of all trials\n";
+        f << "# config " << c.name << ", election timeout " << r.name() << " ms, " << trials << " trials (" << lr.capped
+          << " past the cap, not listed); columns: ms, cumulative fraction of all trials\n";
         for (std::size_t i = 0; i < lr.ms.size(); ++i)
           f << lr.ms[i] << " " << static_cast<double>(i + 1) / trials << "\n";
       }

@@ -114,8 +114,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
 #include <cstdint>
+#include <cstdlib>
 #include <deque>
 #include <exception>
 #include <iostream>
@@ -147,7 +147,7 @@ using node_sim_parts::durable_model;
 
 using timer_handler = asio::any_completion_handler<void(boost::system::error_code)>;
 
-const std::vector<std::string> all_fault_classes = {"net",   "crash", "pause", "clock",      "disk",
+const std::vector<std::string> all_fault_classes = {"net",   "crash", "pause",      "clock", "disk",
                                                     "media", "flags", "membership", "ops"};
 
 struct sim_options {
@@ -159,10 +159,10 @@ struct sim_options {
   int heartbeat_ticks = 1;
   int clients = 3;
   int propose_timeout_ticks = 40;
-  int liveness_leader_ticks = 400;   // an agreed leader within this many ticks
-  int liveness_commit_ticks = 400;   // then the new proposal everywhere within this
-  int operator_ticks = 1500;         // the operators' work done within this after the faults
-  int hold_ticks = 150;              // a held partition: a majority's leader commits within this
+  int liveness_leader_ticks = 400;  // an agreed leader within this many ticks
+  int liveness_commit_ticks = 400;  // then the new proposal everywhere within this
+  int operator_ticks = 1500;        // the operators' work done within this after the faults
+  int hold_ticks = 150;             // a held partition: a majority's leader commits within this
   std::size_t trace_size = 40;
   std::ostream* verbose = nullptr;
   bool file_storage = false;
@@ -175,19 +175,19 @@ struct sim_options {
 // Fault rates of one run (per mille), drawn first from the seed.
 struct fault_profile {
   unsigned drop = 0, duplicate = 0, long_delay = 0, max_delay = 0;  // of sent messages; delays in sub-steps
-  unsigned keep_queues = 0;     // a message for a down or cut-off peer waits (1) or is lost (0)
-  unsigned partition = 0;       // per tick
-  unsigned crash = 0;           // per tick
-  unsigned power_loss = 0;      // of crashes (file storage)
-  unsigned pause = 0;           // per tick
-  unsigned drift = 0;           // max clock drift, per mille of a tick; jitter up to a quarter tick
-  unsigned campaign = 0;        // per tick
-  unsigned disk_delay = 0;      // an operation takes 0..disk_delay sub-steps
-  unsigned disk_error = 0;      // per tick: an fsync fails (EIO) or the disk fills (ENOSPC) on a node
-  unsigned disk_power = 0;      // per tick: arm a power loss inside a disk operation of a node
-  unsigned media = 0;           // of crashes: damage found at the restart
-  unsigned flags = 0;           // of restarts: other voters in the options
-  unsigned membership = 0;      // per tick: an operator changes the membership
+  unsigned keep_queues = 0;  // a message for a down or cut-off peer waits (1) or is lost (0)
+  unsigned partition = 0;    // per tick
+  unsigned crash = 0;        // per tick
+  unsigned power_loss = 0;   // of crashes (file storage)
+  unsigned pause = 0;        // per tick
+  unsigned drift = 0;        // max clock drift, per mille of a tick; jitter up to a quarter tick
+  unsigned campaign = 0;     // per tick
+  unsigned disk_delay = 0;   // an operation takes 0..disk_delay sub-steps
+  unsigned disk_error = 0;   // per tick: an fsync fails (EIO) or the disk fills (ENOSPC) on a node
+  unsigned disk_power = 0;   // per tick: arm a power loss inside a disk operation of a node
+  unsigned media = 0;        // of crashes: damage found at the restart
+  unsigned flags = 0;        // of restarts: other voters in the options
+  unsigned membership = 0;   // per tick: an operator changes the membership
   unsigned max_append_entries = 4096;
   unsigned max_inflight = 32;
   unsigned snapshot_entries = 0;  // automatic snapshot every N applied entries (0: never)
@@ -202,13 +202,12 @@ struct fault_profile {
     std::ostringstream os;
     os << "drop=" << drop << " dup=" << duplicate << " long_delay=" << long_delay << " keep_queues=" << keep_queues
        << " partition=" << partition << " crash=" << crash << " power_loss=" << power_loss << " pause=" << pause
-       << " campaign=" << campaign << " disk_error=" << disk_error << " disk_power=" << disk_power
-       << " media=" << media << " flags=" << flags << " membership=" << membership
-       << " (per mille); max_delay=" << max_delay << " disk_delay=" << disk_delay
-       << " (sub-steps); drift=" << drift << " max_append_entries=" << max_append_entries
-       << " max_inflight=" << max_inflight << " snapshot_entries=" << snapshot_entries << " trailing=" << trailing
-       << " chunk=" << chunk << " snapshot_now=" << snapshot_now << " transfer=" << transfer << " read=" << read
-       << " padding=" << padding;
+       << " campaign=" << campaign << " disk_error=" << disk_error << " disk_power=" << disk_power << " media=" << media
+       << " flags=" << flags << " membership=" << membership << " (per mille); max_delay=" << max_delay
+       << " disk_delay=" << disk_delay << " (sub-steps); drift=" << drift
+       << " max_append_entries=" << max_append_entries << " max_inflight=" << max_inflight
+       << " snapshot_entries=" << snapshot_entries << " trailing=" << trailing << " chunk=" << chunk
+       << " snapshot_now=" << snapshot_now << " transfer=" << transfer << " read=" << read << " padding=" << padding;
     return os.str();
   }
 };
@@ -335,8 +334,7 @@ class sim_storage final : public coraft::storage {
 
 class node_sim {
  public:
-  explicit node_sim(const sim_options& o)
-      : opts_(o), rng_(o.seed ^ 0x6e6f64652d73696dULL), work_(ctx_.get_executor()) {
+  explicit node_sim(const sim_options& o) : opts_(o), rng_(o.seed ^ 0x6e6f64652d73696dULL), work_(ctx_.get_executor()) {
     const auto on = [&](const char* c) { return opts_.faults.count(c) != 0; };
     // Rates are drawn whether or not their class is on, so that turning a
     // class off leaves the others' draws as they were.
@@ -383,7 +381,8 @@ class node_sim {
       node_slot& s = slot(id);
       s.id = id;
       if (profile_.drift > 0) {
-        s.drift = static_cast<std::int64_t>(rng_.below(2 * profile_.drift + 1)) - static_cast<std::int64_t>(profile_.drift);
+        s.drift =
+            static_cast<std::int64_t>(rng_.below(2 * profile_.drift + 1)) - static_cast<std::int64_t>(profile_.drift);
       }
       // Without clock faults every node ticks at the tick boundary; with
       // them, each in its own phase.
@@ -436,13 +435,13 @@ class node_sim {
   std::string summary() const {
     std::ostringstream os;
     os << ticks_ << " ticks, " << events_ << " events, " << sent_ << " sent, " << delivered_ << " delivered, "
-       << dropped_ << " dropped, " << held_total_ << " held for a peer, " << crashes_ << " crashes ("
-       << power_losses_ << " power losses, " << lost_writes_ << " writes lost in flight), " << pauses_
-       << " pauses, " << partitions_ << " partitions, " << disk_errors_ << " disk errors, " << media_faults_
-       << " media faults, " << refusals_ << " refusals (" << rejoins_ << " rejoined), " << flag_changes_
-       << " restarts with other flags, " << membership_changes_ << " membership changes, " << acked_.size()
-       << "/" << proposed_.size() << " proposals acknowledged, " << leaders_.size() << " terms with a leader, "
-       << global_.size() << " commands applied, " << reads_ok_ << " reads";
+       << dropped_ << " dropped, " << held_total_ << " held for a peer, " << crashes_ << " crashes (" << power_losses_
+       << " power losses, " << lost_writes_ << " writes lost in flight), " << pauses_ << " pauses, " << partitions_
+       << " partitions, " << disk_errors_ << " disk errors, " << media_faults_ << " media faults, " << refusals_
+       << " refusals (" << rejoins_ << " rejoined), " << flag_changes_ << " restarts with other flags, "
+       << membership_changes_ << " membership changes, " << acked_.size() << "/" << proposed_.size()
+       << " proposals acknowledged, " << leaders_.size() << " terms with a leader, " << global_.size()
+       << " commands applied, " << reads_ok_ << " reads";
     return os.str();
   }
 
@@ -528,9 +527,10 @@ class node_sim {
       }
       // (Reported by the next check: throwing here would only fail start().)
       if (!less.empty() && !deferred_)
-        deferred_ = violation{"never a start with less",
-                              "node " + std::to_string(id) + " incarnation " + std::to_string(s.incarnation) +
-                                  ": storage returned less than it acknowledged (" + s.acked->describe() + "): " + less};
+        deferred_ =
+            violation{"never a start with less",
+                      "node " + std::to_string(id) + " incarnation " + std::to_string(s.incarnation) +
+                          ": storage returned less than it acknowledged (" + s.acked->describe() + "): " + less};
       s.must_hold = required;  // the started node must hold it too (checked once it is up)
     }
     s.acked = durable_model::of(rs);
@@ -713,18 +713,18 @@ class node_sim {
     std::unique_ptr<sim_storage> storage;
     std::unique_ptr<recording_state_machine> sm;
     std::unique_ptr<coraft::node> node;
-    coraft::recovered_state mem;           // memory storage: what survives a crash
-    std::optional<durable_model> acked;     // what storage acknowledged as durable
+    coraft::recovered_state mem;               // memory storage: what survives a crash
+    std::optional<durable_model> acked;        // what storage acknowledged as durable
     std::optional<coraft::log_write> unacked;  // a write begun and not acknowledged (failed, or cut by a crash)
-    std::optional<durable_model> must_hold;  // what the node just started must hold
-    bool joiner = false;         // bootstrap configuration empty (joins through the operator)
-    bool media_damaged = false;  // damage done to its files since its last start: it may refuse
-    bool disk_fault = false;     // an injected disk error since its last start: it may fail
-    bool enospc = false;         // its disk is full until it restarts
-    bool power_failed = false;   // a power loss inside a disk operation: crash it
-    std::optional<std::string> fatal;        // on_fatal
-    std::optional<std::string> start_error;  // start() threw (not because it was stopped)
-    bool start_error_io = false;             // ... with an I/O error (else it refused its data)
+    std::optional<durable_model> must_hold;    // what the node just started must hold
+    bool joiner = false;                       // bootstrap configuration empty (joins through the operator)
+    bool media_damaged = false;                // damage done to its files since its last start: it may refuse
+    bool disk_fault = false;                   // an injected disk error since its last start: it may fail
+    bool enospc = false;                       // its disk is full until it restarts
+    bool power_failed = false;                 // a power loss inside a disk operation: crash it
+    std::optional<std::string> fatal;          // on_fatal
+    std::optional<std::string> start_error;    // start() threw (not because it was stopped)
+    bool start_error_io = false;               // ... with an I/O error (else it refused its data)
     std::uint64_t restart_at_tick = 0;
     std::uint64_t paused_until_tick = 0;
     std::vector<in_flight> outbox;  // sent while paused
@@ -748,7 +748,8 @@ class node_sim {
   }
 
   std::unique_ptr<sim_file_system> new_disk(node_id id) {
-    auto fs = std::make_unique<sim_file_system>(opts_.seed * 1000003 + id * 7919 + static_cast<std::uint64_t>(slot(id).identity));
+    auto fs = std::make_unique<sim_file_system>(opts_.seed * 1000003 + id * 7919 +
+                                                static_cast<std::uint64_t>(slot(id).identity));
     fs->strict_directories(true);
     return fs;
   }
@@ -902,7 +903,8 @@ class node_sim {
         // Clients that were reading from this node retry as soon as it
         // answers again.
         if (profile_.read > 0 && incarnation > 1 && clients_run_)
-          for (int k = 0; k < 3; ++k) spawn_late_read(id, rng_.between(1, 4 * static_cast<std::uint64_t>(opts_.substeps)));
+          for (int k = 0; k < 3; ++k)
+            spawn_late_read(id, rng_.between(1, 4 * static_cast<std::uint64_t>(opts_.substeps)));
         return;
       }
       try {
@@ -946,7 +948,7 @@ class node_sim {
       s.fs->close_all();
       if (power || s.power_failed) {
         const unsigned k = static_cast<unsigned>(rng_.below(3));
-        const auto mode = k == 0 ? sim_file_system::drop_unsynced()
+        const auto mode = k == 0   ? sim_file_system::drop_unsynced()
                           : k == 1 ? sim_file_system::torn_random()
                                    : sim_file_system::torn_pages();
         s.fs->crash(mode);
@@ -1501,7 +1503,8 @@ class node_sim {
     s.must_hold.reset();
     const std::string who = "node " + std::to_string(id) + " incarnation " + std::to_string(s.incarnation);
     const auto bad = [&](const std::string& what) {
-      fail("never a start with less", who + " started with less than it acknowledged (" + need.describe() + "): " + what);
+      fail("never a start with less",
+           who + " started with less than it acknowledged (" + need.describe() + "): " + what);
     };
     if (st.term < need.state.current_term) bad("term " + std::to_string(st.term));
     if (st.term == need.state.current_term && need.state.voted_for != coraft::no_node &&
@@ -1580,10 +1583,11 @@ class node_sim {
       const std::string who = "node " + std::to_string(id) + " incarnation " + std::to_string(s.incarnation);
       if (!st[id - 1]) fail("status", who + ": status() did not complete");
       const coraft::node_status& x = *st[id - 1];
-      if (!x.fatal_error.empty() && !s.disk_fault) fail("no fatal error without a disk error", who + ": " + x.fatal_error);
+      if (!x.fatal_error.empty() && !s.disk_fault)
+        fail("no fatal error without a disk error", who + ": " + x.fatal_error);
       if (x.term < s.last_term)
-        fail("term monotonic", who + ": term went from " + std::to_string(s.last_term) + " to " +
-                                   std::to_string(x.term) + " [Fig. 2]");
+        fail("term monotonic",
+             who + ": term went from " + std::to_string(s.last_term) + " to " + std::to_string(x.term) + " [Fig. 2]");
       if (x.commit_index < s.last_commit)
         fail("commit monotonic", who + ": commit index went from " + std::to_string(s.last_commit) + " to " +
                                      std::to_string(x.commit_index));
@@ -1611,8 +1615,8 @@ class node_sim {
     for (const auto& [index, cmd] : unverified_acks_) {
       const applied_entry* g = global_at(index);
       if (g == nullptr || g->command != cmd)
-        fail("acknowledged writes", "propose('" + cmd.substr(0, 24) + "') succeeded with index " + std::to_string(index) +
-                                        " but the global sequence has " +
+        fail("acknowledged writes", "propose('" + cmd.substr(0, 24) + "') succeeded with index " +
+                                        std::to_string(index) + " but the global sequence has " +
                                         (g ? "'" + g->command.substr(0, 24) + "'" : std::string("nothing")) + " there");
     }
     unverified_acks_.clear();
@@ -1675,8 +1679,8 @@ class node_sim {
     std::optional<node_id> leader;
     for (int t = 0; t < opts_.liveness_leader_ticks && !(leader = agreed_leader()); ++t) run_tick(false);
     if (!leader)
-      fail("liveness", "no agreed leader among the members " + std::to_string(opts_.liveness_leader_ticks) +
-                           " ticks " + when);
+      fail("liveness",
+           "no agreed leader among the members " + std::to_string(opts_.liveness_leader_ticks) + " ticks " + when);
     event("liveness: node " + std::to_string(*leader) + " leads " + when);
     live_result.reset();
     live_targets.clear();
@@ -1696,8 +1700,8 @@ class node_sim {
     for (; t < opts_.liveness_commit_ticks && !converged(); ++t) run_tick(false);
     if (!converged())
       fail("liveness", live_result ? "the liveness proposal (index " + std::to_string(live_result->first) +
-                                         ") or an acknowledged one is not applied on every member " + ids_str(all) + " " +
-                                         std::to_string(opts_.liveness_commit_ticks) + " ticks later"
+                                         ") or an acknowledged one is not applied on every member " + ids_str(all) +
+                                         " " + std::to_string(opts_.liveness_commit_ticks) + " ticks later"
                                    : "the liveness proposal did not succeed within " +
                                          std::to_string(opts_.liveness_commit_ticks) + " ticks " + when);
     // Every acknowledged write is on every member, at its index.
@@ -1705,8 +1709,8 @@ class node_sim {
       merge_sm(id);
       const auto& a = slot(id).sm->applied();
       for (const auto& [index, cmd] : acked_) {
-        auto it = std::lower_bound(a.begin(), a.end(), index,
-                                   [](const applied_entry& e, index_t i) { return e.index < i; });
+        auto it =
+            std::lower_bound(a.begin(), a.end(), index, [](const applied_entry& e, index_t i) { return e.index < i; });
         if (it == a.end() || it->index != index || it->command != cmd)
           fail("acknowledged writes", "node " + std::to_string(id) + " lacks ('" + cmd.substr(0, 24) + "' at " +
                                           std::to_string(index) + ") " + when);
@@ -1738,7 +1742,8 @@ class node_sim {
     for (; t0 < opts_.operator_ticks && !settled(); ++t0) run_tick(false);
     if (!settled())
       fail("liveness", "the membership did not settle (operators done, one committed configuration) within " +
-                           std::to_string(opts_.operator_ticks) + " ticks before held partition " + std::to_string(round));
+                           std::to_string(opts_.operator_ticks) + " ticks before held partition " +
+                           std::to_string(round));
     const auto [voters, all] = members(statuses());
     const std::string desc = random_partition(true, voters);
     event("HOLD partition " + std::to_string(round) + ": " + desc + " (" + links_->describe() + ")");
@@ -1764,7 +1769,8 @@ class node_sim {
       fail("liveness while partitioned", "partition " + desc + " (" + links_->describe() + ") left voters " +
                                              ids_str(std::vector<node_id>(eligible.begin(), eligible.end())) +
                                              " connected both ways, but none of them led and committed a new entry "
-                                             "within " + std::to_string(opts_.hold_ticks) + " ticks");
+                                             "within " +
+                                             std::to_string(opts_.hold_ticks) + " ticks");
     event("held partition " + std::to_string(round) + ": committed at index " + std::to_string(live_result->first) +
           " after " + std::to_string(t) + " ticks");
     while (in_flight_proposals_ != 0 && t++ < 4 * opts_.hold_ticks) run_tick(false);
@@ -1824,7 +1830,7 @@ class node_sim {
   std::uint64_t seq_ = 0;
   std::map<net_key, in_flight> network_;
   std::map<std::pair<node_id, node_id>, std::deque<in_flight>> held_;  // kept for a down or cut-off peer
-  std::map<node_id, std::vector<in_flight>> paused_inbox_;            // arrived while the peer was stopped
+  std::map<node_id, std::vector<in_flight>> paused_inbox_;             // arrived while the peer was stopped
   std::optional<node_sim_parts::links> links_;
   std::uint64_t heal_at_tick_ = 0;
   bool clients_run_ = true;
@@ -1832,7 +1838,7 @@ class node_sim {
   bool operator_busy_ = false;
   bool rejoin_running_ = false;
   std::vector<node_id> refused_queue_;
-  std::vector<node_id> last_voters_;  // the configuration in force, as last seen
+  std::vector<node_id> last_voters_;   // the configuration in force, as last seen
   bool config_in_flight_ = false;      // a server reports an uncommitted configuration
   std::optional<violation> deferred_;  // found inside a coroutine: reported by the next check
 
@@ -1857,9 +1863,9 @@ class node_sim {
 
   std::uint64_t hash_ = 0xcbf29ce484222325ULL;
   std::deque<std::string> trace_;
-  std::uint64_t events_ = 0, sent_ = 0, delivered_ = 0, dropped_ = 0, held_total_ = 0, crashes_ = 0,
-                power_losses_ = 0, lost_writes_ = 0, pauses_ = 0, partitions_ = 0, disk_errors_ = 0,
-                media_faults_ = 0, refusals_ = 0, rejoins_ = 0, flag_changes_ = 0, membership_changes_ = 0;
+  std::uint64_t events_ = 0, sent_ = 0, delivered_ = 0, dropped_ = 0, held_total_ = 0, crashes_ = 0, power_losses_ = 0,
+                lost_writes_ = 0, pauses_ = 0, partitions_ = 0, disk_errors_ = 0, media_faults_ = 0, refusals_ = 0,
+                rejoins_ = 0, flag_changes_ = 0, membership_changes_ = 0;
 };
 
 awaitable<void> virtual_endpoint::send(node_id to, std::vector<coraft::message> batch) {
@@ -2082,7 +2088,8 @@ awaitable<void> membership_operator(node_sim& sim, int kind_no, node_id id) {
     const std::vector<coraft::errc> not_a_member{coraft::errc::bad_member};
     const std::string what = "remove voter " + std::to_string(v);
     co_await change_until(sim, remove, not_a_member, what);
-    co_await sim.sleep(static_cast<std::uint64_t>(sim.rng().between(1, 30) * static_cast<std::uint64_t>(sim.substeps())));
+    co_await sim.sleep(
+        static_cast<std::uint64_t>(sim.rng().between(1, 30) * static_cast<std::uint64_t>(sim.substeps())));
     co_await add_learner_then_promote(sim, v);
     sim.operator_done("voter " + std::to_string(v) + " removed and added back");
     co_return;
@@ -2171,8 +2178,8 @@ std::string join(const std::set<std::string>& s) {
 
 std::string replay_command(const sim_options& o, int default_steps, const std::string& faults_flag,
                            const std::string& plant) {
-  std::string cmd = "coraft-node-sim --seeds 1 --first-seed " + std::to_string(o.seed) + " --nodes " +
-                    std::to_string(o.nodes);
+  std::string cmd =
+      "coraft-node-sim --seeds 1 --first-seed " + std::to_string(o.seed) + " --nodes " + std::to_string(o.nodes);
   if (o.fault_ticks != default_steps) cmd += " --steps " + std::to_string(o.fault_ticks);
   if (o.file_storage) cmd += " --storage file";
   if (!faults_flag.empty()) cmd += " --faults " + faults_flag;
@@ -2253,8 +2260,10 @@ int main(int argc, char** argv) {
     std::stringstream ss(faults);
     for (std::string c; std::getline(ss, c, ',');) {
       if (std::find(all_fault_classes.begin(), all_fault_classes.end(), c) == all_fault_classes.end())
-        return usage_error("--faults: unknown class '" + c + "' (net, crash, pause, clock, disk, media, flags, "
-                           "membership, ops, all)", desc);
+        return usage_error("--faults: unknown class '" + c +
+                               "' (net, crash, pause, clock, disk, media, flags, "
+                               "membership, ops, all)",
+                           desc);
       classes.insert(c);
     }
     if (storage != "file" && (classes.count("disk") != 0 || classes.count("media") != 0))
@@ -2263,7 +2272,8 @@ int main(int argc, char** argv) {
 #ifdef CORAFT_PLANTED_BUGS
   if (!plant.empty()) {
     const auto bug = coraft::test::planted_bug_named(plant);
-    if (!bug) return usage_error("--plant: no bug named '" + plant + "' (" + coraft::test::planted_bug_list() + ")", desc);
+    if (!bug)
+      return usage_error("--plant: no bug named '" + plant + "' (" + coraft::test::planted_bug_list() + ")", desc);
     coraft::detail::planted = *bug;
   }
 #endif
@@ -2290,9 +2300,8 @@ int main(int argc, char** argv) {
                   << sim.summary() << "; trace hash " << std::hex << sim.trace_hash() << std::dec << "\n";
       if (v) {
         std::cout.flush();
-        std::cerr << "coraft-node-sim: seed " << o.seed << " (" << nodes << " nodes, " << storage
-                  << " storage, faults " << join(classes) << ") broke an invariant after " << (k + 1)
-                  << " seed(s)\n"
+        std::cerr << "coraft-node-sim: seed " << o.seed << " (" << nodes << " nodes, " << storage << " storage, faults "
+                  << join(classes) << ") broke an invariant after " << (k + 1) << " seed(s)\n"
                   << "invariant: " << v->invariant << "\n"
                   << "detail:    " << v->detail << "\n"
                   << "profile:   " << sim.profile().describe() << "\n"
@@ -2314,7 +2323,8 @@ int main(int argc, char** argv) {
       const auto v = sim.run();
       if (v || sim.trace_hash() != hash) {
         (void)owned.release();
-        std::cerr << "coraft-node-sim: seed " << o.seed << " (" << nodes << " nodes) is not deterministic: the second run "
+        std::cerr << "coraft-node-sim: seed " << o.seed << " (" << nodes
+                  << " nodes) is not deterministic: the second run "
                   << (v ? "broke " + v->invariant : std::string("produced another trace")) << " (hash " << std::hex
                   << hash << " then " << sim.trace_hash() << std::dec << ")\nlast events of the second run:\n"
                   << sim.trace_text() << "replay:    " << replay << "\n";

@@ -55,7 +55,8 @@ struct durable_model {
     if (w.state) state = *w.state;
     if (!w.entries.empty()) {
       const index_t first = w.entries.front().index;
-      if (first > base.index && first <= last_index() + 1) terms.resize(static_cast<std::size_t>(first - base.index - 1));
+      if (first > base.index && first <= last_index() + 1)
+        terms.resize(static_cast<std::size_t>(first - base.index - 1));
       for (const auto& e : w.entries) terms.push_back(e.term);
     }
   }
@@ -101,9 +102,11 @@ inline std::string less_than_acked(const coraft::recovered_state& rs, const dura
   const durable_model got = durable_model::of(rs);
   if (rs.snap ? rs.base > rs.snap->meta.last.index : rs.base > 0)
     return "a hole: the log starts after entry " + std::to_string(rs.base) + " but " +
-           (rs.snap ? "the snapshot ends at " + std::to_string(rs.snap->meta.last.index) : std::string("there is no snapshot"));
+           (rs.snap ? "the snapshot ends at " + std::to_string(rs.snap->meta.last.index)
+                    : std::string("there is no snapshot"));
   if (got.state.current_term < acked.state.current_term)
-    return "term went back from " + std::to_string(acked.state.current_term) + " to " + std::to_string(got.state.current_term);
+    return "term went back from " + std::to_string(acked.state.current_term) + " to " +
+           std::to_string(got.state.current_term);
   if (got.state.current_term == acked.state.current_term && acked.state.voted_for != coraft::no_node &&
       got.state.voted_for != acked.state.voted_for)
     return "vote in term " + std::to_string(acked.state.current_term) + " changed from " +
@@ -115,8 +118,9 @@ inline std::string less_than_acked(const coraft::recovered_state& rs, const dura
   // (a term of 0 is a base whose term the model does not know).
   if (got.snap && got.snap->index >= need->index) return "";
   const auto t = got.term_at(need->index);
-  if (!t) return "it must hold entry (" + std::to_string(need->term) + "," + std::to_string(need->index) +
-                 ") but ends at " + std::to_string(got.last_index());
+  if (!t)
+    return "it must hold entry (" + std::to_string(need->term) + "," + std::to_string(need->index) + ") but ends at " +
+           std::to_string(got.last_index());
   if (need->term != 0 && *t != 0 && *t != need->term)
     return "entry " + std::to_string(need->index) + " has term " + std::to_string(*t) + ", acknowledged with term " +
            std::to_string(need->term);
@@ -133,7 +137,9 @@ class links {
   bool up(node_id a, node_id b) const { return !cut_[idx(a, b)]; }
   void cut(node_id a, node_id b) { cut_[idx(a, b)] = true; }
   void heal() { std::fill(cut_.begin(), cut_.end(), false); }
-  bool healed() const { return std::none_of(cut_.begin(), cut_.end(), [](bool c) { return c; }); }
+  bool healed() const {
+    return std::none_of(cut_.begin(), cut_.end(), [](bool c) { return c; });
+  }
   bool both_ways(node_id a, node_id b) const { return up(a, b) && up(b, a); }
   std::size_t size() const { return n_; }
   // The largest set among `ids` connected both ways pairwise (a clique),

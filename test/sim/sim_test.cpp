@@ -46,8 +46,7 @@ BOOST_AUTO_TEST_CASE(a_handful_of_seeds_pass_with_three_and_five_nodes) {
       cfg.nodes = n;
       sim_cluster sim(cfg);
       const auto v = sim.run();
-      BOOST_TEST(!v, "seed " << seed << " nodes " << n << ": " << (v ? v->what() : "") << "\n"
-                             << sim.trace_text());
+      BOOST_TEST(!v, "seed " << seed << " nodes " << n << ": " << (v ? v->what() : "") << "\n" << sim.trace_text());
       // The run did something worth checking: leaders were elected and the
       // liveness phase committed its proposals.
       BOOST_TEST(!sim.checker().leaders().empty());
@@ -117,7 +116,7 @@ BOOST_AUTO_TEST_CASE(the_disk_model_refuses_a_hole_and_keeps_its_base) {
   BOOST_TEST(d.at(1) == nullptr);
   BOOST_TEST(d.at(2)->data.view() == "b");
   BOOST_TEST(d.write(disk_write{{}, {make_entry(1, 4, "d")}, {}, {}}).has_value());  // a hole
-  BOOST_TEST(!d.write(disk_write{{}, {}, log_id{3, 9}, {}}));  // reset by a snapshot
+  BOOST_TEST(!d.write(disk_write{{}, {}, log_id{3, 9}, {}}));                        // reset by a snapshot
   BOOST_TEST(d.log.empty());
   BOOST_TEST(d.last_index() == 9u);
 }
@@ -200,8 +199,7 @@ BOOST_AUTO_TEST_CASE(a_leader_losing_a_committed_entry_while_leading_is_caught) 
   BOOST_TEST(!c.check_leader_completeness(2, 1, 2, role::leader, leader));
   const auto shrunk = core_with_log(2, 2, {make_entry(2, 1, "z")});
   BOOST_TEST(!c.check_log_matching(2, 1, shrunk));
-  BOOST_TEST(names(c.check_leader_completeness(2, 1, 2, role::leader, shrunk),
-                   "leader completeness"));
+  BOOST_TEST(names(c.check_leader_completeness(2, 1, 2, role::leader, shrunk), "leader completeness"));
 }
 
 BOOST_AUTO_TEST_CASE(a_commit_index_beyond_the_log_is_caught) {
@@ -272,8 +270,7 @@ BOOST_AUTO_TEST_CASE(state_machine_safety_compares_across_incarnations) {
   // A restarted node re-applies from index 1; the same entry is fine...
   BOOST_TEST(!c.check_state_machine_safety(1, 2, {make_entry(1, 1, "a")}, 1));
   // ...a different one is not.
-  BOOST_TEST(names(c.check_state_machine_safety(1, 3, {make_entry(2, 1, "z")}, 1),
-                   "state machine safety"));
+  BOOST_TEST(names(c.check_state_machine_safety(1, 3, {make_entry(2, 1, "z")}, 1), "state machine safety"));
 }
 
 BOOST_AUTO_TEST_CASE(state_machine_safety_catches_gaps_early_applies_and_strays) {
@@ -308,8 +305,7 @@ BOOST_AUTO_TEST_CASE(a_state_restored_from_a_snapshot_must_be_the_applied_one) {
   // A follower restored at 2 then applies 3: fine.
   BOOST_TEST(!c.check_state_machine_safety(2, 1, at2, {log[2]}, 3));
   // Restored at 2 but applies 4 next: a gap.
-  BOOST_TEST(names(c.check_state_machine_safety(3, 1, at2, {make_entry(1, 4, "d")}, 4),
-                   "state machine safety"));
+  BOOST_TEST(names(c.check_state_machine_safety(3, 1, at2, {make_entry(1, 4, "d")}, 4), "state machine safety"));
   // A state at 2 built from other entries.
   model_state wrong;
   wrong.apply(log[0]);

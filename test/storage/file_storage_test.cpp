@@ -300,9 +300,9 @@ BOOST_AUTO_TEST_CASE(a_crash_at_every_point_of_a_first_start_leaves_a_usable_dir
       const recovered_state rs = load(s);
       // The acknowledged writes, plus nothing or a record-prefix of the next.
       BOOST_TEST((rs.state == model.state || rs.state == with_next.state));
-      const std::size_t keep_at_least =
-          acked < writes.size() && !writes[acked].entries.empty() ? writes[acked].entries.front().index - 1
-                                                                   : with_next.log.size();
+      const std::size_t keep_at_least = acked < writes.size() && !writes[acked].entries.empty()
+                                            ? writes[acked].entries.front().index - 1
+                                            : with_next.log.size();
       const bool prefix_of_next = rs.log.size() >= keep_at_least && rs.log.size() <= with_next.log.size() &&
                                   std::equal(rs.log.begin(), rs.log.end(), with_next.log.begin());
       BOOST_TEST((rs.log == model.log || prefix_of_next), coraft::test::diff(rs, model));

@@ -17,8 +17,9 @@ struct plant_from_environment {
     const char* name = std::getenv("CORAFT_PLANT");
     if (name == nullptr) return;
     const auto bug = coraft::test::planted_bug_named(name);
-    if (!bug) throw std::runtime_error(std::string("CORAFT_PLANT: no bug named '") + name + "' (" +
-                                       coraft::test::planted_bug_list() + ")");
+    if (!bug)
+      throw std::runtime_error(std::string("CORAFT_PLANT: no bug named '") + name + "' (" +
+                               coraft::test::planted_bug_list() + ")");
     coraft::detail::planted = *bug;
     BOOST_TEST_MESSAGE("planted: " << name);
   }

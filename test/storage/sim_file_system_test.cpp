@@ -93,8 +93,10 @@ BOOST_FIXTURE_TEST_CASE(a_torn_write_keeps_a_prefix_of_the_last_unsynced_pwrite,
       s.pwrite(h, "abcdefgh", 8, 0);
       const std::size_t k = s.crash(sim_file_system::torn_random());
       BOOST_TEST(k <= 8u);
-      if (run == 0) kept.push_back(k);
-      else BOOST_TEST(k == kept[static_cast<std::size_t>(i)]);
+      if (run == 0)
+        kept.push_back(k);
+      else
+        BOOST_TEST(k == kept[static_cast<std::size_t>(i)]);
       s.cut("/d/f", 0);
     }
   }
@@ -148,7 +150,8 @@ BOOST_FIXTURE_TEST_CASE(capacity_gives_enospc_when_files_would_grow_past_it, fs_
   BOOST_TEST(fs.contents("/d/f").size() == 16u);
 }
 
-BOOST_FIXTURE_TEST_CASE(a_failed_sync_leaves_bytes_readable_but_not_durable_and_a_later_sync_cannot_save_them, fs_with_file) {
+BOOST_FIXTURE_TEST_CASE(a_failed_sync_leaves_bytes_readable_but_not_durable_and_a_later_sync_cannot_save_them,
+                        fs_with_file) {
   // [issue 15 hole 5] Linux after a write-back error: fsync reports EIO once
   // and marks the pages clean without writing them. Reads still see the new
   // bytes (the page cache), the next fsync succeeds with nothing to write,
@@ -166,7 +169,7 @@ BOOST_FIXTURE_TEST_CASE(a_failed_sync_leaves_bytes_readable_but_not_durable_and_
   }
   BOOST_TEST(fs.failed_syncs() == 1u);
   BOOST_TEST(fs.contents("/d/f") == bytes("DLOSTle"));  // readable
-  fs.sync(f);                                            // one-shot: succeeds...
+  fs.sync(f);                                           // one-shot: succeeds...
   BOOST_TEST(fs.failed_syncs() == 1u);
   fs.crash();
   BOOST_TEST(fs.contents("/d/f") == bytes("Durable"));  // ...and wrote nothing of them

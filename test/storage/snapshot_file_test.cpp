@@ -99,7 +99,8 @@ struct snap_dir {
     return out;
   }
   bool noted(const std::string& part) {
-    return std::any_of(notes.begin(), notes.end(), [&](const std::string& n) { return n.find(part) != std::string::npos; });
+    return std::any_of(notes.begin(), notes.end(),
+                       [&](const std::string& n) { return n.find(part) != std::string::npos; });
   }
 };
 
@@ -146,17 +147,16 @@ BOOST_AUTO_TEST_CASE(a_damaged_newest_falls_back_to_the_previous_with_a_note) {
     std::function<void(sim_file_system&, const std::string&, std::size_t)> apply;
   };
   const std::vector<damage> cases = {
-      {"bit flip in the header (term)", [](sim_file_system& fs, const std::string& p, std::size_t) { fs.flip_bit(p, 17, 3); }},
-      {"bit flip in the header (data id)", [](sim_file_system& fs, const std::string& p, std::size_t) { fs.flip_bit(p, 9, 3); }},
-      {"bit flip in the header CRC", [](sim_file_system& fs, const std::string& p, std::size_t size) {
-         fs.flip_bit(p, fs.contents(p).size() - size - 1, 0);
-       }},
-      {"bit flip in the data", [](sim_file_system& fs, const std::string& p, std::size_t) {
-         fs.flip_bit(p, fs.contents(p).size() - 5, 6);
-       }},
-      {"truncated data", [](sim_file_system& fs, const std::string& p, std::size_t) {
-         fs.cut(p, fs.contents(p).size() - 100);
-       }},
+      {"bit flip in the header (term)",
+       [](sim_file_system& fs, const std::string& p, std::size_t) { fs.flip_bit(p, 17, 3); }},
+      {"bit flip in the header (data id)",
+       [](sim_file_system& fs, const std::string& p, std::size_t) { fs.flip_bit(p, 9, 3); }},
+      {"bit flip in the header CRC", [](sim_file_system& fs, const std::string& p,
+                                        std::size_t size) { fs.flip_bit(p, fs.contents(p).size() - size - 1, 0); }},
+      {"bit flip in the data",
+       [](sim_file_system& fs, const std::string& p, std::size_t) { fs.flip_bit(p, fs.contents(p).size() - 5, 6); }},
+      {"truncated data",
+       [](sim_file_system& fs, const std::string& p, std::size_t) { fs.cut(p, fs.contents(p).size() - 100); }},
       {"truncated header", [](sim_file_system& fs, const std::string& p, std::size_t) { fs.cut(p, 30); }},
       {"empty file", [](sim_file_system& fs, const std::string& p, std::size_t) { fs.cut(p, 0); }},
       {"wrong magic", [](sim_file_system& fs, const std::string& p, std::size_t) { fs.flip_bit(p, 0, 1); }},
@@ -299,7 +299,8 @@ struct compacted_dir {
     }
   }
   bool noted(const std::string& part) const {
-    return std::any_of(notes.begin(), notes.end(), [&](const std::string& n) { return n.find(part) != std::string::npos; });
+    return std::any_of(notes.begin(), notes.end(),
+                       [&](const std::string& n) { return n.find(part) != std::string::npos; });
   }
   std::string path(index_t snap) const { return dir + "/" + name_of(snap); }
 };

@@ -58,9 +58,9 @@ inline std::string diff(const recovered_state& got, const log_model& want) {
     os << "log has " << got.log.size() << " entries, model " << want.log.size() << "; ";
   for (std::size_t i = 0; i < std::min(got.log.size(), want.log.size()); ++i) {
     if (!(got.log[i] == want.log[i])) {
-      os << "entry at position " << i + 1 << " differs (got " << got.log[i].term << "/" << got.log[i].index
-         << ", " << got.log[i].data.size() << " bytes; model " << want.log[i].term << "/"
-         << want.log[i].index << ", " << want.log[i].data.size() << " bytes); ";
+      os << "entry at position " << i + 1 << " differs (got " << got.log[i].term << "/" << got.log[i].index << ", "
+         << got.log[i].data.size() << " bytes; model " << want.log[i].term << "/" << want.log[i].index << ", "
+         << want.log[i].data.size() << " bytes); ";
       break;
     }
   }
@@ -79,8 +79,7 @@ inline bool contiguous(const recovered_state& rs) {
 // with entries. Payloads include empty ones and ones full of zero bytes.
 class write_generator {
  public:
-  explicit write_generator(std::uint64_t seed, std::size_t max_payload = 300)
-      : rng_(seed), max_payload_(max_payload) {}
+  explicit write_generator(std::uint64_t seed, std::size_t max_payload = 300) : rng_(seed), max_payload_(max_payload) {}
 
   log_write next(const log_model& m) {
     log_write w;
@@ -249,7 +248,8 @@ class compaction_generator {
       if (kind <= 4) return w;
     }
     index_t first = last + 1;
-    if (overwrites_ && kind >= 17 && last > m.base) first = static_cast<index_t>(gen_.pick(static_cast<int>(m.base + 1), static_cast<int>(last)));
+    if (overwrites_ && kind >= 17 && last > m.base)
+      first = static_cast<index_t>(gen_.pick(static_cast<int>(m.base + 1), static_cast<int>(last)));
     append(w, m, first, first > m.base + 1 ? m.term_at(first - 1) : 0);
     return w;
   }

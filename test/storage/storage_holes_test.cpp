@@ -119,9 +119,10 @@ struct torn_group_commit {
     fs.crash(sim_file_system::torn_pages());
     const std::vector<char> kept = fs.contents(segment);
     const std::uint64_t boundary = at + 6;
-    shaped = std::all_of(kept.begin() + static_cast<std::ptrdiff_t>(at), kept.begin() + static_cast<std::ptrdiff_t>(boundary),
-                         [](char c) { return c == 0; }) &&
-             std::equal(kept.begin() + static_cast<std::ptrdiff_t>(boundary), kept.begin() + static_cast<std::ptrdiff_t>(w_end),
+    shaped = std::all_of(kept.begin() + static_cast<std::ptrdiff_t>(at),
+                         kept.begin() + static_cast<std::ptrdiff_t>(boundary), [](char c) { return c == 0; }) &&
+             std::equal(kept.begin() + static_cast<std::ptrdiff_t>(boundary),
+                        kept.begin() + static_cast<std::ptrdiff_t>(w_end),
                         written.begin() + static_cast<std::ptrdiff_t>(boundary));
   }
 };
@@ -344,7 +345,7 @@ BOOST_AUTO_TEST_CASE(a_damaged_newest_snapshot_behind_a_compacted_log_is_refused
   } catch (const data_dir_error& e) {
     const std::string what = e.what();
     for (const std::string& part : {damaged, std::string("does not verify"), std::string("entries 11..20"),
-                                   std::string("--join"), std::string("learner"), std::string("promote")})
+                                    std::string("--join"), std::string("learner"), std::string("promote")})
       BOOST_TEST(what.find(part) != std::string::npos, "'" << part << "' not in: " << what);
   }
 }

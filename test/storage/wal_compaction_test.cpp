@@ -71,8 +71,9 @@ struct wal_disk {
         if (r.type != 3) continue;
         index_t idx = 0;
         for (int i = 0; i < 8; ++i)
-          idx |= static_cast<index_t>(static_cast<unsigned char>(bytes[r.offset + 12 + 8 + static_cast<std::uint64_t>(i)]))
-                 << (8 * i);
+          idx |=
+              static_cast<index_t>(static_cast<unsigned char>(bytes[r.offset + 12 + 8 + static_cast<std::uint64_t>(i)]))
+              << (8 * i);
         mx = std::max(mx, idx);
       }
       out.emplace_back(name, mx);
@@ -466,8 +467,8 @@ void random_histories(bool resets_below, bool overwrites) {
           if (lw.compact) line += " compact=" + std::to_string(lw.compact->index);
           if (lw.state) line += " term=" + std::to_string(lw.state->current_term);
           if (!lw.entries.empty())
-            line += " entries=" + std::to_string(lw.entries.front().index) + ".." +
-                    std::to_string(lw.entries.back().index);
+            line +=
+                " entries=" + std::to_string(lw.entries.front().index) + ".." + std::to_string(lw.entries.back().index);
           line += " (segment " + std::to_string(w->segment_count()) + " open)";
           history.push_back(line);
           w->append(lw);

@@ -37,7 +37,7 @@ constexpr std::uint64_t segment_bytes = 4096;
 // A log of 90 one-record appends over 4 KiB segments.
 struct one_record_log {
   sim_file_system fs{1};
-  std::vector<log_model> after;            // after[k]: model once k appends returned
+  std::vector<log_model> after;                     // after[k]: model once k appends returned
   std::map<std::string, std::size_t> first_append;  // segment name -> index of its first append
   std::vector<std::string> segments;
 
@@ -153,8 +153,8 @@ BOOST_AUTO_TEST_CASE(damage_to_the_last_record_only_is_a_torn_tail_and_is_cut) {
     const record_span victim = recs.back();
     const std::uint64_t at = victim.offset + std::uniform_int_distribution<std::uint64_t>(0, victim.bytes - 1)(rng);
     const bool cut = trial % 4 == 3;
-    BOOST_TEST_CONTEXT((cut ? "cut the file at " : "flip a bit of byte ") << at << " of the last record at "
-                                                                         << victim.offset) {
+    BOOST_TEST_CONTEXT((cut ? "cut the file at " : "flip a bit of byte ")
+                       << at << " of the last record at " << victim.offset) {
       if (cut) {
         // A segment is made at its full size before it is named: a shorter
         // one is damage (what stood at its end is gone), never a crash.
@@ -223,7 +223,8 @@ BOOST_AUTO_TEST_CASE(a_cut_last_segment_is_refused) {
   const auto recs = probe.records(last);
   std::vector<std::uint64_t> cuts;
   for (const record_span& r : recs)
-    for (const std::uint64_t d : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{11}, std::uint64_t{12}, std::uint64_t{13}, r.bytes - 1})
+    for (const std::uint64_t d :
+         {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{11}, std::uint64_t{12}, std::uint64_t{13}, r.bytes - 1})
       if (d < r.bytes) cuts.push_back(r.offset + d);
   cuts.push_back(recs.back().offset + recs.back().bytes);  // only zeros cut
   for (const std::uint64_t at : cuts) {
@@ -421,7 +422,8 @@ BOOST_AUTO_TEST_CASE(a_zeroed_durable_write_followed_by_a_later_write_is_refused
     const std::string what = e.what();
     BOOST_TEST(what.find(path) != std::string::npos, what);
     BOOST_TEST(what.find("offset " + std::to_string(second.offset)) != std::string::npos, what);
-    BOOST_TEST(what.find("of the later write 3 is at offset " + std::to_string(recs[6].offset)) != std::string::npos, what);
+    BOOST_TEST(what.find("of the later write 3 is at offset " + std::to_string(recs[6].offset)) != std::string::npos,
+               what);
   }
 }
 

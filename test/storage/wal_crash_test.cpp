@@ -65,8 +65,8 @@ script make_script(std::uint64_t seed, int n, std::size_t max_payload = 400) {
 }
 
 struct run_result {
-  bool opened = false;       // the first open() returned
-  std::size_t acked = 0;     // appends that returned
+  bool opened = false;    // the first open() returned
+  std::size_t acked = 0;  // appends that returned
   std::optional<sim_crash> crash;
 };
 
@@ -112,18 +112,12 @@ struct crash_case {
 std::vector<crash_case> crash_cases() {
   // Tear lengths: nothing, one byte, a header but one byte, a whole header,
   // header and one byte of body, and a few seeded random lengths.
-  return {{"drop unsynced", sim_file_system::drop_unsynced()},
-          {"tear keep 1", sim_file_system::torn(1)},
-          {"tear keep 11", sim_file_system::torn(11)},
-          {"tear keep 12", sim_file_system::torn(12)},
-          {"tear keep 13", sim_file_system::torn(13)},
-          {"tear keep 100", sim_file_system::torn(100)},
-          {"tear keep 700", sim_file_system::torn(700)},
-          {"tear random", sim_file_system::torn_random()},
-          {"tear random again", sim_file_system::torn_random()},
-          {"tear keep all", sim_file_system::torn(1u << 30)},
-          {"tear pages", sim_file_system::torn_pages()},
-          {"tear pages again", sim_file_system::torn_pages()}};
+  return {{"drop unsynced", sim_file_system::drop_unsynced()},   {"tear keep 1", sim_file_system::torn(1)},
+          {"tear keep 11", sim_file_system::torn(11)},           {"tear keep 12", sim_file_system::torn(12)},
+          {"tear keep 13", sim_file_system::torn(13)},           {"tear keep 100", sim_file_system::torn(100)},
+          {"tear keep 700", sim_file_system::torn(700)},         {"tear random", sim_file_system::torn_random()},
+          {"tear random again", sim_file_system::torn_random()}, {"tear keep all", sim_file_system::torn(1u << 30)},
+          {"tear pages", sim_file_system::torn_pages()},         {"tear pages again", sim_file_system::torn_pages()}};
 }
 
 // Whether a power loss left the last segment as [records][zeros][records]:
@@ -310,7 +304,8 @@ BOOST_AUTO_TEST_CASE(a_write_in_flight_is_all_or_nothing) {
     const bool kept = check(sim_file_system::torn(keep), 1, "keep " + std::to_string(keep) + " bytes of the write");
     BOOST_TEST(kept == (keep >= write_bytes), "keep " << keep << " of " << write_bytes << " bytes");
   }
-  for (std::uint64_t seed = 1; seed <= 60; ++seed) check(sim_file_system::torn_pages(), seed, "random pages, seed " + std::to_string(seed));
+  for (std::uint64_t seed = 1; seed <= 60; ++seed)
+    check(sim_file_system::torn_pages(), seed, "random pages, seed " + std::to_string(seed));
   BOOST_TEST(whole > 0u);
   BOOST_TEST(none > 0u);
 }
@@ -346,8 +341,8 @@ BOOST_AUTO_TEST_CASE(multi_page_writes_torn_at_any_pages_and_crashed_again_recov
     for (std::uint64_t k = 1; k <= total_ops; ++k) {
       for (std::uint64_t t = 0; t < 4; ++t) {
         const std::uint64_t j = 1 + (k * 7 + t * 5) % 12;
-        BOOST_TEST_CONTEXT("seed " << seed << ", power loss after operation " << k << " of " << total_ops
-                                   << " (tear " << t << "), then " << j << " operations after the restart") {
+        BOOST_TEST_CONTEXT("seed " << seed << ", power loss after operation " << k << " of " << total_ops << " (tear "
+                                   << t << "), then " << j << " operations after the restart") {
           ++cases;
           sim_file_system fs(seed * 100000 + k * 4 + t);
           fs.create_dir("/wal");

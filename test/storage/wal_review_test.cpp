@@ -214,7 +214,8 @@ BOOST_AUTO_TEST_CASE(a_roll_cut_before_the_seal_recovers_and_seals) {
       l.append(log_write{std::nullopt, {make_entry(1, i, std::string(150, 'e'))}});
       const auto ops = fs.ops();
       for (std::size_t k = base; k < ops.size() && named == 0; ++k)
-        if (ops[k].rfind("rename /wal/wal.tmp -> /wal/wal-0000000000000002.log", 0) == 0) named = k + 2 - base;  // and its dir sync
+        if (ops[k].rfind("rename /wal/wal.tmp -> /wal/wal-0000000000000002.log", 0) == 0)
+          named = k + 2 - base;  // and its dir sync
     }
   }
   BOOST_TEST_REQUIRE(named > 0u);
@@ -265,7 +266,8 @@ BOOST_AUTO_TEST_CASE(an_fsync_failing_anywhere_then_a_restart_then_a_power_loss_
         fs.fail_sync_after(k);
         try {
           l.append(log_write{hard_state{1, 1}, {}});
-          for (index_t i = 1; i <= 60; ++i) l.append(log_write{std::nullopt, {make_entry(1, i, std::string(150, 'e'))}});
+          for (index_t i = 1; i <= 60; ++i)
+            l.append(log_write{std::nullopt, {make_entry(1, i, std::string(150, 'e'))}});
         } catch (const boost::system::system_error&) {
         }
       }

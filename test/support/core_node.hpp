@@ -85,9 +85,8 @@ struct model_state {
   // "model <index> <term> <hash> <count> <tail size>\n", one line per tail
   // command, then a padding line whose length follows from the hash.
   std::string encode() const {
-    std::string s = "model " + std::to_string(index) + " " + std::to_string(term) + " " +
-                    std::to_string(hash) + " " + std::to_string(count) + " " +
-                    std::to_string(tail.size()) + "\n";
+    std::string s = "model " + std::to_string(index) + " " + std::to_string(term) + " " + std::to_string(hash) + " " +
+                    std::to_string(count) + " " + std::to_string(tail.size()) + "\n";
     for (const std::string& c : tail) s += c + "\n";
     s += std::string(static_cast<std::size_t>(hash % 128), '.') + "\n";
     return s;
@@ -169,8 +168,8 @@ struct durable_disk {
     if (w.entries.empty()) return std::nullopt;
     const index_t first = w.entries.front().index;
     if (first <= base || first > last_index() + 1)
-      return "entry " + std::to_string(first) + " does not continue the log " +
-             std::to_string(base + 1) + ".." + std::to_string(last_index());
+      return "entry " + std::to_string(first) + " does not continue the log " + std::to_string(base + 1) + ".." +
+             std::to_string(last_index());
     log.resize(static_cast<std::size_t>(first - base - 1));  // truncate a conflicting suffix
     for (const auto& e : w.entries) log.push_back(e);
     return std::nullopt;
@@ -239,17 +238,14 @@ struct served_read {
   std::uint64_t ctx = 0;
   bool ok = false;
   index_t read_index = 0;
-  index_t index = 0;          // the state machine's applied index when served
-  std::uint64_t hash = 0;     // ... and its hash
+  index_t index = 0;       // the state machine's applied index when served
+  std::uint64_t hash = 0;  // ... and its hash
 };
 
 class core_node {
  public:
-  core_node(core::options opts, std::vector<node_id> voters,
-            std::unique_ptr<node_disk> disk = nullptr)
-      : opts_(opts),
-        voters_(std::move(voters)),
-        disk_(disk ? std::move(disk) : std::make_unique<memory_disk>()) {
+  core_node(core::options opts, std::vector<node_id> voters, std::unique_ptr<node_disk> disk = nullptr)
+      : opts_(opts), voters_(std::move(voters)), disk_(disk ? std::move(disk) : std::make_unique<memory_disk>()) {
     restart();
   }
 
@@ -294,8 +290,7 @@ class core_node {
     w.write.state = std::move(rd.persist_state);
     w.write.entries = std::move(rd.persist_entries);
     w.after_sync = std::move(rd.send_after_sync);
-    if (w.write.state || !w.write.entries.empty() || !w.after_sync.empty())
-      pending_.push_back(std::move(w));
+    if (w.write.state || !w.write.entries.empty() || !w.after_sync.empty()) pending_.push_back(std::move(w));
     for (auto& e : rd.apply) {
       sm_.apply(e);
       applied_.push_back(std::move(e));
@@ -464,8 +459,9 @@ class core_node {
       if (!disk_->write(disk_write{{}, {}, last, {}})) return power_failed();
       auto m = model_state::decode(w.install->data.view());
       if (!m || m->index != last.index || m->term != last.term) {
-        if (!problem_) problem_ = "installed snapshot through " + std::to_string(last.index) +
-                                  " does not decode to the state at that index";
+        if (!problem_)
+          problem_ = "installed snapshot through " + std::to_string(last.index) +
+                     " does not decode to the state at that index";
         return true;
       }
       if (m->encode() != w.install->data.view() && !problem_)

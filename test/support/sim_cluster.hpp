@@ -114,9 +114,7 @@ struct violation {
 
 namespace sim_detail {
 
-inline std::string str(log_id id) {
-  return "(" + std::to_string(id.term) + "," + std::to_string(id.index) + ")";
-}
+inline std::string str(log_id id) { return "(" + std::to_string(id.term) + "," + std::to_string(id.index) + ")"; }
 // The command bytes as a std::string, whatever type entry::data has.
 inline std::string data_of(const entry& e) { return std::string(std::string_view(e.data)); }
 inline std::string str(const entry& e) {
@@ -159,9 +157,7 @@ inline const entry* newest_config_entry(const core::raft& r) {
   return nullptr;
 }
 // What one server's status is in `m`: 2 voter, 1 learner, 0 not a member.
-inline int standing(const membership& m, node_id id) {
-  return m.is_voter(id) ? 2 : m.is_learner(id) ? 1 : 0;
-}
+inline int standing(const membership& m, node_id id) { return m.is_voter(id) ? 2 : m.is_learner(id) ? 1 : 0; }
 
 }  // namespace sim_detail
 
@@ -193,8 +189,8 @@ class invariant_checker {
     if (r != core::role::leader) return std::nullopt;
     auto [it, inserted] = leaders_.try_emplace(term, id);
     if (!inserted && it->second != id)
-      return violation{"election safety", "term " + std::to_string(term) + " has two leaders: " +
-                                              sim_detail::node_str(it->second) + " and " +
+      return violation{"election safety", "term " + std::to_string(term) +
+                                              " has two leaders: " + sim_detail::node_str(it->second) + " and " +
                                               sim_detail::node_str(id) + " [§5.2]"};
     return std::nullopt;
   }
@@ -212,8 +208,8 @@ class invariant_checker {
     const log_id last = log.last_log();
     const std::string who = sim_detail::node_str(id);
     if (last.index + 1 < first)
-      return violation{"log matching", who + ": last_log " + sim_detail::str(last) +
-                                           " is below first_index " + std::to_string(first)};
+      return violation{"log matching",
+                       who + ": last_log " + sim_detail::str(last) + " is below first_index " + std::to_string(first)};
     if (t.mirror_first != first) {
       t.mirror.clear();
       t.mirror_first = first;
@@ -234,13 +230,12 @@ class invariant_checker {
       const index_t i = first + k;
       const entry* e = log.entry_at(i);
       if (e == nullptr)
-        return violation{"log matching", who + ": entry_at(" + std::to_string(i) +
-                                             ") is null inside [first_index, last_log]"};
+        return violation{"log matching",
+                         who + ": entry_at(" + std::to_string(i) + ") is null inside [first_index, last_log]"};
       const std::optional<term_t> tt = log.term_at(i);
       if (e->index != i || !tt || *tt != e->term)
-        return violation{"log matching", who + ": entry_at(" + std::to_string(i) + ") is " +
-                                             sim_detail::str(*e) + " but term_at says " +
-                                             (tt ? std::to_string(*tt) : "none")};
+        return violation{"log matching", who + ": entry_at(" + std::to_string(i) + ") is " + sim_detail::str(*e) +
+                                             " but term_at says " + (tt ? std::to_string(*tt) : "none")};
       std::optional<term_t> prev;
       if (i == 1)
         prev = 0;
@@ -256,8 +251,7 @@ class invariant_checker {
       t.mirror.push_back(*e);
     }
     if (last.index >= first && t.mirror.back().term != last.term)
-      return violation{"log matching", who + ": last_log " + sim_detail::str(last) +
-                                           " disagrees with entry_at(" +
+      return violation{"log matching", who + ": last_log " + sim_detail::str(last) + " disagrees with entry_at(" +
                                            std::to_string(last.index) + ")"};
     return std::nullopt;
   }
@@ -271,27 +265,23 @@ class invariant_checker {
     const std::string who = sim_detail::node_str(id);
     // Below both the last verified commit index and the lowest changed
     // index, this log was verified before and has not changed since.
-    const index_t from = std::max<index_t>(
-        {1, log.first_index(), std::min(t.committed_checked + 1, t.committed_dirty_from)});
+    const index_t from =
+        std::max<index_t>({1, log.first_index(), std::min(t.committed_checked + 1, t.committed_dirty_from)});
     t.committed_dirty_from = no_change;
     t.committed_checked = commit_index;
     for (index_t i = from; i <= commit_index; ++i) {
       const entry* e = log.entry_at(i);
       if (e == nullptr)
-        return violation{"committed entries", who + " has commit_index " +
-                                                  std::to_string(commit_index) +
+        return violation{"committed entries", who + " has commit_index " + std::to_string(commit_index) +
                                                   " but no entry at index " + std::to_string(i)};
       if (i <= committed_.size()) {
         const committed_entry& c = committed_[i - 1];
         if (!sim_detail::same_entry(c.e, *e))
           return violation{"committed entries",
-                           "index " + std::to_string(i) + " was committed as " +
-                               sim_detail::str(c.e) + " (seen on " +
-                               sim_detail::node_str(c.observed_on) + " in term " +
-                               std::to_string(c.observed_in_term) + ") but " + who +
-                               " (term " + std::to_string(current_term) + ", commit_index " +
-                               std::to_string(commit_index) + ") has " + sim_detail::str(*e) +
-                               " there [§5.4]"};
+                           "index " + std::to_string(i) + " was committed as " + sim_detail::str(c.e) + " (seen on " +
+                               sim_detail::node_str(c.observed_on) + " in term " + std::to_string(c.observed_in_term) +
+                               ") but " + who + " (term " + std::to_string(current_term) + ", commit_index " +
+                               std::to_string(commit_index) + ") has " + sim_detail::str(*e) + " there [§5.4]"};
       } else if (i == committed_.size() + 1) {
         committed_.push_back({*e, current_term, id});
         if (e->type == entry_type::config) {
@@ -325,8 +315,7 @@ class invariant_checker {
   // checked after every event like the rest, not only once a later
   // configuration commits. `disks`: every node's, by id.
   std::optional<violation> check_committed_durable(const std::map<node_id, const durable_disk*>& disks,
-                                                   bool disks_changed,
-                                                   const std::vector<membership>& pending = {}) {
+                                                   bool disks_changed, const std::vector<membership>& pending = {}) {
     const std::size_t from = disks_changed || committed_config_changed_ ? 0 : durable_checked_;
     durable_checked_ = committed_.size();
     committed_config_changed_ = false;
@@ -354,10 +343,9 @@ class invariant_checker {
           ++holding;
         } else if (it != disks.end()) {
           const durable_disk& d = *it->second;
-          lacking += "; node " + std::to_string(v) + "'s disk holds " + std::to_string(d.base + 1) +
-                     ".." + std::to_string(d.last_index()) +
-                     (d.snap ? " and a snapshot through " + sim_detail::str(d.snap->meta.last)
-                             : std::string());
+          lacking += "; node " + std::to_string(v) + "'s disk holds " + std::to_string(d.base + 1) + ".." +
+                     std::to_string(d.last_index()) +
+                     (d.snap ? " and a snapshot through " + sim_detail::str(d.snap->meta.last) : std::string());
         }
       }
       if (holding < sim_detail::majority(conf.voters.size()))
@@ -366,19 +354,17 @@ class invariant_checker {
                                              "flight holds it) "
                                            : "") +
                              "committed entry " + sim_detail::str(c.e) + " (seen on " +
-                             sim_detail::node_str(c.observed_on) + " in term " +
-                             std::to_string(c.observed_in_term) + ") is durable on only " +
-                             std::to_string(holding) + " of the " +
-                             std::to_string(conf.voters.size()) + " voters' disks (" +
-                             sim_detail::str(conf) +
+                             sim_detail::node_str(c.observed_on) + " in term " + std::to_string(c.observed_in_term) +
+                             ") is durable on only " + std::to_string(holding) + " of the " +
+                             std::to_string(conf.voters.size()) + " voters' disks (" + sim_detail::str(conf) +
                              "); a majority must hold it before it counts as committed "
-                             "[§5.4.2] [thesis §3.8]" + lacking};
+                             "[§5.4.2] [thesis §3.8]" +
+                             lacking};
     }
     return std::nullopt;
   }
   // The same for a fixed cluster: disks[k] is node k + 1's.
-  std::optional<violation> check_committed_durable(const std::vector<const durable_disk*>& disks,
-                                                   bool disks_changed) {
+  std::optional<violation> check_committed_durable(const std::vector<const durable_disk*>& disks, bool disks_changed) {
     std::map<node_id, const durable_disk*> by_id;
     for (std::size_t k = 0; k < disks.size(); ++k) by_id[static_cast<node_id>(k + 1)] = disks[k];
     return check_committed_durable(by_id, disks_changed);
@@ -389,8 +375,7 @@ class invariant_checker {
   // the applied history: check_snapshot).
   static bool holds(const durable_disk& d, const entry& e) {
     const entry* x = d.at(e.index);
-    return (x != nullptr && sim_detail::same_entry(*x, e)) ||
-           (d.snap && d.snap->meta.last.index >= e.index);
+    return (x != nullptr && sim_detail::same_entry(*x, e)) || (d.snap && d.snap->meta.last.index >= e.index);
   }
 
   // ---- membership changes [thesis ch. 4] ----------------------------------
@@ -409,16 +394,15 @@ class invariant_checker {
   // (lastConfig [thesis §5.1]), else the one it booted with. A follower that
   // waited for the commit, or kept a configuration whose entry was
   // truncated, fails here.
-  std::optional<violation> check_config_in_force(node_id id, const core::raft& r,
-                                                 const membership& booted, const entry* newest) {
+  std::optional<violation> check_config_in_force(node_id id, const core::raft& r, const membership& booted,
+                                                 const entry* newest) {
     membership want;
     std::string from;
     if (newest != nullptr) {
       auto m = sim_detail::config_of(*newest);
       if (!m)
-        return violation{"configuration in force",
-                         sim_detail::node_str(id) + " holds config entry " +
-                             sim_detail::str(*newest) + " that does not decode"};
+        return violation{"configuration in force", sim_detail::node_str(id) + " holds config entry " +
+                                                       sim_detail::str(*newest) + " that does not decode"};
       want = std::move(*m);
       from = "its newest config entry " + sim_detail::str(*newest);
     } else if (const snapshot* s = r.latest_snapshot()) {
@@ -429,12 +413,11 @@ class invariant_checker {
       from = "its bootstrap configuration (no config entry in its log)";
     }
     if (!(r.config() == want))
-      return violation{"configuration in force",
-                       sim_detail::node_str(id) + " (" + core::to_string(r.state()) + ", term " +
-                           std::to_string(r.term()) + ", commit " +
-                           std::to_string(r.commit_index()) + ") uses " +
-                           sim_detail::str(r.config()) + " but " + from + " says " +
-                           sim_detail::str(want) + " [thesis §4.1]"};
+      return violation{"configuration in force", sim_detail::node_str(id) + " (" + core::to_string(r.state()) +
+                                                     ", term " + std::to_string(r.term()) + ", commit " +
+                                                     std::to_string(r.commit_index()) + ") uses " +
+                                                     sim_detail::str(r.config()) + " but " + from + " says " +
+                                                     sim_detail::str(want) + " [thesis §4.1]"};
     return std::nullopt;
   }
 
@@ -444,8 +427,7 @@ class invariant_checker {
   // learner, absent) of at most one server. Checked once per entry, on the
   // first log it shows up in (check_log_matching collects them; the same
   // (index, term) has the same predecessors everywhere).
-  std::optional<violation> check_single_server_changes(node_id id, int incarnation,
-                                                       const core::raft& r) {
+  std::optional<violation> check_single_server_changes(node_id id, int incarnation, const core::raft& r) {
     node_track& t = track(id, incarnation);
     auto fresh = std::exchange(t.new_configs, {});
     for (const entry& e : fresh) {
@@ -470,10 +452,9 @@ class invariant_checker {
       }
       if (voters_changed > 1 || changed > 1 || next->voters.empty())
         return violation{"single-server changes",
-                         "config entry " + sim_detail::str(e) + " (on " + sim_detail::node_str(id) +
-                             ") goes from " + sim_detail::str(before) + " to " +
-                             sim_detail::str(*next) + ": " + std::to_string(voters_changed) +
-                             " voters and " + std::to_string(changed) +
+                         "config entry " + sim_detail::str(e) + " (on " + sim_detail::node_str(id) + ") goes from " +
+                             sim_detail::str(before) + " to " + sim_detail::str(*next) + ": " +
+                             std::to_string(voters_changed) + " voters and " + std::to_string(changed) +
                              " servers changed at once [thesis §4.1]"};
     }
     return std::nullopt;
@@ -495,11 +476,10 @@ class invariant_checker {
     if (pending.size() > 1) {
       std::string which;
       for (const std::string& p : pending) which += " " + p;
-      return violation{"one change at a time",
-                       sim_detail::node_str(id) + " leads term " + std::to_string(r.term()) +
-                           " with " + std::to_string(pending.size()) +
-                           " uncommitted config entries (committed through " +
-                           std::to_string(committed) + "):" + which + " [thesis §4.1]"};
+      return violation{"one change at a time", sim_detail::node_str(id) + " leads term " + std::to_string(r.term()) +
+                                                   " with " + std::to_string(pending.size()) +
+                                                   " uncommitted config entries (committed through " +
+                                                   std::to_string(committed) + "):" + which + " [thesis §4.1]"};
     }
     return std::nullopt;
   }
@@ -524,12 +504,11 @@ class invariant_checker {
       rec = {id, compacted ? rec.index : at, r.config()};
       return std::nullopt;
     }
-    return violation{"leader configurations",
-                     sim_detail::node_str(id) + " leads term " + std::to_string(r.term()) +
-                         " with " + sim_detail::str(r.config()) + " (config entry at " +
-                         std::to_string(at) + ") but " + sim_detail::node_str(rec.node) +
-                         " led that term with " + sim_detail::str(rec.config) +
-                         " (config entry at " + std::to_string(rec.index) + ")"};
+    return violation{"leader configurations", sim_detail::node_str(id) + " leads term " + std::to_string(r.term()) +
+                                                  " with " + sim_detail::str(r.config()) + " (config entry at " +
+                                                  std::to_string(at) + ") but " + sim_detail::node_str(rec.node) +
+                                                  " led that term with " + sim_detail::str(rec.config) +
+                                                  " (config entry at " + std::to_string(rec.index) + ")"};
   }
 
   // Only voters campaign [thesis §4.2.1, §4.2.3]: a learner, a joiner not
@@ -540,27 +519,23 @@ class invariant_checker {
   // "time out and become leader again"]. Any server may answer one: servers
   // vote regardless of their own configuration [thesis §4.1] (a promoted
   // learner that has not heard of its promotion may hold the deciding vote).
-  std::optional<violation> check_only_voters_campaign(node_id id, const core::raft& r,
-                                                      const message* m) {
+  std::optional<violation> check_only_voters_campaign(node_id id, const core::raft& r, const message* m) {
     if (r.config().is_voter(id)) return std::nullopt;
     const core::status st = r.get_status();
-    if (st.config_index > r.commit_index() && st.config_index > 0 &&
-        r.config_at(st.config_index - 1).is_voter(id))
+    if (st.config_index > r.commit_index() && st.config_index > 0 && r.config_at(st.config_index - 1).is_voter(id))
       return std::nullopt;
-    const std::string who = sim_detail::node_str(id) + " (" + sim_detail::str(r.config()) +
-                            " in force, term " + std::to_string(r.term()) + ")";
+    const std::string who = sim_detail::node_str(id) + " (" + sim_detail::str(r.config()) + " in force, term " +
+                            std::to_string(r.term()) + ")";
     if (m == nullptr) {
       if (r.state() == core::role::candidate || r.state() == core::role::pre_candidate)
-        return violation{"only voters campaign", who + " is a " + core::to_string(r.state()) +
-                                                     " but not a voter [thesis §4.2.1]"};
+        return violation{"only voters campaign",
+                         who + " is a " + core::to_string(r.state()) + " but not a voter [thesis §4.2.1]"};
       return std::nullopt;
     }
     if (const auto* v = std::get_if<vote_request>(&m->body))
-      return violation{"only voters campaign", who + " sent a " +
-                                                   (v->pre_vote ? std::string("pre-vote") : "vote") +
-                                                   " request for term " + std::to_string(m->term) +
-                                                   " to " + sim_detail::node_str(m->to) +
-                                                   " but is not a voter [thesis §4.2.1]"};
+      return violation{"only voters campaign", who + " sent a " + (v->pre_vote ? std::string("pre-vote") : "vote") +
+                                                   " request for term " + std::to_string(m->term) + " to " +
+                                                   sim_detail::node_str(m->to) + " but is not a voter [thesis §4.2.1]"};
     return std::nullopt;
   }
 
@@ -593,24 +568,22 @@ class invariant_checker {
       return violation{"commit counts voters",
                        sim_detail::node_str(id) + " (leader of term " + std::to_string(r.term()) +
                            ") advanced its commit index from " + std::to_string(before) + " to " +
-                           std::to_string(r.commit_index()) + " but " + sim_detail::str(*e) +
-                           " is durable on only {" + who + "} of the voters of " +
-                           sim_detail::str(conf) + " in force [§5.4.2] [thesis §4.1]"};
+                           std::to_string(r.commit_index()) + " but " + sim_detail::str(*e) + " is durable on only {" +
+                           who + "} of the voters of " + sim_detail::str(conf) + " in force [§5.4.2] [thesis §4.1]"};
     return std::nullopt;
   }
 
   // [thesis §4.2.2] A leader that is not a voter of its configuration in
   // force (it removed itself) leads only until that configuration commits.
-  std::optional<violation> check_removed_leader_steps_down(node_id id, const core::raft& r,
-                                                           const entry* newest) {
+  std::optional<violation> check_removed_leader_steps_down(node_id id, const core::raft& r, const entry* newest) {
     if (r.state() != core::role::leader || r.config().is_voter(id)) return std::nullopt;
     const index_t at = newest != nullptr ? newest->index : 0;
     if (at > r.commit_index()) return std::nullopt;
-    return violation{"removed leader steps down",
-                     sim_detail::node_str(id) + " still leads term " + std::to_string(r.term()) +
-                         " with commit index " + std::to_string(r.commit_index()) + " though " +
-                         sim_detail::str(r.config()) + " (config entry at " + std::to_string(at) +
-                         ") without it is committed [thesis §4.2.2]"};
+    return violation{"removed leader steps down", sim_detail::node_str(id) + " still leads term " +
+                                                      std::to_string(r.term()) + " with commit index " +
+                                                      std::to_string(r.commit_index()) + " though " +
+                                                      sim_detail::str(r.config()) + " (config entry at " +
+                                                      std::to_string(at) + ") without it is committed [thesis §4.2.2]"};
   }
 
   // The configuration in force after index `i` in the global applied
@@ -625,8 +598,8 @@ class invariant_checker {
   // [§5.4.1] [Fig. 3] Leader Completeness: if an entry is committed in a
   // given term, it is present in the log of the leader of every later term.
   // "Committed in" is bounded by the term its first observer was in.
-  std::optional<violation> check_leader_completeness(node_id id, int incarnation, term_t term,
-                                                     core::role r, const core::raft& log) {
+  std::optional<violation> check_leader_completeness(node_id id, int incarnation, term_t term, core::role r,
+                                                     const core::raft& log) {
     if (r != core::role::leader) return std::nullopt;
     node_track& t = track(id, incarnation);
     if (t.leader_term != term) {  // a new leadership: verify everything once
@@ -641,12 +614,11 @@ class invariant_checker {
       if (c.observed_in_term >= term || c.e.index < log.first_index()) continue;
       const entry* e = log.entry_at(c.e.index);
       if (e == nullptr || !sim_detail::same_entry(*e, c.e))
-        return violation{"leader completeness",
-                         sim_detail::node_str(id) + " leads term " + std::to_string(term) +
-                             " but its log has " + (e ? sim_detail::str(*e) : "nothing") +
-                             " where " + sim_detail::str(c.e) + " was committed (seen on " +
-                             sim_detail::node_str(c.observed_on) + " in term " +
-                             std::to_string(c.observed_in_term) + ") [§5.4.1]"};
+        return violation{"leader completeness", sim_detail::node_str(id) + " leads term " + std::to_string(term) +
+                                                    " but its log has " + (e ? sim_detail::str(*e) : "nothing") +
+                                                    " where " + sim_detail::str(c.e) + " was committed (seen on " +
+                                                    sim_detail::node_str(c.observed_on) + " in term " +
+                                                    std::to_string(c.observed_in_term) + ") [§5.4.1]"};
     }
     return std::nullopt;
   }
@@ -657,8 +629,7 @@ class invariant_checker {
   // contiguous, within its own commit index, and equal to what was committed.
   // Commands are applied at most once in that sequence, and (when proposals
   // are tracked) only if someone proposed them.
-  std::optional<violation> check_state_machine_safety(node_id id, int incarnation,
-                                                      const std::vector<entry>& applied,
+  std::optional<violation> check_state_machine_safety(node_id id, int incarnation, const std::vector<entry>& applied,
                                                       index_t commit_index) {
     return check_state_machine_safety(id, incarnation, model_state{}, applied, commit_index);
   }
@@ -667,53 +638,44 @@ class invariant_checker {
   // snapshot restore) from `base`, which must be the state some node reached
   // by applying the global sequence through base.index [§7]; `applied`
   // continues from there.
-  std::optional<violation> check_state_machine_safety(node_id id, int epoch,
-                                                      const model_state& base,
-                                                      const std::vector<entry>& applied,
-                                                      index_t commit_index) {
+  std::optional<violation> check_state_machine_safety(node_id id, int epoch, const model_state& base,
+                                                      const std::vector<entry>& applied, index_t commit_index) {
     sm_track& t = sm_tracks_[id];
-    const std::string who = sim_detail::node_str(id) + " (state machine epoch " +
-                            std::to_string(epoch) + ")";
+    const std::string who = sim_detail::node_str(id) + " (state machine epoch " + std::to_string(epoch) + ")";
     if (t.epoch != epoch) {
       t = sm_track{epoch, 0};
       if (auto v = check_state(who + " restored", base)) return v;
     }
-    if (applied.size() < t.applied_checked)
-      return violation{"state machine safety", who + " un-applied entries"};
+    if (applied.size() < t.applied_checked) return violation{"state machine safety", who + " un-applied entries"};
     for (std::size_t k = t.applied_checked; k < applied.size(); ++k) {
       const entry& e = applied[k];
-      if (e.index == 0 || (k > 0 && e.index != applied[k - 1].index + 1) ||
-          (k == 0 && e.index != base.index + 1))
-        return violation{"state machine safety", who + " applied " + sim_detail::str(e) +
-                                                     (k > 0 ? " right after index " +
-                                                                  std::to_string(applied[k - 1].index)
-                                                            : " first, from a state at index " +
-                                                                  std::to_string(base.index)) +
-                                                     ": not in log order"};
+      if (e.index == 0 || (k > 0 && e.index != applied[k - 1].index + 1) || (k == 0 && e.index != base.index + 1))
+        return violation{"state machine safety",
+                         who + " applied " + sim_detail::str(e) +
+                             (k > 0 ? " right after index " + std::to_string(applied[k - 1].index)
+                                    : " first, from a state at index " + std::to_string(base.index)) +
+                             ": not in log order"};
       if (e.index > commit_index)
-        return violation{"state machine safety", who + " applied " + sim_detail::str(e) +
-                                                     " beyond its commit_index " +
+        return violation{"state machine safety", who + " applied " + sim_detail::str(e) + " beyond its commit_index " +
                                                      std::to_string(commit_index)};
       if (e.index <= committed_.size() && !sim_detail::same_entry(committed_[e.index - 1].e, e))
-        return violation{"state machine safety",
-                         who + " applied " + sim_detail::str(e) + " but the committed entry is " +
-                             sim_detail::str(committed_[e.index - 1].e)};
+        return violation{"state machine safety", who + " applied " + sim_detail::str(e) +
+                                                     " but the committed entry is " +
+                                                     sim_detail::str(committed_[e.index - 1].e)};
       if (e.index <= applied_.size()) {
         const applied_entry& g = applied_[e.index - 1];
         if (!sim_detail::same_entry(g.e, e))
-          return violation{"state machine safety",
-                           who + " applied " + sim_detail::str(e) + " but " +
-                               sim_detail::node_str(g.first_on) + " applied " +
-                               sim_detail::str(g.e) + " at that index [§5.4.3]"};
+          return violation{"state machine safety", who + " applied " + sim_detail::str(e) + " but " +
+                                                       sim_detail::node_str(g.first_on) + " applied " +
+                                                       sim_detail::str(g.e) + " at that index [§5.4.3]"};
       } else if (e.index == applied_.size() + 1) {
         if (e.type == entry_type::normal) {
           if (track_proposals_ && proposed_.count(sim_detail::data_of(e)) == 0)
             return violation{"state machine safety",
                              who + " applied " + sim_detail::str(e) + ", a command never proposed"};
           if (!applied_commands_.insert(sim_detail::data_of(e)).second)
-            return violation{"state machine safety",
-                             who + " applied " + sim_detail::str(e) +
-                                 ", a command already applied at an earlier index"};
+            return violation{"state machine safety", who + " applied " + sim_detail::str(e) +
+                                                         ", a command already applied at an earlier index"};
         }
         applied_.push_back({e, id});
         prefix_hash_.push_back(model_state::mix(prefix_hash_.back(), e));
@@ -730,18 +692,15 @@ class invariant_checker {
   // [Fig. 2] currentTerm only increases; commitIndex only increases. Both are
   // per incarnation: the commit index is volatile, and an unsynced term bump
   // is legitimately lost in a crash.
-  std::optional<violation> check_monotonic(node_id id, int incarnation, term_t term,
-                                           index_t commit_index) {
+  std::optional<violation> check_monotonic(node_id id, int incarnation, term_t term, index_t commit_index) {
     node_track& t = track(id, incarnation);
-    const std::string who = sim_detail::node_str(id) + " (incarnation " +
-                            std::to_string(incarnation) + ")";
+    const std::string who = sim_detail::node_str(id) + " (incarnation " + std::to_string(incarnation) + ")";
     if (term < t.term)
-      return violation{"monotonic term", who + " went from term " + std::to_string(t.term) +
-                                             " back to " + std::to_string(term) + " [Fig. 2]"};
+      return violation{"monotonic term", who + " went from term " + std::to_string(t.term) + " back to " +
+                                             std::to_string(term) + " [Fig. 2]"};
     if (commit_index < t.commit_index)
-      return violation{"monotonic commit index", who + " went from commit_index " +
-                                                     std::to_string(t.commit_index) + " back to " +
-                                                     std::to_string(commit_index) + " [Fig. 2]"};
+      return violation{"monotonic commit index", who + " went from commit_index " + std::to_string(t.commit_index) +
+                                                     " back to " + std::to_string(commit_index) + " [Fig. 2]"};
     t.term = term;
     t.commit_index = commit_index;
     return std::nullopt;
@@ -755,19 +714,15 @@ class invariant_checker {
   // that index, same hash [§5.4.3] [§7].
   std::optional<violation> check_state(const std::string& what, const model_state& m) const {
     if (m.index >= prefix_hash_.size())
+      return violation{"state machine safety", what + " a state at index " + std::to_string(m.index) +
+                                                   " but no node has applied that far (" +
+                                                   std::to_string(prefix_hash_.size() - 1) + ")"};
+    if (m.hash != prefix_hash_[m.index] || (m.index > 0 && m.term != applied_[m.index - 1].e.term))
       return violation{"state machine safety",
-                       what + " a state at index " + std::to_string(m.index) +
-                           " but no node has applied that far (" +
-                           std::to_string(prefix_hash_.size() - 1) + ")"};
-    if (m.hash != prefix_hash_[m.index] ||
-        (m.index > 0 && m.term != applied_[m.index - 1].e.term))
-      return violation{"state machine safety",
-                       what + " a state at index " + std::to_string(m.index) + " (term " +
-                           std::to_string(m.term) + ", hash " + std::to_string(m.hash) +
-                           ") that differs from the applied history there (term " +
-                           (m.index > 0 ? std::to_string(applied_[m.index - 1].e.term)
-                                        : std::string("0")) +
-                           ", hash " + std::to_string(prefix_hash_[m.index]) + ") [§5.4.3]"};
+                       what + " a state at index " + std::to_string(m.index) + " (term " + std::to_string(m.term) +
+                           ", hash " + std::to_string(m.hash) + ") that differs from the applied history there (term " +
+                           (m.index > 0 ? std::to_string(applied_[m.index - 1].e.term) : std::string("0")) + ", hash " +
+                           std::to_string(prefix_hash_[m.index]) + ") [§5.4.3]"};
     return std::nullopt;
   }
 
@@ -777,13 +732,11 @@ class invariant_checker {
     auto& seen = snapshots_checked_[id];
     if (seen == s.meta.last) return std::nullopt;
     seen = s.meta.last;
-    const std::string who = sim_detail::node_str(id) + "'s durable snapshot through " +
-                            sim_detail::str(s.meta.last);
+    const std::string who = sim_detail::node_str(id) + "'s durable snapshot through " + sim_detail::str(s.meta.last);
     const auto m = model_state::decode(s.data.view());
     if (!m || m->index != s.meta.last.index || m->term != s.meta.last.term)
       return violation{"snapshots", who + " does not hold the state at that index"};
-    if (s.meta.size != s.data.size() ||
-        s.meta.crc != detail::crc32c(s.data.data(), s.data.size()))
+    if (s.meta.size != s.data.size() || s.meta.crc != detail::crc32c(s.data.data(), s.data.size()))
       return violation{"snapshots", who + ": size or CRC32C does not match its data"};
     if (auto v = check_state(who + " holds", *m)) return v;
     // [thesis §5.1] lastConfig: the configuration in force at its index
@@ -792,8 +745,8 @@ class invariant_checker {
     if (!any_config_entry_) return std::nullopt;
     if (const membership c = applied_config_at(s.meta.last.index); !(s.meta.config == c))
       return violation{"snapshots", who + " carries " + sim_detail::str(s.meta.config) +
-                                        " but the configuration at that index is " +
-                                        sim_detail::str(c) + " [thesis §5.1]"};
+                                        " but the configuration at that index is " + sim_detail::str(c) +
+                                        " [thesis §5.1]"};
     return std::nullopt;
   }
 
@@ -803,18 +756,16 @@ class invariant_checker {
   // its leader) and every state an earlier read returned, so this also says
   // that reads never go back in time. read_began() is that bound.
   index_t read_began() const { return applied_.size(); }
-  std::optional<violation> check_read(node_id id, std::uint64_t ctx, index_t began_after,
-                                      const served_read& r) const {
+  std::optional<violation> check_read(node_id id, std::uint64_t ctx, index_t began_after, const served_read& r) const {
     const std::string who = sim_detail::node_str(id) + " read " + std::to_string(ctx);
     if (r.index < r.read_index)
-      return violation{"linearizable reads", who + " was served at index " +
-                                                 std::to_string(r.index) + " below its read index " +
-                                                 std::to_string(r.read_index)};
+      return violation{"linearizable reads", who + " was served at index " + std::to_string(r.index) +
+                                                 " below its read index " + std::to_string(r.read_index)};
     if (r.read_index < began_after)
-      return violation{"linearizable reads",
-                       who + " got read index " + std::to_string(r.read_index) + " (served at " +
-                           std::to_string(r.index) + ") but index " + std::to_string(began_after) +
-                           " was applied before the read began: a stale read [thesis §6.4]"};
+      return violation{"linearizable reads", who + " got read index " + std::to_string(r.read_index) + " (served at " +
+                                                 std::to_string(r.index) + ") but index " +
+                                                 std::to_string(began_after) +
+                                                 " was applied before the read began: a stale read [thesis §6.4]"};
     model_state m;
     m.index = r.index;
     m.hash = r.hash;
@@ -831,9 +782,7 @@ class invariant_checker {
   const std::map<term_t, node_id>& leaders() const { return leaders_; }
   const std::vector<committed_entry>& committed() const { return committed_; }
   // The entry the global applied sequence has at `i`, if it reached it.
-  const entry* applied_at(index_t i) const {
-    return i >= 1 && i <= applied_.size() ? &applied_[i - 1].e : nullptr;
-  }
+  const entry* applied_at(index_t i) const { return i >= 1 && i <= applied_.size() ? &applied_[i - 1].e : nullptr; }
   std::size_t applied_size() const { return applied_.size(); }
 
  private:
@@ -842,18 +791,18 @@ class invariant_checker {
   // What the checkers know about one incarnation of one node.
   struct node_track {
     int incarnation = -1;
-    term_t term = 0;               // last seen (monotonic check)
-    index_t commit_index = 0;      // last seen (monotonic check)
+    term_t term = 0;           // last seen (monotonic check)
+    index_t commit_index = 0;  // last seen (monotonic check)
     index_t mirror_first = 1;
-    std::vector<entry> mirror;     // the log as last checked, from mirror_first
-    index_t committed_checked = 0;           // log verified against committed_ through here
+    std::vector<entry> mirror;                 // the log as last checked, from mirror_first
+    index_t committed_checked = 0;             // log verified against committed_ through here
     index_t committed_dirty_from = no_change;  // lowest log index changed since then
-    term_t leader_term = 0;                  // leadership last verified for completeness
-    index_t leader_checked = 0;              // committed_ entries verified for it
-    index_t leader_dirty_from = no_change;   // lowest log index changed since then
-    std::vector<entry> new_configs;          // config entries not yet checked (single server)
-    term_t lead_term = 0;                    // led this term at the last commit check (0: did not)
-    index_t lead_commit = 0;                 // its commit index then
+    term_t leader_term = 0;                    // leadership last verified for completeness
+    index_t leader_checked = 0;                // committed_ entries verified for it
+    index_t leader_dirty_from = no_change;     // lowest log index changed since then
+    std::vector<entry> new_configs;            // config entries not yet checked (single server)
+    term_t lead_term = 0;                      // led this term at the last commit check (0: did not)
+    index_t lead_commit = 0;                   // its commit index then
   };
   struct leader_config {
     node_id node = no_node;
@@ -887,23 +836,19 @@ class invariant_checker {
     return t;
   }
 
-  std::optional<violation> register_entry(node_id id, const entry& e,
-                                          std::optional<term_t> prev) {
+  std::optional<violation> register_entry(node_id id, const entry& e, std::optional<term_t> prev) {
     auto [it, inserted] = registry_.try_emplace(e.id(), registered_entry{prev, e, id});
     if (inserted) return std::nullopt;
     registered_entry& r = it->second;
     if (!sim_detail::same_entry(r.e, e))
-      return violation{"log matching", sim_detail::node_str(id) + " holds " + sim_detail::str(e) +
-                                           " but " + sim_detail::node_str(r.first_on) +
-                                           " held " + sim_detail::str(r.e) +
+      return violation{"log matching", sim_detail::node_str(id) + " holds " + sim_detail::str(e) + " but " +
+                                           sim_detail::node_str(r.first_on) + " held " + sim_detail::str(r.e) +
                                            ": one (index, term), two entries [§5.3]"};
     if (prev && r.prev_term && *prev != *r.prev_term)
       return violation{"log matching",
-                       sim_detail::node_str(id) + " holds " + sim_detail::str(e) +
-                           " after an entry of term " + std::to_string(*prev) + " but " +
-                           sim_detail::node_str(r.first_on) + " held it after term " +
-                           std::to_string(*r.prev_term) +
-                           ": logs agree at (index, term) but differ before it [§5.3]"};
+                       sim_detail::node_str(id) + " holds " + sim_detail::str(e) + " after an entry of term " +
+                           std::to_string(*prev) + " but " + sim_detail::node_str(r.first_on) + " held it after term " +
+                           std::to_string(*r.prev_term) + ": logs agree at (index, term) but differ before it [§5.3]"};
     if (!r.prev_term) r.prev_term = prev;
     return std::nullopt;
   }
@@ -959,8 +904,7 @@ class wal_disk final : public node_disk {
     return std::unique_ptr<wal_disk>(new wal_disk(std::move(fs), sim, "/wal", segment_bytes));
   }
   static std::unique_ptr<wal_disk> on_posix(const std::string& dir, std::uint64_t segment_bytes) {
-    return std::unique_ptr<wal_disk>(
-        new wal_disk(make_posix_file_system(), nullptr, dir, segment_bytes));
+    return std::unique_ptr<wal_disk>(new wal_disk(make_posix_file_system(), nullptr, dir, segment_bytes));
   }
 
   bool write(const disk_write& w) override {
@@ -1050,8 +994,7 @@ class wal_disk final : public node_disk {
   void set_compaction(bool on) { compaction_ = on; }
 
  private:
-  wal_disk(std::unique_ptr<file_system> fs, sim_file_system* sim, std::string dir,
-           std::uint64_t segment_bytes)
+  wal_disk(std::unique_ptr<file_system> fs, sim_file_system* sim, std::string dir, std::uint64_t segment_bytes)
       : fs_(std::move(fs)), sim_(sim) {
     opts_.dir = std::move(dir);
     opts_.segment_bytes = segment_bytes;
@@ -1063,12 +1006,11 @@ class wal_disk final : public node_disk {
     wal_.reset();
     // A tear keeps a prefix of the last write, or (every other time) any
     // subset of the unsynced pages: later pages without earlier ones.
-    const std::size_t kept = sim_->crash(!tear_         ? sim_file_system::drop_unsynced()
+    const std::size_t kept = sim_->crash(!tear_          ? sim_file_system::drop_unsynced()
                                          : c.op % 2 == 0 ? sim_file_system::torn_pages()
                                                          : sim_file_system::torn_random());
-    notes_.push_back(std::string("power lost during ") + during + " after file op " +
-                     std::to_string(c.op) + " (" + c.what + ")" +
-                     (tear_ ? "; torn write kept " + std::to_string(kept) + " bytes" : ""));
+    notes_.push_back(std::string("power lost during ") + during + " after file op " + std::to_string(c.op) + " (" +
+                     c.what + ")" + (tear_ ? "; torn write kept " + std::to_string(kept) + " bytes" : ""));
   }
 
   static std::string hs_str(const hard_state& h) {
@@ -1082,8 +1024,8 @@ class wal_disk final : public node_disk {
     const durable_disk& a = mirror_;
     const disk_write* f = in_flight_ ? &*in_flight_ : nullptr;
     if (!(r.state == a.state) && !(f && f->state && r.state == *f->state))
-      return "recovered hard state " + hs_str(r.state) + " but " + hs_str(a.state) +
-             " was acknowledged" + (f && f->state ? " and " + hs_str(*f->state) + " in flight" : "");
+      return "recovered hard state " + hs_str(r.state) + " but " + hs_str(a.state) + " was acknowledged" +
+             (f && f->state ? " and " + hs_str(*f->state) + " in flight" : "");
     const auto at = [&](index_t i) -> const entry* {
       if (r.log.empty() || i < r.log.front().index || i > r.log.back().index) return nullptr;
       return &r.log[static_cast<std::size_t>(i - r.log.front().index)];
@@ -1114,14 +1056,13 @@ class wal_disk final : public node_disk {
     index_t k = a.base + 1;
     while (k <= a.last_index() && at(k) != nullptr && sim_detail::same_entry(*at(k), *a.at(k))) ++k;
     std::string what = "recovered a log of " + std::to_string(r.log.size()) + " entries (through " +
-                       std::to_string(r_last) + ") but " + std::to_string(a.log.size()) +
-                       " after index " + std::to_string(a.base) +
-                       " were acknowledged; first difference at index " + std::to_string(k) +
-                       ": recovered " + (at(k) ? sim_detail::str(*at(k)) : std::string("nothing")) +
-                       ", acknowledged " + (a.at(k) ? sim_detail::str(*a.at(k)) : std::string("nothing"));
+                       std::to_string(r_last) + ") but " + std::to_string(a.log.size()) + " after index " +
+                       std::to_string(a.base) + " were acknowledged; first difference at index " + std::to_string(k) +
+                       ": recovered " + (at(k) ? sim_detail::str(*at(k)) : std::string("nothing")) + ", acknowledged " +
+                       (a.at(k) ? sim_detail::str(*a.at(k)) : std::string("nothing"));
     if (f && !f->entries.empty())
-      what += "; in flight: " + std::to_string(f->entries.size()) + " entries from " +
-              sim_detail::str(f->entries.front());
+      what +=
+          "; in flight: " + std::to_string(f->entries.size()) + " entries from " + sim_detail::str(f->entries.front());
     if (f && (f->reset || f->compact)) what += "; in flight: a new base";
     return what;
   }
@@ -1130,8 +1071,8 @@ class wal_disk final : public node_disk {
   sim_file_system* sim_ = nullptr;  // fs_, when simulated
   wal_options opts_;
   std::unique_ptr<wal> wal_;
-  durable_disk mirror_;                 // acknowledged
-  std::optional<snapshot> snap_;        // the snapshot slot (survives every crash)
+  durable_disk mirror_;                  // acknowledged
+  std::optional<snapshot> snap_;         // the snapshot slot (survives every crash)
   std::optional<disk_write> in_flight_;  // the write the power may interrupt
   bool compaction_ = true;
   bool tear_ = false;
@@ -1150,8 +1091,8 @@ enum class sim_storage {
 struct sim_config {
   std::uint64_t seed = 1;
   int nodes = 3;
-  int fault_ticks = 500;      // length of the fault phase
-  int election_ticks = 10;    // core::options::election_ticks
+  int fault_ticks = 500;    // length of the fault phase
+  int election_ticks = 10;  // core::options::election_ticks
   int heartbeat_ticks = 1;
   int substeps_per_tick = 4;  // granularity of network delays and disk syncs
   int max_delay = 6;          // ordinary delay: 0..max_delay sub-steps (reorders)
@@ -1180,20 +1121,20 @@ struct sim_config {
 // Fault rates of one run, drawn from the seed so that runs differ in kind
 // (a lossy network, a crash-heavy cluster, slow disks...), not just in luck.
 struct fault_profile {
-  unsigned drop = 0;         // per mille of sent messages lost
-  unsigned duplicate = 0;    // per mille of sent messages delivered twice
-  unsigned long_delay = 0;   // per mille of messages delayed up to 3 election timeouts
-  unsigned crash = 0;        // per mille per tick: a random up node loses power
-  unsigned partition = 0;    // per mille per tick: a new partition
-  unsigned pause = 0;        // per mille per tick: a random node freezes
-  unsigned sync = 0;         // per mille per sub-step, per node with unsynced writes
-  unsigned sync_one = 0;     // per mille of syncs that make only the oldest write durable
-  unsigned propose = 0;      // per mille per sub-step: a command to a leader
-  unsigned campaign = 0;     // per mille per tick: a node's election timer fires early
-  unsigned snapshot = 0;     // per mille per tick: a node snapshots its state machine
-  unsigned trailing = 0;     // a snapshot keeps up to this many entries before it in the log
-  unsigned read = 0;         // per mille per sub-step: a linearizable read on a random node
-  unsigned transfer = 0;     // per mille per tick: a leader hands leadership over
+  unsigned drop = 0;           // per mille of sent messages lost
+  unsigned duplicate = 0;      // per mille of sent messages delivered twice
+  unsigned long_delay = 0;     // per mille of messages delayed up to 3 election timeouts
+  unsigned crash = 0;          // per mille per tick: a random up node loses power
+  unsigned partition = 0;      // per mille per tick: a new partition
+  unsigned pause = 0;          // per mille per tick: a random node freezes
+  unsigned sync = 0;           // per mille per sub-step, per node with unsynced writes
+  unsigned sync_one = 0;       // per mille of syncs that make only the oldest write durable
+  unsigned propose = 0;        // per mille per sub-step: a command to a leader
+  unsigned campaign = 0;       // per mille per tick: a node's election timer fires early
+  unsigned snapshot = 0;       // per mille per tick: a node snapshots its state machine
+  unsigned trailing = 0;       // a snapshot keeps up to this many entries before it in the log
+  unsigned read = 0;           // per mille per sub-step: a linearizable read on a random node
+  unsigned transfer = 0;       // per mille per tick: a leader hands leadership over
   unsigned config_change = 0;  // per mille per tick: a leader is asked for a membership change
   std::uint64_t max_snapshot_chunk = 1u << 20;
   // Faults added with issue 15, drawn from a generator of their own (a seed
@@ -1238,13 +1179,13 @@ struct sim_stats {
   std::uint64_t syncs = 0;
   std::uint64_t proposals = 0;
   std::uint64_t accepted = 0;
-  std::uint64_t power_losses = 0;  // in the middle of a write or a recovery (file storage)
-  std::uint64_t snapshots = 0;      // taken
-  std::uint64_t installs = 0;       // snapshots installed from a leader
-  std::uint64_t reads = 0;          // issued
-  std::uint64_t reads_served = 0;   // confirmed and served
-  std::uint64_t transfers = 0;      // started
-  std::uint64_t timeout_nows = 0;   // TimeoutNow messages sent
+  std::uint64_t power_losses = 0;             // in the middle of a write or a recovery (file storage)
+  std::uint64_t snapshots = 0;                // taken
+  std::uint64_t installs = 0;                 // snapshots installed from a leader
+  std::uint64_t reads = 0;                    // issued
+  std::uint64_t reads_served = 0;             // confirmed and served
+  std::uint64_t transfers = 0;                // started
+  std::uint64_t timeout_nows = 0;             // TimeoutNow messages sent
   std::uint64_t config_changes = 0;           // membership changes asked for
   std::uint64_t config_changes_accepted = 0;  // ... and appended by a leader
   std::uint64_t nodes_added = 0;              // new servers started (as learners or voters)
@@ -1252,24 +1193,20 @@ struct sim_stats {
   std::uint64_t self_removals = 0;            // ... of the leader itself
 
   std::string describe() const {
-    return std::to_string(events) + " events, " + std::to_string(ticks) + " ticks, " +
-           std::to_string(delivered) + " delivered, " + std::to_string(dropped) + " dropped, " +
-           std::to_string(duplicated) + " duplicated, " + std::to_string(crashes) +
-           " crashes, " + std::to_string(partitions) + " partitions, " +
-           std::to_string(pauses) + " pauses, " + std::to_string(campaigns) + " campaigns, " + std::to_string(syncs) + " syncs, " +
-           std::to_string(accepted) + "/" + std::to_string(proposals) + " proposals accepted, " +
-           std::to_string(snapshots) + " snapshots taken, " + std::to_string(installs) +
-           " installed, " + std::to_string(reads_served) + "/" + std::to_string(reads) +
-           " reads served, " + std::to_string(transfers) + " transfers (" +
-           std::to_string(timeout_nows) + " TimeoutNow)" +
+    return std::to_string(events) + " events, " + std::to_string(ticks) + " ticks, " + std::to_string(delivered) +
+           " delivered, " + std::to_string(dropped) + " dropped, " + std::to_string(duplicated) + " duplicated, " +
+           std::to_string(crashes) + " crashes, " + std::to_string(partitions) + " partitions, " +
+           std::to_string(pauses) + " pauses, " + std::to_string(campaigns) + " campaigns, " + std::to_string(syncs) +
+           " syncs, " + std::to_string(accepted) + "/" + std::to_string(proposals) + " proposals accepted, " +
+           std::to_string(snapshots) + " snapshots taken, " + std::to_string(installs) + " installed, " +
+           std::to_string(reads_served) + "/" + std::to_string(reads) + " reads served, " + std::to_string(transfers) +
+           " transfers (" + std::to_string(timeout_nows) + " TimeoutNow)" +
            (config_changes != 0
-                ? ", " + std::to_string(config_changes_accepted) + "/" +
-                      std::to_string(config_changes) + " config changes accepted (" +
-                      std::to_string(nodes_added) + " nodes added, " + std::to_string(removals) +
-                      " removals, " + std::to_string(self_removals) + " by the leader)"
+                ? ", " + std::to_string(config_changes_accepted) + "/" + std::to_string(config_changes) +
+                      " config changes accepted (" + std::to_string(nodes_added) + " nodes added, " +
+                      std::to_string(removals) + " removals, " + std::to_string(self_removals) + " by the leader)"
                 : std::string()) +
-           (power_losses != 0 ? ", " + std::to_string(power_losses) + " power losses mid-write"
-                              : std::string());
+           (power_losses != 0 ? ", " + std::to_string(power_losses) + " power losses mid-write" : std::string());
   }
 };
 
@@ -1346,15 +1283,14 @@ class sim_cluster {
   // The whole story: fault phase, heal, liveness. Returns the first violation.
   std::optional<violation> run() {
     try {
-      event("start: " + std::to_string(cfg_.nodes) + " nodes, " + profile_.describe(), every_node,
-            true, [] {});
+      event("start: " + std::to_string(cfg_.nodes) + " nodes, " + profile_.describe(), every_node, true, [] {});
       if (cfg_.storage != sim_storage::memory)
         note(std::string("storage: coraft::wal on ") +
              (cfg_.storage == sim_storage::posix ? "posix files in " + cfg_.storage_dir
                                                  : std::string("sim_file_system")) +
              ", segments of " + std::to_string(segment_bytes_) + " bytes, power loss in " +
-             std::to_string(write_power_loss_) + " per mille of syncs and " +
-             std::to_string(recovery_power_loss_) + " per mille of restarts");
+             std::to_string(write_power_loss_) + " per mille of syncs and " + std::to_string(recovery_power_loss_) +
+             " per mille of restarts");
       for (core_node& n : nodes_) disk_notes(n);
       for (int t = 0; t < cfg_.fault_ticks; ++t) run_tick(true);
       heal();
@@ -1419,8 +1355,7 @@ class sim_cluster {
 
   std::unique_ptr<node_disk> make_disk(node_id id) {
     switch (cfg_.storage) {
-      case sim_storage::memory:
-        return nullptr;  // core_node's memory_disk
+      case sim_storage::memory: return nullptr;  // core_node's memory_disk
       case sim_storage::sim_file: {
         auto d = wal_disk::simulated(splitmix64(cfg_.seed * 131 + id).next(), segment_bytes_);
         d->set_compaction(cfg_.wal_compaction);
@@ -1437,18 +1372,15 @@ class sim_cluster {
 
   // Recovery notes and power losses of a node's disk, into the trace.
   void disk_notes(core_node& n) {
-    for (const std::string& line : n.storage().take_notes())
-      note("  node " + std::to_string(n.id()) + " " + line);
+    for (const std::string& line : n.storage().take_notes()) note("  node " + std::to_string(n.id()) + " " + line);
   }
 
   // The node's disk lost power in the middle of a write or a recovery: it is
   // down, and comes back like a crashed node.
   void after_power_loss(node_id id) {
-    const std::uint64_t down_for =
-        disk_rng_.between(1, 8 * static_cast<std::uint64_t>(cfg_.election_ticks));
+    const std::uint64_t down_for = disk_rng_.between(1, 8 * static_cast<std::uint64_t>(cfg_.election_ticks));
     ++stats_.power_losses;
-    note("  node " + std::to_string(id) + " is down; restart in " + std::to_string(down_for) +
-         " ticks");
+    note("  node " + std::to_string(id) + " is down; restart in " + std::to_string(down_for) + " ticks");
     schedule(now_ + ticks_to_substeps(down_for), {action_kind::restart, id, 0});
   }
 
@@ -1549,8 +1481,7 @@ class sim_cluster {
   void deliver_due() {
     std::uint64_t guard = 0;
     while (!net_.empty() && net_.begin()->first.first <= now_) {
-      if (++guard > 200000)
-        fail({"liveness", "more than 200000 messages delivered within one sub-step"});
+      if (++guard > 200000) fail({"liveness", "more than 200000 messages delivered within one sub-step"});
       auto handle = net_.extract(net_.begin());
       message& m = handle.mapped();
       const node_id to = m.to;
@@ -1561,9 +1492,8 @@ class sim_cluster {
         continue;
       }
       if (paused(to)) {  // a frozen process: the message waits in its socket buffer
-        handle.key() = net_key{
-            paused_until_[to - 1] + rng_.below(static_cast<std::uint64_t>(cfg_.max_delay) + 1),
-            next_seq_++};
+        handle.key() =
+            net_key{paused_until_[to - 1] + rng_.below(static_cast<std::uint64_t>(cfg_.max_delay) + 1), next_seq_++};
         net_.insert(std::move(handle));
         continue;
       }
@@ -1619,16 +1549,13 @@ class sim_cluster {
             core_node& n = at(a.id);
             const std::string armed = maybe_arm_power_loss(n, recovery_power_loss_, 4);
             bool ok = true;
-            event("restart node " + std::to_string(a.id) + armed, a.id, false,
-                  [&] { ok = n.restart(); });
+            event("restart node " + std::to_string(a.id) + armed, a.id, false, [&] { ok = n.restart(); });
             n.storage().disarm();
             disk_notes(n);
             if (!ok) after_power_loss(a.id);
           }
           break;
-        case action_kind::resume:
-          note("resume node " + std::to_string(a.id));
-          break;
+        case action_kind::resume: note("resume node " + std::to_string(a.id)); break;
         case action_kind::heal_partition:
           if (a.generation == partition_generation_)
             event("heal partition", every_node, false, [&] {
@@ -1650,8 +1577,7 @@ class sim_cluster {
       const bool one = rng_.per_mille(profile_.sync_one);
       // Each append is a write and a sync; a roll-over adds up to 9 operations
       // (seal, sync, a new segment written, synced, renamed, the directory synced).
-      const std::string armed = maybe_arm_power_loss(
-          n, write_power_loss_, 2 * (one ? 1 : n.pending_writes()) + 8);
+      const std::string armed = maybe_arm_power_loss(n, write_power_loss_, 2 * (one ? 1 : n.pending_writes()) + 8);
       event(std::string(one ? "sync_one" : "sync") + " node " + std::to_string(n.id()) + " (" +
                 std::to_string(n.pending_writes()) + " pending)" + armed,
             n.id(), true, [&] {
@@ -1745,8 +1671,7 @@ class sim_cluster {
         group_ = groups;
         cuts_.clear();
       });
-      schedule(now_ + ticks_to_substeps(lasts),
-               {action_kind::heal_partition, no_node, partition_generation_});
+      schedule(now_ + ticks_to_substeps(lasts), {action_kind::heal_partition, no_node, partition_generation_});
     }
     if (rng_.per_mille(profile_.pause)) {
       const auto candidates = ids_where(&sim_cluster::is_active);
@@ -1787,9 +1712,7 @@ class sim_cluster {
     return res;
   }
 
-  std::string next_command() {
-    return "s" + std::to_string(cfg_.seed) + "-" + std::to_string(++command_counter_);
-  }
+  std::string next_command() { return "s" + std::to_string(cfg_.seed) + "-" + std::to_string(++command_counter_); }
 
   void propose_random() {
     std::vector<node_id> leaders;
@@ -1819,8 +1742,8 @@ class sim_cluster {
     core_node& n = at(id);
     const index_t keep = op_rng_.below(profile_.trailing + 1);
     ++stats_.snapshots;
-    event("snapshot node " + std::to_string(id) + " at index " + std::to_string(n.sm().index) +
-              " keeping " + std::to_string(keep) + " entries before it",
+    event("snapshot node " + std::to_string(id) + " at index " + std::to_string(n.sm().index) + " keeping " +
+              std::to_string(keep) + " entries before it",
           id, true, [&] { n.take_snapshot(keep); });
   }
 
@@ -1886,8 +1809,7 @@ class sim_cluster {
     switch (pick) {
       case add_learner:
       case add_voter:
-        ch.type = pick == add_voter ? core::config_change::kind::add_voter
-                                    : core::config_change::kind::add_learner;
+        ch.type = pick == add_voter ? core::config_change::kind::add_voter : core::config_change::kind::add_learner;
         ch.id = static_cast<node_id>(nodes_.size() + 1);
         ch.address = "sim-" + std::to_string(ch.id);
         break;
@@ -1905,29 +1827,27 @@ class sim_cluster {
         break;
     }
     static const char* const kinds[] = {"add learner", "add voter", "promote", "remove"};
-    const std::string what = std::string(kinds[static_cast<int>(ch.type)]) + " node " +
-                             std::to_string(ch.id);
+    const std::string what = std::string(kinds[static_cast<int>(ch.type)]) + " node " + std::to_string(ch.id);
     core::config_result res;
     ++stats_.config_changes;
-    event("membership: ask leader node " + std::to_string(l) + " to " + what + " (in force: " +
-              sim_detail::str(c) + ")",
-          l, false, [&] {
-            res = at(l).raft().propose_config(ch);
-            if (res.result != core::config_result::code::accepted) return;
-            ++stats_.config_changes_accepted;
-            if (ch.type == core::config_change::kind::remove) {
-              ++stats_.removals;
-              if (ch.id == l) ++stats_.self_removals;
-            }
-            // A new server starts empty, knowing no configuration: a joiner
-            // that does not campaign until a config names it.
-            if (ch.id == nodes_.size() + 1) add_node(ch.id);
-          });
-    static const char* const codes[] = {"accepted",    "not leader",   "transferring",
-                                        "busy",        "bad member",   "not caught up"};
+    event(
+        "membership: ask leader node " + std::to_string(l) + " to " + what + " (in force: " + sim_detail::str(c) + ")",
+        l, false, [&] {
+          res = at(l).raft().propose_config(ch);
+          if (res.result != core::config_result::code::accepted) return;
+          ++stats_.config_changes_accepted;
+          if (ch.type == core::config_change::kind::remove) {
+            ++stats_.removals;
+            if (ch.id == l) ++stats_.self_removals;
+          }
+          // A new server starts empty, knowing no configuration: a joiner
+          // that does not campaign until a config names it.
+          if (ch.id == nodes_.size() + 1) add_node(ch.id);
+        });
+    static const char* const codes[] = {"accepted", "not leader", "transferring",
+                                        "busy",     "bad member", "not caught up"};
     note("  " + std::string(codes[static_cast<int>(res.result)]) +
-         (res.result == core::config_result::code::accepted ? " at " + sim_detail::str(res.id)
-                                                            : std::string()));
+         (res.result == core::config_result::code::accepted ? " at " + sim_detail::str(res.id) : std::string()));
   }
 
   void add_node(node_id id) {
@@ -1980,8 +1900,8 @@ class sim_cluster {
       // (a runtime matches answers to waiting reads by ctx).
       if (it == reads_.end() && r.ctx != 0 && r.ctx <= read_counter_) continue;
       if (it == reads_.end() || it->second.node != n.id())
-        fail({"linearizable reads", sim_detail::node_str(n.id()) + " served read " +
-                                        std::to_string(r.ctx) + " that it was never asked"});
+        fail({"linearizable reads",
+              sim_detail::node_str(n.id()) + " served read " + std::to_string(r.ctx) + " that it was never asked"});
       const pending_read p = it->second;
       reads_.erase(it);
       if (!r.ok) {
@@ -1990,9 +1910,8 @@ class sim_cluster {
       }
       ++stats_.reads_served;
       served_reads_.insert(r.ctx);
-      note("  read " + std::to_string(r.ctx) + " on node " + std::to_string(n.id()) +
-           " served: read index " + std::to_string(r.read_index) + ", state at " +
-           std::to_string(r.index));
+      note("  read " + std::to_string(r.ctx) + " on node " + std::to_string(n.id()) + " served: read index " +
+           std::to_string(r.read_index) + ", state at " + std::to_string(r.index));
       check(checker_.check_read(n.id(), r.ctx, p.began_after, r));
     }
   }
@@ -2007,47 +1926,41 @@ class sim_cluster {
       ++stats_.timeout_nows;
       const core_node& l = at(m.from);
       const core::raft& r = l.raft();
-      const std::string who = "TimeoutNow from " + sim_detail::node_str(m.from) + " to " +
-                              sim_detail::node_str(m.to) + " in term " + std::to_string(m.term);
+      const std::string who = "TimeoutNow from " + sim_detail::node_str(m.from) + " to " + sim_detail::node_str(m.to) +
+                              " in term " + std::to_string(m.term);
       // [thesis §4.2.2] A leader that removed itself steps down once that
       // commits and hands over to a voter of the new configuration.
-      if (l.up() && r.state() == core::role::follower && r.term() == m.term &&
-          !r.config().is_voter(m.from)) {
+      if (l.up() && r.state() == core::role::follower && r.term() == m.term && !r.config().is_voter(m.from)) {
         const entry* newest = sim_detail::newest_config_entry(r);
         if (!r.config().is_voter(m.to) || (newest != nullptr && newest->index > r.commit_index()))
           fail({"removed leader steps down",
-                who + " from a leader that removed itself, but " + sim_detail::node_str(m.to) +
-                    " is not a voter of " + sim_detail::str(r.config()) +
-                    " or that configuration is not committed [thesis §4.2.2]"});
+                who + " from a leader that removed itself, but " + sim_detail::node_str(m.to) + " is not a voter of " +
+                    sim_detail::str(r.config()) + " or that configuration is not committed [thesis §4.2.2]"});
         return;
       }
       if (!l.up() || r.state() != core::role::leader || r.term() != m.term)
         fail({"leadership transfer", who + " but it does not lead that term"});
       if (r.transfer_target() != m.to)
-        fail({"leadership transfer", who + " but its transfer target is " +
-                                         std::to_string(r.transfer_target())});
+        fail({"leadership transfer", who + " but its transfer target is " + std::to_string(r.transfer_target())});
       for (const core::peer_status& p : r.get_status().progress)
         if (p.id == m.to && p.match_index != r.last_log().index)
           fail({"leadership transfer", who + " before the target's log matches (match " +
-                                           std::to_string(p.match_index) + ", last " +
-                                           sim_detail::str(r.last_log()) + ") [thesis §3.10]"});
+                                           std::to_string(p.match_index) + ", last " + sim_detail::str(r.last_log()) +
+                                           ") [thesis §3.10]"});
       return;
     }
     if (const auto* v = std::get_if<vote_request>(&m.body)) {
       // (A crash can lose the term the TimeoutNow started: then the node may
       // campaign in that term again, normally.)
       const auto it = transfer_elections_.find(m.from);
-      const bool after_timeout_now = it != transfer_elections_.end() &&
-                                     it->second.first == at(m.from).incarnation() &&
+      const bool after_timeout_now = it != transfer_elections_.end() && it->second.first == at(m.from).incarnation() &&
                                      it->second.second == m.term;
       if (v->transfer && (v->pre_vote || !after_timeout_now))
-        fail({"leadership transfer", sim_detail::node_str(m.from) +
-                                         " sent a transfer vote request in term " +
+        fail({"leadership transfer", sim_detail::node_str(m.from) + " sent a transfer vote request in term " +
                                          std::to_string(m.term) +
                                          (v->pre_vote ? " as a pre-vote" : " without a TimeoutNow")});
       if (after_timeout_now && !v->pre_vote && !v->transfer)
-        fail({"leadership transfer", sim_detail::node_str(m.from) +
-                                         " campaigns after TimeoutNow in term " +
+        fail({"leadership transfer", sim_detail::node_str(m.from) + " campaigns after TimeoutNow in term " +
                                          std::to_string(m.term) +
                                          " without flagging the transfer (leases would refuse it)"});
     }
@@ -2072,12 +1985,11 @@ class sim_cluster {
       // (A voter alone in its configuration wins its own election at once.)
       const bool won_alone = r.state() == core::role::leader && r.config().voters.size() == 1;
       if ((r.state() != core::role::candidate && !won_alone) || r.term() != m.term + 1)
-        fail({"leadership transfer",
-              sim_detail::node_str(m.to) + " got TimeoutNow in term " + std::to_string(m.term) +
-                  " (its term " + std::to_string(before) + ") and is now " +
-                  core::to_string(r.state()) + " in term " + std::to_string(r.term()) +
-                  " instead of a candidate of term " + std::to_string(m.term + 1) +
-                  " (no pre-vote) [thesis §3.10]"});
+        fail({"leadership transfer", sim_detail::node_str(m.to) + " got TimeoutNow in term " + std::to_string(m.term) +
+                                         " (its term " + std::to_string(before) + ") and is now " +
+                                         core::to_string(r.state()) + " in term " + std::to_string(r.term()) +
+                                         " instead of a candidate of term " + std::to_string(m.term + 1) +
+                                         " (no pre-vote) [thesis §3.10]"});
       transfer_elections_[m.to] = {n.incarnation(), r.term()};
     });
   }
@@ -2088,13 +2000,11 @@ class sim_cluster {
     const core::raft& r = n.raft();
     transfer_track& t = transfer_tracks_[n.id()];
     const node_id now = r.state() == core::role::leader ? r.transfer_target() : no_node;
-    if (t.incarnation == n.incarnation() && t.term == r.term() && t.target != no_node &&
-        now != no_node && now != t.target)
-      fail({"leadership transfer", sim_detail::node_str(n.id()) + " (leader of term " +
-                                       std::to_string(r.term()) + ") switched its transfer from " +
-                                       sim_detail::node_str(t.target) + " to " +
-                                       sim_detail::node_str(now) +
-                                       " while the first was in flight"});
+    if (t.incarnation == n.incarnation() && t.term == r.term() && t.target != no_node && now != no_node &&
+        now != t.target)
+      fail({"leadership transfer", sim_detail::node_str(n.id()) + " (leader of term " + std::to_string(r.term()) +
+                                       ") switched its transfer from " + sim_detail::node_str(t.target) + " to " +
+                                       sim_detail::node_str(now) + " while the first was in flight"});
     t = {n.incarnation(), r.term(), now};
   }
 
@@ -2113,10 +2023,10 @@ class sim_cluster {
   void check_all(node_id touched, bool disk_written) {
     disks_by_id_.clear();
     for (const core_node& n : nodes_) disks_by_id_[n.id()] = &n.disk();
-    for (core_node& n : nodes_) stats_.installs += n.snapshots_installed() - std::exchange(installs_seen_[n.id() - 1], n.snapshots_installed());
+    for (core_node& n : nodes_)
+      stats_.installs += n.snapshots_installed() - std::exchange(installs_seen_[n.id() - 1], n.snapshots_installed());
     for (const core_node& n : nodes_)
-      if (auto p = n.storage().problem())
-        fail({"durable storage", sim_detail::node_str(n.id()) + ": " + *p});
+      if (auto p = n.storage().problem()) fail({"durable storage", sim_detail::node_str(n.id()) + ": " + *p});
     for (const core_node& n : nodes_) {
       if (!n.up() || (touched != every_node && touched != n.id())) continue;
       const core::raft& r = n.raft();
@@ -2124,10 +2034,8 @@ class sim_cluster {
       check(checker_.check_monotonic(n.id(), n.incarnation(), r.term(), r.commit_index()));
       check(checker_.check_election_safety(n.id(), r.term(), r.state()));
       check(checker_.check_log_matching(n.id(), n.incarnation(), r));
-      check(checker_.check_committed_stable(n.id(), n.incarnation(), r.term(), r.commit_index(),
-                                            r));
-      check(checker_.check_state_machine_safety(n.id(), n.sm_epoch(), n.sm_base(), n.applied(),
-                                                r.commit_index()));
+      check(checker_.check_committed_stable(n.id(), n.incarnation(), r.term(), r.commit_index(), r));
+      check(checker_.check_state_machine_safety(n.id(), n.sm_epoch(), n.sm_base(), n.applied(), r.commit_index()));
       check_transfer_target(n);
       check(checker_.check_commit_counted(n.id(), n.incarnation(), r, disks_by_id_));
       if (membership_on()) {
@@ -2148,8 +2056,7 @@ class sim_cluster {
     // Every leader, touched or not: the committed set may have grown.
     for (const core_node& n : nodes_)
       if (n.up())
-        check(checker_.check_leader_completeness(n.id(), n.incarnation(), n.raft().term(),
-                                                 n.raft().state(), n.raft()));
+        check(checker_.check_leader_completeness(n.id(), n.incarnation(), n.raft().term(), n.raft().state(), n.raft()));
     if (membership_on()) {
       // Config entries after the newest committed configuration, as servers
       // hold them (at most one change is in flight; a few stale ones of
@@ -2191,9 +2098,9 @@ class sim_cluster {
     if (v == nullptr || v->pre_vote || !v->granted) return;
     auto [it, inserted] = votes_granted_.try_emplace({m.from, m.term}, m.to);
     if (!inserted && it->second != m.to)
-      fail({"one vote per term", sim_detail::node_str(m.from) + " granted its vote in term " +
-                                     std::to_string(m.term) + " to " + sim_detail::node_str(it->second) +
-                                     " and then to " + sim_detail::node_str(m.to) + " [§5.2]"});
+      fail({"one vote per term", sim_detail::node_str(m.from) + " granted its vote in term " + std::to_string(m.term) +
+                                     " to " + sim_detail::node_str(it->second) + " and then to " +
+                                     sim_detail::node_str(m.to) + " [§5.2]"});
   }
 
   // [thesis §9.6] A pre-candidate becomes a candidate of term T only with
@@ -2205,7 +2112,8 @@ class sim_cluster {
     if (v == nullptr || v->pre_vote || v->transfer) return;
     const membership& c = n.raft().config();
     const std::size_t self = c.is_voter(n.id()) ? 1 : 0;
-    const std::size_t need = sim_detail::majority(c.voters.size()) - std::min(self, sim_detail::majority(c.voters.size()));
+    const std::size_t need =
+        sim_detail::majority(c.voters.size()) - std::min(self, sim_detail::majority(c.voters.size()));
     std::size_t granted = 0;
     if (const auto it = prevote_grants_.find({n.id(), n.incarnation(), m.term}); it != prevote_grants_.end())
       for (node_id g : it->second) granted += c.is_voter(g) && g != n.id() ? 1 : 0;
@@ -2241,8 +2149,8 @@ class sim_cluster {
     const std::uint64_t base = ticks_to_substeps(1) * 1000;
     std::uint64_t period = base;
     if (profile_.drift != 0) {
-      const auto d = static_cast<std::int64_t>(new_rng_.below(2 * profile_.drift + 1)) -
-                     static_cast<std::int64_t>(profile_.drift);
+      const auto d =
+          static_cast<std::int64_t>(new_rng_.below(2 * profile_.drift + 1)) - static_cast<std::int64_t>(profile_.drift);
       period = static_cast<std::uint64_t>(static_cast<std::int64_t>(base) * (1000 + d) / 1000);
     }
     clock_period_.push_back(period);
@@ -2270,7 +2178,8 @@ class sim_cluster {
     if (new_rng_.per_mille(500)) {
       const node_id v = pick_victim(ids);
       const bool outbound = new_rng_.per_mille(500);
-      std::string desc = "one-way partition: node " + std::to_string(v) + (outbound ? " cannot send to" : " cannot hear");
+      std::string desc =
+          "one-way partition: node " + std::to_string(v) + (outbound ? " cannot send to" : " cannot hear");
       for (node_id o : ids)
         if (o != v && new_rng_.per_mille(700)) {
           cuts.insert(outbound ? std::make_pair(v, o) : std::make_pair(o, v));
@@ -2345,7 +2254,8 @@ class sim_cluster {
         for (node_id id : eligible) e += (e.empty() ? "" : ",") + std::to_string(id);
         fail({"liveness while partitioned", desc + " left voters {" + e +
                                                 "} connected both ways, but none of them led and committed a new "
-                                                "entry within " + std::to_string(15 * election + 20) + " ticks:" + roles()});
+                                                "entry within " +
+                                                std::to_string(15 * election + 20) + " ticks:" + roles()});
       }
       run_tick(false);
     }
@@ -2413,14 +2323,14 @@ class sim_cluster {
     std::string s;
     for (const core_node& n : nodes_) {
       const core::raft& r = n.raft();
-      s += "\n    node " + std::to_string(n.id()) + ": " + core::to_string(r.state()) + " term " +
-           std::to_string(r.term()) + " leader " + std::to_string(r.leader()) + " commit " +
-           std::to_string(r.commit_index()) + " last " + sim_detail::str(r.last_log()) +
-           " first " + std::to_string(r.first_index()) + " applied " +
-           std::to_string(n.sm().index) + " pending writes " + std::to_string(n.pending_writes()) +
-           (r.transfer_target() != no_node ? " transferring to " + std::to_string(r.transfer_target())
-                                           : std::string()) +
-           (membership_on() ? " config " + sim_detail::str(r.config()) : std::string());
+      s +=
+          "\n    node " + std::to_string(n.id()) + ": " + core::to_string(r.state()) + " term " +
+          std::to_string(r.term()) + " leader " + std::to_string(r.leader()) + " commit " +
+          std::to_string(r.commit_index()) + " last " + sim_detail::str(r.last_log()) + " first " +
+          std::to_string(r.first_index()) + " applied " + std::to_string(n.sm().index) + " pending writes " +
+          std::to_string(n.pending_writes()) +
+          (r.transfer_target() != no_node ? " transferring to " + std::to_string(r.transfer_target()) : std::string()) +
+          (membership_on() ? " config " + sim_detail::str(r.config()) : std::string());
     }
     return s;
   }
@@ -2443,23 +2353,20 @@ class sim_cluster {
     // one entry per round trip) a follower far behind needs one round trip
     // per batch, and a round trip takes up to 2 * max_delay + 2 sub-steps.
     index_t backlog = 0;
-    for (const core_node& n : nodes_)
-      backlog = std::max(backlog, n.raft().last_log().index);
+    for (const core_node& n : nodes_) backlog = std::max(backlog, n.raft().last_log().index);
     const std::uint64_t round_trip_ticks =
-        (2 * static_cast<std::uint64_t>(cfg_.max_delay) + 2 + ticks_to_substeps(1) - 1) /
-        ticks_to_substeps(1);
+        (2 * static_cast<std::uint64_t>(cfg_.max_delay) + 2 + ticks_to_substeps(1) - 1) / ticks_to_substeps(1);
     // A follower behind the leader's first index gets the snapshot instead,
     // one chunk per round trip (a lost one resent after a heartbeat round),
     // and a transfer still in flight holds proposals for an election timeout.
     const std::uint64_t snapshot_chunks = 1024 / profile_.max_snapshot_chunk + 2;
-    const std::uint64_t commit_bound =
-        5 * election + 20 +
-        (backlog + wanted_batch() - 1) / wanted_batch() * round_trip_ticks +
-        (cfg_.snapshots ? snapshot_chunks * (round_trip_ticks + 1) + 2 * election : 0) +
-        (cfg_.transfers ? 2 * election : 0) +
-        // A leader that removed itself steps down once that commits; its
-        // TimeoutNow can be lost to a member still installing a snapshot.
-        (membership_on() ? 4 * election : 0);
+    const std::uint64_t commit_bound = 5 * election + 20 +
+                                       (backlog + wanted_batch() - 1) / wanted_batch() * round_trip_ticks +
+                                       (cfg_.snapshots ? snapshot_chunks * (round_trip_ticks + 1) + 2 * election : 0) +
+                                       (cfg_.transfers ? 2 * election : 0) +
+                                       // A leader that removed itself steps down once that commits; its
+                                       // TimeoutNow can be lost to a member still installing a snapshot.
+                                       (membership_on() ? 4 * election : 0);
     const std::uint64_t start = stats_.ticks;
     const std::uint64_t deadline = start + leader_bound + commit_bound;
     const auto wanted_count = static_cast<std::size_t>(cfg_.liveness_proposals);
@@ -2468,8 +2375,7 @@ class sim_cluster {
     for (;;) {
       const std::optional<node_id> leader = stable_leader();
       if (leader && leader != last_leader)
-        note("stable leader: node " + std::to_string(*leader) + " term " +
-             std::to_string(node(*leader).raft().term()));
+        note("stable leader: node " + std::to_string(*leader) + " term " + std::to_string(node(*leader).raft().term()));
       if (leader) last_leader = leader;
       if (!leader && stats_.ticks - start >= leader_bound && !last_leader)
         fail({"liveness", "no stable leader " + std::to_string(leader_bound) +
@@ -2491,8 +2397,8 @@ class sim_cluster {
           // until it completes or is abandoned (an election timeout).
           if (res->result == core::propose_result::code::transferring) break;
           if (res->result != core::propose_result::code::accepted)
-            fail({"liveness", "stable leader node " + std::to_string(*leader) + " refused '" +
-                                  data + "' after healing:" + roles()});
+            fail({"liveness", "stable leader node " + std::to_string(*leader) + " refused '" + data +
+                                  "' after healing:" + roles()});
           wanted.emplace_back(res->id, data);
         }
         if (wanted.size() == wanted_count && converged(*leader, wanted)) break;
@@ -2500,16 +2406,15 @@ class sim_cluster {
       if (stats_.ticks >= deadline) {
         std::string which;
         for (const auto& [id, data] : wanted) which += " '" + data + "'@" + sim_detail::str(id);
-        fail({"liveness", "within " + std::to_string(deadline - start) +
-                              " ticks of healing, proposals" + which +
+        fail({"liveness", "within " + std::to_string(deadline - start) + " ticks of healing, proposals" + which +
                               " were not applied on every node with converged logs:" + roles()});
       }
       run_tick(false);
     }
-    note("liveness: " + std::to_string(wanted.size()) + " proposals applied on all " +
-         (membership_on() ? "members of " + sim_detail::str(node(*last_leader).raft().config())
-                          : std::string("nodes")) +
-         " " + std::to_string(stats_.ticks - start) + " ticks after healing");
+    note(
+        "liveness: " + std::to_string(wanted.size()) + " proposals applied on all " +
+        (membership_on() ? "members of " + sim_detail::str(node(*last_leader).raft().config()) : std::string("nodes")) +
+        " " + std::to_string(stats_.ticks - start) + " ticks after healing");
     if (cfg_.reads) read_liveness(members_of(*last_leader), stats_.ticks + 5 * election + 20);
   }
 
@@ -2544,15 +2449,13 @@ class sim_cluster {
     for (node_id id : members_of(leader)) {
       const core_node& n = node(id);
       if (!n.up()) return false;
-      if (n.raft().last_log() != first.last_log() ||
-          n.raft().commit_index() != first.commit_index() ||
+      if (n.raft().last_log() != first.last_log() || n.raft().commit_index() != first.commit_index() ||
           n.sm().index != first.commit_index())
         return false;
     }
     for (const auto& [id, data] : wanted) {
       const entry* e = checker_.applied_at(id.index);
-      if (id.index > first.commit_index() || e == nullptr || e->data != data || e->term != id.term)
-        return false;
+      if (id.index > first.commit_index() || e == nullptr || e->data != data || e->term != id.term) return false;
     }
     return true;
   }
@@ -2563,13 +2466,13 @@ class sim_cluster {
   fault_profile initial_profile_;
   sim_stats stats_;
   invariant_checker checker_;
-  std::deque<core_node> nodes_;   // nodes_[id - 1]; grows (never shrinks) as servers join
+  std::deque<core_node> nodes_;              // nodes_[id - 1]; grows (never shrinks) as servers join
   std::vector<std::uint64_t> paused_until_;  // sub-step; paused while > now_
-  std::vector<int> group_;        // partition group per node; equal groups can talk
+  std::vector<int> group_;                   // partition group per node; equal groups can talk
   std::uint64_t partition_generation_ = 0;
   std::map<net_key, message> net_;  // in flight, by delivery time
   std::multimap<std::uint64_t, action> scheduled_;
-  std::uint64_t now_ = 0;           // in sub-steps
+  std::uint64_t now_ = 0;  // in sub-steps
   std::uint64_t next_seq_ = 0;
   std::uint64_t command_counter_ = 0;
   std::deque<std::string> trace_;

@@ -400,7 +400,7 @@ class sim_file_system final : public file_system {
     std::lock_guard lk(m_);
     check_alive();
     if (dirs_.count(dir) != 0) return;  // like mkdir ignoring EEXIST (the POSIX implementation does)
-    dir_of(split(dir).first, dir);       // the parent must exist
+    dir_of(split(dir).first, dir);      // the parent must exist
     const bool crash = begin_mutation("create_dir " + dir);
     dirs_[dir].named_durably = !strict_dirs_;
     end_mutation(crash);
@@ -434,8 +434,8 @@ class sim_file_system final : public file_system {
     // Bytes of `cur` changed since the last sync: [dirty_lo, dirty_hi).
     std::size_t dirty_lo = std::numeric_limits<std::size_t>::max();
     std::size_t dirty_hi = 0;
-    std::optional<write> last_unsynced;  // the last pwrite since the last sync
-    std::uint64_t newest_write = 0;      // offset of the newest pwrite
+    std::optional<write> last_unsynced;     // the last pwrite since the last sync
+    std::uint64_t newest_write = 0;         // offset of the newest pwrite
     std::uint64_t newest_synced_write = 0;  // ... of the newest pwrite a sync made durable
 
     void touch(std::size_t lo, std::size_t hi) {
@@ -447,8 +447,7 @@ class sim_file_system final : public file_system {
       dur.resize(cur.size());
       const std::size_t hi = std::min(dirty_hi, cur.size());
       if (dirty_lo < hi)
-        std::copy(cur.begin() + static_cast<std::ptrdiff_t>(dirty_lo),
-                  cur.begin() + static_cast<std::ptrdiff_t>(hi),
+        std::copy(cur.begin() + static_cast<std::ptrdiff_t>(dirty_lo), cur.begin() + static_cast<std::ptrdiff_t>(hi),
                   dur.begin() + static_cast<std::ptrdiff_t>(dirty_lo));
       clean();
     }
@@ -570,8 +569,6 @@ class borrowed_file_system final : public file_system {
   file_system& fs_;
 };
 
-inline std::unique_ptr<file_system> sim_file_system::borrow() {
-  return std::make_unique<borrowed_file_system>(*this);
-}
+inline std::unique_ptr<file_system> sim_file_system::borrow() { return std::make_unique<borrowed_file_system>(*this); }
 
 }  // namespace coraft::test

@@ -26,11 +26,11 @@
 namespace coraft {
 
 struct file_storage_options {
-  std::string dir;               // created if missing
+  std::string dir;  // created if missing
   node_id id = no_node;
   std::string cluster_id = "coraft";
   std::uint64_t segment_bytes = 64ull << 20;
-  bool sync = true;              // false = --fsync=never: unsafe, benchmarks only
+  bool sync = true;  // false = --fsync=never: unsafe, benchmarks only
   std::function<void(const std::string&)> log;
   // Prepare the next WAL segment on a helper thread (wal_options::
   // prepare_spare): rolls over without a stall, at the cost of one more
@@ -56,8 +56,7 @@ class data_dir_error : public std::runtime_error {
 
 class file_storage final : public storage {
  public:
-  explicit file_storage(file_storage_options opts,
-                        std::unique_ptr<file_system> fs = make_posix_file_system());
+  explicit file_storage(file_storage_options opts, std::unique_ptr<file_system> fs = make_posix_file_system());
   ~file_storage() override;
 
   // Checks (or creates) the metadata file, then recovers the log.

@@ -35,8 +35,8 @@ class memory_storage final : public storage {
  private:
   hard_state state_;
   std::optional<snapshot> snap_;
-  std::deque<entry> log_;  // a deque: appends never move the whole log; contiguous
-  index_t base_ = 0;       // index before log_.front() (compacted or reset)
+  std::deque<entry> log_;                // a deque: appends never move the whole log; contiguous
+  index_t base_ = 0;                     // index before log_.front() (compacted or reset)
   std::optional<membership> bootstrap_;  // written once
   std::uint64_t writes_ = 0;
 };

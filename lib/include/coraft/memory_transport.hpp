@@ -25,8 +25,8 @@ class node;
 class memory_network {
  public:
   struct faults {
-    double drop = 0.0;         // probability a message is lost
-    double duplicate = 0.0;    // probability a message is delivered twice
+    double drop = 0.0;                       // probability a message is lost
+    double duplicate = 0.0;                  // probability a message is delivered twice
     std::chrono::microseconds max_delay{0};  // uniform random delay: reorders
   };
 

@@ -17,9 +17,9 @@ namespace coraft {
 // RequestVote [Fig. 2]. With pre_vote set, `term` is the term the sender
 // would campaign in; the receiver neither changes its term nor records a vote.
 struct vote_request {
-  log_id last_log;          // candidate's lastLogTerm / lastLogIndex
+  log_id last_log;  // candidate's lastLogTerm / lastLogIndex
   bool pre_vote = false;
-  bool transfer = false;    // sent after TimeoutNow: ignores leader leases [thesis §3.10]
+  bool transfer = false;  // sent after TimeoutNow: ignores leader leases [thesis §3.10]
   friend bool operator==(const vote_request&, const vote_request&) = default;
 };
 
@@ -31,7 +31,7 @@ struct vote_response {
 
 // AppendEntries [Fig. 2]. An empty `entries` is still a consistency check.
 struct append_request {
-  log_id prev_log;          // prevLogTerm / prevLogIndex
+  log_id prev_log;  // prevLogTerm / prevLogIndex
   std::vector<entry> entries;
   index_t leader_commit = 0;
   friend bool operator==(const append_request&, const append_request&) = default;
@@ -80,8 +80,8 @@ struct read_index_request {
 
 struct read_index_response {
   std::uint64_t ctx = 0;
-  index_t index = 0;   // serve once applied through this index
-  bool ok = false;     // false: the receiver is not (or no longer) leader
+  index_t index = 0;  // serve once applied through this index
+  bool ok = false;    // false: the receiver is not (or no longer) leader
   friend bool operator==(const read_index_response&, const read_index_response&) = default;
 };
 
@@ -106,9 +106,8 @@ struct install_snapshot_response {
   friend bool operator==(const install_snapshot_response&, const install_snapshot_response&) = default;
 };
 
-using message_body = std::variant<vote_request, vote_response, append_request, append_response,
-                                  heartbeat_request, heartbeat_response, timeout_now,
-                                  read_index_request, read_index_response,
+using message_body = std::variant<vote_request, vote_response, append_request, append_response, heartbeat_request,
+                                  heartbeat_response, timeout_now, read_index_request, read_index_response,
                                   install_snapshot_request, install_snapshot_response>;
 
 struct message {

@@ -31,15 +31,15 @@
 #include <functional>
 #include <iterator>
 #include <map>
-#include <utility>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace coraft {
 
 struct node_options {
-  core::options raft;            // id, election/heartbeat ticks, pre-vote, batching...
+  core::options raft;  // id, election/heartbeat ticks, pre-vote, batching...
   // The bootstrap configuration: the initial voters (raft.id among them)
   // and, optionally, each member's address (opaque to coraft: see
   // membership::addresses). Config entries in the log and snapshots take
@@ -72,7 +72,7 @@ struct node_options {
   // on virtual time). Defaults give a 150-300 ms election timeout and 50 ms
   // heartbeats.
   std::chrono::milliseconds tick_interval{10};
-  int propose_timeout_ticks = 500;       // 5 s with 10 ms ticks
+  int propose_timeout_ticks = 500;  // 5 s with 10 ms ticks
   std::size_t max_command_bytes = 1u << 20;
   std::size_t max_pending_proposals = 1u << 16;
   // Take a snapshot and compact the log once this many entries, or this
@@ -118,8 +118,8 @@ struct index_outcome {
 
 // A latency histogram with fixed bucket bounds (seconds), Prometheus-style.
 struct histogram {
-  static constexpr double bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                      0.01,   0.025,   0.05,   0.1,   0.25,   0.5, 1, 2.5};
+  static constexpr double bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                      0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
   std::uint64_t buckets[std::size(bounds)] = {};  // counts per bucket (not cumulative)
   std::uint64_t count = 0;
   double sum = 0;
@@ -128,19 +128,19 @@ struct histogram {
 
 struct node_metrics {
   std::uint64_t proposals_ok = 0;
-  std::uint64_t proposals_failed = 0;   // not leader, timeout, dropped, stopped...
+  std::uint64_t proposals_failed = 0;  // not leader, timeout, dropped, stopped...
   std::uint64_t entries_applied = 0;
   std::uint64_t messages_received = 0;
-  std::uint64_t leader_changes = 0;     // times this node saw a new leader
-  std::uint64_t storage_writes = 0;     // group commits
-  std::uint64_t storage_entries = 0;    // entries in them
-  std::uint64_t reads_ok = 0;           // read_index() barriers passed
+  std::uint64_t leader_changes = 0;   // times this node saw a new leader
+  std::uint64_t storage_writes = 0;   // group commits
+  std::uint64_t storage_entries = 0;  // entries in them
+  std::uint64_t reads_ok = 0;         // read_index() barriers passed
   std::uint64_t reads_failed = 0;
   std::uint64_t snapshots_taken = 0;
   std::uint64_t snapshots_installed = 0;  // received from a leader
   double last_snapshot_capture_s = 0;     // time the state machine took to serialize (strand paused)
-  histogram commit_latency;             // propose() accepted -> applied here (leader)
-  histogram storage_write_latency;      // one group commit: write + sync
+  histogram commit_latency;               // propose() accepted -> applied here (leader)
+  histogram storage_write_latency;        // one group commit: write + sync
 };
 
 // Metadata of one log entry (GET /v1/log).
@@ -163,8 +163,7 @@ struct node_status : core::status {
 
 class node {
  public:
-  node(boost::asio::any_io_executor ex, node_options opts, storage& store, transport& net,
-       state_machine& sm);
+  node(boost::asio::any_io_executor ex, node_options opts, storage& store, transport& net, state_machine& sm);
   ~node();
   node(const node&) = delete;
   node& operator=(const node&) = delete;

@@ -53,8 +53,8 @@ class payload {
     return a.block_ == b.block_ || a.view() == b.view();
   }
   template <class T>
-    requires(std::convertible_to<const T&, std::string_view> && !std::same_as<T, payload>)
-  friend bool operator==(const payload& a, const T& b) noexcept {
+  requires(std::convertible_to<const T&, std::string_view> && !std::same_as<T, payload>) friend bool operator==(
+      const payload& a, const T& b) noexcept {
     return a.view() == std::string_view(b);
   }
 

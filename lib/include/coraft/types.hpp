@@ -10,8 +10,8 @@
 #include <cstdint>
 #include <map>
 #include <optional>
-#include <string_view>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace coraft {
@@ -58,7 +58,7 @@ struct entry {
 // The state every server keeps on stable storage before answering RPCs
 // [Fig. 2 "Persistent state on all servers"], besides the log.
 struct hard_state {
-  term_t current_term = 0;    // Monotonic. Persisted.
+  term_t current_term = 0;      // Monotonic. Persisted.
   node_id voted_for = no_node;  // candidate voted for in current_term. Persisted.
   friend bool operator==(const hard_state&, const hard_state&) = default;
 };
@@ -89,10 +89,10 @@ std::optional<membership> decode_membership(std::string_view bytes);
 // What a snapshot stands for [§7]: the state after applying every entry
 // through `last`, and the configuration in force at that index.
 struct snapshot_meta {
-  log_id last;           // lastIncludedTerm / lastIncludedIndex
-  membership config;     // lastConfig [thesis §5.1]
-  std::uint64_t size = 0;   // bytes of data
-  std::uint32_t crc = 0;    // CRC32C of data
+  log_id last;             // lastIncludedTerm / lastIncludedIndex
+  membership config;       // lastConfig [thesis §5.1]
+  std::uint64_t size = 0;  // bytes of data
+  std::uint32_t crc = 0;   // CRC32C of data
   friend bool operator==(const snapshot_meta&, const snapshot_meta&) = default;
 };
 

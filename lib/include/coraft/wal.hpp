@@ -139,8 +139,7 @@ class wal {
   void encode_entry(const entry& e);
   void encode_base(log_id id, bool reset);
   void remove_covered_segments();
-  void encode(std::uint8_t type, const void* body, std::size_t n, const void* body2 = nullptr,
-              std::size_t n2 = 0);
+  void encode(std::uint8_t type, const void* body, std::size_t n, const void* body2 = nullptr, std::size_t n2 = 0);
   void flush_buffer(bool sync);
   std::string segment_path(std::uint64_t seq) const;
 
@@ -152,19 +151,19 @@ class wal {
   std::uint32_t write_no_ = 0;     // number of the last write in the open segment
   std::uint32_t seed_ = 0;         // its records' CRC seed (data id, sequence number)
   index_t last_index_ = 0;
-  index_t base_index_ = 0;         // the log starts after this index
+  index_t base_index_ = 0;  // the log starts after this index
   struct segment_info {
     std::uint64_t seq;
-    index_t max_index;             // highest entry index ever written in it
+    index_t max_index;  // highest entry index ever written in it
   };
   std::deque<segment_info> segments_;  // every segment on disk, oldest first
-  std::uint64_t header_end_ = 0;   // end of the open segment's header write
+  std::uint64_t header_end_ = 0;       // end of the open segment's header write
   hard_state hs_;
   std::optional<membership> bootstrap_;  // once written: repeated in every segment header
-  std::vector<char> buf_;          // records being assembled for one write
-  std::size_t last_record_at_ = 0; // offset in buf_ of the last record encoded
+  std::vector<char> buf_;                // records being assembled for one write
+  std::size_t last_record_at_ = 0;       // offset in buf_ of the last record encoded
   wal_stats stats_;
-  std::future<void> spare_;        // the helper preparing wal.spare, if any
+  std::future<void> spare_;  // the helper preparing wal.spare, if any
 };
 
 }  // namespace coraft

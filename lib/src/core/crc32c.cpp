@@ -37,8 +37,7 @@ std::uint32_t portable_extend(std::uint32_t crc, const void* data, std::size_t n
 #ifdef CORAFT_CRC32C_X86
 // The instruction computes the same reflected CRC32C register update; eight
 // bytes per step, then the tail byte by byte.
-__attribute__((target("sse4.2"))) std::uint32_t hardware_extend(std::uint32_t crc, const void* data,
-                                                                std::size_t n) {
+__attribute__((target("sse4.2"))) std::uint32_t hardware_extend(std::uint32_t crc, const void* data, std::size_t n) {
   const auto* p = static_cast<const unsigned char*>(data);
   std::uint64_t c = ~crc;
   while (n >= 8) {

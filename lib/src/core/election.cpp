@@ -9,8 +9,8 @@ namespace coraft::core {
 void raft::reset_election_timer() {
   // [§5.2] "election timeouts are chosen randomly from a fixed interval"
   election_elapsed_ = 0;
-  const int span = opts_.election_ticks_max > 0 ? opts_.election_ticks_max - opts_.election_ticks + 1
-                                                : opts_.election_ticks;
+  const int span =
+      opts_.election_ticks_max > 0 ? opts_.election_ticks_max - opts_.election_ticks + 1 : opts_.election_ticks;
   randomized_election_timeout_ =
       opts_.election_ticks + static_cast<int>(next_random() % static_cast<std::uint64_t>(span));
 }
@@ -79,8 +79,8 @@ bool raft::may_campaign() const {
   // (after_commit). Pre-vote and the lease keep a removed server that missed
   // the commit from disrupting the others [thesis §4.2.3].
   const std::size_t n = configs_.size();
-  return n >= 2 && configs_[n - 1].index > commit_index_ &&
-         configs_[n - 2].config.is_voter(opts_.id) && !config().voters.empty();
+  return n >= 2 && configs_[n - 1].index > commit_index_ && configs_[n - 2].config.is_voter(opts_.id) &&
+         !config().voters.empty();
 }
 
 void raft::campaign() {
@@ -165,7 +165,7 @@ void raft::become_leader() {
 }
 
 void raft::start_election(bool pre_vote, bool transfer) {
-  votes_[opts_.id] = true;  // counts only if we are a voter (may_campaign)
+  votes_[opts_.id] = true;                    // counts only if we are a voter (may_campaign)
   if (is_voter(opts_.id) && quorum() == 1) {  // single-voter cluster
     if (pre_vote) {
       become_candidate();
@@ -192,15 +192,14 @@ bool raft::step_term(const message& m) {
   if (m.term > term) {
     if (const auto* r = std::get_if<vote_request>(&m.body)) {
       if (!r->transfer && in_lease()) return false;  // [thesis §4.2.3]
-      if (r->pre_vote) return true;  // a pre-vote never changes our term
+      if (r->pre_vote) return true;                  // a pre-vote never changes our term
     }
     if (const auto* r = std::get_if<vote_response>(&m.body); r && r->pre_vote && r->granted) {
       return true;  // granted pre-votes carry the term we would campaign in
     }
-    const bool from_leader = std::holds_alternative<append_request>(m.body) ||
-                             std::holds_alternative<heartbeat_request>(m.body) ||
-                             std::holds_alternative<install_snapshot_request>(m.body) ||
-                             std::holds_alternative<timeout_now>(m.body);
+    const bool from_leader =
+        std::holds_alternative<append_request>(m.body) || std::holds_alternative<heartbeat_request>(m.body) ||
+        std::holds_alternative<install_snapshot_request>(m.body) || std::holds_alternative<timeout_now>(m.body);
     become_follower(m.term, from_leader ? m.from : no_node);
     return true;
   }
@@ -209,8 +208,7 @@ bool raft::step_term(const message& m) {
     // term so that a stale leader or candidate updates itself and steps
     // down (with pre-vote or check-quorum on, nothing else would tell it).
     // Stale responses are dropped.
-    if (std::holds_alternative<append_request>(m.body) ||
-        std::holds_alternative<heartbeat_request>(m.body) ||
+    if (std::holds_alternative<append_request>(m.body) || std::holds_alternative<heartbeat_request>(m.body) ||
         std::holds_alternative<install_snapshot_request>(m.body)) {
       send(message{opts_.id, m.from, term, heartbeat_response{}}, false);
     } else if (const auto* r = std::get_if<vote_request>(&m.body)) {
@@ -230,16 +228,13 @@ void raft::handle_vote_request(const message& m, const vote_request& r) {
   // voter (handle_vote_response).
   // [Fig. 2] "If votedFor is null or candidateId, and candidate's log is at
   // least as up-to-date as receiver's log, grant vote" [§5.4.1].
-  const bool can_vote = hs_.voted_for == m.from ||
-                        (hs_.voted_for == no_node && leader_ == no_node) ||
+  const bool can_vote = hs_.voted_for == m.from || (hs_.voted_for == no_node && leader_ == no_node) ||
                         (r.pre_vote && m.term > hs_.current_term);
   const bool up_to_date = r.last_log >= last_log();
   const bool granted = can_vote && up_to_date;
   if (r.pre_vote) {
     // A granted pre-vote answers in the proposed term; nothing is recorded.
-    send(message{opts_.id, m.from, granted ? m.term : hs_.current_term,
-                 vote_response{granted, true}},
-         false);
+    send(message{opts_.id, m.from, granted ? m.term : hs_.current_term, vote_response{granted, true}}, false);
     return;
   }
   if (granted) {
@@ -254,8 +249,8 @@ void raft::handle_vote_request(const message& m, const vote_request& r) {
 void raft::state_synced(term_t term) {
   if (self_vote_term_ == 0 || term < self_vote_term_) return;
   const term_t t = std::exchange(self_vote_term_, 0);
-  if (role_ == role::candidate && hs_.current_term == t && hs_.voted_for == opts_.id &&
-      is_voter(opts_.id) && quorum() == 1)
+  if (role_ == role::candidate && hs_.current_term == t && hs_.voted_for == opts_.id && is_voter(opts_.id) &&
+      quorum() == 1)
     become_leader();
 }
 

@@ -42,9 +42,7 @@ void put_u64(std::string& out, std::uint64_t v) {
 }
 }  // namespace
 
-bool membership::is_voter(node_id id) const {
-  return std::find(voters.begin(), voters.end(), id) != voters.end();
-}
+bool membership::is_voter(node_id id) const { return std::find(voters.begin(), voters.end(), id) != voters.end(); }
 bool membership::is_learner(node_id id) const {
   return std::find(learners.begin(), learners.end(), id) != learners.end();
 }
@@ -219,8 +217,7 @@ bool raft::caught_up(node_id id) const {
   // append batch of our log.
   const auto it = progress_.find(id);
   return it != progress_.end() && it->second.last_heard + static_cast<std::uint64_t>(opts_.election_ticks) >= ticks_ &&
-         it->second.match_index > 0 &&
-         it->second.state != progress::mode::snapshot &&
+         it->second.match_index > 0 && it->second.state != progress::mode::snapshot &&
          it->second.match_index + opts_.max_append_entries >= last_log().index;
 }
 
@@ -245,8 +242,7 @@ config_result raft::propose_config(const config_change& ch) {
       // one-voter cluster, a server that never started leaves no majority
       // (check-quorum then deposes the leader and the change can never
       // commit). Voters join as learners and are promoted once caught up.
-      if (ch.type == config_change::kind::add_voter && !caught_up(ch.id) &&
-          !CORAFT_PLANTED(add_voter_unchecked))
+      if (ch.type == config_change::kind::add_voter && !caught_up(ch.id) && !CORAFT_PLANTED(add_voter_unchecked))
         return {code::not_caught_up, {}, opts_.id};
       (ch.type == config_change::kind::add_voter ? next.voters : next.learners).push_back(ch.id);
       next.addresses[ch.id] = ch.address;

@@ -13,8 +13,7 @@ namespace coraft::core {
 
 namespace {
 [[noreturn]] void panic(const char* what, node_id id) {
-  std::fprintf(stderr, "coraft::core panic on node %llu: %s\n",
-               static_cast<unsigned long long>(id), what);
+  std::fprintf(stderr, "coraft::core panic on node %llu: %s\n", static_cast<unsigned long long>(id), what);
   std::abort();
 }
 }  // namespace
@@ -29,8 +28,7 @@ const char* to_string(role r) {
   return "?";
 }
 
-raft::raft(const options& opts, std::vector<node_id> voters, hard_state state,
-           std::vector<entry> log)
+raft::raft(const options& opts, std::vector<node_id> voters, hard_state state, std::vector<entry> log)
     : raft(opts, membership{std::move(voters), {}, {}}, state, std::move(log)) {}
 
 raft::raft(const options& opts, membership bootstrap, hard_state state, std::vector<entry> log)
@@ -63,8 +61,7 @@ raft::raft(const options& opts, membership bootstrap, hard_state state, std::vec
 raft::raft(const options& opts, hard_state state, snapshot snap, std::vector<entry> log)
     : raft(opts, snap.meta.config, state, {}) {
   const log_id s = snap.meta.last;
-  if (s.term > hs_.current_term)
-    throw std::invalid_argument("coraft: snapshot has a term above the hard state's");
+  if (s.term > hs_.current_term) throw std::invalid_argument("coraft: snapshot has a term above the hard state's");
   // The log restarts after the snapshot [§7]: entries it covers are dropped
   // (one at its index must be the same entry), the rest must follow it.
   std::vector<entry> kept;
@@ -95,9 +92,7 @@ raft::raft(const options& opts, hard_state state, snapshot snap, std::vector<ent
 
 std::uint64_t raft::next_random() { return detail::splitmix64(rng_state_); }
 
-bool raft::is_voter(node_id id) const {
-  return std::binary_search(voters_.begin(), voters_.end(), id);
-}
+bool raft::is_voter(node_id id) const { return std::binary_search(voters_.begin(), voters_.end(), id); }
 
 log_id raft::last_log() const {
   if (log_.empty()) return before_first_;
@@ -149,9 +144,8 @@ void raft::synced_to(log_id last) {
 }
 
 bool raft::has_ready() const {
-  if (hs_dirty_ || unpersisted_from_ != 0 || !ready_.send_now.empty() ||
-      !ready_.send_after_sync.empty() || ready_.install_snapshot || !ready_.read_states.empty() ||
-      read_round_needed_)
+  if (hs_dirty_ || unpersisted_from_ != 0 || !ready_.send_now.empty() || !ready_.send_after_sync.empty() ||
+      ready_.install_snapshot || !ready_.read_states.empty() || read_round_needed_)
     return true;
   if (!reads_blocked_.empty() && committed_in_term()) return true;
   if (config_commit_pending()) return true;
@@ -165,9 +159,7 @@ bool raft::has_ready() const {
         continue;
       }
       if (pr.next_index > last) continue;
-      if (pr.state == progress::mode::probe ? !pr.probe_sent
-                                            : pr.inflight.size() < opts_.max_inflight)
-        return true;
+      if (pr.state == progress::mode::probe ? !pr.probe_sent : pr.inflight.size() < opts_.max_inflight) return true;
     }
   }
   return false;
@@ -191,8 +183,7 @@ ready raft::take_ready() {
   if (unpersisted_from_ != 0) {
     const index_t last = last_log().index;
     ready_.persist_entries.reserve(last - unpersisted_from_ + 1);
-    for (index_t i = unpersisted_from_; i <= last; ++i)
-      ready_.persist_entries.push_back(log_[i - first_index_]);
+    for (index_t i = unpersisted_from_; i <= last; ++i) ready_.persist_entries.push_back(log_[i - first_index_]);
     unpersisted_from_ = 0;
   }
   // Apply only what is committed and durable here: a 200 from the leader then
@@ -229,10 +220,8 @@ status raft::get_status() const {
   s.config_pending = configs_.back().index > commit_index_;
   if (role_ == role::leader) {
     for (const auto& [id, pr] : progress_) {
-      s.progress.push_back({id, pr.match_index, pr.next_index,
-                            pr.state == progress::mode::replicate,
-                            pr.state == progress::mode::snapshot, pr.inflight.size(),
-                            pr.recent_active, is_voter(id)});
+      s.progress.push_back({id, pr.match_index, pr.next_index, pr.state == progress::mode::replicate,
+                            pr.state == progress::mode::snapshot, pr.inflight.size(), pr.recent_active, is_voter(id)});
     }
     std::sort(s.progress.begin(), s.progress.end(),
               [](const peer_status& a, const peer_status& b) { return a.id < b.id; });
@@ -247,8 +236,7 @@ void raft::check_invariants() const {
   if (applied_index_ > stable_index_) panic("applied beyond the durable index", opts_.id);
   if (stable_index_ > last.index) panic("durable index beyond the last log index", opts_.id);
   if (first_index_ != before_first_.index + 1) panic("first index does not follow the compacted prefix", opts_.id);
-  if (snapshot_ && snapshot_->meta.last.index > applied_index_)
-    panic("snapshot beyond the applied index", opts_.id);
+  if (snapshot_ && snapshot_->meta.last.index > applied_index_) panic("snapshot beyond the applied index", opts_.id);
   if (snapshot_ && snapshot_->meta.last.index < before_first_.index)
     panic("log compacted beyond the newest snapshot", opts_.id);
   if (last.term > hs_.current_term) panic("log holds a term above current_term", opts_.id);
@@ -273,8 +261,7 @@ void raft::check_invariants() const {
       if (pr.next_index > last.index + 1) panic("progress: next_index beyond the leader's log", opts_.id);
     }
     for (std::size_t i = 1; i < reads_.size(); ++i)
-      if (reads_[i].seq != 0 && reads_[i].seq < reads_[i - 1].seq)
-        panic("pending reads out of round order", opts_.id);
+      if (reads_[i].seq != 0 && reads_[i].seq < reads_[i - 1].seq) panic("pending reads out of round order", opts_.id);
   } else {
     if (!reads_.empty() || !reads_blocked_.empty()) panic("pending reads on a non-leader", opts_.id);
     if (transfer_target_ != no_node) panic("transfer target on a non-leader", opts_.id);

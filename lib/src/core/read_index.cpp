@@ -120,8 +120,7 @@ raft::transfer_result raft::transfer_leadership(node_id to) {
       }
     }
   }
-  if (to == no_node || to == opts_.id || !is_voter(to) || !progress_.contains(to))
-    return transfer_result::bad_target;
+  if (to == no_node || to == opts_.id || !is_voter(to) || !progress_.contains(to)) return transfer_result::bad_target;
   transfer_target_ = to;
   transfer_elapsed_ = 0;
   maybe_send_timeout_now(to, progress_.at(to));

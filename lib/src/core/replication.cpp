@@ -229,8 +229,7 @@ void raft::handle_heartbeat_response(const message& m, const heartbeat_response&
 
 void raft::broadcast_heartbeat() {
   for (const auto& [id, pr] : progress_) {
-    send(message{opts_.id, id, hs_.current_term,
-                 heartbeat_request{std::min(pr.match_index, commit_index_), read_seq_}},
+    send(message{opts_.id, id, hs_.current_term, heartbeat_request{std::min(pr.match_index, commit_index_), read_seq_}},
          false);
   }
 }

@@ -128,8 +128,7 @@ void raft::snapshot_installed(log_id last) {
   const std::uint64_t size = s.meta.size;
   snapshot_ = std::move(s);
   if (leader_ != no_node) {
-    send(message{opts_.id, leader_, hs_.current_term, install_snapshot_response{last.index, size, true}},
-         false);
+    send(message{opts_.id, leader_, hs_.current_term, install_snapshot_response{last.index, size, true}}, false);
   }
 }
 

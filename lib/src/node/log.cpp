@@ -47,12 +47,18 @@ void clear_log_context(node_id node) {
 }
 
 bool parse_log_level(std::string_view s, log_level& out) {
-  if (s == "debug") out = log_level::debug;
-  else if (s == "info") out = log_level::info;
-  else if (s == "warn") out = log_level::warn;
-  else if (s == "error") out = log_level::error;
-  else if (s == "off") out = log_level::off;
-  else return false;
+  if (s == "debug")
+    out = log_level::debug;
+  else if (s == "info")
+    out = log_level::info;
+  else if (s == "warn")
+    out = log_level::warn;
+  else if (s == "error")
+    out = log_level::error;
+  else if (s == "off")
+    out = log_level::off;
+  else
+    return false;
   return true;
 }
 
@@ -104,9 +110,9 @@ void log_line(log_level l, node_id node, std::string_view component, std::string
 }
 
 bool log_rate_limiter::allow(std::uint64_t& suppressed) {
-  const long long now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::steady_clock::now().time_since_epoch())
-                            .count();
+  const long long now =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count();
   if (now - last_ms_ < interval_ms_) {
     ++skipped_;
     return false;

@@ -22,14 +22,12 @@ class memory_network::endpoint_impl final : public transport {
   static asio::awaitable<void> done() { co_return; }
 
  public:
-
  private:
   memory_network& net_;
   node_id id_;
 };
 
-memory_network::memory_network(asio::any_io_executor ex, std::uint64_t seed)
-    : ex_(std::move(ex)), rng_(seed) {}
+memory_network::memory_network(asio::any_io_executor ex, std::uint64_t seed) : ex_(std::move(ex)), rng_(seed) {}
 
 memory_network::~memory_network() = default;
 

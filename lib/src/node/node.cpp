@@ -167,11 +167,11 @@ struct node::impl {
   std::optional<log_id> reset_on_first_write_;  // see start_on_strand
   wakeup writer_wake_;
   std::map<node_id, peer> peers_;
-  membership config_;  // the configuration in force, as last reported to on_membership
+  membership config_;                    // the configuration in force, as last reported to on_membership
   std::vector<apply_item> apply_queue_;  // ready::apply batches and restores, in order
   wakeup applier_wake_;
 
-  std::map<std::uint64_t, index_waiter> reads_;         // by ctx: the core has not answered
+  std::map<std::uint64_t, index_waiter> reads_;          // by ctx: the core has not answered
   std::multimap<index_t, index_waiter> reads_applying_;  // confirmed: wait for the apply
   // Read contexts: this incarnation's tag (never 0) in the top 32 bits, a
   // count below. Invariant: unique across incarnations of this node (up to
@@ -185,7 +185,7 @@ struct node::impl {
   bool snapshot_requested_ = false;
   bool snapshot_running_ = false;
   wakeup snapshot_wake_{strand_};
-  index_t snapshot_index_ = 0;       // last included index of the newest snapshot here
+  index_t snapshot_index_ = 0;          // last included index of the newest snapshot here
   std::size_t last_capture_bytes_ = 0;  // size of the last snapshot captured here
   std::uint64_t applied_since_snapshot_ = 0;
   std::uint64_t bytes_since_snapshot_ = 0;
@@ -210,8 +210,7 @@ struct node::impl {
   void spawn(awaitable<void> task) {
     ++running_;
     auto& sig = cancels_.emplace_back();
-    asio::co_spawn(strand_, std::move(task),
-                   asio::bind_cancellation_slot(sig.slot(), [this](std::exception_ptr e) {
+    asio::co_spawn(strand_, std::move(task), asio::bind_cancellation_slot(sig.slot(), [this](std::exception_ptr e) {
                      if (e) {
                        try {
                          std::rethrow_exception(e);
@@ -321,14 +320,10 @@ struct node::impl {
     if (waiters_.size() >= opts_.max_pending_proposals) return complete(w, errc::overloaded);
     const core::propose_result r = raft_->propose(std::move(cmd));
     switch (r.result) {
-      case core::propose_result::code::not_leader:
-        return complete(w, errc::not_leader, r.leader_hint);
-      case core::propose_result::code::dropped:
-        return complete(w, errc::dropped);
-      case core::propose_result::code::transferring:
-        return complete(w, errc::transferring, r.leader_hint);
-      case core::propose_result::code::accepted:
-        break;
+      case core::propose_result::code::not_leader: return complete(w, errc::not_leader, r.leader_hint);
+      case core::propose_result::code::dropped: return complete(w, errc::dropped);
+      case core::propose_result::code::transferring: return complete(w, errc::transferring, r.leader_hint);
+      case core::propose_result::code::accepted: break;
     }
     track(r.id, std::move(w));
   }
@@ -428,8 +423,7 @@ struct node::impl {
         return resume(w.client, std::move(w.handler), index_error(errc::not_leader, raft_->leader()));
       case core::raft::transfer_result::bad_target:
         return resume(w.client, std::move(w.handler), index_error(errc::bad_target));
-      case core::raft::transfer_result::started:
-        break;
+      case core::raft::transfer_result::started: break;
     }
     // The core abandons it after an election timeout; this bound is a backstop.
     w.deadline_tick = now_tick_ + 4 * static_cast<std::uint64_t>(opts_.raft.election_ticks);
@@ -507,8 +501,7 @@ struct node::impl {
       // A member that joined (or a leader we are joining): its replicator
       // starts with the first message for it.
       if (m.to == no_node || m.to == opts_.raft.id) return;
-      it = peers_.emplace(std::piecewise_construct, std::forward_as_tuple(m.to),
-                          std::forward_as_tuple(strand_)).first;
+      it = peers_.emplace(std::piecewise_construct, std::forward_as_tuple(m.to), std::forward_as_tuple(strand_)).first;
       spawn(replicator(m.to));
     }
     it->second.outbox.push_back(std::move(m));
@@ -545,8 +538,8 @@ struct node::impl {
       core::ready rd = raft_->take_ready();
       for (auto& m : rd.send_now) route(std::move(m));
       if (rd.persist_state || !rd.persist_entries.empty() || !rd.send_after_sync.empty()) {
-        write_queue_.push_back(write_job{std::move(rd.persist_state), std::move(rd.persist_entries),
-                                         std::move(rd.send_after_sync)});
+        write_queue_.push_back(
+            write_job{std::move(rd.persist_state), std::move(rd.persist_entries), std::move(rd.send_after_sync)});
         writer_wake_.notify();
       }
       if (!rd.apply.empty()) {
@@ -555,8 +548,8 @@ struct node::impl {
       }
       if (rd.install_snapshot) {
         log_line(log_level::info, opts_.raft.id, "snapshot",
-                 "received snapshot through index " + std::to_string(rd.install_snapshot->meta.last.index) +
-                     " (" + std::to_string(rd.install_snapshot->meta.size) + " bytes); installing");
+                 "received snapshot through index " + std::to_string(rd.install_snapshot->meta.last.index) + " (" +
+                     std::to_string(rd.install_snapshot->meta.size) + " bytes); installing");
         write_queue_.push_back(write_job{{}, {}, {}, std::move(rd.install_snapshot), {}});
         writer_wake_.notify();
       }
@@ -652,9 +645,8 @@ struct node::impl {
       bool connects = false;
       if (!rs.log.empty()) {
         const index_t first = rs.log.front().index;
-        connects = first == last.index + 1 ||
-                   (first <= last.index && rs.log.back().index >= last.index &&
-                    rs.log[last.index - first].term == last.term);
+        connects = first == last.index + 1 || (first <= last.index && rs.log.back().index >= last.index &&
+                                               rs.log[last.index - first].term == last.term);
       }
       if (!connects) {
         // The snapshot is ahead of the log, or disagrees with it at its
@@ -682,10 +674,9 @@ struct node::impl {
       raft_.emplace(opts_.raft, rs.state, std::move(*rs.snap), std::move(rs.log));
     } else {
       if (rs.base > 0 || (!rs.log.empty() && rs.log.front().index != 1))
-        throw std::runtime_error("the log starts after entry " +
-                                 std::to_string(rs.log.empty() ? rs.base : rs.log.front().index - 1) +
-                                 " but no valid snapshot was found: the snapshot files are missing or corrupt; " +
-                                 restart_fix);
+        throw std::runtime_error(
+            "the log starts after entry " + std::to_string(rs.log.empty() ? rs.base : rs.log.front().index - 1) +
+            " but no valid snapshot was found: the snapshot files are missing or corrupt; " + restart_fix);
       raft_.emplace(opts_.raft, bootstrap, rs.state, std::move(rs.log));
     }
     check_membership();  // the owner learns the members before anything is sent
@@ -772,8 +763,7 @@ struct node::impl {
       }
       const std::optional<log_id> last =
           w.entries.empty() ? std::nullopt : std::optional<log_id>(w.entries.back().id());
-      const std::optional<term_t> state_term =
-          w.state ? std::optional<term_t>(w.state->current_term) : std::nullopt;
+      const std::optional<term_t> state_term = w.state ? std::optional<term_t>(w.state->current_term) : std::nullopt;
       const auto t0 = std::chrono::steady_clock::now();
       ++metrics_.storage_writes;
       metrics_.storage_entries += w.entries.size();
@@ -890,8 +880,8 @@ struct node::impl {
             writer_wake_.notify();
           }
           log_line(log_level::info, opts_.raft.id, "snapshot",
-                   "took snapshot through index " + std::to_string(at) + " (" + std::to_string(since) +
-                       " entries, " + std::to_string(bytes) + " command bytes since the last); log compacted through " +
+                   "took snapshot through index " + std::to_string(at) + " (" + std::to_string(since) + " entries, " +
+                       std::to_string(bytes) + " command bytes since the last); log compacted through " +
                        std::to_string(base));
           out.index = at;
           schedule_flush();
@@ -1012,17 +1002,14 @@ struct node::impl {
   }
 };
 
-node::node(asio::any_io_executor ex, node_options opts, storage& store, transport& net,
-           state_machine& sm)
+node::node(asio::any_io_executor ex, node_options opts, storage& store, transport& net, state_machine& sm)
     : impl_(std::make_unique<impl>(std::move(ex), std::move(opts), store, net, sm)) {}
 
 // The owner must have awaited stop() and let the executor run out of this
 // node's handlers (e.g. io_context::run returned) before destroying it.
 node::~node() = default;
 
-awaitable<void> node::start() {
-  co_await asio::co_spawn(impl_->strand_, impl_->start_on_strand(), use_awaitable);
-}
+awaitable<void> node::start() { co_await asio::co_spawn(impl_->strand_, impl_->start_on_strand(), use_awaitable); }
 
 awaitable<propose_outcome> node::propose(std::string command) {
   impl* self = impl_.get();
@@ -1048,9 +1035,8 @@ awaitable<propose_outcome> node::change_membership(const core::config_change& ch
       [self](auto handler, core::config_change c) {
         impl::waiter w{0, 0, 0, asio::get_associated_executor(handler, self->strand_),
                        propose_handler(std::move(handler))};
-        asio::post(self->strand_, [self, w = std::move(w), c = std::move(c)]() mutable {
-          self->do_change(c, std::move(w));
-        });
+        asio::post(self->strand_,
+                   [self, w = std::move(w), c = std::move(c)]() mutable { self->do_change(c, std::move(w)); });
       },
       use_awaitable, core::config_change(change));
 }
@@ -1113,9 +1099,7 @@ void histogram::observe(double seconds) {
   }
 }
 
-awaitable<void> node::stop() {
-  co_await asio::co_spawn(impl_->strand_, impl_->stop_on_strand(), use_awaitable);
-}
+awaitable<void> node::stop() { co_await asio::co_spawn(impl_->strand_, impl_->stop_on_strand(), use_awaitable); }
 
 void node::deliver(std::vector<message> batch) {
   impl* self = impl_.get();

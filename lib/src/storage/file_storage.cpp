@@ -129,7 +129,10 @@ std::optional<snapshot> parse_snapshot(const std::string& f, std::uint64_t data_
 
 struct file_storage::impl {
   explicit impl(file_storage_options o, std::unique_ptr<file_system> f)
-      : opts(std::move(o)), fs(std::move(f)), work(asio::make_work_guard(io)), snap_work(asio::make_work_guard(snap_io)) {
+      : opts(std::move(o)),
+        fs(std::move(f)),
+        work(asio::make_work_guard(io)),
+        snap_work(asio::make_work_guard(snap_io)) {
     if (opts.io_executor) return;  // a simulation runs the disk work on its own executor
     thread = std::thread([this] { io.run(); });
     snap_thread = std::thread([this] { snap_io.run(); });
@@ -200,8 +203,8 @@ struct file_storage::impl {
   // damage must not read as another node's or cluster's directory.
   std::string meta_text(std::uint64_t id, const char* log_state) const {
     std::ostringstream os;
-    os << "coraft-data\nformat=" << format_version << "\nnode_id=" << opts.id
-       << "\ncluster_id=" << opts.cluster_id << "\ndata_id=" << std::hex << id << "\nlog=" << log_state << "\n";
+    os << "coraft-data\nformat=" << format_version << "\nnode_id=" << opts.id << "\ncluster_id=" << opts.cluster_id
+       << "\ndata_id=" << std::hex << id << "\nlog=" << log_state << "\n";
     std::string text = os.str();
     char crc[24];
     std::snprintf(crc, sizeof crc, "crc=%08x\n", detail::crc32c(text.data(), text.size()));
@@ -248,8 +251,10 @@ struct file_storage::impl {
     if (!fs->exists(path)) {
       for (const std::string& name : fs->list(opts.dir)) {
         if (name.rfind("wal-", 0) == 0 || name.rfind("snap-", 0) == 0)
-          throw data_dir_error("data directory " + opts.dir + " has log segments or snapshots but no coraft.meta: "
-                               "refusing to guess whose they are. " + refusal_fix());
+          throw data_dir_error("data directory " + opts.dir +
+                               " has log segments or snapshots but no coraft.meta: "
+                               "refusing to guess whose they are. " +
+                               refusal_fix());
       }
       const std::uint64_t id = new_data_id();
       write_meta(meta_text(id, "none"));
@@ -281,13 +286,13 @@ struct file_storage::impl {
       throw data_dir_error(path + " is not a coraft metadata file (damaged?). " + refusal_fix());
     // A field missing or unreadable is damage to this file, not a directory
     // of someone else: say so, with the fix.
-    if (!field("format"))
-      throw data_dir_error(path + " is damaged: it has no readable format line. " + refusal_fix());
+    if (!field("format")) throw data_dir_error(path + " is damaged: it has no readable format line. " + refusal_fix());
     if (field("format") != std::to_string(format_version))
       throw data_dir_error(opts.dir + " has data format " + field("format").value_or("?") +
                            "; this build reads format " + std::to_string(format_version) +
                            " (there is no upgrade in place): run the coraft version that wrote it, or, for one "
-                           "node of a cluster that runs this version, " + refusal_fix_short());
+                           "node of a cluster that runs this version, " +
+                           refusal_fix_short());
     {
       const auto at = have.rfind("crc=");
       char want[16];
@@ -300,12 +305,11 @@ struct file_storage::impl {
       if (!field(key))
         throw data_dir_error(path + " is damaged: it has no readable " + key + " line. " + refusal_fix());
     if (field("node_id") != std::to_string(opts.id))
-      throw data_dir_error(opts.dir + " belongs to node " + field("node_id").value_or("?") +
-                           ", not node " + std::to_string(opts.id) +
-                           ": give each node its own --data-dir");
+      throw data_dir_error(opts.dir + " belongs to node " + field("node_id").value_or("?") + ", not node " +
+                           std::to_string(opts.id) + ": give each node its own --data-dir");
     if (field("cluster_id") != opts.cluster_id)
-      throw data_dir_error(opts.dir + " belongs to cluster '" + field("cluster_id").value_or("?") +
-                           "', not '" + opts.cluster_id + "'");
+      throw data_dir_error(opts.dir + " belongs to cluster '" + field("cluster_id").value_or("?") + "', not '" +
+                           opts.cluster_id + "'");
     const auto id_text = field("data_id");
     std::uint64_t id = 0;
     if (id_text && !id_text->empty() && id_text->size() <= 16 &&
@@ -320,8 +324,10 @@ struct file_storage::impl {
       bool any = false;
       for (const std::string& name : fs->list(opts.dir)) any = any || name.rfind("wal-", 0) == 0;
       if (!any)
-        throw data_dir_error(opts.dir + " has no log segments (wal-*.log), but coraft.meta says the log was "
-                             "created: they were removed or lost. " + refusal_fix());
+        throw data_dir_error(opts.dir +
+                             " has no log segments (wal-*.log), but coraft.meta says the log was "
+                             "created: they were removed or lost. " +
+                             refusal_fix());
     }
     return id;
   }
@@ -336,9 +342,11 @@ struct file_storage::impl {
     return "This node cannot prove it still holds what it acknowledged. Do not wipe it and restart it "
            "as the same voter: a voter that comes back empty has forgotten its vote and its log, so it can "
            "vote twice in one term and count towards entries it does not hold. Instead, on the leader, "
-           "remove it (DELETE /v1/members/" + std::to_string(opts.id) + "), wipe " + opts.dir +
+           "remove it (DELETE /v1/members/" +
+           std::to_string(opts.id) + "), wipe " + opts.dir +
            ", start it with --join to add it back as a learner, and promote it once it has caught up "
-           "(POST /v1/members/" + std::to_string(opts.id) + "/promote).";
+           "(POST /v1/members/" +
+           std::to_string(opts.id) + "/promote).";
   }
 
   void note(const std::string& line) const {
@@ -464,12 +472,13 @@ asio::awaitable<recovered_state> file_storage::load() {
       // The log cannot be trusted: say what an operator does about it.
       const std::string what = e.what();
       const bool foreign = what.find("another data directory") != std::string::npos;
-      throw data_dir_error(
-          what + (foreign ? ". Either this segment or " + self->opts.dir +
-                                "/coraft.meta was copied from another node's or cluster's directory (their data "
-                                "ids differ); whichever it is, this directory is not one node's own. "
-                          : ". ") +
-          self->refusal_fix());
+      throw data_dir_error(what +
+                           (foreign
+                                ? ". Either this segment or " + self->opts.dir +
+                                      "/coraft.meta was copied from another node's or cluster's directory (their data "
+                                      "ids differ); whichever it is, this directory is not one node's own. "
+                                : ". ") +
+                           self->refusal_fix());
     }
     if (!self->log_present) {
       // The first segment exists durably now (open() made it): say so, so
@@ -499,9 +508,7 @@ asio::awaitable<void> file_storage::write(log_write w) {
 
 asio::awaitable<wal_stats> file_storage::stats() {
   impl* self = impl_.get();
-  return self->on_io_thread<wal_stats>([self] {
-    return self->log ? self->log->stats() : wal_stats{};
-  });
+  return self->on_io_thread<wal_stats>([self] { return self->log ? self->log->stats() : wal_stats{}; });
 }
 
 }  // namespace coraft

@@ -35,9 +35,8 @@ asio::awaitable<void> memory_storage::write(log_write w) {
     const index_t first = w.entries.front().index;
     const index_t last = base_ + log_.size();
     if (first <= base_ || first > last + 1)
-      throw std::logic_error("memory_storage: entries from " + std::to_string(first) +
-                             " do not continue a log of " + std::to_string(base_ + 1) + ".." +
-                             std::to_string(last));
+      throw std::logic_error("memory_storage: entries from " + std::to_string(first) + " do not continue a log of " +
+                             std::to_string(base_ + 1) + ".." + std::to_string(last));
     if (first <= last) log_.resize(first - 1 - base_);  // conflicting suffix
     std::move(w.entries.begin(), w.entries.end(), std::back_inserter(log_));
   }

@@ -6,20 +6,19 @@
 
 #include <boost/system/system_error.hpp>
 
-#include <cerrno>
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <cerrno>
 
 namespace coraft {
 namespace {
 
 [[noreturn]] void throw_errno(const char* what, const std::string& path) {
-  throw boost::system::system_error(
-      boost::system::error_code(errno, boost::system::system_category()),
-      std::string(what) + " " + path);
+  throw boost::system::system_error(boost::system::error_code(errno, boost::system::system_category()),
+                                    std::string(what) + " " + path);
 }
 
 class posix_file_system final : public file_system {
@@ -33,8 +32,7 @@ class posix_file_system final : public file_system {
   std::size_t pread(handle f, void* buf, std::size_t n, std::uint64_t offset) override {
     std::size_t done = 0;
     while (done < n) {
-      const ssize_t r = ::pread(f, static_cast<char*>(buf) + done, n - done,
-                                static_cast<off_t>(offset + done));
+      const ssize_t r = ::pread(f, static_cast<char*>(buf) + done, n - done, static_cast<off_t>(offset + done));
       if (r < 0) {
         if (errno == EINTR) continue;
         throw_errno("pread", "fd " + std::to_string(f));
@@ -47,8 +45,7 @@ class posix_file_system final : public file_system {
   void pwrite(handle f, const void* buf, std::size_t n, std::uint64_t offset) override {
     std::size_t done = 0;
     while (done < n) {
-      const ssize_t r = ::pwrite(f, static_cast<const char*>(buf) + done, n - done,
-                                 static_cast<off_t>(offset + done));
+      const ssize_t r = ::pwrite(f, static_cast<const char*>(buf) + done, n - done, static_cast<off_t>(offset + done));
       if (r < 0) {
         if (errno == EINTR) continue;
         throw_errno("pwrite", "fd " + std::to_string(f));
@@ -132,8 +129,6 @@ class posix_file_system final : public file_system {
 
 }  // namespace
 
-std::unique_ptr<file_system> make_posix_file_system() {
-  return std::make_unique<posix_file_system>();
-}
+std::unique_ptr<file_system> make_posix_file_system() { return std::make_unique<posix_file_system>(); }
 
 }  // namespace coraft

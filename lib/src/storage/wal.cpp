@@ -19,13 +19,13 @@ enum record_type : std::uint8_t {
   rec_hard_state = 2,
   rec_entry = 3,
   rec_truncate = 4,
-  rec_seal = 5,  // last record of a segment that was rolled over: nothing follows
-  rec_base = 6,  // the log starts after this entry: compaction, or reset by a snapshot
+  rec_seal = 5,       // last record of a segment that was rolled over: nothing follows
+  rec_base = 6,       // the log starts after this entry: compaction, or reset by a snapshot
   rec_bootstrap = 7,  // the bootstrap configuration (encode_membership)
 };
 constexpr std::uint64_t segment_magic = 0x324C415754465243ull;  // "CRFTWAL2" (2: write numbers, data id)
-constexpr std::size_t entry_fixed = 17;                          // term, index, type
-constexpr std::size_t seal_bytes = 12 + 8;                       // a seal record: header, next sequence number
+constexpr std::size_t entry_fixed = 17;                         // term, index, type
+constexpr std::size_t seal_bytes = 12 + 8;                      // a seal record: header, next sequence number
 
 void put_u32(char* p, std::uint32_t v) { detail::store_le(p, v); }
 void put_u64(char* p, std::uint64_t v) { detail::store_le(p, v); }
@@ -99,8 +99,8 @@ bool parse_segment_name(const std::string& name, std::uint64_t& seq) {
 }  // namespace
 
 wal_corruption::wal_corruption(const std::string& f, std::uint64_t off, const std::string& what)
-    : std::runtime_error("corrupt write-ahead log: " + f + " at offset " + std::to_string(off) +
-                         ": " + what + " (refusing to serve it)"),
+    : std::runtime_error("corrupt write-ahead log: " + f + " at offset " + std::to_string(off) + ": " + what +
+                         " (refusing to serve it)"),
       file(f),
       offset(off) {}
 
@@ -168,8 +168,7 @@ std::string wal::segment_path(std::uint64_t seq) const {
   return opts_.dir + "/" + name;
 }
 
-void wal::encode(std::uint8_t type, const void* body, std::size_t n, const void* body2,
-                 std::size_t n2) {
+void wal::encode(std::uint8_t type, const void* body, std::size_t n, const void* body2, std::size_t n2) {
   const std::size_t at = buf_.size();
   const std::size_t len = n + n2;
   buf_.resize(at + header_bytes + len);
@@ -245,7 +244,7 @@ recovered_state wal::open() {
   for (const std::string& name : fs_.list(opts_.dir)) {
     std::uint64_t seq = 0;
     if (parse_segment_name(name, seq)) segments.emplace_back(seq, name);
-    if (name == "wal.tmp") fs_.remove(opts_.dir + "/" + name);  // an unfinished roll
+    if (name == "wal.tmp") fs_.remove(opts_.dir + "/" + name);    // an unfinished roll
     if (name == "wal.spare") fs_.remove(opts_.dir + "/" + name);  // maybe unfinished; made again
   }
   std::sort(segments.begin(), segments.end());
@@ -285,23 +284,23 @@ recovered_state wal::open() {
       throw wal_corruption(path, 0, "segment sequence has a gap after " + segments[k - 1].second);
     const auto fd = fs_.open(path, false);
     buf.resize(fs_.size(fd));
-    if (fs_.pread(fd, buf.data(), buf.size(), 0) != buf.size())
-      throw wal_corruption(path, 0, "short read");
+    if (fs_.pread(fd, buf.data(), buf.size(), 0) != buf.size()) throw wal_corruption(path, 0, "short read");
     bool sealed = false;
-    std::uint64_t seal_at = 0;     // offset of its seal record
+    std::uint64_t seal_at = 0;  // offset of its seal record
     index_t seg_max = 0;
     std::uint64_t made_bytes = 0;  // the size the segment was made (its header says)
     const std::uint32_t seed = segment_seed(opts_.data_id, seq);
     // A segment of another directory: its records have another seed. Say
     // so, rather than that its header fails its checksum.
-    if (buf.size() >= header_bytes + 40 && !valid_record_at(buf, 0, buf.size(), seed) &&
-        get_u32(buf.data()) == 40 && static_cast<std::uint8_t>(buf[8]) == rec_segment &&
-        get_u64(buf.data() + header_bytes) == segment_magic && get_u64(buf.data() + header_bytes + 16) != opts_.data_id) {
+    if (buf.size() >= header_bytes + 40 && !valid_record_at(buf, 0, buf.size(), seed) && get_u32(buf.data()) == 40 &&
+        static_cast<std::uint8_t>(buf[8]) == rec_segment && get_u64(buf.data() + header_bytes) == segment_magic &&
+        get_u64(buf.data() + header_bytes + 16) != opts_.data_id) {
       char ids[80];
-      std::snprintf(ids, sizeof ids, "%" PRIx64 ", this directory's is %" PRIx64, get_u64(buf.data() + header_bytes + 16),
-                    opts_.data_id);
-      throw wal_corruption(path, 0, std::string("segment of another data directory (data_id ") + ids +
-                                        "): a file copied from another node or cluster");
+      std::snprintf(ids, sizeof ids, "%" PRIx64 ", this directory's is %" PRIx64,
+                    get_u64(buf.data() + header_bytes + 16), opts_.data_id);
+      throw wal_corruption(path, 0,
+                           std::string("segment of another data directory (data_id ") + ids +
+                               "): a file copied from another node or cluster");
     }
 
     // Carries out one record of a whole write (all its records were read).
@@ -311,7 +310,9 @@ recovered_state wal::open() {
       const char* body = h + header_bytes;
       const auto type = static_cast<std::uint8_t>(h[8]);
       if ((off == 0) != (type == rec_segment))
-        throw wal_corruption(path, off, off == 0 ? "segment does not start with its header" : "segment header in the middle of a segment");
+        throw wal_corruption(
+            path, off,
+            off == 0 ? "segment does not start with its header" : "segment header in the middle of a segment");
       switch (type) {
         case rec_segment:
           if (len != 40 || get_u64(body) != segment_magic || get_u64(body + 8) != seq)
@@ -320,9 +321,10 @@ recovered_state wal::open() {
           // The previous segment ended (its seal goes) where this one says.
           if (k > 0 && get_u64(body + 32) != prev_seal_at)
             throw wal_corruption(opts_.dir + "/" + segments[k - 1].second, std::min(prev_seal_at, get_u64(body + 32)),
-                                 "the segment's records end at " + std::to_string(prev_seal_at) + " but the next one "
-                                 "says they went on to " + std::to_string(get_u64(body + 32)) +
-                                 ": records are missing");
+                                 "the segment's records end at " + std::to_string(prev_seal_at) +
+                                     " but the next one "
+                                     "says they went on to " +
+                                     std::to_string(get_u64(body + 32)) + ": records are missing");
           break;
         case rec_hard_state:
           if (len != 16) throw wal_corruption(path, off, "bad hard state record");
@@ -354,8 +356,7 @@ recovered_state wal::open() {
           break;
         }
         case rec_base: {
-          if (len != 17 || static_cast<std::uint8_t>(body[16]) > 1)
-            throw wal_corruption(path, off, "bad base record");
+          if (len != 17 || static_cast<std::uint8_t>(body[16]) > 1) throw wal_corruption(path, off, "bad base record");
           const index_t at = get_u64(body + 8);
           if (body[16] != 0) {
             rs.log.clear();  // reset by an installed snapshot: every entry so far is superseded
@@ -387,8 +388,9 @@ recovered_state wal::open() {
               uncovered.emplace(e.index - 1, path);
               base = e.index - 1;
             } else {
-              throw wal_corruption(path, off, "entry " + std::to_string(e.index) + " after entry " +
-                                                  std::to_string(base + rs.log.size()) + " leaves a hole");
+              throw wal_corruption(path, off,
+                                   "entry " + std::to_string(e.index) + " after entry " +
+                                       std::to_string(base + rs.log.size()) + " leaves a hole");
             }
           }
           e.data = payload(std::string_view(body + entry_fixed, len - entry_fixed));
@@ -402,8 +404,7 @@ recovered_state wal::open() {
           sealed = true;
           seal_at = off;
           break;
-        default:
-          throw wal_corruption(path, off, "unknown record type");
+        default: throw wal_corruption(path, off, "unknown record type");
       }
     };
 
@@ -411,11 +412,11 @@ recovered_state wal::open() {
     // last one (end_of_write) was read: a write cut by a crash leaves no
     // trace in what is recovered.
     std::size_t off = 0;
-    std::size_t complete_end = 0;      // end of the last whole write
-    std::size_t header_end = 0;        // end of the segment's header write (write 0)
-    std::optional<std::uint32_t> cur;  // write number of the last record read
-    bool in_write = false;             // that write's last record is still to come
-    std::vector<std::size_t> pending;  // offsets of its records
+    std::size_t complete_end = 0;                             // end of the last whole write
+    std::size_t header_end = 0;                               // end of the segment's header write (write 0)
+    std::optional<std::uint32_t> cur;                         // write number of the last record read
+    bool in_write = false;                                    // that write's last record is still to come
+    std::vector<std::size_t> pending;                         // offsets of its records
     std::optional<std::pair<std::size_t, std::string>> stop;  // why reading stopped before zeros
     while (off + header_bytes <= buf.size() && !sealed) {
       const char* h = buf.data() + off;
@@ -428,8 +429,8 @@ recovered_state wal::open() {
       const std::uint32_t number = tag & write_mask;
       const std::uint32_t expect = !cur ? 0 : in_write ? *cur : ((*cur + 1) & write_mask);
       if (number != expect) {
-        stop.emplace(off, "record of write " + std::to_string(number) + " where write " + std::to_string(expect) +
-                              " was due");
+        stop.emplace(
+            off, "record of write " + std::to_string(number) + " where write " + std::to_string(expect) + " was due");
         break;
       }
       pending.push_back(off);
@@ -450,8 +451,9 @@ recovered_state wal::open() {
     // A segment is made at its full size (zero-filled) before it is named:
     // a shorter one was cut, and what stood at its end is gone.
     if (buf.size() < made_bytes)
-      throw wal_corruption(path, buf.size(), "the segment is " + std::to_string(buf.size()) + " bytes but was made " +
-                                                 std::to_string(made_bytes) + ": it was cut short, records are missing");
+      throw wal_corruption(path, buf.size(),
+                           "the segment is " + std::to_string(buf.size()) + " bytes but was made " +
+                               std::to_string(made_bytes) + ": it was cut short, records are missing");
     // Bytes after the last whole write: nothing, or (last segment only)
     // the one write a crash cut short, numbered `torn`.
     std::size_t end = buf.size();
@@ -465,17 +467,18 @@ recovered_state wal::open() {
       // (A crash in the seal's own write leaves at most its 20 bytes, torn.)
       const bool penultimate = k + 2 == segments.size();
       if (!sealed && !(penultimate && end - complete_end <= seal_bytes))
-        throw wal_corruption(path, stop ? stop->first : complete_end,
-                             stop ? stop->second + " in a sealed segment"
-                                  : "segment ends without its seal record: records are missing");
+        throw wal_corruption(
+            path, stop ? stop->first : complete_end,
+            stop ? stop->second + " in a sealed segment" : "segment ends without its seal record: records are missing");
       if (sealed && end > complete_end) throw wal_corruption(path, complete_end, "records after the segment's seal");
       if (!sealed) unsealed.emplace(unsealed_segment{path, seq, complete_end, *cur & write_mask});
       // A seal is written after the next segment exists: an incarnation
       // whose sync of it failed leaves it in the page cache only (marked
       // clean: no later sync writes it). Write it again below, and sync.
       if (sealed && penultimate)
-        reseal.emplace(resealed_segment{path, seal_at, std::vector<char>(buf.begin() + static_cast<std::ptrdiff_t>(seal_at),
-                                                                        buf.begin() + static_cast<std::ptrdiff_t>(complete_end))});
+        reseal.emplace(resealed_segment{path, seal_at,
+                                        std::vector<char>(buf.begin() + static_cast<std::ptrdiff_t>(seal_at),
+                                                          buf.begin() + static_cast<std::ptrdiff_t>(complete_end))});
       prev_seal_at = sealed ? seal_at : complete_end;
       fs_.close(fd);
       segments_.push_back({seq, seg_max});
@@ -512,7 +515,8 @@ recovered_state wal::open() {
       }
       opts_.log("torn tail in " + path + " at offset " + std::to_string(complete_end) + ": cut " +
                 std::to_string(end - complete_end) + " bytes of a write that never finished");
-      if (!CORAFT_PLANTED(wal_stale_tail)) std::fill(buf.begin() + static_cast<std::ptrdiff_t>(complete_end), buf.end(), 0);
+      if (!CORAFT_PLANTED(wal_stale_tail))
+        std::fill(buf.begin() + static_cast<std::ptrdiff_t>(complete_end), buf.end(), 0);
     }
     // What was read may be in the page cache only (written by an incarnation
     // whose sync then failed: Linux marks such pages clean, so a sync now
@@ -642,8 +646,7 @@ void wal::remove_covered_segments() {
   // Oldest first, so the segments left are always a contiguous sequence;
   // a crash midway leaves a gap before the first that the base record covers.
   bool removed = false;
-  while (segments_.size() > 1 && segments_.front().seq != seq_ &&
-         segments_.front().max_index <= base_index_) {
+  while (segments_.size() > 1 && segments_.front().seq != seq_ && segments_.front().max_index <= base_index_) {
     fs_.remove(segment_path(segments_.front().seq));
     segments_.pop_front();
     removed = true;

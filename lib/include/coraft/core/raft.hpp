@@ -48,14 +48,14 @@ struct options {
   int election_ticks = 10;
   int election_ticks_max = 0;  // 0, or at least election_ticks
   int heartbeat_ticks = 1;
-  bool pre_vote = true;       // [thesis §9.6]
-  bool check_quorum = true;   // [thesis §6.2]
+  bool pre_vote = true;      // [thesis §9.6]
+  bool check_quorum = true;  // [thesis §6.2]
   // Batching and pipelining bounds for AppendEntries.
-  std::size_t max_append_entries = 4096;       // entries per message
-  std::size_t max_append_bytes = 4u << 20;     // payload bytes per message (at least one entry)
-  std::size_t max_inflight = 32;               // messages in flight per follower
-  std::size_t max_snapshot_chunk = 1u << 20;   // bytes of snapshot data per InstallSnapshot
-  std::uint64_t seed = 1;                      // randomized timeouts (deterministic)
+  std::size_t max_append_entries = 4096;      // entries per message
+  std::size_t max_append_bytes = 4u << 20;    // payload bytes per message (at least one entry)
+  std::size_t max_inflight = 32;              // messages in flight per follower
+  std::size_t max_snapshot_chunk = 1u << 20;  // bytes of snapshot data per InstallSnapshot
+  std::uint64_t seed = 1;                     // randomized timeouts (deterministic)
 };
 
 // What the caller must do, in this order [thesis §3.8, §10.2.1]:
@@ -92,8 +92,8 @@ struct ready {
   std::vector<read_state> read_states;
 
   bool empty() const {
-    return !persist_state && persist_entries.empty() && send_now.empty() &&
-           send_after_sync.empty() && apply.empty() && !install_snapshot && read_states.empty();
+    return !persist_state && persist_entries.empty() && send_now.empty() && send_after_sync.empty() && apply.empty() &&
+           !install_snapshot && read_states.empty();
   }
 };
 
@@ -126,7 +126,7 @@ struct propose_result {
   // transferring: leadership is being handed over [thesis §3.10]; retry soon.
   enum class code : std::uint8_t { accepted, not_leader, dropped, transferring };
   code result = code::accepted;
-  log_id id;                   // accepted: where the entry was appended
+  log_id id;                      // accepted: where the entry was appended
   node_id leader_hint = no_node;  // not_leader: the leader if known
 };
 
@@ -135,20 +135,20 @@ struct progress {
   // snapshot: the entries it needs are compacted; InstallSnapshot chunks go
   // out one at a time (resent after a heartbeat round without an answer).
   enum class mode : std::uint8_t { probe, replicate, snapshot };
-  index_t match_index = 0;   // highest index known to be replicated. Monotonic within a term.
-  index_t next_index = 1;    // next index to send. Invariant: match_index < next_index.
+  index_t match_index = 0;  // highest index known to be replicated. Monotonic within a term.
+  index_t next_index = 1;   // next index to send. Invariant: match_index < next_index.
   mode state = mode::probe;
-  bool probe_sent = false;   // probe: one append outstanding, wait for reply or heartbeat
-  bool recent_active = false;  // heard from within the current check-quorum window
+  bool probe_sent = false;       // probe: one append outstanding, wait for reply or heartbeat
+  bool recent_active = false;    // heard from within the current check-quorum window
   std::uint64_t last_heard = 0;  // the leader's tick count when it last heard from it
-  bool progressed = false;   // match advanced since the last heartbeat
+  bool progressed = false;       // match advanced since the last heartbeat
   std::deque<index_t> inflight;  // replicate: last index of each append in flight
   std::uint64_t read_ack = 0;    // highest heartbeat round (read_seq) it echoed this term
   // snapshot mode: what is being sent and the next byte to send.
   std::optional<snapshot> snap;
   std::uint64_t snap_offset = 0;
-  bool snap_chunk_sent = false;   // a chunk is outstanding
-  bool snap_progressed = false;   // an ack arrived since the last heartbeat
+  bool snap_chunk_sent = false;  // a chunk is outstanding
+  bool snap_progressed = false;  // an ack arrived since the last heartbeat
 };
 
 struct peer_status {
@@ -169,17 +169,17 @@ struct status {
   node_id voted_for = no_node;
   node_id leader = no_node;
   index_t commit_index = 0;
-  index_t applied_index = 0;   // handed out through ready::apply
-  index_t stable_index = 0;    // durable locally (synced_to)
+  index_t applied_index = 0;  // handed out through ready::apply
+  index_t stable_index = 0;   // durable locally (synced_to)
   log_id last_log;
   index_t first_index = 1;
-  log_id snapshot;             // last included entry of the newest snapshot
+  log_id snapshot;  // last included entry of the newest snapshot
   node_id transfer_target = no_node;
   std::size_t pending_reads = 0;
   std::vector<node_id> voters;
   std::vector<node_id> learners;
-  index_t config_index = 0;    // index of the configuration in force (0: bootstrap)
-  bool config_pending = false; // it is not committed yet
+  index_t config_index = 0;           // index of the configuration in force (0: bootstrap)
+  bool config_pending = false;        // it is not committed yet
   std::vector<peer_status> progress;  // leader only (voters and learners)
 };
 
@@ -187,8 +187,7 @@ class raft {
  public:
   // `state` and `log` are what storage recovered (log entries contiguous
   // from index 1). `voters` is the initial configuration, `id` among them.
-  raft(const options& opts, std::vector<node_id> voters, hard_state state = {},
-       std::vector<entry> log = {});
+  raft(const options& opts, std::vector<node_id> voters, hard_state state = {}, std::vector<entry> log = {});
   // The same with a whole bootstrap configuration (voters, learners and
   // addresses): in force until a config entry in the log replaces it. A
   // node joining an existing cluster starts with an empty one: it neither
@@ -308,9 +307,9 @@ class raft {
   // read_index.cpp
   struct pending_read {
     std::uint64_t ctx;
-    node_id from;      // this node, or the follower that asked
-    index_t index;     // the commit index when the read arrived
-    std::uint64_t seq; // the heartbeat round that confirms it (0: not sent yet)
+    node_id from;       // this node, or the follower that asked
+    index_t index;      // the commit index when the read arrived
+    std::uint64_t seq;  // the heartbeat round that confirms it (0: not sent yet)
   };
   void accept_read(std::uint64_t ctx, node_id from);
   void start_read_round();
@@ -333,7 +332,7 @@ class raft {
 
   // membership.cpp
   struct config_record {
-    index_t index;      // the config entry's index; the base record: 0 or the snapshot's
+    index_t index;  // the config entry's index; the base record: 0 or the snapshot's
     membership config;
   };
   void set_base_config(index_t at, membership m);
@@ -342,7 +341,7 @@ class raft {
   // voters_ and leader progress after configs_ changed; new members are
   // probed from `next_for_new` (0: after our last entry).
   void refresh_config(index_t next_for_new = 0);
-  void after_commit();        // leader: prune departed peers, step down if removed
+  void after_commit();  // leader: prune departed peers, step down if removed
   bool config_commit_pending() const;
   bool caught_up(node_id id) const;  // leader: a member's log is within one append batch of ours
   // Leader: stop replicating to members the committed configuration left
@@ -350,28 +349,28 @@ class raft {
   void release_departed(bool all);
 
   options opts_;
-  hard_state hs_;              // Persisted (through ready::persist_state).
-  bool hs_dirty_ = false;      // hs_ changed since the last take_ready()
+  hard_state hs_;          // Persisted (through ready::persist_state).
+  bool hs_dirty_ = false;  // hs_ changed since the last take_ready()
   // A single voter's candidacy in this term, waiting for its own vote to be
   // durable (state_synced) before it leads: 0 otherwise.
   term_t self_vote_term_ = 0;
   role role_ = role::follower;
-  node_id leader_ = no_node;   // who we believe leads current_term
-  std::vector<node_id> voters_;  // configs_.back()'s voters (sorted): hot path of quorum counts
+  node_id leader_ = no_node;            // who we believe leads current_term
+  std::vector<node_id> voters_;         // configs_.back()'s voters (sorted): hot path of quorum counts
   std::vector<config_record> configs_;  // base, then every config entry in the log, ascending
 
   // The log: entries [first_index_, first_index_ + log_.size()).
   std::deque<entry> log_;
   index_t first_index_ = 1;
-  log_id before_first_;        // id of the entry just before first_index_ (snapshot)
+  log_id before_first_;           // id of the entry just before first_index_ (snapshot)
   index_t unpersisted_from_ = 0;  // first index not yet handed out in persist_entries (0: none)
-  index_t stable_index_ = 0;   // durable locally; reset below a truncation
-  index_t commit_index_ = 0;   // [Fig. 2] Monotonic.
-  index_t applied_index_ = 0;  // handed out through ready::apply. Monotonic.
+  index_t stable_index_ = 0;      // durable locally; reset below a truncation
+  index_t commit_index_ = 0;      // [Fig. 2] Monotonic.
+  index_t applied_index_ = 0;     // handed out through ready::apply. Monotonic.
 
   // Timers in ticks.
   int election_elapsed_ = 0;
-  std::uint64_t ticks_ = 0;    // ticks since construction. Monotonic.
+  std::uint64_t ticks_ = 0;  // ticks since construction. Monotonic.
   int heartbeat_elapsed_ = 0;
   int randomized_election_timeout_ = 0;
 

@@ -14,8 +14,7 @@ inline void store_le(char* p, T v) {
 template <class T>
 inline T load_le(const char* p) {
   std::uint64_t v = 0;
-  for (unsigned i = 0; i < sizeof(T); ++i)
-    v |= static_cast<std::uint64_t>(static_cast<unsigned char>(p[i])) << (8 * i);
+  for (unsigned i = 0; i < sizeof(T); ++i) v |= static_cast<std::uint64_t>(static_cast<unsigned char>(p[i])) << (8 * i);
   return static_cast<T>(v);
 }
 

@@ -18,16 +18,16 @@ namespace coraft::detail {
 
 enum class planted_bug {
   none,
-  bootstrap_from_options,   // every start takes the bootstrap configuration from the options
+  bootstrap_from_options,        // every start takes the bootstrap configuration from the options
   snapshot_fallback_clears_log,  // a hole behind a damaged newest snapshot is taken for an interrupted install
-  read_ctx_reused,          // read contexts count from 1 in every incarnation, matched by number alone
-  wal_stale_tail,           // WAL recovery leaves the bytes after the cut as they are
-  wal_open_trusts_cache,    // WAL recovery only syncs what it read (clean pages in the cache are not on disk)
-  read_waits_forever,       // a confirmed read waiting for the local apply has no deadline
-  add_voter_unchecked,      // a voter may be added that holds none of the log
-  append_hint_unchecked,    // rejection hints are taken without bounds checks
-  stale_prevote_counted,    // a granted pre-vote of an earlier term counts
-  data_dir_parent_unsynced, // a new data directory's parent is not synced
+  read_ctx_reused,               // read contexts count from 1 in every incarnation, matched by number alone
+  wal_stale_tail,                // WAL recovery leaves the bytes after the cut as they are
+  wal_open_trusts_cache,         // WAL recovery only syncs what it read (clean pages in the cache are not on disk)
+  read_waits_forever,            // a confirmed read waiting for the local apply has no deadline
+  add_voter_unchecked,           // a voter may be added that holds none of the log
+  append_hint_unchecked,         // rejection hints are taken without bounds checks
+  stale_prevote_counted,         // a granted pre-vote of an earlier term counts
+  data_dir_parent_unsynced,      // a new data directory's parent is not synced
 };
 
 // The names used on command lines (--plant NAME), in enum order.

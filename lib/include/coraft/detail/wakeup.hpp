@@ -16,8 +16,7 @@ namespace coraft::detail {
 
 class wakeup {
  public:
-  explicit wakeup(const boost::asio::any_io_executor& ex)
-      : timer_(ex, boost::asio::steady_timer::time_point::max()) {}
+  explicit wakeup(const boost::asio::any_io_executor& ex) : timer_(ex, boost::asio::steady_timer::time_point::max()) {}
   void notify() { timer_.cancel(); }
   boost::asio::awaitable<void> wait() {
     auto [ec] = co_await timer_.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));

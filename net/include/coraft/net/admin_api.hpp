@@ -44,11 +44,10 @@ std::vector<cluster_member> members_of(const membership& config);
 
 struct admin_context {
   admin_context(node& n, std::vector<cluster_member> members, std::string token, std::string fsync)
-      : raft_node(n), admin_token(std::move(token)), fsync_policy(std::move(fsync)),
-        members_(std::move(members)) {}
+      : raft_node(n), admin_token(std::move(token)), fsync_policy(std::move(fsync)), members_(std::move(members)) {}
   node& raft_node;
-  std::string admin_token;                // empty: no auth on mutating routes
-  std::string fsync_policy = "always";    // shown in status; "never" is unsafe
+  std::string admin_token;              // empty: no auth on mutating routes
+  std::string fsync_policy = "always";  // shown in status; "never" is unsafe
   // Extra Prometheus lines (transport, HTTP and service counters).
   std::function<std::string()> extra_metrics;
 

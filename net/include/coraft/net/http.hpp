@@ -25,9 +25,9 @@
 namespace coraft::net {
 
 struct http_request {
-  std::string method;   // "GET", "PUT", ...
-  std::string target;   // as sent: path and query
-  std::string path;     // percent-encoded path (no query)
+  std::string method;                                      // "GET", "PUT", ...
+  std::string target;                                      // as sent: path and query
+  std::string path;                                        // percent-encoded path (no query)
   std::vector<std::pair<std::string, std::string>> query;  // decoded params, in order
   std::map<std::string, std::string> headers;              // lower-case names
   std::string body;
@@ -75,7 +75,7 @@ struct http_options {
   std::size_t max_body_bytes = (1u << 20) + 4096;
   std::chrono::milliseconds read_timeout{10'000};  // per request, and idle keep-alive
   std::size_t max_connections = 1024;
-  std::uint64_t log_node_id = 0;                   // for log lines
+  std::uint64_t log_node_id = 0;  // for log lines
 };
 
 struct http_stats {

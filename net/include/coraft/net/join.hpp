@@ -38,7 +38,7 @@ struct join_result {
 // Retries (every 500 ms) until the leader accepted the change or `patience`
 // ran out. "Already a member" counts as accepted: a previous attempt of
 // ours got through.
-boost::asio::awaitable<join_result> join_cluster(std::string seed_http, cluster_member self,
-                                                 std::string admin_token, std::chrono::milliseconds patience);
+boost::asio::awaitable<join_result> join_cluster(std::string seed_http, cluster_member self, std::string admin_token,
+                                                 std::chrono::milliseconds patience);
 
 }  // namespace coraft::net

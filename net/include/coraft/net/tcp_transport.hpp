@@ -63,8 +63,8 @@ namespace coraft::net {
 
 struct tcp_transport_options {
   node_id self = no_node;
-  std::string cluster_id;      // hello: connections from other clusters are refused (<= 256 bytes)
-  std::string listen;          // our raft address "ip:port" ("[v6]:port"); also the source IP of dials
+  std::string cluster_id;                // hello: connections from other clusters are refused (<= 256 bytes)
+  std::string listen;                    // our raft address "ip:port" ("[v6]:port"); also the source IP of dials
   std::map<node_id, std::string> peers;  // id -> "host:port" (self, if present, is ignored)
   std::size_t max_frame_bytes = std::size_t{64} << 20;  // header + body, both directions
   std::size_t max_queued_messages = 4096;               // per peer; oldest dropped beyond
