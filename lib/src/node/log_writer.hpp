@@ -1,0 +1,83 @@
+// log_writer.hpp — the node's one writer to storage: group commit in order.
+//
+// Each ready batch that asks to persist something becomes one write job;
+// the writer merges every job queued since its last write into one storage
+// write (one sync), and only once that is durable sends the messages that
+// had to wait for it and tells the core what is synced [thesis §3.8,
+// persist-before-send]. Jobs run in FIFO order, so a job's messages leave
+// only once it and every earlier job are durable.
+//
+// A job may instead install a snapshot a leader sent [§7]: it ends a group
+// (what came before is written first); the snapshot becomes durable, then
+// the log is discarded durably, then the applier restores it after every
+// entry queued before.
+//
+// A storage failure is fatal (DESIGN.md: after a failed fsync no retry can
+// prove the data durable): the node fails and the writer ends.
+#pragma once
+
+#include "node_context.hpp"
+
+#include <coraft/detail/wakeup.hpp>
+#include <coraft/storage.hpp>
+
+#include <deque>
+#include <optional>
+#include <vector>
+
+namespace coraft::detail {
+
+class applier;
+
+// One group-commit unit: what one ready batch asked to persist and the
+// messages that may leave once it is durable; or a snapshot to install; or
+// a compaction to record.
+struct write_job {
+  std::optional<hard_state> state;
+  std::vector<entry> entries;
+  std::vector<message> after_sync;
+  std::optional<coraft::snapshot> install{};
+  std::optional<log_id> compact{};
+};
+
+struct merged_write {
+  log_write write;
+  std::vector<message> after_sync;  // in job order
+};
+
+// Takes the jobs at the front of `queue`, up to the first snapshot install,
+// and merges them in order into one write: the latest hard state, the
+// highest compaction, and the entries — a later job whose first index is at
+// or below the merged entries' last cuts them there (the core truncated a
+// conflicting suffix [§5.3]). Pure: no I/O, nothing but its arguments.
+merged_write merge_write_jobs(std::deque<write_job>& queue);
+
+// Runs one storage operation (`what` names it in the failure); false when
+// it failed, after failing the node. Cancellation propagates.
+asio::awaitable<bool> durably(node_context& ctx, const char* what, asio::awaitable<void> op);
+
+class log_writer {
+ public:
+  log_writer(node_context& ctx, storage& store, applier& apply);
+
+  void queue(write_job job);
+  void queue_install(coraft::snapshot s);
+  // Recovery found a snapshot the log does not continue: the first write
+  // discards the log and continues it after `last`.
+  void reset_on_first_write(log_id last) { reset_on_first_write_ = last; }
+  // Wakes the writer (stop: it ends once its queue is empty).
+  void wake();
+  asio::awaitable<void> run();
+
+ private:
+  asio::awaitable<bool> install(coraft::snapshot s);
+
+  node_context& ctx_;
+  storage& store_;
+  applier& applier_;
+  std::deque<write_job> queue_;
+  std::optional<log_id> reset_on_first_write_;
+  wakeup wake_;
+};
+
+}  // namespace coraft::detail

@@ -1,0 +1,85 @@
+// node_context.hpp — what the parts of one node share (private to lib/).
+//
+// A node is a coordinator (node.cpp) over parts that each own one concern:
+// proposals, read and transfer waiters, the log writer, the applier, the
+// snapshotter, status. They all run on the node's strand and reach each
+// other only through this context and the references the coordinator hands
+// them, so that each can be read (and tested) alone.
+//
+// Invariants: every member is touched only on `strand`; `raft` is set once
+// start-up has loaded storage (life >= running) and stays set; `life` only
+// moves forward.
+#pragma once
+
+#include <coraft/core/raft.hpp>
+#include <coraft/errors.hpp>
+#include <coraft/node.hpp>
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace coraft::detail {
+
+namespace asio = boost::asio;
+
+// created -> starting (loading storage) -> running -> stopping -> stopped.
+// A stop during start-up goes from starting to stopping.
+enum class lifecycle { created, starting, running, stopping, stopped };
+
+using propose_handler = asio::any_completion_handler<void(propose_outcome)>;
+using index_handler = asio::any_completion_handler<void(index_outcome)>;
+
+struct node_context {
+  node_context(asio::any_io_executor ex, node_options o)
+      : strand(asio::make_strand(std::move(ex))), opts(std::move(o)) {}
+
+  asio::strand<asio::any_io_executor> strand;
+  node_options opts;
+  std::optional<core::raft> raft;
+  node_metrics metrics;
+  lifecycle life = lifecycle::created;
+  std::string fatal;          // why the node failed (empty while it has not)
+  std::uint64_t now_tick = 0;  // ticks since start: the clock of every deadline
+
+  // The coordinator's services: batch the core's output into one ready batch
+  // soon; fail for good (storage or state machine error); send a message.
+  std::function<void()> schedule_flush;
+  std::function<void(const std::string&)> fail;
+  std::function<void(message)> route;
+
+  bool serving() const { return life == lifecycle::running; }
+  bool stopping() const { return life >= lifecycle::stopping; }
+  node_id self() const { return opts.raft.id; }
+  // A deadline `ticks` from now.
+  std::uint64_t deadline(std::uint64_t ticks) const { return now_tick + ticks; }
+};
+
+// Resumes a caller on its own executor, never inline on the node strand.
+template <class Handler, class Value>
+void resume(const asio::any_io_executor& ex, Handler h, Value v) {
+  asio::post(ex, [h = std::move(h), v = std::move(v)]() mutable { std::move(h)(std::move(v)); });
+}
+
+inline index_outcome index_error(errc e, node_id hint = no_node) {
+  index_outcome out;
+  out.code = make_error_code(e);
+  out.leader_hint = hint;
+  return out;
+}
+
+// A pending operation that answers with an index: read_index(),
+// transfer_leadership(), snapshot().
+struct index_waiter {
+  std::uint64_t deadline_tick = 0;
+  asio::any_io_executor client;  // where the caller resumes
+  index_handler handler;
+  void answer(index_outcome out) { resume(client, std::move(handler), std::move(out)); }
+};
+
+}  // namespace coraft::detail

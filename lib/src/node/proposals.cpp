@@ -1,0 +1,97 @@
+// proposals.cpp — see proposals.hpp.
+#include "proposals.hpp"
+
+#include <iterator>
+
+namespace coraft::detail {
+
+void proposals::reject(waiter w, errc e, node_id hint) { complete(w, e, hint); }
+
+void proposals::track(log_id id, waiter w) {
+  while (!pending_.empty() && pending_.back().index >= id.index) {
+    complete(pending_.back().w, errc::dropped);
+    pending_.pop_back();
+  }
+  const auto timeout = static_cast<std::uint64_t>(ctx_.opts.propose_timeout_ticks);
+  pending_.push_back(pending{id.index, id.term, ctx_.deadline(timeout), now(), std::move(w)});
+}
+
+void proposals::applied(const entry& e, std::string result) {
+  // Proposals below this index missed their entry (cannot happen while
+  // indexes are applied one by one; kept as a guard against hangs).
+  while (!pending_.empty() && pending_.front().index <= e.index) {
+    pending& p = pending_.front();
+    if (p.index == e.index && p.term == e.term) {
+      propose_outcome out;
+      out.value.index = e.index;
+      out.value.result = std::move(result);
+      complete(p.w, std::move(out), p.accepted);
+    } else {
+      // A newer leader put another entry at this index [§5.3]: ours can
+      // never commit.
+      complete(p.w, errc::dropped);
+    }
+    pending_.pop_front();
+  }
+}
+
+void proposals::restored(index_t last) {
+  while (!pending_.empty() && pending_.front().index <= last) {
+    complete(pending_.front().w, errc::timeout);
+    pending_.pop_front();
+  }
+}
+
+void proposals::expire() {
+  while (!pending_.empty() && pending_.front().deadline_tick <= ctx_.now_tick) {
+    complete(pending_.front().w, errc::timeout);
+    pending_.pop_front();
+  }
+}
+
+void proposals::fail_all(errc e) {
+  for (auto& p : pending_) complete(p.w, e);
+  pending_.clear();
+}
+
+void proposals::complete(waiter& w, errc e, node_id hint) {
+  propose_outcome out;
+  out.error.code = make_error_code(e);
+  out.error.leader_hint = hint;
+  complete(w, std::move(out));
+}
+
+void proposals::complete(waiter& w, propose_outcome out, std::chrono::steady_clock::time_point accepted) {
+  if (out) {
+    ++ctx_.metrics.proposals_ok;
+    ctx_.metrics.commit_latency.observe(std::chrono::duration<double>(now() - accepted).count());
+  } else {
+    ++ctx_.metrics.proposals_failed;
+  }
+  if (completions_.empty()) asio::post(ctx_.strand, [this] { send_completions(); });
+  completions_.push_back({std::move(w.client), std::move(w.handler), std::move(out)});
+}
+
+void proposals::send_completions() {
+  std::vector<completion> all;
+  all.swap(completions_);
+  now_cache_.reset();
+  for (std::size_t i = 0; i < all.size();) {
+    std::size_t j = i + 1;
+    while (j < all.size() && all[j].client == all[i].client) ++j;
+    std::vector<completion> run(std::make_move_iterator(all.begin() + static_cast<std::ptrdiff_t>(i)),
+                                std::make_move_iterator(all.begin() + static_cast<std::ptrdiff_t>(j)));
+    auto ex = run.front().client;
+    asio::post(ex, [run = std::move(run)]() mutable {
+      for (auto& c : run) std::move(c.handler)(std::move(c.out));
+    });
+    i = j;
+  }
+}
+
+std::chrono::steady_clock::time_point proposals::now() {
+  if (!now_cache_) now_cache_ = std::chrono::steady_clock::now();
+  return *now_cache_;
+}
+
+}  // namespace coraft::detail

@@ -1,0 +1,48 @@
+// replicators.hpp — one sender task per peer.
+//
+// Messages for a peer queue in its outbox; its replicator sends everything
+// queued as one batch through the transport, which bounds its own queue, so
+// a slow peer never blocks the node. A peer's replicator starts with the
+// node (the members it recovered) or with the first message for it (a
+// member that joined, or a leader we are joining).
+//
+// Invariant: at most one replicator per peer; none for this node itself.
+#pragma once
+
+#include "node_context.hpp"
+
+#include <coraft/detail/task_group.hpp>
+#include <coraft/detail/wakeup.hpp>
+#include <coraft/transport.hpp>
+
+#include <map>
+#include <vector>
+
+namespace coraft::detail {
+
+class replicators {
+ public:
+  replicators(node_context& ctx, transport& net, task_group& tasks) : ctx_(ctx), net_(net), tasks_(tasks) {}
+
+  // Starts a replicator for every other member of `config`.
+  void start(const membership& config);
+  void route(message m);
+  // Stop: every replicator sees it and ends.
+  void wake_all();
+
+ private:
+  struct peer {
+    explicit peer(const asio::any_io_executor& ex) : wake(ex) {}
+    std::vector<message> outbox;
+    wakeup wake;
+  };
+  std::map<node_id, peer>::iterator add(node_id id);
+  asio::awaitable<void> run(node_id id);
+
+  node_context& ctx_;
+  transport& net_;
+  task_group& tasks_;
+  std::map<node_id, peer> peers_;
+};
+
+}  // namespace coraft::detail

@@ -1,0 +1,125 @@
+// snapshotter.cpp — see snapshotter.hpp.
+#include "snapshotter.hpp"
+
+#include "applier.hpp"
+#include "log_writer.hpp"
+
+#include <coraft/detail/crc32c.hpp>
+#include <coraft/log.hpp>
+
+#include <algorithm>
+
+namespace coraft::detail {
+
+snapshotter::snapshotter(node_context& ctx, state_machine& sm, storage& store, const applier& apply,
+                         log_writer& writer)
+    : ctx_(ctx), sm_(sm), store_(store), applier_(apply), writer_(writer), wake_(ctx.strand) {}
+
+void snapshotter::request(index_waiter w) {
+  waiters_.push_back(std::move(w));
+  requested_ = true;
+  wake_.notify();
+}
+
+void snapshotter::applied(const entry& e) {
+  ++applied_since_;
+  bytes_since_ += e.data.size();
+}
+
+void snapshotter::restored(index_t index) {
+  snapshot_index_ = index;
+  applied_since_ = 0;
+  bytes_since_ = 0;
+}
+
+void snapshotter::maybe_start() {
+  const node_options& o = ctx_.opts;
+  const bool by_count = o.snapshot_entries > 0 && applied_since_ >= o.snapshot_entries;
+  const bool by_bytes = o.snapshot_log_bytes > 0 && bytes_since_ >= o.snapshot_log_bytes;
+  if ((by_count || by_bytes) && !running_ && !requested_) {
+    requested_ = true;
+    wake_.notify();
+  }
+}
+
+void snapshotter::fail_all(errc e) {
+  for (auto& w : waiters_) w.answer(index_error(e));
+  waiters_.clear();
+}
+
+asio::awaitable<void> snapshotter::run() {
+  while (true) {
+    while (!requested_ && !ctx_.stopping()) co_await wake_.wait();
+    if (ctx_.stopping()) co_return;
+    requested_ = false;
+    running_ = true;
+    const index_t at = applier_.applied_index();
+    index_outcome out;
+    if (at > snapshot_index_) {
+      const std::optional<index_outcome> taken = co_await take(at);
+      if (!taken) co_return;
+      out = *taken;
+    } else {
+      out.index = snapshot_index_;  // nothing new applied since the last one
+    }
+    running_ = false;
+    auto waiters = std::move(waiters_);
+    waiters_.clear();
+    for (auto& w : waiters) w.answer(out);
+  }
+}
+
+asio::awaitable<std::optional<index_outcome>> snapshotter::take(index_t at) {
+  core::raft& raft = *ctx_.raft;
+  const auto term = raft.term_at(at);
+  if (!term) co_return index_error(errc::busy);  // cannot happen: applied entries stay until compacted
+  if (raft.config_at(at).voters.empty()) {
+    // A joiner that has not yet applied the entry adding it does not know
+    // the configuration at `at` (the bootstrap configuration is not in the
+    // log), and a snapshot must carry it [thesis §5.1, lastConfig]: wait
+    // until it knows. The next apply asks again.
+    co_return index_error(errc::busy);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  string_snapshot_writer w;
+  // Room for about the last snapshot's size up front: growing a 10+ MB
+  // string by doubling copies it and faults in fresh pages, all while the
+  // strand waits.
+  w.out.reserve(last_capture_bytes_ + last_capture_bytes_ / 8);
+  sm_.save_snapshot(w);
+  last_capture_bytes_ = w.out.size();
+  coraft::snapshot s;
+  s.meta.last = {*term, at};
+  s.meta.config = raft.config_at(at);
+  s.meta.size = w.out.size();
+  s.meta.crc = crc32c(w.out.data(), w.out.size());
+  s.data = payload(w.out);
+  w.out = std::string();
+  ctx_.metrics.last_snapshot_capture_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const std::uint64_t since = applied_since_;
+  const std::uint64_t bytes = bytes_since_;
+  applied_since_ = 0;
+  bytes_since_ = 0;
+  if (!co_await durably(ctx_, "saving a snapshot", store_.save_snapshot(s))) co_return std::nullopt;
+  if (ctx_.stopping()) co_return std::nullopt;
+  ++ctx_.metrics.snapshots_taken;
+  const std::uint64_t keep = ctx_.opts.snapshot_trailing_entries;
+  raft.snapshot_taken(std::move(s), at > keep ? at - keep : 0);
+  snapshot_index_ = std::max(snapshot_index_, at);
+  const index_t base = raft.first_index() - 1;
+  if (base > 0) {
+    write_job compact;
+    compact.compact = log_id{*raft.term_at(base), base};
+    writer_.queue(std::move(compact));
+  }
+  log_line(log_level::info, ctx_.self(), "snapshot",
+           "took snapshot through index " + std::to_string(at) + " (" + std::to_string(since) + " entries, " +
+               std::to_string(bytes) + " command bytes since the last); log compacted through " +
+               std::to_string(base));
+  index_outcome out;
+  out.index = at;
+  ctx_.schedule_flush();
+  co_return out;
+}
+
+}  // namespace coraft::detail

@@ -1,0 +1,293 @@
+// parts_test.cpp — the node's parts alone: the log writer's merging of
+// queued writes (a pure function), the task group's policies, and the
+// proposals' outcomes. One io_context, no clock: restart delays are zero.
+#define BOOST_TEST_MODULE node_parts
+#include <boost/test/unit_test.hpp>
+
+#include "log_writer.hpp"
+#include "node_context.hpp"
+#include "proposals.hpp"
+
+#include <coraft/detail/task_group.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <ostream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace coraft {
+inline std::ostream& boost_test_print_type(std::ostream& os, const log_id& id) {
+  return os << id.term << "/" << id.index;
+}
+}  // namespace coraft
+
+namespace {
+
+namespace asio = boost::asio;
+using namespace coraft;
+using coraft::detail::merge_write_jobs;
+using coraft::detail::task_group;
+using coraft::detail::write_job;
+
+std::vector<entry> entries(term_t term, index_t first, index_t last) {
+  std::vector<entry> out;
+  for (index_t i = first; i <= last; ++i) out.push_back(entry{term, i, entry_type::normal, payload(std::to_string(i))});
+  return out;
+}
+
+message msg(node_id to) {
+  message m;
+  m.from = 1;
+  m.to = to;
+  m.term = 1;
+  return m;
+}
+
+std::vector<log_id> ids(const std::vector<entry>& es) {
+  std::vector<log_id> out;
+  for (const auto& e : es) out.push_back(e.id());
+  return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(merge_write_jobs_)
+
+BOOST_AUTO_TEST_CASE(appends_in_order_and_keeps_the_latest_state_and_the_highest_compaction) {
+  std::deque<write_job> q;
+  q.push_back(write_job{hard_state{1, 2}, entries(1, 1, 3), {msg(2)}});
+  q.push_back(write_job{hard_state{2, 3}, entries(2, 4, 5), {msg(3), msg(2)}});
+  write_job c1;
+  c1.compact = log_id{1, 3};
+  q.push_back(std::move(c1));
+  write_job c0;
+  c0.compact = log_id{1, 2};  // lower: must not lower the merged compaction
+  q.push_back(std::move(c0));
+  auto m = merge_write_jobs(q);
+  BOOST_TEST(q.empty());
+  BOOST_TEST(m.write.state.has_value());
+  BOOST_TEST(m.write.state->current_term == 2u);
+  BOOST_TEST(m.write.state->voted_for == 3u);
+  const std::vector<log_id> want{{1, 1}, {1, 2}, {1, 3}, {2, 4}, {2, 5}};
+  BOOST_TEST(ids(m.write.entries) == want, boost::test_tools::per_element());
+  BOOST_TEST(m.write.compact.has_value());
+  BOOST_TEST(m.write.compact->index == 3u);
+  BOOST_TEST(m.after_sync.size() == 3u);
+  BOOST_TEST(m.after_sync[0].to == 2u);
+  BOOST_TEST(m.after_sync[1].to == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(a_later_job_that_truncates_cuts_the_merged_entries_there) {
+  std::deque<write_job> q;
+  q.push_back(write_job{{}, entries(1, 1, 5), {}});
+  q.push_back(write_job{{}, entries(2, 3, 4), {}});  // a new leader replaced 3.. [§5.3]
+  auto m = merge_write_jobs(q);
+  const std::vector<log_id> want{{1, 1}, {1, 2}, {2, 3}, {2, 4}};
+  BOOST_TEST(ids(m.write.entries) == want, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(a_later_job_from_at_or_below_the_first_replaces_every_merged_entry) {
+  std::deque<write_job> q;
+  q.push_back(write_job{{}, entries(1, 4, 6), {}});
+  q.push_back(write_job{{}, entries(3, 4, 4), {}});
+  q.push_back(write_job{{}, entries(3, 5, 5), {}});
+  auto m = merge_write_jobs(q);
+  const std::vector<log_id> want{{3, 4}, {3, 5}};
+  BOOST_TEST(ids(m.write.entries) == want, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(a_snapshot_install_ends_the_group) {
+  std::deque<write_job> q;
+  q.push_back(write_job{{}, entries(1, 1, 2), {msg(2)}});
+  write_job install;
+  install.install = snapshot{};
+  q.push_back(std::move(install));
+  q.push_back(write_job{{}, entries(1, 3, 3), {msg(3)}});
+  auto m = merge_write_jobs(q);
+  BOOST_TEST(m.write.entries.size() == 2u);
+  BOOST_TEST(m.after_sync.size() == 1u);
+  BOOST_TEST(q.size() == 2u);
+  BOOST_TEST(q.front().install.has_value());
+  auto none = merge_write_jobs(q);  // the install stays for the writer
+  BOOST_TEST(none.write.entries.empty());
+  BOOST_TEST(q.size() == 2u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(task_group_)
+
+namespace {
+
+// Throws `throws` times, then waits until cancelled.
+asio::awaitable<void> flaky(int& starts, int throws) {
+  ++starts;
+  if (starts <= throws) throw std::runtime_error("boom " + std::to_string(starts));
+  asio::steady_timer t(co_await asio::this_coro::executor, asio::steady_timer::time_point::max());
+  co_await t.async_wait(asio::use_awaitable);
+}
+
+asio::awaitable<void> finishes(int& runs) {
+  ++runs;
+  co_return;
+}
+
+struct group_fixture {
+  asio::io_context io;
+  std::vector<std::string> failures;
+  task_group g{io.get_executor(), 1, "test", [this](const std::string& why) { failures.push_back(why); }};
+  group_fixture() { g.restart_delay = std::chrono::milliseconds(0); }
+
+  void stop_and_drain() {
+    bool waited = false;
+    asio::co_spawn(
+        io,
+        [](task_group& g, bool& done) -> asio::awaitable<void> {
+          g.cancel();
+          co_await g.wait();
+          done = true;
+        }(g, waited),
+        asio::detached);
+    io.run();
+    BOOST_TEST(waited);
+    BOOST_TEST(g.running() == 0u);
+  }
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_CASE(restart_starts_a_failed_task_again_until_it_stays_up, group_fixture) {
+  int starts = 0;
+  g.spawn("flaky", [&] { return flaky(starts, 2); }, task_group::on_error::restart);
+  for (int i = 0; i < 100 && starts < 3; ++i) io.run_one();
+  BOOST_TEST(starts == 3);  // two failures, two restarts, then it stays up
+  BOOST_TEST(failures.empty());
+  BOOST_TEST(g.running() == 1u);
+  stop_and_drain();
+  BOOST_TEST(starts == 3);  // cancelled: not restarted
+}
+
+BOOST_FIXTURE_TEST_CASE(fail_tells_the_owner_once_with_the_task_name, group_fixture) {
+  int starts = 0;
+  g.spawn("log writer", [&] { return flaky(starts, 1); }, task_group::on_error::fail);
+  io.poll();
+  BOOST_TEST(starts == 1);
+  BOOST_TEST_REQUIRE(failures.size() == 1u);
+  BOOST_TEST(failures[0] == "log writer: boom 1");
+  BOOST_TEST(g.running() == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(end_lets_the_task_end_without_failing_the_owner, group_fixture) {
+  int starts = 0;
+  g.spawn("session", [&] { return flaky(starts, 1); }, task_group::on_error::end);
+  io.poll();
+  BOOST_TEST(starts == 1);
+  BOOST_TEST(failures.empty());
+  BOOST_TEST(g.running() == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(cancel_ends_every_child_quietly_and_later_spawns_start_nothing, group_fixture) {
+  int a = 0, b = 0, runs = 0;
+  g.spawn("a", [&] { return flaky(a, 0); });
+  g.spawn("b", [&] { return flaky(b, 0); }, task_group::on_error::restart);
+  g.spawn("c", [&] { return finishes(runs); });
+  io.poll();
+  BOOST_TEST(g.running() == 2u);
+  stop_and_drain();
+  BOOST_TEST(failures.empty());  // operation_aborted is how a cancelled child ends
+  g.spawn("late", [&] { return finishes(runs); });
+  io.restart();
+  io.poll();
+  BOOST_TEST(runs == 1);
+  BOOST_TEST(g.running() == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(wait_also_awaits_a_hold, group_fixture) {
+  bool waited = false;
+  auto held = std::make_unique<task_group::hold>(g);
+  asio::co_spawn(
+      io,
+      [](task_group& g, bool& done) -> asio::awaitable<void> {
+        co_await g.wait();
+        done = true;
+      }(g, waited),
+      asio::detached);
+  io.poll();
+  BOOST_TEST(!waited);
+  held.reset();
+  io.poll();
+  BOOST_TEST(waited);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(proposals_)
+
+namespace {
+
+struct proposals_fixture {
+  asio::io_context io;
+  coraft::detail::node_context ctx{io.get_executor(), node_options{}};
+  coraft::detail::proposals props{ctx};
+  std::vector<propose_outcome> outcomes;
+
+  coraft::detail::proposals::waiter waiter() {
+    return {io.get_executor(), [this](propose_outcome o) { outcomes.push_back(std::move(o)); }};
+  }
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_CASE(an_applied_entry_of_ours_succeeds_and_one_replaced_is_dropped, proposals_fixture) {
+  props.track({1, 5}, waiter());
+  props.track({1, 6}, waiter());
+  props.applied(entry{1, 5, entry_type::normal, payload("x")}, "ok5");
+  props.applied(entry{2, 6, entry_type::normal, payload("y")}, "other");  // a newer leader's entry [§5.3]
+  io.poll();
+  BOOST_TEST_REQUIRE(outcomes.size() == 2u);
+  BOOST_TEST(static_cast<bool>(outcomes[0]));
+  BOOST_TEST(outcomes[0].value.index == 5u);
+  BOOST_TEST(outcomes[0].value.result == "ok5");
+  BOOST_TEST(outcomes[1].error.code == make_error_code(errc::dropped));
+  BOOST_TEST(props.size() == 0u);
+  BOOST_TEST(ctx.metrics.proposals_ok == 1u);
+  BOOST_TEST(ctx.metrics.proposals_failed == 1u);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_new_proposal_at_a_lower_index_drops_those_above, proposals_fixture) {
+  props.track({1, 5}, waiter());
+  props.track({1, 6}, waiter());
+  props.track({2, 5}, waiter());  // the log was truncated from 5
+  io.poll();
+  BOOST_TEST_REQUIRE(outcomes.size() == 2u);
+  BOOST_TEST(outcomes[0].error.code == make_error_code(errc::dropped));
+  BOOST_TEST(outcomes[1].error.code == make_error_code(errc::dropped));
+  BOOST_TEST(props.size() == 1u);
+}
+
+BOOST_FIXTURE_TEST_CASE(deadlines_restores_and_stop_complete_what_is_left, proposals_fixture) {
+  ctx.opts.propose_timeout_ticks = 10;
+  props.track({1, 1}, waiter());
+  ctx.now_tick = 5;
+  props.track({1, 2}, waiter());
+  props.track({1, 3}, waiter());
+  props.track({1, 9}, waiter());
+  ctx.now_tick = 10;
+  props.expire();  // only the first one's deadline passed
+  props.restored(2);
+  props.fail_all(errc::stopped);
+  io.poll();
+  BOOST_TEST_REQUIRE(outcomes.size() == 4u);
+  BOOST_TEST(outcomes[0].error.code == make_error_code(errc::timeout));
+  BOOST_TEST(outcomes[1].error.code == make_error_code(errc::timeout));  // unknown: restored past it
+  BOOST_TEST(outcomes[2].error.code == make_error_code(errc::stopped));
+  BOOST_TEST(outcomes[3].error.code == make_error_code(errc::stopped));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
