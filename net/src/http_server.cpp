@@ -3,6 +3,7 @@
 // closes. See coraft/net/http.hpp.
 #include <coraft/net/http.hpp>
 
+#include <coraft/detail/task_group.hpp>
 #include <coraft/log.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -114,9 +115,7 @@ const char* reason_code(int status) {
 
 struct http_server::impl {
   impl(asio::any_io_executor e, http_options o, http_router r)
-      : ex(std::move(e)), opts(std::move(o)), router(std::move(r)), acceptor(ex), done(ex) {
-    done.expires_at(asio::steady_timer::time_point::max());
-  }
+      : ex(std::move(e)), opts(std::move(o)), router(std::move(r)), acceptor(ex) {}
 
   struct session_rec {
     beast::tcp_stream* stream;
@@ -129,25 +128,12 @@ struct http_server::impl {
   tcp::acceptor acceptor;
   http_stats stats;
   bool stopping = false;
-  std::size_t running = 0;
-  asio::steady_timer done;  // cancelled whenever a task ends
+  // The accept loop is restarted if it fails; a session that fails ends
+  // (its client reconnects). stop() closes the group rather than cancelling
+  // it: busy sessions answer first.
+  detail::task_group tasks{ex, opts.log_node_id, "http", nullptr};
   std::list<session_rec> sessions;
   log_rate_limiter accept_log{1000};
-
-  void spawn(asio::awaitable<void> task) {
-    ++running;
-    asio::co_spawn(ex, std::move(task), [this](std::exception_ptr e) {
-      if (e) {
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& ex2) {
-          log_line(log_level::warn, opts.log_node_id, "http", std::string("session ended: ") + ex2.what());
-        }
-      }
-      --running;
-      done.cancel();
-    });
-  }
 
   asio::awaitable<void> accept_loop() {
     while (!stopping) {
@@ -172,7 +158,9 @@ struct http_server::impl {
       ++stats.connections_accepted;
       boost::system::error_code ignored;
       sock.set_option(tcp::no_delay(true), ignored);  // responses are small: never wait for Nagle
-      spawn(session(std::move(sock)));
+      tasks.spawn(
+          "session", [this, s = std::make_shared<tcp::socket>(std::move(sock))] { return session(std::move(*s)); },
+          detail::task_group::on_error::end);
     }
   }
 
@@ -308,7 +296,8 @@ void http_server::start() {
   if (ec)
     throw std::runtime_error("cannot listen for HTTP on " + where + ": " + ec.message() +
                              " (is another process using this address? see the HTTP address in --cluster)");
-  i.spawn(i.accept_loop());
+  i.tasks.spawn(
+      "accept loop", [&i] { return i.accept_loop(); }, detail::task_group::on_error::restart);
 }
 
 asio::awaitable<void> http_server::stop() {
@@ -317,15 +306,14 @@ asio::awaitable<void> http_server::stop() {
     i.stopping = true;
     boost::system::error_code ignored;
     i.acceptor.close(ignored);
-    // Idle sessions (waiting for a request) end now; busy ones answer first.
-    for (auto& s : i.sessions)
-      if (!s.busy) s.stream->cancel();
+    i.tasks.close();
   }
-  while (i.running > 0) {
-    i.done.expires_at(asio::steady_timer::time_point::max());
-    co_await i.done.async_wait(asio::as_tuple(use_awaitable));
+  // Idle sessions (waiting for a request) end now; busy ones answer first,
+  // then see `stopping` and end.
+  while (i.tasks.running() > 0) {
     for (auto& s : i.sessions)
       if (!s.busy) s.stream->cancel();
+    co_await i.tasks.wait_one();
   }
 }
 

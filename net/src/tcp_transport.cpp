@@ -6,6 +6,7 @@
 // or writes them, and helpers take them by reference.
 #include <coraft/net/tcp_transport.hpp>
 
+#include <coraft/detail/task_group.hpp>
 #include <coraft/detail/wakeup.hpp>
 
 #include <sstream>
@@ -91,7 +92,7 @@ std::string to_string(const tcp::endpoint& ep) {
 
 struct tcp_transport::impl {
   impl(asio::any_io_executor ex, tcp_transport_options o)
-      : strand_(asio::make_strand(ex)), opts_(std::move(o)), acceptor_(strand_), tasks_done_(strand_) {
+      : strand_(asio::make_strand(ex)), opts_(std::move(o)), acceptor_(strand_) {
     if (opts_.cluster_id.size() > max_cluster_id_bytes)
       throw std::invalid_argument("coraft net: cluster id longer than 256 bytes");
     opts_.max_queued_messages = std::max<std::size_t>(opts_.max_queued_messages, 1);
@@ -147,33 +148,10 @@ struct tcp_transport::impl {
         connects{0}, connect_failures{0}, peers_connected{0}, inbound_connections{0};
   } stats_;
 
-  // ---- task group -------------------------------------------------------
-
-  std::size_t running_ = 0;
-  wakeup tasks_done_;
-  std::uint64_t next_task_ = 0;
-  std::map<std::uint64_t, asio::cancellation_signal> cancels_;
-
-  void spawn(awaitable<void> task) {
-    const std::uint64_t id = next_task_++;
-    ++running_;
-    auto& sig = cancels_[id];
-    asio::co_spawn(strand_, std::move(task), asio::bind_cancellation_slot(sig.slot(), [this, id](std::exception_ptr e) {
-                     if (e && !stopping_) {
-                       try {
-                         std::rethrow_exception(e);
-                       } catch (const std::exception& ex) {
-                         log_line(log_level::error, opts_.self, "net", std::string("task failed: ") + ex.what());
-                       }
-                     }
-                     // The signal may be destroyed only once co_spawn is done with it.
-                     asio::post(strand_, [this, id] {
-                       cancels_.erase(id);
-                       --running_;
-                       tasks_done_.notify();
-                     });
-                   }));
-  }
+  // Every task is a child of one group: a peer's writer and the accept
+  // loop are restarted if they fail (a peer must never be left without a
+  // writer), an inbound connection's reader just ends (the peer redials).
+  detail::task_group tasks_{strand_, opts_.self, "net", nullptr};
 
   awaitable<void> stop_on_strand() {
     if (!stopping_) {
@@ -187,9 +165,9 @@ struct tcp_transport::impl {
         p.queue.clear();
         p.wake.notify();
       }
-      for (auto& [id, sig] : cancels_) sig.emit(asio::cancellation_type::terminal);
+      tasks_.cancel();
     }
-    while (running_ > 0) co_await tasks_done_.wait();
+    co_await tasks_.wait();
   }
 
   // ---- helpers ----------------------------------------------------------
@@ -355,10 +333,17 @@ struct tcp_transport::impl {
     connection_up& operator=(const connection_up&) = delete;
   };
 
+  void spawn_writer(node_id id) {
+    tasks_.spawn(
+        "writer to node " + std::to_string(id), [this, id] { return peer_task(id); },
+        detail::task_group::on_error::restart);
+  }
+
   // The writer of one peer: connect, say hello, send until the connection
   // breaks, back off, again.
   awaitable<void> peer_task(node_id id) {
     peer& p = peers_.at(id);
+    if (p.task_running) co_return;  // a restart raced with a new writer
     p.task_running = true;
     struct done_flag {
       bool& f;
@@ -413,7 +398,10 @@ struct tcp_transport::impl {
         warn(refuse_limit_, "refused a connection: already " + std::to_string(inbound_.size()) + " inbound");
         continue;  // `sock` closes here
       }
-      spawn(read_loop(std::move(sock)));
+      tasks_.spawn(
+          "reader",
+          [this, s = std::make_shared<tcp::socket>(std::move(sock))]() mutable { return read_loop(std::move(*s)); },
+          detail::task_group::on_error::end);
     }
   }
 
@@ -584,8 +572,9 @@ struct tcp_transport::impl {
                                "raft address in --cluster)");
     }
     started_ = true;
-    spawn(accept_loop());
-    for (auto& [id, p] : peers_) spawn(peer_task(id));
+    tasks_.spawn(
+        "accept loop", [this] { return accept_loop(); }, detail::task_group::on_error::restart);
+    for (auto& [id, p] : peers_) spawn_writer(id);
     co_return;
   }
 
@@ -611,7 +600,7 @@ struct tcp_transport::impl {
         it->second.address = hp;
       }
       it->second.retired = false;
-      if (started_ && !it->second.task_running) spawn(peer_task(id));
+      if (started_ && !it->second.task_running) spawn_writer(id);
     }
     for (auto& [id, p] : peers_) {
       if (peers.contains(id) || p.retired) continue;
