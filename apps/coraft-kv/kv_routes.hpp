@@ -1,8 +1,11 @@
 // kv_routes.hpp — coraft-kv's HTTP routes (/v1/kv) on top of the node API.
 //
-// Writes go through the log. A GET without ?stale is linearizable: it goes
-// through the log as a read command (the value returned is the one at that
-// log position); ReadIndex will replace this. ?stale reads this node's map.
+// Writes go through the log: a 200 means committed on a majority and
+// applied here. A GET or a listing without ?stale is linearizable without
+// the log: a read barrier (node::read_index(), ReadIndex [thesis §6.4],
+// through the leader when this node follows), then this node's map, which
+// has applied at least through the barrier's index (X-Raft-Index). ?stale
+// reads this node's map as it is, with no barrier.
 #pragma once
 
 #include "kv_state_machine.hpp"
