@@ -110,7 +110,7 @@ asio::awaitable<void> client_loop(coraft::node& leader, std::size_t value_size, 
   std::string value(value_size, 'v');
   while (clock_type::now() < until) {
     const auto t0 = clock_type::now();
-    coraft::propose_outcome r = co_await leader.propose(value);
+    const coraft::node_result<coraft::applied_command> r = co_await leader.propose(value);
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - t0);
     if (r)
       out.latency_us.push_back(static_cast<std::uint32_t>(us.count()));

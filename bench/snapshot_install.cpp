@@ -176,7 +176,7 @@ int run_snapshot_install_bench(int argc, char** argv) {
       std::string cmd(1u << 20, static_cast<char>('a' + k % 26));
       std::snprintf(cmd.data(), 32, "chunk %zu", k);
       const auto r = co_await n1.node->propose(std::move(cmd));
-      if (!r && failure.empty()) failure = "propose failed: " + r.error.code.message();
+      if (!r && failure.empty()) failure = "propose failed: " + r.error().code.message();
       ++done;
       --running;
     };
@@ -195,10 +195,12 @@ int run_snapshot_install_bench(int argc, char** argv) {
     fill_s = since(t_fill);
     if (failure.empty()) {
       const auto t_snap = clock_type::now();
-      const coraft::index_outcome s = co_await n1.node->snapshot();
+      const coraft::node_result<coraft::index_t> s = co_await n1.node->snapshot();
       snapshot_s = since(t_snap);
-      if (!s) failure = "snapshot failed: " + s.code.message();
-      snap_index = s.index;
+      if (!s)
+        failure = "snapshot failed: " + s.error().code.message();
+      else
+        snap_index = *s;
     }
     if (failure.empty()) {
       co_await n2.start();
@@ -211,8 +213,8 @@ int run_snapshot_install_bench(int argc, char** argv) {
       // A named change, not a braced temporary inside co_await: g++ 12
       // miscopies such a temporary's short string (ASan: bad-free).
       const coraft::core::config_change learner{coraft::core::config_change::kind::add_learner, 2, a2};
-      const coraft::propose_outcome add = co_await n1.node->change_membership(learner);
-      if (!add) failure = "adding the learner failed: " + add.error.code.message();
+      const coraft::node_result<coraft::index_t> add = co_await n1.node->change_membership(learner);
+      if (!add) failure = "adding the learner failed: " + add.error().code.message();
       while (failure.empty()) {
         const auto s = co_await n2.node->status();
         if (s.applied_index >= snap_index) break;

@@ -62,14 +62,14 @@ asio::awaitable<http_response> put_key(kv_env env, const http_request& req) {
   if (auto bad = parse_condition(req, c)) co_return *bad;
   c.value = req.body;
   const std::string cmd = encode(c);
-  const propose_outcome r = co_await env.ctx->raft_node.propose(cmd);
-  if (!r) co_return net::proposal_error(*env.ctx, r.error, req);
-  const result res = decode_result(r.value.result);
+  const node_result<applied_command> r = co_await env.ctx->raft_node.propose(cmd);
+  if (!r) co_return net::node_error_response(*env.ctx, r.error(), req);
+  const result res = decode_result(r->result);
   if (res.code == status::precondition_failed)
     co_return http_response::error(
         409, "precondition_failed",
         c.cond == condition::absent ? "the key exists" : "the current value differs or the key is absent");
-  co_return index_body(r.value.index);
+  co_return index_body(r->index);
 }
 
 asio::awaitable<http_response> delete_key(kv_env env, const http_request& req) {
@@ -79,13 +79,13 @@ asio::awaitable<http_response> delete_key(kv_env env, const http_request& req) {
   if (req.has_param("absent")) co_return http_response::error(400, "bad_request", "?absent makes no sense on DELETE");
   if (auto bad = parse_condition(req, c)) co_return *bad;
   const std::string cmd = encode(c);
-  const propose_outcome r = co_await env.ctx->raft_node.propose(cmd);
-  if (!r) co_return net::proposal_error(*env.ctx, r.error, req);
-  const result res = decode_result(r.value.result);
+  const node_result<applied_command> r = co_await env.ctx->raft_node.propose(cmd);
+  if (!r) co_return net::node_error_response(*env.ctx, r.error(), req);
+  const result res = decode_result(r->result);
   if (res.code == status::precondition_failed)
     co_return http_response::error(409, "precondition_failed", "the current value differs or the key is absent");
   if (res.code == status::not_found) co_return http_response::error(404, "not_found", "no such key");
-  co_return index_body(r.value.index);
+  co_return index_body(r->index);
 }
 
 http_response value_response(std::string value, index_t index) {
@@ -108,11 +108,11 @@ asio::awaitable<http_response> get_key(kv_env env, const http_request& req) {
   // through the leader when this node follows), then the local map, which
   // has applied at least through the barrier's index. The map is read on
   // this thread, the node's.
-  const index_outcome r = co_await env.ctx->raft_node.read_index();
-  if (!r) co_return net::proposal_error(*env.ctx, {r.code, r.leader_hint}, req);
+  const node_result<index_t> r = co_await env.ctx->raft_node.read_index();
+  if (!r) co_return net::node_error_response(*env.ctx, r.error(), req);
   const std::string* v = env.sm->find(key);
   if (v == nullptr) co_return http_response::error(404, "not_found", "no such key");
-  co_return value_response(*v, r.index);
+  co_return value_response(*v, *r);
 }
 
 asio::awaitable<http_response> list_keys(kv_env env, const http_request& req) {
@@ -126,8 +126,8 @@ asio::awaitable<http_response> list_keys(kv_env env, const http_request& req) {
   if (!req.has_param("stale")) {
     // A linearizable listing: a read barrier first, then the local map,
     // which has applied at least up to the barrier.
-    const index_outcome r = co_await env.ctx->raft_node.read_index();
-    if (!r) co_return net::proposal_error(*env.ctx, {r.code, r.leader_hint}, req);
+    const node_result<index_t> r = co_await env.ctx->raft_node.read_index();
+    if (!r) co_return net::node_error_response(*env.ctx, r.error(), req);
   }
   json::array keys;
   for (auto& k : env.sm->keys_with_prefix(prefix, static_cast<std::size_t>(limit))) keys.emplace_back(k);

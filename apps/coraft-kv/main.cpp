@@ -14,9 +14,11 @@
 
 #include <coraft/file_storage.hpp>
 #include <coraft/log.hpp>
+#include <coraft/net/address.hpp>
 #include <coraft/net/admin_api.hpp>
 #include <coraft/net/http.hpp>
 #include <coraft/net/join.hpp>
+#include <coraft/net/prometheus.hpp>
 #include <coraft/net/tcp_transport.hpp>
 #include <coraft/node.hpp>
 
@@ -262,33 +264,26 @@ struct app {
     admin->extra_metrics = [this] {
       const auto t = transport->stats();
       const auto& h = http->stats();
-      std::ostringstream os;
-      const std::string l = "{node=\"" + std::to_string(cfg.id) + "\"}";
-      os << "# TYPE coraft_net_frames_sent_total counter\ncoraft_net_frames_sent_total" << l << " " << t.frames_sent
-         << "\n"
-         << "# TYPE coraft_net_frames_received_total counter\ncoraft_net_frames_received_total" << l << " "
-         << t.frames_received << "\n"
-         << "# TYPE coraft_net_decode_errors_total counter\ncoraft_net_decode_errors_total" << l << " "
-         << t.decode_errors << "\n"
-         << "# TYPE coraft_net_dropped_total counter\ncoraft_net_dropped_total" << l << " "
-         << (t.dropped_queue_full + t.dropped_other) << "\n"
-         << "# TYPE coraft_net_peers_connected gauge\ncoraft_net_peers_connected" << l << " " << t.peers_connected
-         << "\n"
-         << "# TYPE coraft_net_inbound_connections gauge\ncoraft_net_inbound_connections" << l << " "
-         << t.inbound_connections << "\n"
-         << "# TYPE coraft_http_requests_total counter\ncoraft_http_requests_total" << l << " " << h.requests << "\n"
-         << "# TYPE coraft_http_connections_open gauge\ncoraft_http_connections_open" << l << " " << h.connections_open
-         << "\n"
-         << "# TYPE coraft_kv_keys gauge\ncoraft_kv_keys" << l << " " << sm.size() << "\n";
-      return os.str();
+      net::prometheus_text m("node=\"" + std::to_string(cfg.id) + "\"");
+      m.counter("coraft_net_frames_sent_total", "Raft frames sent to peers.", t.frames_sent);
+      m.counter("coraft_net_frames_received_total", "Raft frames received from peers.", t.frames_received);
+      m.counter("coraft_net_decode_errors_total", "Malformed frames (each closed its connection).", t.decode_errors);
+      m.counter("coraft_net_dropped_total", "Messages dropped (a peer's queue full, or unsendable).",
+                t.dropped_queue_full + t.dropped_other);
+      m.gauge("coraft_net_peers_connected", "Peers with an outbound connection up.", t.peers_connected);
+      m.gauge("coraft_net_inbound_connections", "Inbound peer connections open.", t.inbound_connections);
+      m.counter("coraft_http_requests_total", "HTTP requests served.", h.requests);
+      m.gauge("coraft_http_connections_open", "HTTP connections open.", h.connections_open);
+      m.gauge("coraft_kv_keys", "Keys in this node's map.", sm.size());
+      return m.str();
     };
     net::http_router router;
     net::add_admin_routes(router, *admin);
     kv::add_kv_routes(router, *admin, sm, kv::kv_limits{1024, cfg.max_value_bytes});
     net::http_options ho;
-    const auto colon = self->http.rfind(':');
-    ho.host = self->http.substr(0, colon);
-    ho.port = static_cast<std::uint16_t>(std::stoi(self->http.substr(colon + 1)));
+    const net::host_port http_at = net::parse_host_port(self->http);
+    ho.host = http_at.host;
+    ho.port = http_at.port;
     ho.max_body_bytes = cfg.max_value_bytes + 4096;
     ho.log_node_id = cfg.id;
     http = std::make_unique<net::http_server>(ctx.get_executor(), ho, std::move(router));
@@ -394,11 +389,12 @@ struct app {
     if (raft && cfg.transfer_on_shutdown && fatal_.empty()) {
       // [thesis §3.10] A planned stop of the leader: hand over first, so the
       // cluster does not wait an election timeout. Not leader: no-op.
-      const index_outcome r = co_await raft->transfer_leadership();
+      const node_result<node_id> r = co_await raft->transfer_leadership();
       if (r)
-        log_line(log_level::info, cfg.id, "main", "leadership handed to node " + std::to_string(r.leader_hint));
-      else if (r.code != make_error_code(errc::not_leader) && r.code != make_error_code(errc::stopped))
-        log_line(log_level::warn, cfg.id, "main", "leadership transfer before shutdown failed: " + r.code.message());
+        log_line(log_level::info, cfg.id, "main", "leadership handed to node " + std::to_string(*r));
+      else if (r.error().code != errc::not_leader && r.error().code != errc::stopped)
+        log_line(log_level::warn, cfg.id, "main",
+                 "leadership transfer before shutdown failed: " + r.error().code.message());
     }
     bool http_done = false;
     if (http) {

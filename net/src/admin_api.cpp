@@ -2,10 +2,11 @@
 // snapshot routes; leader redirects.
 #include <coraft/net/admin_api.hpp>
 
+#include <coraft/net/address.hpp>
+#include <coraft/net/prometheus.hpp>
+
 #include <boost/json.hpp>
 
-#include <charconv>
-#include <sstream>
 #include <stdexcept>
 
 namespace coraft::net {
@@ -14,18 +15,6 @@ namespace json = boost::json;
 namespace asio = boost::asio;
 
 namespace {
-
-bool parse_u64(std::string_view s, std::uint64_t& out) {
-  if (s.empty()) return false;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && p == s.data() + s.size();
-}
-
-bool valid_host_port(const std::string& hp) {
-  const auto colon = hp.rfind(':');
-  std::uint64_t port = 0;
-  return colon != std::string::npos && colon > 0 && parse_u64(hp.substr(colon + 1), port) && port > 0 && port < 65536;
-}
 
 const char* role_name(const node_status& s) {
   switch (s.state) {
@@ -45,57 +34,6 @@ bool contains(const std::vector<node_id>& ids, node_id id) {
 
 }  // namespace
 
-std::vector<cluster_member> parse_cluster(const std::string& spec) {
-  std::vector<cluster_member> out;
-  std::stringstream ss(spec);
-  std::string part;
-  while (std::getline(ss, part, ',')) {
-    if (part.empty()) continue;
-    const auto eq = part.find('=');
-    const auto slash = part.find('/');
-    cluster_member m;
-    if (eq == std::string::npos || slash == std::string::npos || slash < eq || !parse_u64(part.substr(0, eq), m.id) ||
-        m.id == 0)
-      throw std::invalid_argument("'" + part + "' is not ID=RAFT_HOST:PORT/HTTP_HOST:PORT (ids start at 1)");
-    m.raft = part.substr(eq + 1, slash - eq - 1);
-    m.http = part.substr(slash + 1);
-    if (!valid_host_port(m.raft) || !valid_host_port(m.http))
-      throw std::invalid_argument("'" + part + "': addresses must be HOST:PORT with a port 1-65535");
-    for (const auto& o : out)
-      if (o.id == m.id) throw std::invalid_argument("member id " + std::to_string(m.id) + " appears twice");
-    out.push_back(m);
-  }
-  if (out.empty()) throw std::invalid_argument("the cluster has no members");
-  return out;
-}
-
-std::string encode_member_address(const cluster_member& m) { return m.raft + " " + m.http; }
-
-std::optional<cluster_member> decode_member_address(node_id id, const std::string& address) {
-  const auto space = address.find(' ');
-  if (space == std::string::npos) return std::nullopt;
-  cluster_member m{id, address.substr(0, space), address.substr(space + 1), true};
-  if (!valid_host_port(m.raft) || !valid_host_port(m.http)) return std::nullopt;
-  return m;
-}
-
-std::vector<cluster_member> members_of(const membership& config) {
-  std::vector<cluster_member> out;
-  for (const auto* ids : {&config.voters, &config.learners}) {
-    for (node_id id : *ids) {
-      cluster_member m{id, "", "", ids == &config.voters};
-      if (auto it = config.addresses.find(id); it != config.addresses.end()) {
-        if (auto d = decode_member_address(id, it->second)) {
-          m.raft = d->raft;
-          m.http = d->http;
-        }
-      }
-      out.push_back(std::move(m));
-    }
-  }
-  return out;
-}
-
 void admin_context::set_members(std::vector<cluster_member> members) {
   std::lock_guard lock(mu_);
   members_ = std::move(members);
@@ -108,13 +46,15 @@ std::optional<cluster_member> admin_context::member(node_id id) const {
   return std::nullopt;
 }
 
-std::optional<http_response> redirect_to_leader(const admin_context& ctx, const node_status& s,
-                                                const http_request& req) {
-  if (s.state == core::role::leader && !s.stopped) return std::nullopt;
-  const auto leader = s.leader != no_node ? ctx.member(s.leader) : std::nullopt;
-  if (!leader || leader->http.empty() || s.stopped) {
+namespace {
+
+// 307 to the leader's HTTP address, or 503 no_leader when it is unknown
+// (or this node is stopping).
+http_response leader_redirect(const admin_context& ctx, node_id leader_id, bool stopping, const http_request& req) {
+  const auto leader = leader_id != no_node ? ctx.member(leader_id) : std::nullopt;
+  if (!leader || leader->http.empty() || stopping) {
     auto r = http_response::error(503, "no_leader",
-                                  s.stopped ? "this node is stopping" : "no leader is known right now; retry");
+                                  stopping ? "this node is stopping" : "no leader is known right now; retry");
     r.headers.emplace_back("Retry-After", "1");
     return r;
   }
@@ -130,6 +70,49 @@ std::optional<http_response> redirect_to_leader(const admin_context& ctx, const 
   return r;
 }
 
+// The one table from node errors to HTTP answers (DESIGN.md "HTTP API"):
+// status, JSON error code, whether a retry may help (Retry-After: 1), and
+// the message when the error's own would not say enough.
+struct http_error {
+  errc code;
+  int status;
+  const char* name;
+  bool retry;
+  const char* message;  // nullptr: the error code's message
+};
+constexpr http_error http_errors[] = {
+    {errc::timeout, 504, "timeout", false, "not committed in time: the outcome is unknown"},
+    {errc::stopped, 503, "stopped", true, "this node is stopping: the outcome is unknown"},
+    {errc::too_large, 413, "too_large", false, nullptr},
+    {errc::dropped, 503, "dropped", true, "leadership changed before the write committed; retry"},
+    {errc::overloaded, 503, "overloaded", true, nullptr},
+    {errc::transferring, 503, "transferring", true, nullptr},
+    {errc::bad_target, 400, "bad_target", false, nullptr},
+    {errc::busy, 409, "busy", false, nullptr},
+    {errc::bad_member, 409, "bad_member", false, nullptr},
+    {errc::not_caught_up, 409, "not_caught_up", true,
+     "the learner's log is still far behind the leader's; retry once it caught up"},
+};
+
+}  // namespace
+
+std::optional<http_response> redirect_to_leader(const admin_context& ctx, const node_status& s,
+                                                const http_request& req) {
+  if (s.state == core::role::leader && !s.stopped) return std::nullopt;
+  return leader_redirect(ctx, s.leader, s.stopped, req);
+}
+
+http_response node_error_response(const admin_context& ctx, const node_error& e, const http_request& req) {
+  if (e.code == errc::not_leader) return leader_redirect(ctx, e.leader_hint, false, req);
+  for (const http_error& h : http_errors) {
+    if (e.code != h.code) continue;
+    auto r = http_response::error(h.status, h.name, h.message != nullptr ? h.message : e.code.message());
+    if (h.retry) r.headers.emplace_back("Retry-After", "1");
+    return r;
+  }
+  return http_response::error(500, "internal", e.code.message());
+}
+
 std::optional<http_response> check_admin_token(const admin_context& ctx, const http_request& req) {
   if (ctx.admin_token.empty()) return std::nullopt;
   if (req.header("authorization") == "Bearer " + ctx.admin_token) return std::nullopt;
@@ -137,51 +120,6 @@ std::optional<http_response> check_admin_token(const admin_context& ctx, const h
       http_response::error(401, "unauthorized", "this route needs the header 'Authorization: Bearer <admin token>'");
   r.headers.emplace_back("WWW-Authenticate", "Bearer");
   return r;
-}
-
-http_response proposal_error(const admin_context& ctx, const propose_error& e, const http_request& req) {
-  const auto code = static_cast<errc>(e.code.value());
-  if (e.code.category() == error_category()) {
-    switch (code) {
-      case errc::not_leader: {
-        node_status s;
-        s.state = core::role::follower;
-        s.leader = e.leader_hint;
-        return *redirect_to_leader(ctx, s, req);
-      }
-      case errc::timeout: return http_response::error(504, "timeout", "not committed in time: the outcome is unknown");
-      case errc::too_large: return http_response::error(413, "too_large", e.code.message());
-      case errc::overloaded: {
-        auto r = http_response::error(503, "overloaded", e.code.message());
-        r.headers.emplace_back("Retry-After", "1");
-        return r;
-      }
-      case errc::dropped: {
-        auto r = http_response::error(503, "dropped", "leadership changed before the write committed; retry");
-        r.headers.emplace_back("Retry-After", "1");
-        return r;
-      }
-      case errc::stopped: {
-        auto r = http_response::error(503, "stopped", "this node is stopping: the outcome is unknown");
-        r.headers.emplace_back("Retry-After", "1");
-        return r;
-      }
-      case errc::transferring: {
-        auto r = http_response::error(503, "transferring", e.code.message());
-        r.headers.emplace_back("Retry-After", "1");
-        return r;
-      }
-      case errc::bad_target: return http_response::error(400, "bad_target", e.code.message());
-      case errc::busy: return http_response::error(409, "busy", e.code.message());
-      case errc::bad_member: return http_response::error(409, "bad_member", e.code.message());
-      case errc::not_caught_up: {
-        auto r = http_response::error(409, "not_caught_up", e.code.message() + "; retry once it caught up");
-        r.headers.emplace_back("Retry-After", "1");
-        return r;
-      }
-    }
-  }
-  return http_response::error(500, "internal", e.code.message());
 }
 
 namespace {
@@ -263,73 +201,51 @@ asio::awaitable<http_response> get_health(admin_context& ctx, const http_request
   co_return http_response::json(json::serialize(o));
 }
 
-void write_histogram(std::ostringstream& os, const std::string& name, const std::string& help, const histogram& h,
-                     node_id id) {
-  os << "# HELP " << name << " " << help << "\n# TYPE " << name << " histogram\n";
-  std::uint64_t cum = 0;
-  for (std::size_t i = 0; i < std::size(histogram::bounds); ++i) {
-    cum += h.buckets[i];
-    os << name << "_bucket{node=\"" << id << "\",le=\"" << histogram::bounds[i] << "\"} " << cum << "\n";
-  }
-  os << name << "_bucket{node=\"" << id << "\",le=\"+Inf\"} " << h.count << "\n";
-  os << name << "_sum{node=\"" << id << "\"} " << h.sum << "\n";
-  os << name << "_count{node=\"" << id << "\"} " << h.count << "\n";
-}
-
 asio::awaitable<http_response> get_metrics(admin_context& ctx, const http_request&) {
   const node_status s = co_await ctx.raft_node.status();
-  std::ostringstream os;
-  const std::string lbl = "{node=\"" + std::to_string(s.id) + "\"}";
-  auto gauge = [&](const char* name, const char* help, auto v) {
-    os << "# HELP " << name << " " << help << "\n# TYPE " << name << " gauge\n" << name << lbl << " " << v << "\n";
-  };
-  auto counter = [&](const char* name, const char* help, auto v) {
-    os << "# HELP " << name << " " << help << "\n# TYPE " << name << " counter\n" << name << lbl << " " << v << "\n";
-  };
-  gauge("coraft_term", "Current Raft term.", s.term);
-  os << "# HELP coraft_role Current role (1 for the role this node has).\n# TYPE coraft_role gauge\n";
+  prometheus_text m("node=\"" + std::to_string(s.id) + "\"");
+  m.gauge("coraft_term", "Current Raft term.", s.term);
+  m.family("coraft_role", "gauge", "Current role (1 for the role this node has).");
   for (const char* r : {"leader", "follower", "candidate", "learner"})
-    os << "coraft_role{node=\"" << s.id << "\",role=\"" << r << "\"} " << (std::string(role_name(s)) == r ? 1 : 0)
-       << "\n";
-  gauge("coraft_leader", "Id of the known leader (0: none).", s.leader);
-  gauge("coraft_commit_index", "Highest log index known to be committed.", s.commit_index);
-  gauge("coraft_applied_index", "Highest log index applied to the state machine.", s.applied_index);
-  gauge("coraft_last_log_index", "Index of the last entry in the log.", s.last_log.index);
-  gauge("coraft_pending_proposals", "Proposals waiting to commit on this node.", s.pending_proposals);
-  gauge("coraft_fsync_unsafe", "1 when started with --fsync=never (acknowledged writes can be lost).",
-        ctx.fsync_policy == "never" ? 1 : 0);
-  counter("coraft_proposals_ok_total", "Proposals committed and applied.", s.metrics.proposals_ok);
-  counter("coraft_proposals_failed_total", "Proposals that failed (not leader, timeout, dropped, stopped).",
-          s.metrics.proposals_failed);
-  counter("coraft_entries_applied_total", "Entries applied to the state machine.", s.metrics.entries_applied);
-  counter("coraft_messages_received_total", "Raft messages received from peers.", s.metrics.messages_received);
-  counter("coraft_leader_changes_total", "Times this node learned of a new leader.", s.metrics.leader_changes);
-  counter("coraft_storage_writes_total", "Group commits (one write and one sync each).", s.metrics.storage_writes);
-  counter("coraft_storage_entries_total", "Entries written in group commits.", s.metrics.storage_entries);
-  os << "# HELP coraft_last_snapshot_capture_seconds Time the state machine took to serialize the last snapshot (the "
-        "node's strand waits).\n"
-     << "# TYPE coraft_last_snapshot_capture_seconds gauge\ncoraft_last_snapshot_capture_seconds{node=\"" << s.id
-     << "\"} " << s.metrics.last_snapshot_capture_s << "\n";
-  counter("coraft_reads_ok_total", "Linearizable read barriers (ReadIndex) passed.", s.metrics.reads_ok);
-  counter("coraft_reads_failed_total", "Linearizable read barriers that failed or timed out.", s.metrics.reads_failed);
-  counter("coraft_snapshots_taken_total", "Snapshots of the local state machine taken.", s.metrics.snapshots_taken);
-  counter("coraft_snapshots_installed_total", "Snapshots received from a leader and installed.",
-          s.metrics.snapshots_installed);
-  write_histogram(os, "coraft_commit_latency_seconds", "From accepting a proposal to applying it (leader).",
-                  s.metrics.commit_latency, s.id);
-  write_histogram(os, "coraft_wal_sync_latency_seconds", "One group commit to storage: write and sync.",
-                  s.metrics.storage_write_latency, s.id);
+    m.sample("coraft_role", "role=\"" + std::string(r) + "\"", std::string(role_name(s)) == r ? 1 : 0);
+  m.gauge("coraft_leader", "Id of the known leader (0: none).", s.leader);
+  m.gauge("coraft_commit_index", "Highest log index known to be committed.", s.commit_index);
+  m.gauge("coraft_applied_index", "Highest log index applied to the state machine.", s.applied_index);
+  m.gauge("coraft_last_log_index", "Index of the last entry in the log.", s.last_log.index);
+  m.gauge("coraft_pending_proposals", "Proposals waiting to commit on this node.", s.pending_proposals);
+  m.gauge("coraft_fsync_unsafe", "1 when started with --fsync=never (acknowledged writes can be lost).",
+          ctx.fsync_policy == "never" ? 1 : 0);
+  m.counter("coraft_proposals_ok_total", "Proposals committed and applied.", s.metrics.proposals_ok);
+  m.counter("coraft_proposals_failed_total", "Proposals that failed (not leader, timeout, dropped, stopped).",
+            s.metrics.proposals_failed);
+  m.counter("coraft_entries_applied_total", "Entries applied to the state machine.", s.metrics.entries_applied);
+  m.counter("coraft_messages_received_total", "Raft messages received from peers.", s.metrics.messages_received);
+  m.counter("coraft_leader_changes_total", "Times this node learned of a new leader.", s.metrics.leader_changes);
+  m.counter("coraft_storage_writes_total", "Group commits (one write and one sync each).", s.metrics.storage_writes);
+  m.counter("coraft_storage_entries_total", "Entries written in group commits.", s.metrics.storage_entries);
+  m.gauge("coraft_last_snapshot_capture_seconds",
+          "Time the state machine took to serialize the last snapshot (the node's strand waits).",
+          s.metrics.last_snapshot_capture_s);
+  m.counter("coraft_reads_ok_total", "Linearizable read barriers (ReadIndex) passed.", s.metrics.reads_ok);
+  m.counter("coraft_reads_failed_total", "Linearizable read barriers that failed or timed out.",
+            s.metrics.reads_failed);
+  m.counter("coraft_snapshots_taken_total", "Snapshots of the local state machine taken.", s.metrics.snapshots_taken);
+  m.counter("coraft_snapshots_installed_total", "Snapshots received from a leader and installed.",
+            s.metrics.snapshots_installed);
+  m.histogram("coraft_commit_latency_seconds", "From accepting a proposal to applying it (leader).",
+              s.metrics.commit_latency);
+  m.histogram("coraft_wal_sync_latency_seconds", "One group commit to storage: write and sync.",
+              s.metrics.storage_write_latency);
   if (s.state == core::role::leader) {
-    os << "# HELP coraft_replication_lag_entries Leader's last index minus the follower's match index.\n"
-          "# TYPE coraft_replication_lag_entries gauge\n";
+    m.family("coraft_replication_lag_entries", "gauge", "Leader's last index minus the follower's match index.");
     for (const auto& p : s.progress)
-      os << "coraft_replication_lag_entries{node=\"" << s.id << "\",peer=\"" << p.id << "\"} "
-         << (s.last_log.index - std::min(s.last_log.index, p.match_index)) << "\n";
+      m.sample("coraft_replication_lag_entries", "peer=\"" + std::to_string(p.id) + "\"",
+               s.last_log.index - std::min(s.last_log.index, p.match_index));
   }
-  if (ctx.extra_metrics) os << ctx.extra_metrics();
   http_response r;
   r.content_type = "text/plain; version=0.0.4";
-  r.body = os.str();
+  r.body = m.str();
+  if (ctx.extra_metrics) r.body += ctx.extra_metrics();
   co_return r;
 }
 
@@ -356,10 +272,10 @@ asio::awaitable<http_response> get_log(admin_context& ctx, const http_request& r
 
 asio::awaitable<http_response> post_snapshot(admin_context& ctx, const http_request& req) {
   if (auto denied = check_admin_token(ctx, req)) co_return *denied;
-  const index_outcome r = co_await ctx.raft_node.snapshot();
-  if (!r) co_return proposal_error(ctx, {r.code, r.leader_hint}, req);
+  const node_result<index_t> r = co_await ctx.raft_node.snapshot();
+  if (!r) co_return node_error_response(ctx, r.error(), req);
   json::object o;
-  o["index"] = r.index;
+  o["index"] = *r;
   co_return http_response::json(json::serialize(o));
 }
 
@@ -380,14 +296,14 @@ asio::awaitable<http_response> post_transfer(admin_context& ctx, const http_requ
       to = static_cast<node_id>(t->as_int64());
     }
   }
-  const index_outcome r = co_await ctx.raft_node.transfer_leadership(to);
+  const node_result<node_id> r = co_await ctx.raft_node.transfer_leadership(to);
   if (!r) {
-    if (r.code == make_error_code(errc::timeout))
+    if (r.error().code == errc::timeout)
       co_return http_response::error(504, "timeout", "the transfer did not complete within an election timeout");
-    co_return proposal_error(ctx, {r.code, r.leader_hint}, req);
+    co_return node_error_response(ctx, r.error(), req);
   }
   json::object o;
-  o["leader"] = r.leader_hint;
+  o["leader"] = *r;
   co_return http_response::json(json::serialize(o));
 }
 
@@ -411,8 +327,8 @@ asio::awaitable<http_response> change_members(admin_context& ctx, const http_req
   if (change.type == kind::remove && voter && s.voters.size() == 1)
     co_return http_response::error(409, "bad_member", "node " + std::to_string(change.id) + " is the last voter");
   core::config_change c = change;
-  const propose_outcome r = co_await ctx.raft_node.change_membership(c);
-  if (!r && change.type == kind::add_voter && r.error.code == make_error_code(errc::not_caught_up)) {
+  const node_result<index_t> r = co_await ctx.raft_node.change_membership(c);
+  if (!r && change.type == kind::add_voter && r.error().code == errc::not_caught_up) {
     // [thesis §4.2.1] A server that is not yet a member holds none of the
     // log: as a voter it would count towards every majority at once (added
     // to a one-voter cluster, one that never starts leaves it without a
@@ -427,9 +343,9 @@ asio::awaitable<http_response> change_members(admin_context& ctx, const http_req
             "has caught up (POST /v1/members/" +
             id + "/promote)");
   }
-  if (!r) co_return proposal_error(ctx, r.error, req);
+  if (!r) co_return node_error_response(ctx, r.error(), req);
   json::object o;
-  o["index"] = r.value.index;
+  o["index"] = *r;
   co_return http_response::json(json::serialize(o));
 }
 

@@ -1,6 +1,8 @@
 // join.cpp — the HTTP side of joining a cluster (coraft/net/join.hpp).
 #include <coraft/net/join.hpp>
 
+#include <coraft/net/address.hpp>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -23,21 +25,14 @@ using tcp = asio::ip::tcp;
 asio::awaitable<http_reply> http_call(std::string host_port, std::string method, std::string target, std::string body,
                                       std::string bearer_token, std::chrono::milliseconds timeout) {
   http_reply r;
-  const auto colon = host_port.rfind(':');
+  const auto hp = try_parse_host_port(host_port);
+  if (!hp) co_return r;
   boost::system::error_code ec;
-  if (colon == std::string::npos) co_return r;
-  const auto addr = asio::ip::make_address(host_port.substr(0, colon), ec);
+  const auto addr = asio::ip::make_address(hp->host, ec);
   if (ec) co_return r;
-  unsigned long port = 0;
-  try {
-    port = std::stoul(host_port.substr(colon + 1));
-  } catch (const std::exception&) {
-    co_return r;
-  }
   beast::tcp_stream stream(co_await asio::this_coro::executor);
   stream.expires_after(timeout);
-  auto [cec] = co_await stream.async_connect(tcp::endpoint(addr, static_cast<unsigned short>(port)),
-                                             asio::as_tuple(asio::use_awaitable));
+  auto [cec] = co_await stream.async_connect(tcp::endpoint(addr, hp->port), asio::as_tuple(asio::use_awaitable));
   if (cec) co_return r;
   http::request<http::string_body> req{http::string_to_verb(method), target, 11};
   req.set(http::field::host, host_port);

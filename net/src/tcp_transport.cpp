@@ -6,6 +6,8 @@
 // or writes them, and helpers take them by reference.
 #include <coraft/net/tcp_transport.hpp>
 
+#include <coraft/net/address.hpp>
+
 #include <coraft/detail/task_group.hpp>
 #include <coraft/detail/wakeup.hpp>
 
@@ -13,6 +15,7 @@
 
 #include <coraft/log.hpp>
 #include <coraft/net/frame.hpp>
+#include <coraft/net/frame_reader.hpp>
 #include <coraft/node.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -55,7 +58,6 @@ constexpr auto use_tuple = asio::as_tuple(use_awaitable);
 
 // The reader's buffer starts (and shrinks back to) this size; it grows only
 // while a frame longer than it is arriving, and only as its bytes arrive.
-constexpr std::size_t read_buffer_bytes = 64 * 1024;
 // The writer stops adding frames to one write past this many bytes.
 constexpr std::size_t write_batch_bytes = 4u << 20;
 
@@ -64,23 +66,13 @@ constexpr std::size_t write_batch_bytes = 4u << 20;
 // condition before waiting again.
 using detail::wakeup;
 
-struct host_port {
-  std::string host;
-  std::string port;
-};
-
-// "host:port", "1.2.3.4:5" or "[::1]:5".
-host_port split_host_port(const std::string& s) {
-  const auto colon = s.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == s.size())
-    throw std::invalid_argument("coraft net: address '" + s + "' is not host:port");
-  host_port hp{s.substr(0, colon), s.substr(colon + 1)};
-  if (hp.host.size() >= 2 && hp.host.front() == '[' && hp.host.back() == ']')
-    hp.host = hp.host.substr(1, hp.host.size() - 2);
-  if (!std::all_of(hp.port.begin(), hp.port.end(), [](char c) { return c >= '0' && c <= '9'; }) || hp.port.size() > 5 ||
-      std::stoul(hp.port) > 65535)
-    throw std::invalid_argument("coraft net: address '" + s + "' has a bad port");
-  return hp;
+// Addresses, as the one parser reads them (coraft/net/address.hpp).
+host_port split_host_port(const std::string& s, host_port_rules rules = {}) {
+  try {
+    return parse_host_port(s, rules);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string("coraft net: ") + e.what());
+  }
 }
 
 std::string to_string(const tcp::endpoint& ep) {
@@ -97,11 +89,11 @@ struct tcp_transport::impl {
       throw std::invalid_argument("coraft net: cluster id longer than 256 bytes");
     opts_.max_queued_messages = std::max<std::size_t>(opts_.max_queued_messages, 1);
     opts_.max_frame_bytes = std::max<std::size_t>(opts_.max_frame_bytes, frame_header_bytes + 64);
-    const host_port l = split_host_port(opts_.listen);
+    const host_port l = split_host_port(opts_.listen, {.allow_port_zero = true});
     error_code ec;
     const auto addr = asio::ip::make_address(l.host, ec);
     if (ec) throw std::invalid_argument("coraft net: listen address '" + opts_.listen + "' needs a numeric IP");
-    listen_ = tcp::endpoint(addr, static_cast<unsigned short>(std::stoul(l.port)));
+    listen_ = tcp::endpoint(addr, l.port);
     for (const auto& [id, address] : opts_.peers) {
       if (id == opts_.self || id == no_node) continue;
       peers_.emplace(std::piecewise_construct, std::forward_as_tuple(id),
@@ -235,10 +227,10 @@ struct tcp_transport::impl {
     std::vector<tcp::endpoint> targets;
     const auto addr = asio::ip::make_address(p.address.host, ec);
     if (!ec) {
-      targets.emplace_back(addr, static_cast<unsigned short>(std::stoul(p.address.port)));
+      targets.emplace_back(addr, p.address.port);
     } else {
       tcp::resolver resolver(strand_);
-      auto [rec, results] = co_await resolver.async_resolve(p.address.host, p.address.port, use_tuple);
+      auto [rec, results] = co_await resolver.async_resolve(p.address.host, std::to_string(p.address.port), use_tuple);
       if (rec) co_return rec;
       for (const auto& r : results) targets.push_back(r.endpoint());
     }
@@ -356,8 +348,8 @@ struct tcp_transport::impl {
       if (stopping_) co_return;
       if (ec) {
         ++stats_.connect_failures;
-        warn(p.warn_limit, "cannot connect to node " + std::to_string(id) + " at " + p.address.host + ":" +
-                               p.address.port + ": " + ec.message());
+        warn(p.warn_limit,
+             "cannot connect to node " + std::to_string(id) + " at " + p.address.str() + ": " + ec.message());
       } else {
         ++stats_.connects;
         log_line(log_level::info, opts_.self, "net", "connected to node " + std::to_string(id));
@@ -450,37 +442,24 @@ struct tcp_transport::impl {
     const auto hello_deadline = clock_type::now() + opts_.hello_timeout;
     node_id from = no_node;  // set by the hello
 
-    std::vector<char> buf(read_buffer_bytes);
-    std::size_t begin = 0;  // [begin, end) holds bytes not yet decoded
-    std::size_t end = 0;
+    frame_reader reader(opts_.max_frame_bytes);
     while (true) {
-      // Decode every complete frame in the buffer.
+      // Every complete frame received so far, delivered as one batch.
       std::vector<message> batch;
-      std::size_t pending = 0;  // size of the incomplete frame at `begin`, when known
       while (true) {
-        const std::span<const char> avail(buf.data() + begin, end - begin);
-        auto h = decode_header(avail, opts_.max_frame_bytes);
-        if (!h) {
-          if (h.error() == frame_errc::truncated) break;
-          bad_frame(remote, from, h.error().message());
+        auto f = reader.next();
+        if (!f) {
+          bad_frame(remote, from, f.error().message());
           co_return;
         }
-        const std::size_t size = frame_header_bytes + h->body_length;
-        if (avail.size() < size) {
-          pending = size;
-          break;
-        }
-        const auto body = avail.subspan(frame_header_bytes, h->body_length);
-        if (const error_code bad = verify_body(*h, body)) {
-          bad_frame(remote, from, bad.message());
-          co_return;
-        }
+        if (!*f) break;
+        const frame_reader::frame& fr = **f;
         if (from == no_node) {
-          if (h->type != frame_type::hello) {
+          if (fr.type != frame_type::hello) {
             refuse(remote, "the first frame is not a hello");
             co_return;
           }
-          auto hi = decode_hello(body);
+          auto hi = decode_hello(fr.body);
           if (!hi) {
             bad_frame(remote, from, "hello: " + hi.error().message());
             co_return;
@@ -497,11 +476,11 @@ struct tcp_transport::impl {
           for (auto& in : inbound_)
             if (in.from == from && in.sock != &sock) in.sock->close(ec);
         } else {
-          if (h->type != frame_type::raft_message) {
+          if (fr.type != frame_type::raft_message) {
             bad_frame(remote, from, "a second hello");
             co_return;
           }
-          auto m = decode_message(body);
+          auto m = decode_message(fr.body);
           if (!m) {
             bad_frame(remote, from, m.error().message());
             co_return;
@@ -513,32 +492,16 @@ struct tcp_transport::impl {
           }
           batch.push_back(std::move(*m));
         }
-        begin += size;
         ++stats_.frames_received;
-        stats_.bytes_received += size;
+        stats_.bytes_received += fr.size;
       }
       if (!batch.empty()) {
         if (node* n = node_.load()) n->deliver(std::move(batch));
       }
 
-      // Make room to read into: reuse the front, grow only for a frame that
-      // is arriving and does not fit (by at most doubling: allocation follows
-      // the bytes actually received, whatever length a header claims).
-      if (begin == end) {
-        begin = end = 0;
-        if (buf.size() > read_buffer_bytes) std::vector<char>(read_buffer_bytes).swap(buf);
-      } else if (end == buf.size()) {
-        if (begin > 0) {
-          std::memmove(buf.data(), buf.data() + begin, end - begin);
-          end -= begin;
-          begin = 0;
-        } else {
-          buf.resize(std::min(buf.size() * 2, std::max(pending, buf.size() + 1)));
-        }
-      }
-
       std::size_t n = 0;
-      const asio::mutable_buffer into(buf.data() + end, buf.size() - end);
+      const std::span<char> space = reader.space();
+      const asio::mutable_buffer into(space.data(), space.size());
       if (from == no_node) {
         std::tie(ec, n) = co_await read_before(sock, into, hello_deadline);
         if (ec == asio::error::timed_out) {
@@ -553,7 +516,7 @@ struct tcp_transport::impl {
           log_line(log_level::info, opts_.self, "net", "connection from " + remote + " closed: " + ec.message());
         co_return;
       }
-      end += n;
+      reader.received(n);
     }
   }
 

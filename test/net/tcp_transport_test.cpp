@@ -215,7 +215,7 @@ class tcp_cluster {
     for (int k = 0; k < count; ++k) {
       const auto out = co_await node(leader).propose(prefix + std::to_string(k));
       if (!out) {
-        BOOST_TEST_MESSAGE("proposal " << prefix << k << " failed: " << out.error.code.message());
+        BOOST_TEST_MESSAGE("proposal " << prefix << k << " failed: " << out.error().code.message());
         co_return false;
       }
     }

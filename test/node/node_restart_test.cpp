@@ -157,11 +157,11 @@ struct lone_node {
 
 // A read_index() call in flight and how it ended.
 struct pending_read {
-  std::optional<index_outcome> out;
+  std::optional<node_result<index_t>> out;
 };
 
 void start_read(lone_node& l, pending_read& r) {
-  asio::co_spawn(l.io, l.n->read_index(), [&r](std::exception_ptr e, index_outcome o) {
+  asio::co_spawn(l.io, l.n->read_index(), [&r](std::exception_ptr e, node_result<index_t> o) {
     if (!e) r.out = o;
   });
   l.settle();
@@ -305,7 +305,8 @@ BOOST_AUTO_TEST_CASE(an_answer_to_an_earlier_incarnations_read_completes_nothing
   BOOST_TEST(!second.out.has_value(), "an answer meant for the previous incarnation completed a read");
   l.deliver(message{2, 1, 1, read_index_response{new_request->ctx, 2, true}});
   BOOST_TEST_REQUIRE(second.out.has_value());
-  BOOST_TEST(second.out->index == 2u);
+  BOOST_TEST_REQUIRE(second.out->has_value());
+  BOOST_TEST(**second.out == 2u);
 }
 
 BOOST_AUTO_TEST_CASE(a_confirmed_read_that_never_applies_times_out) {
@@ -322,7 +323,7 @@ BOOST_AUTO_TEST_CASE(a_confirmed_read_that_never_applies_times_out) {
   BOOST_TEST(!r.out.has_value());
   l.tick(31);  // past propose_timeout_ticks
   BOOST_TEST_REQUIRE(r.out.has_value(), "the read never ended");
-  BOOST_TEST(r.out->code == make_error_code(errc::timeout));
+  BOOST_TEST(r.out->error().code == make_error_code(errc::timeout));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

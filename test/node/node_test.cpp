@@ -59,7 +59,7 @@ using coraft::index_t;
 using coraft::node_id;
 using coraft::node_options;
 using coraft::node_status;
-using coraft::propose_outcome;
+using propose_outcome = coraft::node_result<coraft::applied_command>;
 using coraft::core::role;
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
@@ -356,7 +356,7 @@ awaitable<void> propose_in_turn(coraft::node& n, std::string prefix, int count, 
     proposal p;
     p.command = prefix + "/" + std::to_string(k);
     p.outcome = co_await n.propose(p.command);
-    const bool timed_out = p.outcome.error.code == make_error_code(errc::timeout);
+    const bool timed_out = p.outcome.error().code == make_error_code(errc::timeout);
     out.push_back(std::move(p));
     if (timed_out) co_return;
   }
@@ -391,7 +391,7 @@ awaitable<void> spawn_load(coraft::node& n, std::string tag, int proposers, int 
   }
 }
 
-std::string describe(const propose_outcome& o) { return o ? "ok" : o.error.code.message(); }
+std::string describe(const propose_outcome& o) { return o ? "ok" : o.error().code.message(); }
 
 // ---- 1. election --------------------------------------------------------------
 
@@ -430,18 +430,18 @@ awaitable<void> many_proposers_story(cluster& c, load& l) {
   index_t last = 0;
   for (const proposal* p : l.all()) {
     BOOST_TEST_REQUIRE(static_cast<bool>(p->outcome), p->command << ": " << describe(p->outcome));
-    indexes.insert(p->outcome.value.index);
-    last = std::max(last, p->outcome.value.index);
+    indexes.insert(p->outcome->index);
+    last = std::max(last, p->outcome->index);
     // The result is what the leader's state machine returned for that entry.
-    const applied_entry* e = c.sm(leader->id).at(p->outcome.value.index);
+    const applied_entry* e = c.sm(leader->id).at(p->outcome->index);
     BOOST_TEST_REQUIRE(e != nullptr);
     BOOST_TEST(e->command == p->command);
-    BOOST_TEST(e->result == p->outcome.value.result);
+    BOOST_TEST(e->result == p->outcome->result);
   }
   BOOST_TEST(indexes.size() == 200u * 20u, "every proposal got its own index");
   // One proposer's proposals were made in turn: their indexes ascend.
   for (const auto& r : l.results)
-    for (std::size_t k = 1; k < r.size(); ++k) BOOST_TEST(r[k - 1].outcome.value.index < r[k].outcome.value.index);
+    for (std::size_t k = 1; k < r.size(); ++k) BOOST_TEST(r[k - 1].outcome->index < r[k].outcome->index);
 
   BOOST_REQUIRE_MESSAGE(co_await c.wait_converged(c.ids(), last), "followers did not catch up within 10 s");
   const auto& reference = c.sm(leader->id).applied();
@@ -467,8 +467,8 @@ awaitable<void> follower_story(cluster& c) {
   BOOST_REQUIRE(leader);
   for (node_id id : c.all_but(leader->id)) {
     const propose_outcome o = co_await c.node(id).propose("to a follower");
-    BOOST_TEST(o.error.code == make_error_code(errc::not_leader), "node " << id << ": " << describe(o));
-    BOOST_TEST(o.error.leader_hint == leader->id);
+    BOOST_TEST(o.error().code == make_error_code(errc::not_leader), "node " << id << ": " << describe(o));
+    BOOST_TEST(o.error().leader_hint == leader->id);
   }
   for (node_id id : c.ids()) BOOST_TEST(c.sm(id).applied().empty(), "a rejected proposal was applied");
 }
@@ -488,10 +488,10 @@ awaitable<void> too_large_story(cluster& c) {
   BOOST_REQUIRE(leader);
   coraft::node& n = c.node(leader->id);
   const propose_outcome big = co_await n.propose(std::string(17, 'x'));
-  BOOST_TEST(big.error.code == make_error_code(errc::too_large), describe(big));
+  BOOST_TEST(big.error().code == make_error_code(errc::too_large), describe(big));
   const propose_outcome fits = co_await n.propose(std::string(16, 'y'));
   BOOST_TEST(static_cast<bool>(fits), "a command of exactly max_command_bytes: " << describe(fits));
-  BOOST_REQUIRE(co_await c.wait_converged(c.ids(), fits.value.index));
+  BOOST_REQUIRE(co_await c.wait_converged(c.ids(), fits->index));
   for (node_id id : c.ids()) {
     BOOST_TEST(c.sm(id).applied().size() == 1u);
     for (const auto& e : c.sm(id).applied()) BOOST_TEST(e.command.size() <= 16u, "the too-large command was applied");
@@ -533,7 +533,7 @@ awaitable<void> failover_story(cluster& c, load& stranded) {
   // The old leader comes back, follows the new one and catches up.
   c.net().heal();
   BOOST_REQUIRE_MESSAGE(co_await c.wait_for_leader(c.ids()), "no agreed leader after heal within 10 s");
-  BOOST_REQUIRE_MESSAGE(co_await c.wait_converged(c.ids(), after.back().outcome.value.index),
+  BOOST_REQUIRE_MESSAGE(co_await c.wait_converged(c.ids(), after.back().outcome->index),
                         "the old leader did not catch up within 10 s");
   const auto ss = co_await c.statuses(c.ids());
   // [thesis §9.6] Pre-vote: while cut off, the old leader could not raise
@@ -561,8 +561,8 @@ BOOST_FIXTURE_TEST_CASE(new_leader_after_leader_is_cut_off_and_old_leader_rejoin
   // not_leader if it had already stepped down; dropped when the new leader's
   // entry replaced it [§5.3]; timeout if that took longer than 5 s. Never ok.
   const propose_outcome& o = all.front()->outcome;
-  BOOST_TEST((o.error.code == make_error_code(errc::not_leader) || o.error.code == make_error_code(errc::dropped) ||
-              o.error.code == make_error_code(errc::timeout)),
+  BOOST_TEST((o.error().code == make_error_code(errc::not_leader) || o.error().code == make_error_code(errc::dropped) ||
+              o.error().code == make_error_code(errc::timeout)),
              "the stranded proposal ended with " << describe(o));
   BOOST_TEST_MESSAGE("the stranded proposal ended with " << describe(o));
 }
@@ -591,14 +591,14 @@ awaitable<void> stop_in_flight_story(cluster& c, load& l, std::vector<proposal>&
   BOOST_REQUIRE_MESSAGE(co_await cluster::wait_until([&l] { return l.done(); }),
                         "a proposal pending at stop() did not complete within 10 s");
   for (const proposal* p : l.all())
-    BOOST_TEST(p->outcome.error.code == make_error_code(errc::stopped), p->command << ": " << describe(p->outcome));
+    BOOST_TEST(p->outcome.error().code == make_error_code(errc::stopped), p->command << ": " << describe(p->outcome));
   const node_status s = co_await n.status();
   BOOST_TEST(s.stopped);
   BOOST_TEST(s.pending_proposals == 0u);
   co_await n.stop();  // idempotent
   co_await propose_in_turn(n, "after-stop", 3, after_stop);
   for (const auto& p : after_stop)
-    BOOST_TEST(p.outcome.error.code == make_error_code(errc::stopped), describe(p.outcome));
+    BOOST_TEST(p.outcome.error().code == make_error_code(errc::stopped), describe(p.outcome));
 }
 
 BOOST_FIXTURE_TEST_CASE(stop_completes_every_pending_proposal_with_stopped, cluster) {
@@ -637,17 +637,17 @@ awaitable<void> after_restart_story(cluster& c, const std::vector<proposal>& ack
   BOOST_REQUIRE_MESSAGE(leader, "no leader after restart within 10 s");
   // The commit index is not persisted: the new leader's no-op commits the
   // old entries [§5.4.2], and every node applies them again from the start.
-  BOOST_REQUIRE_MESSAGE(co_await c.wait_converged(c.ids(), acked.back().outcome.value.index),
+  BOOST_REQUIRE_MESSAGE(co_await c.wait_converged(c.ids(), acked.back().outcome->index),
                         "the acknowledged entries were not re-applied everywhere within 10 s");
   for (node_id id : c.ids()) {
     const auto& seq = c.sm(id).applied();
     BOOST_TEST((seq == seen), "node " << id << " re-applied another sequence (" << seq.size() << " entries, "
                                       << seen.size() << " before the crash)");
     for (const auto& p : acked) {
-      const applied_entry* e = c.sm(id).at(p.outcome.value.index);
+      const applied_entry* e = c.sm(id).at(p.outcome->index);
       BOOST_TEST_REQUIRE(e != nullptr, "node " << id << " lost acknowledged " << p.command);
       BOOST_TEST(e->command == p.command);
-      BOOST_TEST(e->result == p.outcome.value.result);
+      BOOST_TEST(e->result == p.outcome->result);
     }
   }
 }
@@ -736,7 +736,7 @@ awaitable<void> timeout_story(cluster& c, load& l) {
                         "proposals on an isolated leader did not time out within 10 s");
   const auto elapsed = clock_type::now() - t0;
   for (const proposal* p : l.all())
-    BOOST_TEST(p->outcome.error.code == make_error_code(errc::timeout), p->command << ": " << describe(p->outcome));
+    BOOST_TEST(p->outcome.error().code == make_error_code(errc::timeout), p->command << ": " << describe(p->outcome));
   // 10 ticks of 10 ms: not before (allowing the ticker's catch-up burst).
   BOOST_TEST(elapsed >= 40ms);
   BOOST_TEST((co_await n.status()).pending_proposals == 0u);
@@ -779,7 +779,7 @@ awaitable<void> two_threads_story(cluster& c, load& l, two_thread_findings& f) {
   f.proposers_done = co_await cluster::wait_until([&l] { return l.done(); }, 30s);
   if (!f.proposers_done) co_return;
   index_t last = 0;
-  for (const proposal* p : l.all()) last = std::max(last, p->outcome.value.index);
+  for (const proposal* p : l.all()) last = std::max(last, p->outcome->index);
   f.converged = co_await c.wait_converged(c.ids(), last);
 }
 
@@ -797,11 +797,11 @@ BOOST_FIXTURE_TEST_CASE(two_threads_sixty_four_proposers_consistent_logs, cluste
   const recording_state_machine& leader_sm = sm(f.leader->id);
   for (const proposal* p : l.all()) {
     BOOST_TEST_REQUIRE(static_cast<bool>(p->outcome), p->command << ": " << describe(p->outcome));
-    indexes.insert(p->outcome.value.index);
-    const applied_entry* e = leader_sm.at(p->outcome.value.index);
+    indexes.insert(p->outcome->index);
+    const applied_entry* e = leader_sm.at(p->outcome->index);
     BOOST_TEST_REQUIRE(e != nullptr);
     BOOST_TEST(e->command == p->command);
-    BOOST_TEST(e->result == p->outcome.value.result);
+    BOOST_TEST(e->result == p->outcome->result);
   }
   BOOST_TEST(indexes.size() == 64u * 50u);
   BOOST_TEST(leader_sm.applied().size() == 64u * 50u);

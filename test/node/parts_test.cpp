@@ -148,9 +148,9 @@ struct group_fixture {
     bool waited = false;
     asio::co_spawn(
         io,
-        [](task_group& g, bool& done) -> asio::awaitable<void> {
-          g.cancel();
-          co_await g.wait();
+        [](task_group& group, bool& done) -> asio::awaitable<void> {
+          group.cancel();
+          co_await group.wait();
           done = true;
         }(g, waited),
         asio::detached);
@@ -164,7 +164,8 @@ struct group_fixture {
 
 BOOST_FIXTURE_TEST_CASE(restart_starts_a_failed_task_again_until_it_stays_up, group_fixture) {
   int starts = 0;
-  g.spawn("flaky", [&] { return flaky(starts, 2); }, task_group::on_error::restart);
+  g.spawn(
+      "flaky", [&] { return flaky(starts, 2); }, task_group::on_error::restart);
   for (int i = 0; i < 100 && starts < 3; ++i) io.run_one();
   BOOST_TEST(starts == 3);  // two failures, two restarts, then it stays up
   BOOST_TEST(failures.empty());
@@ -175,7 +176,8 @@ BOOST_FIXTURE_TEST_CASE(restart_starts_a_failed_task_again_until_it_stays_up, gr
 
 BOOST_FIXTURE_TEST_CASE(fail_tells_the_owner_once_with_the_task_name, group_fixture) {
   int starts = 0;
-  g.spawn("log writer", [&] { return flaky(starts, 1); }, task_group::on_error::fail);
+  g.spawn(
+      "log writer", [&] { return flaky(starts, 1); }, task_group::on_error::fail);
   io.poll();
   BOOST_TEST(starts == 1);
   BOOST_TEST_REQUIRE(failures.size() == 1u);
@@ -185,7 +187,8 @@ BOOST_FIXTURE_TEST_CASE(fail_tells_the_owner_once_with_the_task_name, group_fixt
 
 BOOST_FIXTURE_TEST_CASE(end_lets_the_task_end_without_failing_the_owner, group_fixture) {
   int starts = 0;
-  g.spawn("session", [&] { return flaky(starts, 1); }, task_group::on_error::end);
+  g.spawn(
+      "session", [&] { return flaky(starts, 1); }, task_group::on_error::end);
   io.poll();
   BOOST_TEST(starts == 1);
   BOOST_TEST(failures.empty());
@@ -195,7 +198,8 @@ BOOST_FIXTURE_TEST_CASE(end_lets_the_task_end_without_failing_the_owner, group_f
 BOOST_FIXTURE_TEST_CASE(cancel_ends_every_child_quietly_and_later_spawns_start_nothing, group_fixture) {
   int a = 0, b = 0, runs = 0;
   g.spawn("a", [&] { return flaky(a, 0); });
-  g.spawn("b", [&] { return flaky(b, 0); }, task_group::on_error::restart);
+  g.spawn(
+      "b", [&] { return flaky(b, 0); }, task_group::on_error::restart);
   g.spawn("c", [&] { return finishes(runs); });
   io.poll();
   BOOST_TEST(g.running() == 2u);
@@ -213,8 +217,8 @@ BOOST_FIXTURE_TEST_CASE(wait_also_awaits_a_hold, group_fixture) {
   auto held = std::make_unique<task_group::hold>(g);
   asio::co_spawn(
       io,
-      [](task_group& g, bool& done) -> asio::awaitable<void> {
-        co_await g.wait();
+      [](task_group& group, bool& done) -> asio::awaitable<void> {
+        co_await group.wait();
         done = true;
       }(g, waited),
       asio::detached);
@@ -235,10 +239,10 @@ struct proposals_fixture {
   asio::io_context io;
   coraft::detail::node_context ctx{io.get_executor(), node_options{}};
   coraft::detail::proposals props{ctx};
-  std::vector<propose_outcome> outcomes;
+  std::vector<node_result<applied_command>> outcomes;
 
   coraft::detail::proposals::waiter waiter() {
-    return {io.get_executor(), [this](propose_outcome o) { outcomes.push_back(std::move(o)); }};
+    return {io.get_executor(), [this](node_result<applied_command> o) { outcomes.push_back(std::move(o)); }};
   }
 };
 
@@ -252,9 +256,9 @@ BOOST_FIXTURE_TEST_CASE(an_applied_entry_of_ours_succeeds_and_one_replaced_is_dr
   io.poll();
   BOOST_TEST_REQUIRE(outcomes.size() == 2u);
   BOOST_TEST(static_cast<bool>(outcomes[0]));
-  BOOST_TEST(outcomes[0].value.index == 5u);
-  BOOST_TEST(outcomes[0].value.result == "ok5");
-  BOOST_TEST(outcomes[1].error.code == make_error_code(errc::dropped));
+  BOOST_TEST(outcomes[0]->index == 5u);
+  BOOST_TEST(outcomes[0]->result == "ok5");
+  BOOST_TEST(outcomes[1].error().code == make_error_code(errc::dropped));
   BOOST_TEST(props.size() == 0u);
   BOOST_TEST(ctx.metrics.proposals_ok == 1u);
   BOOST_TEST(ctx.metrics.proposals_failed == 1u);
@@ -266,8 +270,8 @@ BOOST_FIXTURE_TEST_CASE(a_new_proposal_at_a_lower_index_drops_those_above, propo
   props.track({2, 5}, waiter());  // the log was truncated from 5
   io.poll();
   BOOST_TEST_REQUIRE(outcomes.size() == 2u);
-  BOOST_TEST(outcomes[0].error.code == make_error_code(errc::dropped));
-  BOOST_TEST(outcomes[1].error.code == make_error_code(errc::dropped));
+  BOOST_TEST(outcomes[0].error().code == make_error_code(errc::dropped));
+  BOOST_TEST(outcomes[1].error().code == make_error_code(errc::dropped));
   BOOST_TEST(props.size() == 1u);
 }
 
@@ -284,10 +288,10 @@ BOOST_FIXTURE_TEST_CASE(deadlines_restores_and_stop_complete_what_is_left, propo
   props.fail_all(errc::stopped);
   io.poll();
   BOOST_TEST_REQUIRE(outcomes.size() == 4u);
-  BOOST_TEST(outcomes[0].error.code == make_error_code(errc::timeout));
-  BOOST_TEST(outcomes[1].error.code == make_error_code(errc::timeout));  // unknown: restored past it
-  BOOST_TEST(outcomes[2].error.code == make_error_code(errc::stopped));
-  BOOST_TEST(outcomes[3].error.code == make_error_code(errc::stopped));
+  BOOST_TEST(outcomes[0].error().code == make_error_code(errc::timeout));
+  BOOST_TEST(outcomes[1].error().code == make_error_code(errc::timeout));  // unknown: restored past it
+  BOOST_TEST(outcomes[2].error().code == make_error_code(errc::stopped));
+  BOOST_TEST(outcomes[3].error().code == make_error_code(errc::stopped));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -227,10 +227,10 @@ struct failure : std::exception {
   throw failure(violation{std::move(invariant), std::move(detail)});
 }
 
-std::string describe(const coraft::propose_outcome& o) {
-  if (o) return "ok index=" + std::to_string(o.value.index);
-  return o.error.code.message() +
-         (o.error.leader_hint != coraft::no_node ? " hint=" + std::to_string(o.error.leader_hint) : std::string());
+std::string describe(const coraft::node_result<coraft::applied_command>& o) {
+  if (o) return "ok index=" + std::to_string(o->index);
+  return o.error().code.message() +
+         (o.error().leader_hint != coraft::no_node ? " hint=" + std::to_string(o.error().leader_hint) : std::string());
 }
 
 std::string ids_str(const std::vector<node_id>& ids) {
@@ -569,12 +569,13 @@ class node_sim {
     ++in_flight_proposals_;
     event(who + " proposes '" + cmd.substr(0, 24) + "' to node " + std::to_string(to));
   }
-  void on_outcome(const std::string& who, node_id to, const std::string& cmd, const coraft::propose_outcome& o) {
+  void on_outcome(const std::string& who, node_id to, const std::string& cmd,
+                  const coraft::node_result<coraft::applied_command>& o) {
     --in_flight_proposals_;
     event(who + " '" + cmd.substr(0, 24) + "' on node " + std::to_string(to) + ": " + describe(o));
     if (o) {
-      acked_.emplace_back(o.value.index, cmd);
-      unverified_acks_.emplace_back(o.value.index, cmd);
+      acked_.emplace_back(o->index, cmd);
+      unverified_acks_.emplace_back(o->index, cmd);
     }
   }
   // Reads: linearizable means a read index at least every write index
@@ -590,17 +591,17 @@ class node_sim {
     pending_reads_[key] = {id, s.incarnation, s.node_ticks};
     return key;
   }
-  void on_read(std::uint64_t key, node_id id, index_t floor, const coraft::index_outcome& o) {
+  void on_read(std::uint64_t key, node_id id, index_t floor, const coraft::node_result<index_t>& o) {
     pending_reads_.erase(key);
-    event("read on node " + std::to_string(id) + ": " + (o ? "ok index=" + std::to_string(o.index) : o.code.message()) +
-          " (floor " + std::to_string(floor) + ")");
+    event("read on node " + std::to_string(id) + ": " +
+          (o ? "ok index=" + std::to_string(*o) : o.error().code.message()) + " (floor " + std::to_string(floor) + ")");
     if (!o) return;
     ++reads_ok_;
-    if (o.index < floor)
+    if (*o < floor)
       client_error_ = "linearizable reads: read on node " + std::to_string(id) + " returned index " +
-                      std::to_string(o.index) + " below " + std::to_string(floor) +
+                      std::to_string(*o) + " below " + std::to_string(floor) +
                       ", acknowledged or read before it began [thesis §6.4]";
-    max_read_index_ = std::max(max_read_index_, o.index);
+    max_read_index_ = std::max(max_read_index_, *o);
   }
   void on_op_event(const std::string& what) { event(what); }
 
@@ -1951,7 +1952,7 @@ awaitable<void> client(node_sim& sim, int c) {
     if (n == nullptr) continue;
     const std::string cmd = sim.command("c" + std::to_string(c) + "." + std::to_string(k));
     sim.on_propose(who, leader, cmd);
-    const coraft::propose_outcome o = co_await n->propose(cmd);
+    const coraft::node_result<coraft::applied_command> o = co_await n->propose(cmd);
     sim.on_outcome(who, leader, cmd, o);
   }
 }
@@ -1967,10 +1968,10 @@ awaitable<void> live_proposer(node_sim& sim) {
     if (n != nullptr) {
       const std::string cmd = "live." + std::to_string(++sim.live_counter) + "." + std::to_string(attempt);
       sim.on_propose(who, leader, cmd);
-      const coraft::propose_outcome o = co_await n->propose(cmd);
+      const coraft::node_result<coraft::applied_command> o = co_await n->propose(cmd);
       sim.on_outcome(who, leader, cmd, o);
       if (o) {
-        sim.live_result.emplace(o.value.index, cmd);
+        sim.live_result.emplace(o->index, cmd);
         break;
       }
     }
@@ -1980,11 +1981,10 @@ awaitable<void> live_proposer(node_sim& sim) {
 
 // A membership change through whichever node leads, retried until it is
 // done. Returns the outcome that ended it (ok, or an error `done_on` lists).
-awaitable<coraft::propose_outcome> change_until(node_sim& sim, coraft::core::config_change ch,
-                                                std::vector<coraft::errc> done_on, std::string what,
-                                                int max_attempts = 1 << 30) {
-  coraft::propose_outcome o;
-  o.error.code = coraft::make_error_code(coraft::errc::stopped);
+awaitable<coraft::node_result<index_t>> change_until(node_sim& sim, coraft::core::config_change ch,
+                                                     std::vector<coraft::errc> done_on, std::string what,
+                                                     int max_attempts = 1 << 30) {
+  coraft::node_result<index_t> o = coraft::errc::stopped;
   for (int attempt = 1; attempt <= max_attempts; ++attempt) {
     // A server that refused to start is rebuilt by its own operator
     // (remove, wipe, rejoin): adding or promoting it here would never end.
@@ -1997,10 +1997,10 @@ awaitable<coraft::propose_outcome> change_until(node_sim& sim, coraft::core::con
     if (n != nullptr) {
       o = co_await n->change_membership(ch);
       sim.on_op_event("operator: " + what + " via node " + std::to_string(leader) + ": " +
-                      (o ? "done at index " + std::to_string(o.value.index) : o.error.code.message()));
+                      (o ? "done at index " + std::to_string(*o) : o.error().code.message()));
       if (o) co_return o;
       for (auto e : done_on)
-        if (o.error.code == coraft::make_error_code(e)) co_return o;
+        if (o.error().code == e) co_return o;
     }
     co_await sim.sleep(sim.rng().between(1, 2 * static_cast<std::uint64_t>(sim.election_ticks() * sim.substeps())));
   }
@@ -2132,18 +2132,18 @@ awaitable<void> node_op(node_sim& sim, node_id id, int kind, node_id to) {
   if (kind == 0) {
     const index_t floor = sim.read_floor();
     const std::uint64_t key = sim.begin_read(id);
-    const coraft::index_outcome o = co_await n->read_index();
+    const coraft::node_result<index_t> o = co_await n->read_index();
     sim.on_read(key, id, floor, o);
   } else if (kind == 1) {
     sim.on_op_event("transfer leadership from node " + std::to_string(id) + " to " +
                     (to == coraft::no_node ? std::string("best") : std::to_string(to)));
-    const coraft::index_outcome o = co_await n->transfer_leadership(to);
+    const coraft::node_result<node_id> o = co_await n->transfer_leadership(to);
     sim.on_op_event("transfer from node " + std::to_string(id) + ": " +
-                    (o ? "now led by " + std::to_string(o.leader_hint) : o.code.message()));
+                    (o ? "now led by " + std::to_string(*o) : o.error().code.message()));
   } else {
-    const coraft::index_outcome o = co_await n->snapshot();
+    const coraft::node_result<index_t> o = co_await n->snapshot();
     sim.on_op_event("snapshot on node " + std::to_string(id) + ": " +
-                    (o ? "index " + std::to_string(o.index) : o.code.message()));
+                    (o ? "index " + std::to_string(*o) : o.error().code.message()));
   }
 }
 

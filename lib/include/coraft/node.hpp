@@ -13,8 +13,9 @@
 // on a majority, this node included — and applied here. read_index()
 // succeeds only once the state machine here reflects every write that was
 // acknowledged before it was called (linearizable reads [thesis §6.4]).
-// Every other outcome is an error code in the coraft category
-// (coraft/errors.hpp); `timeout` and `stopped` leave the outcome unknown.
+// Every operation returns a node_result: its value, or a node_error (an
+// error code in the coraft category, coraft/errors.hpp, and a leader hint);
+// `timeout` and `stopped` leave the outcome unknown.
 #pragma once
 
 #include <coraft/core/raft.hpp>
@@ -25,6 +26,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/system/result.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -89,31 +91,30 @@ struct node_options {
   }
 };
 
-struct propose_ok {
-  index_t index = 0;
-  std::string result;  // what state_machine::apply returned
-};
-
-struct propose_error {
+// Why an operation failed: an error in the coraft category (errors.hpp)
+// and, with not_leader or transferring, the leader this node knows of
+// (no_node when it knows none).
+struct node_error {
   boost::system::error_code code;
-  node_id leader_hint = no_node;  // with errc::not_leader, when known
-};
-
-// Either the applied result or why not. Cheap to move.
-struct propose_outcome {
-  propose_error error;  // error.code is clear on success
-  propose_ok value;
-  explicit operator bool() const { return !error.code; }
-};
-
-// An index or why not: read_index() (serve the read from the local state
-// machine when ok: everything through `index` is applied here) and
-// snapshot() (the snapshot's last included index).
-struct index_outcome {
-  boost::system::error_code code;
-  index_t index = 0;
   node_id leader_hint = no_node;
-  explicit operator bool() const { return !code; }
+
+  node_error() = default;
+  node_error(errc e, node_id hint = no_node) : code(make_error_code(e)), leader_hint(hint) {}  // NOLINT: implicit
+  explicit node_error(boost::system::error_code c, node_id hint = no_node) : code(c), leader_hint(hint) {}
+  friend bool operator==(const node_error&, const node_error&) = default;
+};
+// result::value() on an error throws boost::system::system_error with the code.
+[[noreturn]] void throw_exception_from_error(const node_error& e, const boost::source_location& loc);
+
+// What each operation returns: its value, or why not. Cheap to move.
+template <class T>
+using node_result = boost::system::result<T, node_error>;
+
+// A command committed and applied: its index and what state_machine::apply
+// returned.
+struct applied_command {
+  index_t index = 0;
+  std::string result;
 };
 
 // A latency histogram with fixed bucket bounds (seconds), Prometheus-style.
@@ -170,33 +171,35 @@ class node {
 
   // Loads storage and starts the node's tasks.
   boost::asio::awaitable<void> start();
-  // Proposes a command; see the guarantees above.
-  boost::asio::awaitable<propose_outcome> propose(std::string command);
+  // Proposes a command; see the guarantees above. The value: the entry's
+  // index and what state_machine::apply returned.
+  boost::asio::awaitable<node_result<applied_command>> propose(std::string command);
   // A consistent view of the node (taken on its strand).
   boost::asio::awaitable<node_status> status();
   // Linearizable read barrier [thesis §6.4]: on the leader after a heartbeat
   // round confirms leadership; on a follower through the leader (follower
   // read). Then read the local state machine (on its strand or under the
-  // service's own synchronization).
-  boost::asio::awaitable<index_outcome> read_index();
+  // service's own synchronization). The value: the read index (everything
+  // through it is applied here).
+  boost::asio::awaitable<node_result<index_t>> read_index();
   // Hands leadership to `to` (no_node: the most up-to-date voter) [thesis
-  // §3.10]. Completes once another node leads (success; leader_hint names
-  // it), or with `timeout` when the transfer was abandoned, `not_leader`, or
+  // §3.10]. Completes once another node leads (the value: that node), or
+  // with `timeout` when the transfer was abandoned, `not_leader`, or
   // `bad_target`.
-  boost::asio::awaitable<index_outcome> transfer_leadership(node_id to = no_node);
+  boost::asio::awaitable<node_result<node_id>> transfer_leadership(node_id to = no_node);
   // Changes the membership one server at a time [thesis ch. 4] (leader
   // only): add a learner or a voter (with its address), promote a learner,
   // remove a member. Succeeds once the configuration entry is committed and
-  // applied here; fails with not_leader, transferring, busy (a change or the
+  // applied here (the value: its index); fails with not_leader, transferring, busy (a change or the
   // term's first commit is pending), bad_member, not_caught_up, or the
   // errors of propose(). A leader that removes itself steps down afterwards.
   // With g++ 12, name the change before the co_await rather than writing a
   // braced temporary inside it: that compiler miscopies such temporaries'
   // short strings (the coroutine bugs noted in transport.hpp).
-  boost::asio::awaitable<propose_outcome> change_membership(const core::config_change& change);
+  boost::asio::awaitable<node_result<index_t>> change_membership(const core::config_change& change);
   // Takes a snapshot of the state machine now and compacts the log; returns
   // the snapshot's last included index (`busy` if one is being taken).
-  boost::asio::awaitable<index_outcome> snapshot();
+  boost::asio::awaitable<node_result<index_t>> snapshot();
   // Metadata of up to `limit` entries from index `from` (what the log holds).
   boost::asio::awaitable<std::vector<entry_info>> log_info(index_t from, std::size_t limit);
   // Completes pending proposals with `stopped`, cancels every task and waits

@@ -2,21 +2,13 @@
 // and the invariant checker. Election rules live in election.cpp, log
 // replication in replication.cpp.
 #include <coraft/core/raft.hpp>
+#include <coraft/detail/panic.hpp>
 #include <coraft/detail/splitmix.hpp>
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 #include <stdexcept>
 
 namespace coraft::core {
-
-namespace {
-[[noreturn]] void panic(const char* what, node_id id) {
-  std::fprintf(stderr, "coraft::core panic on node %llu: %s\n", static_cast<unsigned long long>(id), what);
-  std::abort();
-}
-}  // namespace
 
 const char* to_string(role r) {
   switch (r) {
@@ -231,40 +223,43 @@ status raft::get_status() const {
 
 void raft::check_invariants() const {
   const log_id last = last_log();
-  if (commit_index_ > last.index) panic("commit_index beyond the last log index", opts_.id);
-  if (applied_index_ > commit_index_) panic("applied beyond commit_index", opts_.id);
-  if (applied_index_ > stable_index_) panic("applied beyond the durable index", opts_.id);
-  if (stable_index_ > last.index) panic("durable index beyond the last log index", opts_.id);
-  if (first_index_ != before_first_.index + 1) panic("first index does not follow the compacted prefix", opts_.id);
-  if (snapshot_ && snapshot_->meta.last.index > applied_index_) panic("snapshot beyond the applied index", opts_.id);
+  if (commit_index_ > last.index) CORAFT_PANIC(opts_.id, "commit_index beyond the last log index");
+  if (applied_index_ > commit_index_) CORAFT_PANIC(opts_.id, "applied beyond commit_index");
+  if (applied_index_ > stable_index_) CORAFT_PANIC(opts_.id, "applied beyond the durable index");
+  if (stable_index_ > last.index) CORAFT_PANIC(opts_.id, "durable index beyond the last log index");
+  if (first_index_ != before_first_.index + 1)
+    CORAFT_PANIC(opts_.id, "first index does not follow the compacted prefix");
+  if (snapshot_ && snapshot_->meta.last.index > applied_index_)
+    CORAFT_PANIC(opts_.id, "snapshot beyond the applied index");
   if (snapshot_ && snapshot_->meta.last.index < before_first_.index)
-    panic("log compacted beyond the newest snapshot", opts_.id);
-  if (last.term > hs_.current_term) panic("log holds a term above current_term", opts_.id);
+    CORAFT_PANIC(opts_.id, "log compacted beyond the newest snapshot");
+  if (last.term > hs_.current_term) CORAFT_PANIC(opts_.id, "log holds a term above current_term");
   if (configs_.empty() || configs_.front().index > before_first_.index)
-    panic("no configuration in force at the start of the log", opts_.id);
+    CORAFT_PANIC(opts_.id, "no configuration in force at the start of the log");
   for (std::size_t i = 1; i < configs_.size(); ++i) {
     const entry* e = entry_at(configs_[i].index);
     if (configs_[i].index <= configs_[i - 1].index || e == nullptr || e->type != entry_type::config)
-      panic("configuration history does not match the log's config entries", opts_.id);
+      CORAFT_PANIC(opts_.id, "configuration history does not match the log's config entries");
   }
-  if (voters_ != config().voters) panic("voters differ from the configuration in force", opts_.id);
+  if (voters_ != config().voters) CORAFT_PANIC(opts_.id, "voters differ from the configuration in force");
   for (std::size_t i = 0; i < log_.size(); ++i) {
-    if (log_[i].index != first_index_ + i) panic("log indexes are not contiguous", opts_.id);
-    if (i > 0 && log_[i].term < log_[i - 1].term) panic("log terms decrease", opts_.id);
+    if (log_[i].index != first_index_ + i) CORAFT_PANIC(opts_.id, "log indexes are not contiguous");
+    if (i > 0 && log_[i].term < log_[i - 1].term) CORAFT_PANIC(opts_.id, "log terms decrease");
   }
   if (role_ == role::leader) {
-    if (leader_ != opts_.id) panic("leader does not know itself as leader", opts_.id);
-    if (hs_.voted_for != opts_.id) panic("leader did not vote for itself", opts_.id);
+    if (leader_ != opts_.id) CORAFT_PANIC(opts_.id, "leader does not know itself as leader");
+    if (hs_.voted_for != opts_.id) CORAFT_PANIC(opts_.id, "leader did not vote for itself");
     for (const auto& [id, pr] : progress_) {
-      if (pr.match_index >= pr.next_index) panic("progress: match_index >= next_index", opts_.id);
-      if (pr.match_index > last.index) panic("progress: match beyond the leader's log", opts_.id);
-      if (pr.next_index > last.index + 1) panic("progress: next_index beyond the leader's log", opts_.id);
+      if (pr.match_index >= pr.next_index) CORAFT_PANIC(opts_.id, "progress: match_index >= next_index");
+      if (pr.match_index > last.index) CORAFT_PANIC(opts_.id, "progress: match beyond the leader's log");
+      if (pr.next_index > last.index + 1) CORAFT_PANIC(opts_.id, "progress: next_index beyond the leader's log");
     }
     for (std::size_t i = 1; i < reads_.size(); ++i)
-      if (reads_[i].seq != 0 && reads_[i].seq < reads_[i - 1].seq) panic("pending reads out of round order", opts_.id);
+      if (reads_[i].seq != 0 && reads_[i].seq < reads_[i - 1].seq)
+        CORAFT_PANIC(opts_.id, "pending reads out of round order");
   } else {
-    if (!reads_.empty() || !reads_blocked_.empty()) panic("pending reads on a non-leader", opts_.id);
-    if (transfer_target_ != no_node) panic("transfer target on a non-leader", opts_.id);
+    if (!reads_.empty() || !reads_blocked_.empty()) CORAFT_PANIC(opts_.id, "pending reads on a non-leader");
+    if (transfer_target_ != no_node) CORAFT_PANIC(opts_.id, "transfer target on a non-leader");
   }
 }
 

@@ -7,11 +7,10 @@
 // messages in flight. A rejection, or a whole heartbeat interval without
 // progress while entries are outstanding, sends it back to probing.
 #include <coraft/core/raft.hpp>
+#include <coraft/detail/panic.hpp>
 #include <coraft/detail/planted.hpp>
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 
 namespace coraft::core {
 
@@ -30,9 +29,7 @@ void raft::append_to_log(entry e) {
 void raft::truncate_log_from(index_t i) {
   if (i <= commit_index_) {
     // Leader Completeness [§5.4] makes this impossible for a correct peer.
-    std::fprintf(stderr, "coraft::core panic on node %llu: truncating committed index %llu\n",
-                 static_cast<unsigned long long>(opts_.id), static_cast<unsigned long long>(i));
-    std::abort();
+    CORAFT_PANIC(opts_.id, ("truncating committed index " + std::to_string(i)).c_str());
   }
   log_.erase(log_.begin() + static_cast<std::ptrdiff_t>(i - first_index_), log_.end());
   if (unpersisted_from_ >= i) unpersisted_from_ = 0;

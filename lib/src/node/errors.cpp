@@ -1,4 +1,8 @@
 #include <coraft/errors.hpp>
+#include <coraft/node.hpp>
+
+#include <boost/system/system_error.hpp>
+#include <boost/throw_exception.hpp>
 
 #include <string>
 
@@ -29,5 +33,9 @@ class category final : public boost::system::error_category {
 const boost::system::error_category& error_category() noexcept {
   static const category c;
   return c;
+}
+
+void throw_exception_from_error(const node_error& e, const boost::source_location& loc) {
+  boost::throw_exception(boost::system::system_error(e.code), loc);
 }
 }  // namespace coraft

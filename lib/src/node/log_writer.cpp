@@ -61,8 +61,8 @@ void log_writer::queue(write_job job) {
 
 void log_writer::queue_install(coraft::snapshot s) {
   log_line(log_level::info, ctx_.self(), "snapshot",
-           "received snapshot through index " + std::to_string(s.meta.last.index) + " (" +
-               std::to_string(s.meta.size) + " bytes); installing");
+           "received snapshot through index " + std::to_string(s.meta.last.index) + " (" + std::to_string(s.meta.size) +
+               " bytes); installing");
   write_job job;
   job.install = std::move(s);
   queue(std::move(job));

@@ -147,18 +147,18 @@ struct node::impl {
   }
 
   void do_read(index_waiter w) {
-    if (!ctx.serving()) return w.answer(index_error(errc::stopped));
+    if (!ctx.serving()) return w.answer(errc::stopped);
     reads.begin(std::move(w));
     schedule_flush();
   }
 
   void do_transfer(node_id to, index_waiter w) {
-    if (!ctx.serving()) return w.answer(index_error(errc::stopped));
+    if (!ctx.serving()) return w.answer(errc::stopped);
     if (transfers.begin(to, std::move(w))) schedule_flush();
   }
 
   void do_snapshot(index_waiter w) {
-    if (!ctx.serving()) return w.answer(index_error(errc::stopped));
+    if (!ctx.serving()) return w.answer(errc::stopped);
     snaps.request(std::move(w));
   }
 
@@ -278,6 +278,13 @@ awaitable<Outcome> call_on_strand(const asio::strand<asio::any_io_executor>& str
       use_awaitable, std::move(fn));
 }
 
+// A configuration entry's outcome: its index.
+awaitable<node_result<index_t>> entry_index(awaitable<node_result<applied_command>> applied) {
+  const node_result<applied_command> r = co_await std::move(applied);
+  if (!r) co_return r.error();
+  co_return r->index;
+}
+
 }  // namespace
 
 node::node(asio::any_io_executor ex, node_options opts, storage& store, transport& net, state_machine& sm)
@@ -289,10 +296,10 @@ node::~node() = default;
 
 awaitable<void> node::start() { co_await asio::co_spawn(impl_->ctx.strand, impl_->start_on_strand(), use_awaitable); }
 
-awaitable<propose_outcome> node::propose(std::string command) {
+awaitable<node_result<applied_command>> node::propose(std::string command) {
   impl* self = impl_.get();
   // The one copy of the command: every later copy shares these bytes.
-  return call_on_strand<propose_outcome, proposals::waiter>(
+  return call_on_strand<node_result<applied_command>, proposals::waiter>(
       self->ctx.strand,
       [self, cmd = payload(command)](proposals::waiter w) mutable { self->do_propose(std::move(cmd), std::move(w)); });
 }
@@ -301,28 +308,28 @@ awaitable<propose_outcome> node::propose(std::string command) {
 // expression (`co_await n.change_membership({kind, id, "short"})`: its
 // short-string buffer pointer is left pointing at another copy — ASan
 // bad-free); name the change first. See node.hpp.
-awaitable<propose_outcome> node::change_membership(const core::config_change& change) {
+awaitable<node_result<index_t>> node::change_membership(const core::config_change& change) {
   impl* self = impl_.get();
-  return call_on_strand<propose_outcome, proposals::waiter>(
-      self->ctx.strand, [self, c = change](proposals::waiter w) { self->do_change(c, std::move(w)); });
+  return entry_index(call_on_strand<node_result<applied_command>, proposals::waiter>(
+      self->ctx.strand, [self, c = change](proposals::waiter w) { self->do_change(c, std::move(w)); }));
 }
 
-awaitable<index_outcome> node::read_index() {
+awaitable<node_result<index_t>> node::read_index() {
   impl* self = impl_.get();
-  return call_on_strand<index_outcome, index_waiter>(self->ctx.strand,
-                                                     [self](index_waiter w) { self->do_read(std::move(w)); });
+  return call_on_strand<node_result<index_t>, index_waiter>(self->ctx.strand,
+                                                            [self](index_waiter w) { self->do_read(std::move(w)); });
 }
 
-awaitable<index_outcome> node::transfer_leadership(node_id to) {
+awaitable<node_result<node_id>> node::transfer_leadership(node_id to) {
   impl* self = impl_.get();
-  return call_on_strand<index_outcome, index_waiter>(
+  return call_on_strand<node_result<index_t>, index_waiter>(
       self->ctx.strand, [self, to](index_waiter w) { self->do_transfer(to, std::move(w)); });
 }
 
-awaitable<index_outcome> node::snapshot() {
+awaitable<node_result<index_t>> node::snapshot() {
   impl* self = impl_.get();
-  return call_on_strand<index_outcome, index_waiter>(self->ctx.strand,
-                                                     [self](index_waiter w) { self->do_snapshot(std::move(w)); });
+  return call_on_strand<node_result<index_t>, index_waiter>(
+      self->ctx.strand, [self](index_waiter w) { self->do_snapshot(std::move(w)); });
 }
 
 awaitable<node_status> node::status() {

@@ -32,8 +32,9 @@ namespace asio = boost::asio;
 // A stop during start-up goes from starting to stopping.
 enum class lifecycle { created, starting, running, stopping, stopped };
 
-using propose_handler = asio::any_completion_handler<void(propose_outcome)>;
-using index_handler = asio::any_completion_handler<void(index_outcome)>;
+using propose_handler = asio::any_completion_handler<void(node_result<applied_command>)>;
+// read_index(), snapshot() (an index) and transfer_leadership() (a node id).
+using index_handler = asio::any_completion_handler<void(node_result<index_t>)>;
 
 struct node_context {
   node_context(asio::any_io_executor ex, node_options o)
@@ -44,7 +45,7 @@ struct node_context {
   std::optional<core::raft> raft;
   node_metrics metrics;
   lifecycle life = lifecycle::created;
-  std::string fatal;          // why the node failed (empty while it has not)
+  std::string fatal;           // why the node failed (empty while it has not)
   std::uint64_t now_tick = 0;  // ticks since start: the clock of every deadline
 
   // The coordinator's services: batch the core's output into one ready batch
@@ -66,20 +67,13 @@ void resume(const asio::any_io_executor& ex, Handler h, Value v) {
   asio::post(ex, [h = std::move(h), v = std::move(v)]() mutable { std::move(h)(std::move(v)); });
 }
 
-inline index_outcome index_error(errc e, node_id hint = no_node) {
-  index_outcome out;
-  out.code = make_error_code(e);
-  out.leader_hint = hint;
-  return out;
-}
-
 // A pending operation that answers with an index: read_index(),
 // transfer_leadership(), snapshot().
 struct index_waiter {
   std::uint64_t deadline_tick = 0;
   asio::any_io_executor client;  // where the caller resumes
   index_handler handler;
-  void answer(index_outcome out) { resume(client, std::move(handler), std::move(out)); }
+  void answer(node_result<index_t> out) { resume(client, std::move(handler), std::move(out)); }
 };
 
 }  // namespace coraft::detail

@@ -5,7 +5,7 @@
 
 namespace coraft::detail {
 
-void proposals::reject(waiter w, errc e, node_id hint) { complete(w, e, hint); }
+void proposals::reject(waiter w, errc e, node_id hint) { complete(w, node_error(e, hint)); }
 
 void proposals::track(log_id id, waiter w) {
   while (!pending_.empty() && pending_.back().index >= id.index) {
@@ -22,10 +22,7 @@ void proposals::applied(const entry& e, std::string result) {
   while (!pending_.empty() && pending_.front().index <= e.index) {
     pending& p = pending_.front();
     if (p.index == e.index && p.term == e.term) {
-      propose_outcome out;
-      out.value.index = e.index;
-      out.value.result = std::move(result);
-      complete(p.w, std::move(out), p.accepted);
+      complete(p.w, applied_command{e.index, std::move(result)}, p.accepted);
     } else {
       // A newer leader put another entry at this index [§5.3]: ours can
       // never commit.
@@ -54,14 +51,7 @@ void proposals::fail_all(errc e) {
   pending_.clear();
 }
 
-void proposals::complete(waiter& w, errc e, node_id hint) {
-  propose_outcome out;
-  out.error.code = make_error_code(e);
-  out.error.leader_hint = hint;
-  complete(w, std::move(out));
-}
-
-void proposals::complete(waiter& w, propose_outcome out, std::chrono::steady_clock::time_point accepted) {
+void proposals::complete(waiter& w, node_result<applied_command> out, std::chrono::steady_clock::time_point accepted) {
   if (out) {
     ++ctx_.metrics.proposals_ok;
     ctx_.metrics.commit_latency.observe(std::chrono::duration<double>(now() - accepted).count());

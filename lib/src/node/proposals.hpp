@@ -63,10 +63,9 @@ class proposals {
   struct completion {
     asio::any_io_executor client;
     propose_handler handler;
-    propose_outcome out;
+    node_result<applied_command> out;
   };
-  void complete(waiter& w, propose_outcome out, std::chrono::steady_clock::time_point accepted = {});
-  void complete(waiter& w, errc e, node_id hint = no_node);
+  void complete(waiter& w, node_result<applied_command> out, std::chrono::steady_clock::time_point accepted = {});
   void send_completions();
   std::chrono::steady_clock::time_point now();
 

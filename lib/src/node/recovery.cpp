@@ -42,8 +42,7 @@ std::string bootstrap_difference(const membership& stored, const membership& giv
 }
 
 void throw_if_stopping(const node_context& ctx) {
-  if (ctx.stopping())
-    throw boost::system::system_error(make_error_code(errc::stopped), "node stopped while starting");
+  if (ctx.stopping()) throw boost::system::system_error(make_error_code(errc::stopped), "node stopped while starting");
 }
 
 const char* const restart_fix =
@@ -102,8 +101,7 @@ asio::awaitable<recovered> recover(node_context& ctx, storage& store, state_mach
   if (rs.base > last.index && !CORAFT_PLANTED(snapshot_fallback_clears_log))
     throw std::runtime_error("the log starts after entry " + std::to_string(rs.base) +
                              " but the newest snapshot ends at entry " + std::to_string(last.index) +
-                             ": the entries between are lost (a newer snapshot is missing or damaged); " +
-                             restart_fix);
+                             ": the entries between are lost (a newer snapshot is missing or damaged); " + restart_fix);
   bool connects = false;
   if (!rs.log.empty()) {
     const index_t first = rs.log.front().index;

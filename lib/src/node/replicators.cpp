@@ -7,7 +7,8 @@ void replicators::start(const membership& config) {
   // Every peer first, then their tasks (in id order).
   for (const auto* ids : {&config.voters, &config.learners}) {
     for (node_id v : *ids) {
-      if (v != ctx_.self()) peers_.emplace(std::piecewise_construct, std::forward_as_tuple(v), std::forward_as_tuple(ctx_.strand));
+      if (v != ctx_.self())
+        peers_.emplace(std::piecewise_construct, std::forward_as_tuple(v), std::forward_as_tuple(ctx_.strand));
     }
   }
   for (auto& [id, p] : peers_) tasks_.spawn("replicator to " + std::to_string(id), [this, id] { return run(id); });
@@ -24,7 +25,8 @@ void replicators::route(message m) {
 }
 
 std::map<node_id, replicators::peer>::iterator replicators::add(node_id id) {
-  auto it = peers_.emplace(std::piecewise_construct, std::forward_as_tuple(id), std::forward_as_tuple(ctx_.strand)).first;
+  auto it =
+      peers_.emplace(std::piecewise_construct, std::forward_as_tuple(id), std::forward_as_tuple(ctx_.strand)).first;
   tasks_.spawn("replicator to " + std::to_string(id), [this, id] { return run(id); });
   return it;
 }

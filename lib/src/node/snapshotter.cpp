@@ -11,8 +11,7 @@
 
 namespace coraft::detail {
 
-snapshotter::snapshotter(node_context& ctx, state_machine& sm, storage& store, const applier& apply,
-                         log_writer& writer)
+snapshotter::snapshotter(node_context& ctx, state_machine& sm, storage& store, const applier& apply, log_writer& writer)
     : ctx_(ctx), sm_(sm), store_(store), applier_(apply), writer_(writer), wake_(ctx.strand) {}
 
 void snapshotter::request(index_waiter w) {
@@ -43,7 +42,7 @@ void snapshotter::maybe_start() {
 }
 
 void snapshotter::fail_all(errc e) {
-  for (auto& w : waiters_) w.answer(index_error(e));
+  for (auto& w : waiters_) w.answer(node_error(e));
   waiters_.clear();
 }
 
@@ -54,13 +53,11 @@ asio::awaitable<void> snapshotter::run() {
     requested_ = false;
     running_ = true;
     const index_t at = applier_.applied_index();
-    index_outcome out;
+    node_result<index_t> out = snapshot_index_;  // nothing new applied since the last one
     if (at > snapshot_index_) {
-      const std::optional<index_outcome> taken = co_await take(at);
+      const std::optional<node_result<index_t>> taken = co_await take(at);
       if (!taken) co_return;
       out = *taken;
-    } else {
-      out.index = snapshot_index_;  // nothing new applied since the last one
     }
     running_ = false;
     auto waiters = std::move(waiters_);
@@ -69,16 +66,16 @@ asio::awaitable<void> snapshotter::run() {
   }
 }
 
-asio::awaitable<std::optional<index_outcome>> snapshotter::take(index_t at) {
+asio::awaitable<std::optional<node_result<index_t>>> snapshotter::take(index_t at) {
   core::raft& raft = *ctx_.raft;
   const auto term = raft.term_at(at);
-  if (!term) co_return index_error(errc::busy);  // cannot happen: applied entries stay until compacted
+  if (!term) co_return node_error(errc::busy);  // cannot happen: applied entries stay until compacted
   if (raft.config_at(at).voters.empty()) {
     // A joiner that has not yet applied the entry adding it does not know
     // the configuration at `at` (the bootstrap configuration is not in the
     // log), and a snapshot must carry it [thesis §5.1, lastConfig]: wait
     // until it knows. The next apply asks again.
-    co_return index_error(errc::busy);
+    co_return node_error(errc::busy);
   }
   const auto t0 = std::chrono::steady_clock::now();
   string_snapshot_writer w;
@@ -114,12 +111,9 @@ asio::awaitable<std::optional<index_outcome>> snapshotter::take(index_t at) {
   }
   log_line(log_level::info, ctx_.self(), "snapshot",
            "took snapshot through index " + std::to_string(at) + " (" + std::to_string(since) + " entries, " +
-               std::to_string(bytes) + " command bytes since the last); log compacted through " +
-               std::to_string(base));
-  index_outcome out;
-  out.index = at;
+               std::to_string(bytes) + " command bytes since the last); log compacted through " + std::to_string(base));
   ctx_.schedule_flush();
-  co_return out;
+  co_return node_result<index_t>(at);
 }
 
 }  // namespace coraft::detail

@@ -45,7 +45,7 @@ class snapshotter {
  private:
   // Captures and saves a snapshot through `at`; the answer for its waiters.
   // Ends with nullopt when the node failed or stops meanwhile.
-  asio::awaitable<std::optional<index_outcome>> take(index_t at);
+  asio::awaitable<std::optional<node_result<index_t>>> take(index_t at);
 
   node_context& ctx_;
   state_machine& sm_;

@@ -52,10 +52,8 @@ void task_group::start(std::string name, factory make, on_error policy) {
   auto task = make();
   asio::co_spawn(strand_, std::move(task),
                  asio::bind_cancellation_slot(
-                     it->signal.slot(), [this, it, name = std::move(name), make = std::move(make),
-                                         policy](std::exception_ptr e) mutable {
-                       finished(it, name, make, policy, e);
-                     }));
+                     it->signal.slot(), [this, it, name = std::move(name), make = std::move(make), policy](
+                                            std::exception_ptr e) mutable { finished(it, name, make, policy, e); }));
 }
 
 void task_group::finished(std::list<child>::iterator it, const std::string& name, factory& make, on_error policy,
@@ -71,9 +69,7 @@ void task_group::finished(std::list<child>::iterator it, const std::string& name
                  "task " + name + " failed: " + what + (cancelled_ ? "" : "; restarting it"));
         if (!cancelled_) restart_later(name, std::move(make), policy);
         break;
-      case on_error::end:
-        log_line(log_level::warn, log_node_, component_, "task " + name + " ended: " + what);
-        break;
+      case on_error::end: log_line(log_level::warn, log_node_, component_, "task " + name + " ended: " + what); break;
     }
   }
   --running_;
@@ -93,8 +89,9 @@ asio::awaitable<void> task_group::delayed_start(std::string name, factory make, 
 }
 
 void task_group::restart_later(std::string name, factory make, on_error policy) {
-  start("restart of " + name,
-        [this, name, make = std::move(make), policy] { return delayed_start(name, make, policy); }, on_error::end);
+  start(
+      "restart of " + name, [this, name, make = std::move(make), policy] { return delayed_start(name, make, policy); },
+      on_error::end);
 }
 
 void task_group::cancel() {

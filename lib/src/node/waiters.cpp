@@ -50,7 +50,7 @@ void read_waiters::on_read_state(const core::read_state& rs) {
   by_ctx_.erase(it);
   if (!rs.ok) {
     ++ctx_.metrics.reads_failed;
-    return w.answer(index_error(errc::not_leader, ctx_.raft->leader()));
+    return w.answer(node_error(errc::not_leader, ctx_.raft->leader()));
   }
   applying_.emplace(rs.index, std::move(w));
   applied(applied_);
@@ -60,10 +60,8 @@ void read_waiters::applied(index_t applied) {
   applied_ = applied;
   while (!applying_.empty() && applying_.begin()->first <= applied_) {
     auto node = applying_.extract(applying_.begin());
-    index_outcome out;
-    out.index = node.key();
     ++ctx_.metrics.reads_ok;
-    node.mapped().answer(std::move(out));
+    node.mapped().answer(node.key());
   }
 }
 
@@ -75,7 +73,7 @@ void read_waiters::expire() {
         continue;
       }
       ++ctx_.metrics.reads_failed;
-      it->second.answer(index_error(errc::timeout));
+      it->second.answer(node_error(errc::timeout));
       it = waiting.erase(it);
     }
   };
@@ -84,8 +82,8 @@ void read_waiters::expire() {
 }
 
 void read_waiters::fail_all(errc e) {
-  for (auto& [rctx, w] : by_ctx_) w.answer(index_error(e));
-  for (auto& [i, w] : applying_) w.answer(index_error(e));
+  for (auto& [rctx, w] : by_ctx_) w.answer(node_error(e));
+  for (auto& [i, w] : applying_) w.answer(node_error(e));
   ctx_.metrics.reads_failed += by_ctx_.size() + applying_.size();
   by_ctx_.clear();
   applying_.clear();
@@ -96,9 +94,9 @@ void read_waiters::fail_all(errc e) {
 bool transfer_waiters::begin(node_id to, index_waiter w) {
   switch (ctx_.raft->transfer_leadership(to)) {
     case core::raft::transfer_result::not_leader:
-      w.answer(index_error(errc::not_leader, ctx_.raft->leader()));
+      w.answer(node_error(errc::not_leader, ctx_.raft->leader()));
       return false;
-    case core::raft::transfer_result::bad_target: w.answer(index_error(errc::bad_target)); return false;
+    case core::raft::transfer_result::bad_target: w.answer(node_error(errc::bad_target)); return false;
     case core::raft::transfer_result::started: break;
   }
   // The core abandons it after an election timeout; this bound is a backstop.
@@ -111,24 +109,23 @@ void transfer_waiters::check() {
   if (pending_.empty()) return;
   const core::raft& raft = *ctx_.raft;
   const node_id leader = raft.leader();
-  index_outcome result;
+  node_result<node_id> result;
   if (leader != no_node && leader != ctx_.self()) {
-    result.leader_hint = leader;  // another node leads: done
-    result.index = raft.commit_index();
+    result = leader;  // another node leads: done
   } else if (raft.state() == core::role::leader && raft.transfer_target() == no_node) {
-    result = index_error(errc::timeout);  // abandoned [thesis §3.10]
+    result = node_error(errc::timeout);  // abandoned [thesis §3.10]
   } else {
     bool expired = false;
     for (auto& t : pending_) expired = expired || t.deadline_tick <= ctx_.now_tick;
     if (!expired) return;
-    result = index_error(errc::timeout);
+    result = node_error(errc::timeout);
   }
   for (auto& t : pending_) t.answer(result);
   pending_.clear();
 }
 
 void transfer_waiters::fail_all(errc e) {
-  for (auto& t : pending_) t.answer(index_error(e));
+  for (auto& t : pending_) t.answer(node_error(e));
   pending_.clear();
 }
 

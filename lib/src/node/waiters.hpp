@@ -42,7 +42,7 @@ class read_waiters {
   static std::uint64_t next_tag(std::uint64_t seed);
 
   node_context& ctx_;
-  std::map<std::uint64_t, index_waiter> by_ctx_;     // the core has not answered
+  std::map<std::uint64_t, index_waiter> by_ctx_;   // the core has not answered
   std::multimap<index_t, index_waiter> applying_;  // confirmed: wait for the apply
   index_t applied_ = 0;
   std::uint64_t tag_ = 0;

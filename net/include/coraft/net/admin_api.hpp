@@ -13,6 +13,7 @@
 // Retry-After) and the bearer-token check for mutating routes.
 #pragma once
 
+#include <coraft/net/cluster_spec.hpp>
 #include <coraft/net/http.hpp>
 #include <coraft/node.hpp>
 
@@ -23,24 +24,6 @@
 #include <vector>
 
 namespace coraft::net {
-
-struct cluster_member {
-  node_id id = no_node;
-  std::string raft;  // host:port
-  std::string http;  // host:port
-  bool voter = true;
-};
-
-// Parses "1=127.0.0.11:7001/127.0.0.11:8001,2=...": id=raft/http per member.
-// Throws std::invalid_argument with a message naming the bad part.
-std::vector<cluster_member> parse_cluster(const std::string& spec);
-
-// A member's address string in the configuration, and back (nullopt when
-// it is not "RAFT_HOST:PORT HTTP_HOST:PORT").
-std::string encode_member_address(const cluster_member& m);
-std::optional<cluster_member> decode_member_address(node_id id, const std::string& address);
-// The members of a configuration with their addresses (voters, then learners).
-std::vector<cluster_member> members_of(const membership& config);
 
 struct admin_context {
   admin_context(node& n, std::vector<cluster_member> members, std::string token, std::string fsync)
@@ -68,7 +51,9 @@ std::optional<http_response> redirect_to_leader(const admin_context& ctx, const 
                                                 const http_request& req);
 // 401 unless the request carries "Authorization: Bearer <token>" (when set).
 std::optional<http_response> check_admin_token(const admin_context& ctx, const http_request& req);
-// 503/504/409... for a failed proposal, with JSON error bodies.
-http_response proposal_error(const admin_context& ctx, const propose_error& e, const http_request& req);
+// The HTTP answer for a failed node operation (307 to the leader for
+// not_leader; 503/504/409/413/400 for the others, as JSON errors), from one
+// table.
+http_response node_error_response(const admin_context& ctx, const node_error& e, const http_request& req);
 
 }  // namespace coraft::net

@@ -1,0 +1,62 @@
+// cluster_spec.cpp — see coraft/net/cluster_spec.hpp.
+#include <coraft/net/cluster_spec.hpp>
+
+#include <coraft/net/address.hpp>
+
+#include <sstream>
+#include <stdexcept>
+
+namespace coraft::net {
+
+std::vector<cluster_member> parse_cluster(const std::string& spec) {
+  std::vector<cluster_member> out;
+  std::stringstream ss(spec);
+  std::string part;
+  while (std::getline(ss, part, ',')) {
+    if (part.empty()) continue;
+    const auto eq = part.find('=');
+    const auto slash = part.find('/');
+    cluster_member m;
+    if (eq == std::string::npos || slash == std::string::npos || slash < eq || !parse_u64(part.substr(0, eq), m.id) ||
+        m.id == 0)
+      throw std::invalid_argument("'" + part + "' is not ID=RAFT_HOST:PORT/HTTP_HOST:PORT (ids start at 1)");
+    m.raft = part.substr(eq + 1, slash - eq - 1);
+    m.http = part.substr(slash + 1);
+    if (!valid_host_port(m.raft) || !valid_host_port(m.http))
+      throw std::invalid_argument("'" + part + "': addresses must be HOST:PORT with a port 1-65535");
+    for (const auto& o : out)
+      if (o.id == m.id) throw std::invalid_argument("member id " + std::to_string(m.id) + " appears twice");
+    out.push_back(m);
+  }
+  if (out.empty()) throw std::invalid_argument("the cluster has no members");
+  return out;
+}
+
+std::string encode_member_address(const cluster_member& m) { return m.raft + " " + m.http; }
+
+std::optional<cluster_member> decode_member_address(node_id id, const std::string& address) {
+  const auto space = address.find(' ');
+  if (space == std::string::npos) return std::nullopt;
+  cluster_member m{id, address.substr(0, space), address.substr(space + 1), true};
+  if (!valid_host_port(m.raft) || !valid_host_port(m.http)) return std::nullopt;
+  return m;
+}
+
+std::vector<cluster_member> members_of(const membership& config) {
+  std::vector<cluster_member> out;
+  for (const auto* ids : {&config.voters, &config.learners}) {
+    for (node_id id : *ids) {
+      cluster_member m{id, "", "", ids == &config.voters};
+      if (auto it = config.addresses.find(id); it != config.addresses.end()) {
+        if (auto d = decode_member_address(id, it->second)) {
+          m.raft = d->raft;
+          m.http = d->http;
+        }
+      }
+      out.push_back(std::move(m));
+    }
+  }
+  return out;
+}
+
+}  // namespace coraft::net
