@@ -37,7 +37,6 @@
 #include <coraft/detail/task_group.hpp>
 #include <coraft/log.hpp>
 
-#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -252,31 +251,6 @@ struct node::impl {
 };
 
 namespace {
-
-template <class Waiter, class Handler>
-Waiter make_waiter(asio::any_io_executor client, Handler h) {
-  if constexpr (requires(Waiter w) { w.deadline_tick; })
-    return Waiter{0, std::move(client), std::move(h)};
-  else
-    return Waiter{std::move(client), std::move(h)};
-}
-
-// Runs `fn(waiter)` on the node's strand for a caller awaiting an Outcome;
-// the waiter resumes the caller on its own executor, never inline on the
-// strand.
-template <class Outcome, class Waiter, class Fn>
-awaitable<Outcome> call_on_strand(const asio::strand<asio::any_io_executor>& strand, Fn fn) {
-  return asio::async_initiate<const asio::use_awaitable_t<>&, void(Outcome)>(
-      [strand](auto handler, Fn f) {
-        // Built in place: Boost 1.81's any_completion_handler move-assignment
-        // recurses without end.
-        auto client = asio::get_associated_executor(handler, strand);
-        Waiter w =
-            make_waiter<Waiter>(std::move(client), asio::any_completion_handler<void(Outcome)>(std::move(handler)));
-        asio::post(strand, [w = std::move(w), f = std::move(f)]() mutable { f(std::move(w)); });
-      },
-      use_awaitable, std::move(fn));
-}
 
 // A configuration entry's outcome: its index.
 awaitable<node_result<index_t>> entry_index(awaitable<node_result<applied_command>> applied) {

@@ -17,8 +17,11 @@
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <functional>
 #include <optional>
@@ -65,6 +68,31 @@ struct node_context {
 template <class Handler, class Value>
 void resume(const asio::any_io_executor& ex, Handler h, Value v) {
   asio::post(ex, [h = std::move(h), v = std::move(v)]() mutable { std::move(h)(std::move(v)); });
+}
+
+// How a public operation reaches the strand: `fn(waiter)` runs there for a
+// caller awaiting an Outcome; the waiter resumes the caller on its own
+// executor, never inline on the strand.
+template <class Waiter, class Handler>
+Waiter make_waiter(asio::any_io_executor client, Handler h) {
+  if constexpr (requires(Waiter w) { w.deadline_tick; })
+    return Waiter{0, std::move(client), std::move(h)};
+  else
+    return Waiter{std::move(client), std::move(h)};
+}
+
+template <class Outcome, class Waiter, class Fn>
+asio::awaitable<Outcome> call_on_strand(const asio::strand<asio::any_io_executor>& strand, Fn fn) {
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(Outcome)>(
+      [strand](auto handler, Fn f) {
+        // Built in place: Boost 1.81's any_completion_handler move-assignment
+        // recurses without end.
+        auto client = asio::get_associated_executor(handler, strand);
+        Waiter w =
+            make_waiter<Waiter>(std::move(client), asio::any_completion_handler<void(Outcome)>(std::move(handler)));
+        asio::post(strand, [w = std::move(w), f = std::move(f)]() mutable { f(std::move(w)); });
+      },
+      asio::use_awaitable, std::move(fn));
 }
 
 // A pending operation that answers with an index: read_index(),
