@@ -3,7 +3,7 @@
 // with SIGKILL (crash) or SIGTERM (clean stop); afterwards every write that
 // was answered 200 must be readable, linearizably through the leader and
 // from every node's local state once it has caught up.
-#include "e2e_harness.hpp"
+#include "e2e_clients.hpp"
 
 #include <boost/json.hpp>
 #include <boost/test/unit_test.hpp>
@@ -19,138 +19,6 @@ namespace {
 
 using namespace e2e;
 namespace json = boost::json;
-
-struct ack {
-  std::string key;
-  std::string value;
-  std::uint64_t index = 0;
-  clock_type::time_point at;
-};
-
-// An application writing distinct keys in a loop: to the node it believes
-// leads, following 307s, moving on to the next node when there is no answer
-// or a 503; every 200 is recorded. Other outcomes (reset, 503, 504) are
-// unknown outcomes: the key is never reused. Runs on its own thread and
-// never touches Boost.Test; bounded by `max_writes` and `max_time`.
-class writer {
- public:
-  writer(const kv_cluster& c, std::string prefix, int max_writes = 3000, std::chrono::milliseconds max_time = 30s)
-      : prefix_(std::move(prefix)), max_writes_(max_writes), max_time_(max_time) {
-    for (int id : c.ids()) addrs_.push_back(c.http_addr(id));
-    thread_ = std::thread([this] { run(); });
-  }
-  ~writer() { stop(); }
-
-  void stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-  std::size_t acked() const { return acked_; }
-  // Blocks until at least `n` writes have been acknowledged (bounded).
-  bool wait_acked(std::size_t n, std::chrono::milliseconds within) const {
-    return kv_cluster::eventually(
-        within, [&] { return acked_ >= n; }, 5ms);
-  }
-  std::vector<ack> acks() const {
-    std::lock_guard lock(mutex_);
-    return acks_;
-  }
-  std::string outcomes() const {
-    std::lock_guard lock(mutex_);
-    std::ostringstream os;
-    for (const auto& [what, n] : outcomes_) os << "  " << n << " x " << what << "\n";
-    return os.str();
-  }
-
- private:
-  void run() {
-    const auto end = clock_type::now() + max_time_;
-    std::size_t target = 0;
-    for (int seq = 0; seq < max_writes_ && !stop_ && clock_type::now() < end; ++seq) {
-      std::ostringstream key;
-      key << prefix_ << std::setw(5) << std::setfill('0') << seq;
-      const std::string value = "value-" + std::to_string(seq) + "-" + prefix_;
-      std::string where = addrs_[target], what = "/v1/kv/" + key.str();
-      http_reply r;
-      for (int hop = 0; hop < 3; ++hop) {
-        r = http_call(where, "PUT", what, value, {}, 3000ms);
-        if (r.status != 307) break;
-        auto loc = split_location(r.header("location"));
-        if (!loc) break;
-        std::tie(where, what) = *loc;
-        for (std::size_t i = 0; i < addrs_.size(); ++i)
-          if (addrs_[i] == where) target = i;
-      }
-      std::lock_guard lock(mutex_);
-      ++outcomes_[r.answered() ? std::to_string(r.status) : "no answer"];
-      if (r.status == 200) {
-        const json::value v = r.json();
-        ack a{key.str(), value, 0, clock_type::now()};
-        if (v.is_object() && v.as_object().contains("index")) a.index = v.at("index").to_number<std::uint64_t>();
-        acks_.push_back(std::move(a));
-        ++acked_;
-        continue;
-      }
-      // No answer, 503 (no leader yet, stopping), 504: try the next node
-      // after a short back-off.
-      target = (target + 1) % addrs_.size();
-      std::this_thread::sleep_for(10ms);
-    }
-  }
-
-  std::vector<std::string> addrs_;
-  std::string prefix_;
-  int max_writes_;
-  std::chrono::milliseconds max_time_;
-  std::atomic<bool> stop_{false};
-  std::atomic<std::size_t> acked_{0};
-  mutable std::mutex mutex_;
-  std::vector<ack> acks_;
-  std::map<std::string, int> outcomes_;
-  std::thread thread_;
-};
-
-std::uint64_t max_index(const std::vector<ack>& acks) {
-  std::uint64_t m = 0;
-  for (const auto& a : acks) m = std::max(m, a.index);
-  return m;
-}
-
-long long ms_between(clock_type::time_point a, clock_type::time_point b) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
-}
-
-// Every acknowledged write is readable: linearizably through `leader`,
-// and from the local state (?stale) of each node in `nodes` once it has
-// applied the last acknowledged index.
-void check_every_ack_is_readable(const kv_cluster& c, int leader, const std::vector<int>& nodes,
-                                 const std::vector<ack>& acks) {
-  int lost = 0;
-  for (const auto& a : acks) {
-    const http_reply r = c.call_following(leader, "GET", "/v1/kv/" + a.key);
-    if (r.status != 200 || r.body != a.value) {
-      if (++lost <= 5)
-        BOOST_ERROR("acknowledged write " << a.key << " (index " << a.index << ") read linearizably via node " << leader
-                                          << ": " << r.brief());
-    }
-  }
-  BOOST_TEST(lost == 0, lost << " of " << acks.size() << " acknowledged writes missing on a linearizable read");
-  const std::uint64_t last = max_index(acks);
-  for (int id : nodes) {
-    BOOST_TEST_REQUIRE(c.wait_applied(id, last, 10s),
-                       "node " << id << " did not apply index " << last << " within 10 s");
-    int stale_lost = 0;
-    for (const auto& a : acks) {
-      const http_reply r = c.call(id, "GET", "/v1/kv/" + a.key + "?stale");
-      if (r.status != 200 || r.body != a.value) {
-        if (++stale_lost <= 5)
-          BOOST_ERROR("acknowledged write " << a.key << " (index " << a.index << ") read ?stale on node " << id << ": "
-                                            << r.brief());
-      }
-    }
-    BOOST_TEST(stale_lost == 0, stale_lost << " acknowledged writes missing in node " << id << "'s local state");
-  }
-}
 
 }  // namespace
 

@@ -12,7 +12,7 @@
 // "MEMBERSHIP CHECK <name>" in their failure message:
 //   removed-follower-learns, removed-follower-harmless,
 //   removed-leader-learns, removed-leader-quiet, self-removal-handover.
-#include "e2e_harness.hpp"
+#include "e2e_clients.hpp"
 
 #include <boost/json.hpp>
 #include <boost/test/unit_test.hpp>
@@ -29,17 +29,6 @@ namespace {
 
 using namespace e2e;
 namespace json = boost::json;
-
-std::uint64_t number(const json::value& v, const char* key) {
-  if (!v.is_object() || !v.as_object().contains(key) || !v.at(key).is_number()) return 0;
-  return v.at(key).to_number<std::uint64_t>();
-}
-
-std::string error_code(const http_reply& r) {
-  const json::value v = r.json();
-  if (!v.is_object() || !v.as_object().contains("error") || !v.at("error").is_string()) return {};
-  return std::string(v.at("error").as_string());
-}
 
 // The members a status lists: id -> voter.
 std::map<int, bool> members_of(const node_status& s) {
@@ -62,120 +51,12 @@ std::string describe(const std::map<int, bool>& ms) {
   return os.str();
 }
 
+// Writes paced so that they last through every step of a story.
+const writer_options paced{.max_writes = 6000, .max_time = 120s, .pause = 3ms};
+
 long long ms_since(clock_type::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - t).count();
 }
-
-// A membership change through node `via`, following 307s to the leader, and
-// retrying while the leader answers 409 busy (a change or the term's first
-// commit still pending) or not_caught_up (a learner not yet within one
-// append batch). Any other answer is returned as is.
-http_reply change_membership(const kv_cluster& c, int via, const std::string& method, const std::string& target,
-                             const std::string& body = {}) {
-  http_reply r;
-  kv_cluster::eventually(
-      20s,
-      [&] {
-        r = c.call_following(via, method, target, body);
-        const std::string code = error_code(r);
-        return !(r.status == 409 && (code == "busy" || code == "not_caught_up"));
-      },
-      100ms);
-  return r;
-}
-
-struct ack {
-  std::string key;
-  std::string value;
-  std::uint64_t index = 0;
-};
-
-// An application writing distinct keys, paced, to the node it believes
-// leads (following 307s; on no answer, 503 or 504 it moves on to the next
-// node: the outcome is unknown and the key is never reused). Every 200 is
-// recorded. Runs on its own thread and never touches Boost.Test; bounded
-// by `max_writes` and `max_time`. (crash_test.cpp has the unpaced twin.)
-class writer {
- public:
-  writer(const kv_cluster& c, std::string prefix, int max_writes = 6000, std::chrono::milliseconds max_time = 120s,
-         std::chrono::milliseconds pause = 3ms)
-      : prefix_(std::move(prefix)), max_writes_(max_writes), max_time_(max_time), pause_(pause) {
-    for (int id : c.ids()) addrs_.push_back(c.http_addr(id));
-    thread_ = std::thread([this] { run(); });
-  }
-  ~writer() { stop(); }
-
-  void stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-  std::size_t acked() const { return acked_; }
-  bool running() const { return !done_; }
-  // Until `more` writes beyond those acknowledged now are acknowledged.
-  bool wait_more(std::size_t more, std::chrono::milliseconds within) const {
-    const std::size_t goal = acked_ + more;
-    return kv_cluster::eventually(
-        within, [&] { return acked_ >= goal; }, 5ms);
-  }
-  std::vector<ack> acks() const {
-    std::lock_guard lock(mutex_);
-    return acks_;
-  }
-  std::string outcomes() const {
-    std::lock_guard lock(mutex_);
-    std::ostringstream os;
-    for (const auto& [what, n] : outcomes_) os << "  " << n << " x " << what << "\n";
-    return os.str();
-  }
-
- private:
-  void run() {
-    const auto end = clock_type::now() + max_time_;
-    std::size_t target = 0;
-    for (int seq = 0; seq < max_writes_ && !stop_ && clock_type::now() < end; ++seq) {
-      std::ostringstream key;
-      key << prefix_ << std::setw(5) << std::setfill('0') << seq;
-      const std::string value = "value-" + std::to_string(seq) + "-" + prefix_;
-      std::string where = addrs_[target], what = "/v1/kv/" + key.str();
-      http_reply r;
-      for (int hop = 0; hop < 3; ++hop) {
-        r = http_call(where, "PUT", what, value, {}, 3000ms);
-        if (r.status != 307) break;
-        auto loc = split_location(r.header("location"));
-        if (!loc) break;
-        std::tie(where, what) = *loc;
-        for (std::size_t i = 0; i < addrs_.size(); ++i)
-          if (addrs_[i] == where) target = i;
-      }
-      {
-        std::lock_guard lock(mutex_);
-        ++outcomes_[r.answered() ? std::to_string(r.status) + " " + error_code(r)
-                                 : "no answer from " + where + " (" + r.failure + ")"];
-        if (r.status == 200) {
-          acks_.push_back(ack{key.str(), value, number(r.json(), "index")});
-          ++acked_;
-        }
-      }
-      if (r.status != 200) target = (target + 1) % addrs_.size();
-      // Paced, so that the writes last through every step of the story.
-      std::this_thread::sleep_for(r.status == 200 ? pause_ : 20ms);
-    }
-    done_ = true;
-  }
-
-  std::vector<std::string> addrs_;
-  std::string prefix_;
-  int max_writes_;
-  std::chrono::milliseconds max_time_;
-  std::chrono::milliseconds pause_;
-  std::atomic<bool> stop_{false};
-  std::atomic<bool> done_{false};
-  std::atomic<std::size_t> acked_{0};
-  mutable std::mutex mutex_;
-  std::vector<ack> acks_;
-  std::map<std::string, int> outcomes_;
-  std::thread thread_;
-};
 
 // Polls GET /v1/status of some nodes on its own thread until stopped, and
 // keeps for each the sequence of roles it reported (each change once) and
@@ -246,66 +127,11 @@ std::uint64_t max_term_among(const kv_cluster& c, const std::vector<int>& ids) {
   return t;
 }
 
-// Polls until one node of `ids` says it leads and every node of `ids`
-// names it, in the same term. (kv_cluster::wait_for_agreement also accepts
-// a leader outside `among` that nobody asks: right after a leader is
-// removed its old followers still name it until they time out.)
-std::optional<int> leader_among(const kv_cluster& c, const std::vector<int>& ids, std::chrono::milliseconds within) {
-  std::optional<int> found;
-  kv_cluster::eventually(
-      within,
-      [&] {
-        std::optional<std::uint64_t> term;
-        int leader = 0;
-        bool says_so = false;
-        for (int id : ids) {
-          auto s = c.status(id);
-          if (!s || s->leader == 0 || (term && (*term != s->term || leader != s->leader))) return false;
-          term = s->term;
-          leader = s->leader;
-          says_so = says_so || (s->id == leader && s->role == "leader");
-        }
-        if (says_so) found = leader;
-        return says_so;
-      },
-      10ms);
-  return found;
-}
-
 // How often `text` occurs in `log`.
 std::size_t occurrences(const std::string& log, const std::string& text) {
   std::size_t n = 0;
   for (auto at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) ++n;
   return n;
-}
-
-// Every acknowledged write is readable: linearizably via `via` (following
-// redirects), and from the local state (?stale) of each node in `nodes`
-// once it has applied the last acknowledged index.
-void check_every_ack_is_readable(const kv_cluster& c, int via, const std::vector<int>& nodes,
-                                 const std::vector<ack>& acks) {
-  int lost = 0;
-  std::uint64_t last = 0;
-  for (const auto& a : acks) {
-    last = std::max(last, a.index);
-    const http_reply r = c.call_following(via, "GET", "/v1/kv/" + a.key);
-    if ((r.status != 200 || r.body != a.value) && ++lost <= 5)
-      BOOST_ERROR("acknowledged write " << a.key << " (index " << a.index << ") read linearizably via node " << via
-                                        << ": " << r.brief());
-  }
-  BOOST_TEST(lost == 0, lost << " of " << acks.size() << " acknowledged writes missing on a linearizable read");
-  for (int id : nodes) {
-    BOOST_TEST_REQUIRE(c.wait_applied(id, last, 10s),
-                       "node " << id << " did not apply index " << last << " within 10 s");
-    int stale_lost = 0;
-    for (const auto& a : acks) {
-      const http_reply r = c.call(id, "GET", "/v1/kv/" + a.key + "?stale");
-      if ((r.status != 200 || r.body != a.value) && ++stale_lost <= 5)
-        BOOST_ERROR("acknowledged write " << a.key << " (index " << a.index << ") read ?stale on node " << id << ": "
-                                          << r.brief());
-    }
-    BOOST_TEST(stale_lost == 0, stale_lost << " acknowledged writes missing in node " << id << "'s local state");
-  }
 }
 
 // Departed members stay reachable for 10 s after a change (coraft-kv keeps
@@ -329,7 +155,7 @@ BOOST_AUTO_TEST_CASE(a_node_joins_as_a_learner_is_promoted_and_an_original_node_
   const int contact = followers[0];  // --join points here: a follower
   const int gone = followers[1];     // removed later
 
-  writer w(c, "m-");
+  writer w(c, "m-", paced);
   BOOST_REQUIRE_MESSAGE(w.wait_more(20, 10s), "the writer got no 20 acknowledgements within 10 s:\n" << w.outcomes());
 
   // [thesis §4.2.1] A new server joins as a learner (non-voting) and catches
@@ -484,7 +310,7 @@ BOOST_AUTO_TEST_CASE(a_leader_that_removes_itself_hands_over_and_stays_quiet) {
   for (int id : c.ids())
     if (id != *leader) rest.push_back(id);
   std::list<writer> writers;
-  for (const char* prefix : {"s-a-", "s-b-"}) writers.emplace_back(c, prefix);
+  for (const char* prefix : {"s-a-", "s-b-"}) writers.emplace_back(c, prefix, paced);
   const auto wait_writes = [&](std::size_t more, std::chrono::milliseconds within) {
     bool all = true;
     for (const auto& w : writers) all = w.wait_more(more, within) && all;
@@ -508,7 +334,7 @@ BOOST_AUTO_TEST_CASE(a_leader_that_removes_itself_hands_over_and_stays_quiet) {
   std::list<writer> burst;
   for (const char* prefix :
        {"s-burst-a-", "s-burst-b-", "s-burst-c-", "s-burst-d-", "s-burst-e-", "s-burst-f-", "s-burst-g-", "s-burst-h-"})
-    burst.emplace_back(c, prefix, 1000, 2000ms, 0ms);
+    burst.emplace_back(c, prefix, writer_options{.max_writes = 1000, .max_time = 2000ms});
   BOOST_REQUIRE(kv_cluster::eventually(
       5s,
       [&] {

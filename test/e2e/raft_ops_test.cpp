@@ -3,7 +3,7 @@
 // leadership transfer moves leadership without an election timeout, SIGTERM
 // of the leader hands leadership over, and followers serve linearizable reads
 // themselves (ReadIndex through the leader) instead of redirecting.
-#include "e2e_harness.hpp"
+#include "e2e_clients.hpp"
 
 #include <boost/json.hpp>
 #include <boost/test/unit_test.hpp>
@@ -14,11 +14,6 @@ namespace {
 
 using namespace e2e;
 namespace json = boost::json;
-
-std::uint64_t number(const json::value& v, const char* key) {
-  if (!v.is_object() || !v.as_object().contains(key)) return 0;
-  return v.at(key).to_number<std::uint64_t>();
-}
 
 // The value of one Prometheus sample `name{node="id"}` on node `id`.
 std::uint64_t metric(const kv_cluster& c, int id, const std::string& name) {

@@ -19,7 +19,7 @@
 // Addresses: slots 31-37 (ports 31100-31702), nodes on 127.0.0.11-13.
 // CORAFT_KV_BINARY=/path/to/coraft-kv runs the stories against another
 // build (e.g. an older commit's, to see them fail there).
-#include "e2e_harness.hpp"
+#include "e2e_clients.hpp"
 
 #include <boost/json.hpp>
 #include <boost/test/unit_test.hpp>
@@ -40,19 +40,6 @@ namespace {
 using namespace e2e;
 namespace json = boost::json;
 namespace fs = std::filesystem;
-
-std::uint64_t number(const json::value& v, const char* key) {
-  if (!v.is_object() || !v.as_object().contains(key) || !v.at(key).is_number()) return 0;
-  return v.at(key).to_number<std::uint64_t>();
-}
-
-std::string text_field(const http_reply& r, const char* key) {
-  const json::value v = r.json();
-  if (!v.is_object() || !v.as_object().contains(key) || !v.at(key).is_string()) return {};
-  return std::string(v.at(key).as_string());
-}
-
-std::string error_code(const http_reply& r) { return text_field(r, "error"); }
 
 std::size_t occurrences(const std::string& text, const std::string& what) {
   std::size_t n = 0;
@@ -77,181 +64,16 @@ std::map<int, bool> members_of(const node_status& s) {
   return out;
 }
 
-struct ack {
-  std::string key;
-  std::string value;
-  std::uint64_t index = 0;
-};
-
-std::uint64_t max_index(const std::vector<ack>& acks) {
-  std::uint64_t m = 0;
-  for (const auto& a : acks) m = std::max(m, a.index);
-  return m;
-}
-
-// Clients writing distinct keys, `threads` at once: to the node each
-// believes leads, following 307s, moving on to the next node on no answer,
-// 503 or 504 (an unknown outcome: the key is never reused). Every 200 is
-// recorded. Threads of its own, never touching Boost.Test; bounded by
-// `max_writes` (in all) and `max_time`.
-class writer {
- public:
-  writer(const kv_cluster& c, std::string prefix, int threads = 4, int max_writes = 4000,
-         std::chrono::milliseconds max_time = 30s)
-      : prefix_(std::move(prefix)), max_writes_(max_writes), end_(clock_type::now() + max_time) {
-    for (int id : c.ids()) addrs_.push_back(c.http_addr(id));
-    for (int t = 0; t < threads; ++t) threads_.emplace_back([this, t] { run(t); });
-  }
-  ~writer() { stop(); }
-  writer(const writer&) = delete;
-  writer& operator=(const writer&) = delete;
-
-  void stop() {
-    stop_ = true;
-    for (auto& t : threads_)
-      if (t.joinable()) t.join();
-  }
-  std::size_t acked() const { return acked_; }
-  bool wait_acked(std::size_t n, std::chrono::milliseconds within) const {
-    return kv_cluster::eventually(
-        within, [&] { return acked_ >= n; }, 5ms);
-  }
-  std::vector<ack> acks() const {
-    std::lock_guard lock(mutex_);
-    return acks_;
-  }
-  std::string outcomes() const {
-    std::lock_guard lock(mutex_);
-    std::ostringstream os;
-    for (const auto& [what, n] : outcomes_) os << "  " << n << " x " << what << "\n";
-    return os.str();
-  }
-
- private:
-  void run(int t) {
-    std::size_t target = static_cast<std::size_t>(t) % addrs_.size();
-    for (int seq = 0; !stop_ && clock_type::now() < end_ && started_++ < max_writes_; ++seq) {
-      std::ostringstream key;
-      key << prefix_ << t << "-" << std::setw(5) << std::setfill('0') << seq;
-      const std::string value = "v" + std::to_string(seq) + "-" + key.str();
-      std::string where = addrs_[target], what = "/v1/kv/" + key.str();
-      http_reply r;
-      for (int hop = 0; hop < 3; ++hop) {
-        r = http_call(where, "PUT", what, value, {}, 3000ms);
-        if (r.status != 307) break;
-        auto loc = split_location(r.header("location"));
-        if (!loc) break;
-        std::tie(where, what) = *loc;
-        for (std::size_t i = 0; i < addrs_.size(); ++i)
-          if (addrs_[i] == where) target = i;
-      }
-      {
-        std::lock_guard lock(mutex_);
-        ++outcomes_[r.answered() ? std::to_string(r.status) + " " + error_code(r) : "no answer"];
-        if (r.status == 200) {
-          acks_.push_back(ack{key.str(), value, number(r.json(), "index")});
-          ++acked_;
-          continue;
-        }
-      }
-      target = (target + 1) % addrs_.size();
-      std::this_thread::sleep_for(20ms);
-    }
-  }
-
-  std::vector<std::string> addrs_;
-  std::string prefix_;
-  int max_writes_;
-  clock_type::time_point end_;
-  std::atomic<bool> stop_{false};
-  std::atomic<int> started_{0};
-  std::atomic<std::size_t> acked_{0};
-  mutable std::mutex mutex_;
-  std::vector<ack> acks_;
-  std::map<std::string, int> outcomes_;
-  std::vector<std::thread> threads_;
-};
-
 // `goal` acknowledged writes (bounded by `within`), then the writers stop.
 std::vector<ack> write_acked(const kv_cluster& c, const std::string& prefix, std::size_t goal,
                              std::chrono::milliseconds within = 30s) {
-  writer w(c, prefix, 4, static_cast<int>(2 * goal + 20), within);
+  writer w(c, prefix, {.threads = 4, .max_writes = static_cast<int>(2 * goal + 20), .max_time = within});
   const bool done = w.wait_acked(goal, within);
   w.stop();
   BOOST_TEST_REQUIRE(done, "only " << w.acked() << " of " << goal << " writes acknowledged within " << within.count()
                                    << " ms:\n"
                                    << w.outcomes());
   return w.acks();
-}
-
-// Every acknowledged write is readable: linearizably via `via` (following
-// redirects), and from the local state (?stale) of each node in `nodes`
-// once it has applied the last acknowledged index.
-void check_every_ack_is_readable(const kv_cluster& c, int via, const std::vector<int>& nodes,
-                                 const std::vector<ack>& acks) {
-  int lost = 0;
-  for (const auto& a : acks) {
-    const http_reply r = c.call_following(via, "GET", "/v1/kv/" + a.key);
-    if ((r.status != 200 || r.body != a.value) && ++lost <= 5)
-      BOOST_ERROR("acknowledged write " << a.key << " (index " << a.index << ") read linearizably via node " << via
-                                        << ": " << r.brief());
-  }
-  BOOST_TEST(lost == 0, lost << " of " << acks.size() << " acknowledged writes missing on a linearizable read");
-  const std::uint64_t last = max_index(acks);
-  for (int id : nodes) {
-    BOOST_TEST_REQUIRE(c.wait_applied(id, last, 15s),
-                       "node " << id << " did not apply index " << last << " within 15 s");
-    int stale_lost = 0;
-    for (const auto& a : acks) {
-      const http_reply r = c.call(id, "GET", "/v1/kv/" + a.key + "?stale");
-      if ((r.status != 200 || r.body != a.value) && ++stale_lost <= 5)
-        BOOST_ERROR("acknowledged write " << a.key << " (index " << a.index << ") read ?stale on node " << id << ": "
-                                          << r.brief());
-    }
-    BOOST_TEST(stale_lost == 0, stale_lost << " of " << acks.size() << " acknowledged writes missing in node " << id
-                                           << "'s local state");
-  }
-}
-
-// Polls until one node of `ids` says it leads and every node of `ids`
-// names it, in the same term.
-std::optional<int> leader_among(const kv_cluster& c, const std::vector<int>& ids, std::chrono::milliseconds within) {
-  std::optional<int> found;
-  kv_cluster::eventually(
-      within,
-      [&] {
-        std::optional<std::uint64_t> term;
-        int leader = 0;
-        bool says_so = false;
-        for (int id : ids) {
-          auto s = c.status(id);
-          if (!s || s->leader == 0 || (term && (*term != s->term || leader != s->leader))) return false;
-          term = s->term;
-          leader = s->leader;
-          says_so = says_so || (s->id == leader && s->role == "leader");
-        }
-        if (says_so) found = leader;
-        return says_so;
-      },
-      10ms);
-  return found;
-}
-
-// A membership change through node `via`, following 307s, retrying while
-// the leader answers 409 busy (a change or the term's first commit pending)
-// or, for `retry_not_caught_up`, not_caught_up (a learner still catching up).
-http_reply change_membership(const kv_cluster& c, int via, const std::string& method, const std::string& target,
-                             const std::string& body = {}, bool retry_not_caught_up = true) {
-  http_reply r;
-  kv_cluster::eventually(
-      20s,
-      [&] {
-        r = c.call_following(via, method, target, body);
-        const std::string code = error_code(r);
-        return !(r.status == 409 && (code == "busy" || (retry_not_caught_up && code == "not_caught_up")));
-      },
-      100ms);
-  return r;
 }
 
 launch with_cluster_flag(std::string cluster) {
@@ -717,7 +539,7 @@ BOOST_AUTO_TEST_CASE(a_node_whose_fsync_fails_exits_and_its_restart_loses_no_ack
     BOOST_TEST(moved.status == 200, "transfer to node 1: " << moved.brief());
   }
 
-  writer w(c, "d-", 2, 6000, 40s);
+  writer w(c, "d-", {.threads = 2, .max_writes = 6000, .max_time = 40s});
   const auto exited = c.wait_exit(1, 20s);
   BOOST_TEST_REQUIRE(exited.has_value(), "node 1 still runs 20 s into the writes with a failing fsync\n"
                                              << w.outcomes());
@@ -750,7 +572,7 @@ BOOST_AUTO_TEST_CASE(a_full_disk_stops_the_node_and_its_restart_loses_no_acknowl
   kv_cluster c(/*slot=*/37, 1);
   c.start(1, {}, faults_build("write=enospc:after=30:file=wal"));
   BOOST_REQUIRE_MESSAGE(c.wait_for_leader(10s), "the one-node cluster elected no leader within 10 s");
-  writer w(c, "e-", 1, 500, 20s);
+  writer w(c, "e-", {.threads = 1, .max_writes = 500, .max_time = 20s});
   const auto exited = c.wait_exit(1, 15s);
   w.stop();
   BOOST_TEST_REQUIRE(exited.has_value(), "node 1 still runs 15 s into the writes with a full disk\n" << w.outcomes());
