@@ -7,7 +7,9 @@ file(GLOB_RECURSE _files
   ${CORE_ROOT}/include/coraft/messages.hpp
   ${CORE_ROOT}/include/coraft/payload.hpp
   ${CORE_ROOT}/include/coraft/detail/splitmix.hpp
-  ${CORE_ROOT}/include/coraft/detail/panic.hpp)
+  ${CORE_ROOT}/include/coraft/detail/panic.hpp
+  ${CORE_ROOT}/include/coraft/detail/bytes.hpp
+  ${CORE_ROOT}/include/coraft/detail/endian.hpp)
 foreach(_f IN LISTS _files)
   file(STRINGS "${_f}" _bad REGEX "#[ \t]*include[ \t]*<(boost/asio|boost/beast|thread|mutex|chrono|fstream|future|condition_variable)")
   if(_bad)

@@ -1,53 +1,33 @@
 #include "kv_state_machine.hpp"
 
+#include <coraft/detail/bytes.hpp>
+
 #include <cstring>
 #include <stdexcept>
 
 namespace coraft::kv {
-namespace {
-
-void put_u32(std::string& out, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) out += static_cast<char>(v >> (8 * i));
-}
-void put_str(std::string& out, std::string_view s) {
-  put_u32(out, static_cast<std::uint32_t>(s.size()));
-  out.append(s);
-}
-bool get_u32(std::string_view& in, std::uint32_t& v) {
-  if (in.size() < 4) return false;
-  v = 0;
-  for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(static_cast<unsigned char>(in[i])) << (8 * i);
-  in.remove_prefix(4);
-  return true;
-}
-bool get_str(std::string_view& in, std::string& s) {
-  std::uint32_t n = 0;
-  if (!get_u32(in, n) || in.size() < n) return false;
-  s.assign(in.substr(0, n));
-  in.remove_prefix(n);
-  return true;
-}
-
-}  // namespace
 
 std::string encode(const command& c) {
   std::string out;
   out.reserve(2 + 12 + c.key.size() + c.value.size() + c.expect.size());
-  out += static_cast<char>(c.kind);
-  out += static_cast<char>(c.cond);
-  put_str(out, c.key);
-  put_str(out, c.value);
-  put_str(out, c.expect);
+  detail::byte_writer w(out);
+  w.u8(static_cast<std::uint8_t>(c.kind));
+  w.u8(static_cast<std::uint8_t>(c.cond));
+  w.counted(c.key, "key");
+  w.counted(c.value, "value");
+  w.counted(c.expect, "expected value");
   return out;
 }
 
 std::optional<command> decode_command(std::string_view in) {
+  detail::byte_reader r(in);
   command c;
-  if (in.size() < 2) return std::nullopt;
-  c.kind = static_cast<op>(in[0]);
-  c.cond = static_cast<condition>(in[1]);
-  in.remove_prefix(2);
-  if (!get_str(in, c.key) || !get_str(in, c.value) || !get_str(in, c.expect) || !in.empty()) return std::nullopt;
+  c.kind = static_cast<op>(r.u8());
+  c.cond = static_cast<condition>(r.u8());
+  c.key = r.counted();
+  c.value = r.counted();
+  c.expect = r.counted();
+  if (!r.done()) return std::nullopt;
   if (c.kind != op::put && c.kind != op::del && c.kind != op::get) return std::nullopt;
   if (c.cond != condition::none && c.cond != condition::expect && c.cond != condition::absent) return std::nullopt;
   return c;
@@ -97,10 +77,11 @@ std::string kv_state_machine::apply(index_t index, std::string_view bytes) {
 
 void kv_state_machine::save_snapshot(snapshot_writer& out) {
   std::string buf;
-  put_u32(buf, static_cast<std::uint32_t>(map_.size()));
+  detail::byte_writer w(buf);
+  w.u32(detail::checked_u32(map_.size(), "key count"));
   for (const auto& [k, v] : map_) {
-    put_str(buf, k);
-    put_str(buf, v);
+    w.counted(k, "key");
+    w.counted(v, "value");
     if (buf.size() > (1u << 20)) {
       out.write(std::as_bytes(std::span(buf.data(), buf.size())));
       buf.clear();
@@ -113,14 +94,15 @@ void kv_state_machine::restore_snapshot(snapshot_reader& in) {
   std::string all;
   std::byte chunk[65536];
   while (std::size_t n = in.read(chunk)) all.append(reinterpret_cast<const char*>(chunk), n);
-  std::string_view v = all;
-  std::uint32_t count = 0;
-  if (!get_u32(v, count)) throw std::runtime_error("kv snapshot: truncated");
+  detail::byte_reader r(all);
+  const std::uint32_t count = r.u32();
+  if (!r.ok()) throw std::runtime_error("kv snapshot: truncated");
   std::map<std::string, std::string, std::less<>> m;
   for (std::uint32_t i = 0; i < count; ++i) {
-    std::string k, val;
-    if (!get_str(v, k) || !get_str(v, val)) throw std::runtime_error("kv snapshot: truncated entry");
-    m.emplace(std::move(k), std::move(val));
+    const std::string_view k = r.counted();
+    const std::string_view val = r.counted();
+    if (!r.ok()) throw std::runtime_error("kv snapshot: truncated entry");
+    m.emplace(std::string(k), std::string(val));
   }
   map_ = std::move(m);
 }

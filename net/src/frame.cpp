@@ -2,6 +2,7 @@
 // in coraft/net/frame.hpp).
 #include <coraft/net/frame.hpp>
 
+#include <coraft/detail/bytes.hpp>
 #include <coraft/detail/crc32c.hpp>
 
 #include <limits>
@@ -58,187 +59,124 @@ constexpr std::size_t min_entry_bytes = 8 + 8 + 1 + 4;
 
 // ---- writing ----------------------------------------------------------------
 
-void put_u8(std::vector<char>& out, std::uint8_t v) { out.push_back(static_cast<char>(v)); }
-void put_u16(std::vector<char>& out, std::uint16_t v) {
-  for (int i = 0; i < 2; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-}
-void put_u32(std::vector<char>& out, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-}
-void put_u64(std::vector<char>& out, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-}
-void patch_u32(std::vector<char>& out, std::size_t at, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) out[at + static_cast<std::size_t>(i)] = static_cast<char>((v >> (8 * i)) & 0xFF);
-}
-std::uint32_t checked_u32(std::size_t n, const char* what) {
-  if (n > std::numeric_limits<std::uint32_t>::max())
-    throw std::length_error(std::string("coraft frame: ") + what + " does not fit a u32 length");
-  return static_cast<std::uint32_t>(n);
-}
+using writer = detail::byte_writer<std::vector<char>>;
+using detail::checked_u32;
 
-void put_body(std::vector<char>& out, const vote_request& b) {
-  put_u8(out, static_cast<std::uint8_t>(tag::vote_request));
-  put_u64(out, b.last_log.term);
-  put_u64(out, b.last_log.index);
-  put_u8(out, static_cast<std::uint8_t>((b.pre_vote ? 1 : 0) | (b.transfer ? 2 : 0)));
+void put_body(writer& w, const vote_request& b) {
+  w.u8(static_cast<std::uint8_t>(tag::vote_request));
+  w.u64(b.last_log.term);
+  w.u64(b.last_log.index);
+  w.u8(static_cast<std::uint8_t>((b.pre_vote ? 1 : 0) | (b.transfer ? 2 : 0)));
 }
-void put_body(std::vector<char>& out, const vote_response& b) {
-  put_u8(out, static_cast<std::uint8_t>(tag::vote_response));
-  put_u8(out, static_cast<std::uint8_t>((b.granted ? 1 : 0) | (b.pre_vote ? 2 : 0)));
+void put_body(writer& w, const vote_response& b) {
+  w.u8(static_cast<std::uint8_t>(tag::vote_response));
+  w.u8(static_cast<std::uint8_t>((b.granted ? 1 : 0) | (b.pre_vote ? 2 : 0)));
 }
-void put_body(std::vector<char>& out, const append_request& b) {
-  put_u8(out, static_cast<std::uint8_t>(tag::append_request));
-  put_u64(out, b.prev_log.term);
-  put_u64(out, b.prev_log.index);
-  put_u64(out, b.leader_commit);
-  put_u32(out, checked_u32(b.entries.size(), "entry count"));
+void put_body(writer& w, const append_request& b) {
+  w.u8(static_cast<std::uint8_t>(tag::append_request));
+  w.u64(b.prev_log.term);
+  w.u64(b.prev_log.index);
+  w.u64(b.leader_commit);
+  w.u32(checked_u32(b.entries.size(), "entry count"));
   for (const entry& e : b.entries) {
-    put_u64(out, e.term);
-    put_u64(out, e.index);
-    put_u8(out, static_cast<std::uint8_t>(e.type));
-    put_u32(out, checked_u32(e.data.size(), "entry data"));
-    out.insert(out.end(), e.data.data(), e.data.data() + e.data.size());
+    w.u64(e.term);
+    w.u64(e.index);
+    w.u8(static_cast<std::uint8_t>(e.type));
+    w.counted(e.data.view(), "entry data");
   }
 }
-void put_body(std::vector<char>& out, const append_response& b) {
-  put_u8(out, static_cast<std::uint8_t>(tag::append_response));
-  put_u8(out, b.success ? 1 : 0);
-  put_u64(out, b.index);
-  put_u64(out, b.hint.term);
-  put_u64(out, b.hint.index);
+void put_body(writer& w, const append_response& b) {
+  w.u8(static_cast<std::uint8_t>(tag::append_response));
+  w.u8(b.success ? 1 : 0);
+  w.u64(b.index);
+  w.u64(b.hint.term);
+  w.u64(b.hint.index);
 }
-void put_body(std::vector<char>& out, const heartbeat_request& b) {
-  put_u8(out, static_cast<std::uint8_t>(tag::heartbeat_request));
-  put_u64(out, b.commit);
-  put_u64(out, b.read_seq);
+void put_body(writer& w, const heartbeat_request& b) {
+  w.u8(static_cast<std::uint8_t>(tag::heartbeat_request));
+  w.u64(b.commit);
+  w.u64(b.read_seq);
 }
-void put_body(std::vector<char>& out, const heartbeat_response& b) {
-  put_u8(out, static_cast<std::uint8_t>(tag::heartbeat_response));
-  put_u64(out, b.read_seq);
+void put_body(writer& w, const heartbeat_response& b) {
+  w.u8(static_cast<std::uint8_t>(tag::heartbeat_response));
+  w.u64(b.read_seq);
 }
-void put_body(std::vector<char>& out, const read_index_request& b) {
-  put_u8(out, static_cast<std::uint8_t>(tag::read_index_request));
-  put_u64(out, b.ctx);
+void put_body(writer& w, const read_index_request& b) {
+  w.u8(static_cast<std::uint8_t>(tag::read_index_request));
+  w.u64(b.ctx);
 }
-void put_body(std::vector<char>& out, const read_index_response& b) {
-  put_u8(out, static_cast<std::uint8_t>(tag::read_index_response));
-  put_u8(out, b.ok ? 1 : 0);
-  put_u64(out, b.ctx);
-  put_u64(out, b.index);
+void put_body(writer& w, const read_index_response& b) {
+  w.u8(static_cast<std::uint8_t>(tag::read_index_response));
+  w.u8(b.ok ? 1 : 0);
+  w.u64(b.ctx);
+  w.u64(b.index);
 }
-void put_body(std::vector<char>& out, const install_snapshot_request& b) {
-  put_u8(out, static_cast<std::uint8_t>(tag::install_snapshot_request));
-  put_u8(out, b.done ? 1 : 0);
-  put_u64(out, b.meta.last.term);
-  put_u64(out, b.meta.last.index);
+void put_body(writer& w, const install_snapshot_request& b) {
+  w.u8(static_cast<std::uint8_t>(tag::install_snapshot_request));
+  w.u8(b.done ? 1 : 0);
+  w.u64(b.meta.last.term);
+  w.u64(b.meta.last.index);
   // The configuration in its one binary form (coraft/types.hpp).
-  const std::string config = encode_membership(b.meta.config);
-  put_u32(out, checked_u32(config.size(), "snapshot configuration"));
-  out.insert(out.end(), config.begin(), config.end());
-  put_u64(out, b.meta.size);
-  put_u32(out, b.meta.crc);
-  put_u64(out, b.offset);
-  put_u32(out, checked_u32(b.data.size(), "snapshot chunk"));
-  out.insert(out.end(), b.data.data(), b.data.data() + b.data.size());
+  w.counted(encode_membership(b.meta.config), "snapshot configuration");
+  w.u64(b.meta.size);
+  w.u32(b.meta.crc);
+  w.u64(b.offset);
+  w.counted(b.data.view(), "snapshot chunk");
 }
-void put_body(std::vector<char>& out, const install_snapshot_response& b) {
-  put_u8(out, static_cast<std::uint8_t>(tag::install_snapshot_response));
-  put_u8(out, b.installed ? 1 : 0);
-  put_u64(out, b.index);
-  put_u64(out, b.next_offset);
+void put_body(writer& w, const install_snapshot_response& b) {
+  w.u8(static_cast<std::uint8_t>(tag::install_snapshot_response));
+  w.u8(b.installed ? 1 : 0);
+  w.u64(b.index);
+  w.u64(b.next_offset);
 }
-void put_body(std::vector<char>& out, const timeout_now&) { put_u8(out, static_cast<std::uint8_t>(tag::timeout_now)); }
+void put_body(writer& w, const timeout_now&) { w.u8(static_cast<std::uint8_t>(tag::timeout_now)); }
 
 // Writes a header with a placeholder length and checksum, calls
 // `write_body`, then patches both. Returns the frame's size.
 template <class F>
 std::size_t put_frame(std::vector<char>& out, frame_type type, F write_body) {
   const std::size_t start = out.size();
-  put_u32(out, frame_magic);
-  put_u8(out, frame_version);
-  put_u8(out, static_cast<std::uint8_t>(type));
-  put_u16(out, 0);
-  put_u32(out, 0);  // body length, patched below
-  put_u32(out, 0);  // checksum, patched below
+  writer w(out);
+  w.u32(frame_magic);
+  w.u8(frame_version);
+  w.u8(static_cast<std::uint8_t>(type));
+  w.u16(0);
+  w.u32(0);  // body length, patched below
+  w.u32(0);  // checksum, patched below
   const std::size_t body_start = out.size();
+  std::uint32_t length = 0;
   try {
-    write_body(out);
+    write_body(w);
+    length = checked_u32(out.size() - body_start, "frame body");
   } catch (...) {
     out.resize(start);  // leave `out` as it was
     throw;
   }
   const std::span<const char> body(out.data() + body_start, out.size() - body_start);
-  std::uint32_t length = 0;
-  try {
-    length = checked_u32(body.size(), "frame body");
-  } catch (...) {
-    out.resize(start);
-    throw;
-  }
-  patch_u32(out, start + 8, length);
-  patch_u32(out, start + 12, checksum_of(body));
+  w.patch_u32(start + 8, length);
+  w.patch_u32(start + 12, checksum_of(body));
   return out.size() - start;
 }
 
 // ---- reading ----------------------------------------------------------------
 
-// Reads fields from a span; any read past its end clears ok() and returns
-// zeros. Callers check ok() once at the end (or before allocating).
-class cursor {
- public:
-  explicit cursor(std::span<const char> bytes) : bytes_(bytes) {}
+using detail::byte_reader;
 
-  bool ok() const { return ok_; }
-  // A term (see max_term): one at or above it makes the frame malformed.
-  term_t term() {
-    const std::uint64_t v = u64();
-    if (v >= max_term) ok_ = false;
-    return v;
-  }
-  std::size_t remaining() const { return bytes_.size() - pos_; }
-  bool at_end() const { return pos_ == bytes_.size(); }
-
-  std::uint8_t u8() { return static_cast<std::uint8_t>(little(1)); }
-  std::uint16_t u16() { return static_cast<std::uint16_t>(little(2)); }
-  std::uint32_t u32() { return static_cast<std::uint32_t>(little(4)); }
-  std::uint64_t u64() { return little(8); }
-  std::string_view bytes(std::size_t n) {
-    if (!ok_ || n > remaining()) {
-      ok_ = false;
-      return {};
-    }
-    std::string_view v(bytes_.data() + pos_, n);
-    pos_ += n;
-    return v;
-  }
-
- private:
-  std::uint64_t little(std::size_t n) {
-    if (!ok_ || n > remaining()) {
-      ok_ = false;
-      return 0;
-    }
-    std::uint64_t v = 0;
-    for (std::size_t i = 0; i < n; ++i)
-      v |= static_cast<std::uint64_t>(static_cast<unsigned char>(bytes_[pos_ + i])) << (8 * i);
-    pos_ += n;
-    return v;
-  }
-
-  std::span<const char> bytes_;
-  std::size_t pos_ = 0;
-  bool ok_ = true;
-};
+// A term (see max_term): one at or above it makes the frame malformed.
+term_t read_term(byte_reader& c) {
+  const std::uint64_t v = c.u64();
+  if (v >= max_term) c.fail();
+  return v;
+}
 
 // Flags with only `allowed` bits; anything else is malformed.
 bool flags_ok(std::uint8_t flags, std::uint8_t allowed) { return (flags & ~allowed) == 0; }
 
-bool read_body(cursor& c, tag t, message_body& out) {
+bool read_body(byte_reader& c, tag t, message_body& out) {
   switch (t) {
     case tag::vote_request: {
       vote_request b;
-      b.last_log.term = c.term();
+      b.last_log.term = read_term(c);
       b.last_log.index = c.u64();
       const std::uint8_t f = c.u8();
       if (!flags_ok(f, 0x3)) return false;
@@ -258,7 +196,7 @@ bool read_body(cursor& c, tag t, message_body& out) {
     }
     case tag::append_request: {
       append_request b;
-      b.prev_log.term = c.term();
+      b.prev_log.term = read_term(c);
       b.prev_log.index = c.u64();
       b.leader_commit = c.u64();
       const std::uint32_t count = c.u32();
@@ -268,7 +206,7 @@ bool read_body(cursor& c, tag t, message_body& out) {
       b.entries.reserve(count);
       for (std::uint32_t i = 0; i < count; ++i) {
         entry e;
-        e.term = c.term();
+        e.term = read_term(c);
         e.index = c.u64();
         const std::uint8_t type = c.u8();
         if (type > static_cast<std::uint8_t>(entry_type::config)) return false;
@@ -288,7 +226,7 @@ bool read_body(cursor& c, tag t, message_body& out) {
       if (!flags_ok(f, 0x1)) return false;
       b.success = (f & 1) != 0;
       b.index = c.u64();
-      b.hint.term = c.term();
+      b.hint.term = read_term(c);
       b.hint.index = c.u64();
       out = b;
       return true;
@@ -327,7 +265,7 @@ bool read_body(cursor& c, tag t, message_body& out) {
       const std::uint8_t f = c.u8();
       if (!flags_ok(f, 0x1)) return false;
       b.done = (f & 1) != 0;
-      b.meta.last.term = c.term();
+      b.meta.last.term = read_term(c);
       b.meta.last.index = c.u64();
       const std::uint32_t config_len = c.u32();
       const std::string_view config = c.bytes(config_len);
@@ -368,27 +306,27 @@ const boost::system::error_category& frame_category() noexcept {
 }
 
 std::size_t encode(const message& m, std::vector<char>& out) {
-  return put_frame(out, frame_type::raft_message, [&m](std::vector<char>& o) {
-    put_u64(o, m.from);
-    put_u64(o, m.to);
-    put_u64(o, m.term);
-    std::visit([&o](const auto& b) { put_body(o, b); }, m.body);
+  return put_frame(out, frame_type::raft_message, [&m](writer& w) {
+    w.u64(m.from);
+    w.u64(m.to);
+    w.u64(m.term);
+    std::visit([&w](const auto& b) { put_body(w, b); }, m.body);
   });
 }
 
 std::size_t encode_hello(const hello& h, std::vector<char>& out) {
   if (h.cluster_id.size() > max_cluster_id_bytes)
     throw std::length_error("coraft frame: cluster id longer than 256 bytes");
-  return put_frame(out, frame_type::hello, [&h](std::vector<char>& o) {
-    put_u16(o, static_cast<std::uint16_t>(h.cluster_id.size()));
-    o.insert(o.end(), h.cluster_id.begin(), h.cluster_id.end());
-    put_u64(o, h.id);
+  return put_frame(out, frame_type::hello, [&h](writer& w) {
+    w.u16(static_cast<std::uint16_t>(h.cluster_id.size()));
+    w.bytes(h.cluster_id);
+    w.u64(h.id);
   });
 }
 
 boost::system::result<frame_header> decode_header(std::span<const char> bytes, std::size_t max_frame_bytes) {
   if (bytes.size() < frame_header_bytes) return frame_errc::truncated;
-  cursor c(bytes.first(frame_header_bytes));
+  byte_reader c(bytes.first(frame_header_bytes));
   if (c.u32() != frame_magic) return frame_errc::bad_magic;
   if (c.u8() != frame_version) return frame_errc::bad_version;
   const std::uint8_t type = c.u8();
@@ -412,25 +350,25 @@ boost::system::error_code verify_body(const frame_header& h, std::span<const cha
 }
 
 boost::system::result<message> decode_message(std::span<const char> body) {
-  cursor c(body);
+  byte_reader c(body);
   message m;
   m.from = c.u64();
   m.to = c.u64();
   m.term = c.u64();
   const std::uint8_t t = c.u8();
   if (!c.ok() || m.term >= max_term) return frame_errc::malformed;
-  if (!read_body(c, static_cast<tag>(t), m.body) || !c.ok() || !c.at_end()) return frame_errc::malformed;
+  if (!read_body(c, static_cast<tag>(t), m.body) || !c.ok() || !c.done()) return frame_errc::malformed;
   return m;
 }
 
 boost::system::result<hello> decode_hello(std::span<const char> body) {
-  cursor c(body);
+  byte_reader c(body);
   hello h;
   const std::uint16_t len = c.u16();
   if (len > max_cluster_id_bytes) return frame_errc::malformed;
   h.cluster_id = std::string(c.bytes(len));
   h.id = c.u64();
-  if (!c.ok() || !c.at_end()) return frame_errc::malformed;
+  if (!c.ok() || !c.done()) return frame_errc::malformed;
   return h;
 }
 

@@ -19,7 +19,7 @@
 //     §4.2.2]. Removed servers that never learn it cannot disrupt: they
 //     are pre-voting outside every leader's lease [thesis §4.2.3, §9.6].
 #include <coraft/core/raft.hpp>
-#include <coraft/detail/endian.hpp>
+#include <coraft/detail/bytes.hpp>
 #include <coraft/detail/planted.hpp>
 
 #include <algorithm>
@@ -29,17 +29,6 @@ namespace coraft {
 namespace {
 constexpr std::uint32_t max_members = 1024;
 constexpr std::uint32_t max_address = 1024;
-
-void put_u32(std::string& out, std::uint32_t v) {
-  char b[4];
-  detail::store_le(b, v);
-  out.append(b, 4);
-}
-void put_u64(std::string& out, std::uint64_t v) {
-  char b[8];
-  detail::store_le(b, v);
-  out.append(b, 8);
-}
 }  // namespace
 
 bool membership::is_voter(node_id id) const { return std::find(voters.begin(), voters.end(), id) != voters.end(); }
@@ -50,52 +39,37 @@ bool membership::is_learner(node_id id) const {
 // [u32 n][u64 voter]*n [u32 n][u64 learner]*n [u32 n]([u64 id][u32 len][bytes])*n
 std::string encode_membership(const membership& m) {
   std::string out;
+  detail::byte_writer w(out);
   for (const auto* ids : {&m.voters, &m.learners}) {
-    put_u32(out, static_cast<std::uint32_t>(ids->size()));
-    for (node_id id : *ids) put_u64(out, id);
+    w.u32(static_cast<std::uint32_t>(ids->size()));
+    for (node_id id : *ids) w.u64(id);
   }
-  put_u32(out, static_cast<std::uint32_t>(m.addresses.size()));
+  w.u32(static_cast<std::uint32_t>(m.addresses.size()));
   for (const auto& [id, a] : m.addresses) {
-    put_u64(out, id);
-    put_u32(out, static_cast<std::uint32_t>(a.size()));
-    out += a;
+    w.u64(id);
+    w.counted(a, "member address");
   }
   return out;
 }
 
 std::optional<membership> decode_membership(std::string_view b) {
-  std::size_t at = 0;
-  bool ok = true;
-  auto need = [&](std::size_t n) { return ok = ok && b.size() - at >= n; };
-  auto u32 = [&]() -> std::uint32_t {
-    if (!need(4)) return 0;
-    const auto v = detail::load_le<std::uint32_t>(b.data() + at);
-    at += 4;
-    return v;
-  };
-  auto u64 = [&]() -> std::uint64_t {
-    if (!need(8)) return 0;
-    const auto v = detail::load_le<std::uint64_t>(b.data() + at);
-    at += 8;
-    return v;
-  };
+  detail::byte_reader r(b);
   membership m;
   for (auto* ids : {&m.voters, &m.learners}) {
-    const std::uint32_t n = u32();
-    if (!ok || n > max_members || !need(8ull * n)) return std::nullopt;
+    const std::uint32_t n = r.u32();
+    if (!r.ok() || n > max_members || r.remaining() / 8 < n) return std::nullopt;
     ids->reserve(n);
-    for (std::uint32_t i = 0; i < n; ++i) ids->push_back(u64());
+    for (std::uint32_t i = 0; i < n; ++i) ids->push_back(r.u64());
   }
-  const std::uint32_t n = u32();
-  if (!ok || n > max_members) return std::nullopt;
+  const std::uint32_t n = r.u32();
+  if (!r.ok() || n > max_members) return std::nullopt;
   for (std::uint32_t i = 0; i < n; ++i) {
-    const node_id id = u64();
-    const std::uint32_t len = u32();
-    if (!ok || len > max_address || !need(len)) return std::nullopt;
-    m.addresses[id] = std::string(b.substr(at, len));
-    at += len;
+    const node_id id = r.u64();
+    const std::string_view a = r.counted(max_address);
+    if (!r.ok()) return std::nullopt;
+    m.addresses[id] = std::string(a);
   }
-  if (!ok || at != b.size()) return std::nullopt;
+  if (!r.done()) return std::nullopt;
   return m;
 }
 

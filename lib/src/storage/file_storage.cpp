@@ -1,8 +1,8 @@
 // file_storage.cpp — the data directory and the I/O thread around the WAL.
 #include <coraft/file_storage.hpp>
 
+#include <coraft/detail/bytes.hpp>
 #include <coraft/detail/crc32c.hpp>
-#include <coraft/detail/endian.hpp>
 #include <coraft/detail/planted.hpp>
 
 #include <boost/asio/append.hpp>
@@ -59,69 +59,45 @@ bool parse_snapshot_name(const std::string& name, index_t& index) {
   return true;
 }
 
-void put64(std::string& out, std::uint64_t v) {
-  char b[8];
-  detail::store_le(b, v);
-  out.append(b, 8);
-}
-void put32(std::string& out, std::uint32_t v) {
-  char b[4];
-  detail::store_le(b, v);
-  out.append(b, 4);
-}
-
 std::string snapshot_header(const snapshot_meta& m, std::uint64_t data_id) {
   std::string h;
-  put64(h, snapshot_magic);
-  put64(h, data_id);
-  put64(h, m.last.term);
-  put64(h, m.last.index);
-  const std::string config = encode_membership(m.config);
-  put32(h, static_cast<std::uint32_t>(config.size()));
-  h += config;
-  put64(h, m.size);
-  put32(h, m.crc);
-  put32(h, detail::crc32c(h.data(), h.size()));
+  detail::byte_writer w(h);
+  w.u64(snapshot_magic);
+  w.u64(data_id);
+  w.u64(m.last.term);
+  w.u64(m.last.index);
+  w.counted(encode_membership(m.config), "snapshot configuration");
+  w.u64(m.size);
+  w.u32(m.crc);
+  w.u32(detail::crc32c(h.data(), h.size()));
   return h;
 }
 
 // Parses and verifies a whole snapshot file; nullopt with `why` when invalid.
 std::optional<snapshot> parse_snapshot(const std::string& f, std::uint64_t data_id, std::string& why) {
-  std::size_t at = 0;
-  auto need = [&](std::size_t n) { return f.size() - at >= n; };
-  auto get64 = [&] {
-    const auto v = detail::load_le<std::uint64_t>(f.data() + at);
-    at += 8;
-    return v;
-  };
-  auto get32 = [&] {
-    const auto v = detail::load_le<std::uint32_t>(f.data() + at);
-    at += 4;
-    return v;
-  };
+  detail::byte_reader r(f);
   snapshot s;
-  if (!need(32) || get64() != snapshot_magic) return why = "not a snapshot file (or of another format)", std::nullopt;
-  if (const std::uint64_t id = get64(); id != data_id)
+  if (r.u64() != snapshot_magic || r.remaining() < 24)
+    return why = "not a snapshot file (or of another format)", std::nullopt;
+  if (const std::uint64_t id = r.u64(); id != data_id)
     return why = "a snapshot of another data directory (id " + std::to_string(id) + ")", std::nullopt;
-  s.meta.last.term = get64();
-  s.meta.last.index = get64();
-  {
-    if (!need(4)) return why = "truncated header", std::nullopt;
-    const std::uint32_t n = get32();
-    if (!need(n)) return why = "truncated header", std::nullopt;
-    auto config = decode_membership(std::string_view(f).substr(at, n));
-    if (!config) return why = "bad configuration", std::nullopt;
-    s.meta.config = std::move(*config);
-    at += n;
-  }
-  if (!need(16)) return why = "truncated header", std::nullopt;
-  s.meta.size = get64();
-  s.meta.crc = get32();
-  const std::size_t header_end = at;
-  if (get32() != detail::crc32c(f.data(), header_end)) return why = "header checksum mismatch", std::nullopt;
-  if (f.size() - at != s.meta.size) return why = "data is not the recorded size", std::nullopt;
-  if (detail::crc32c(f.data() + at, f.size() - at) != s.meta.crc) return why = "data checksum mismatch", std::nullopt;
-  s.data = payload(std::string_view(f).substr(at));
+  s.meta.last.term = r.u64();
+  s.meta.last.index = r.u64();
+  const std::string_view config_bytes = r.counted();
+  if (!r.ok()) return why = "truncated header", std::nullopt;
+  auto config = decode_membership(config_bytes);
+  if (!config) return why = "bad configuration", std::nullopt;
+  s.meta.config = std::move(*config);
+  s.meta.size = r.u64();
+  s.meta.crc = r.u32();
+  const std::size_t header_end = r.offset();
+  const std::uint32_t header_crc = r.u32();
+  if (!r.ok()) return why = "truncated header", std::nullopt;
+  if (header_crc != detail::crc32c(f.data(), header_end)) return why = "header checksum mismatch", std::nullopt;
+  if (r.remaining() != s.meta.size) return why = "data is not the recorded size", std::nullopt;
+  const std::string_view data = r.bytes(r.remaining());
+  if (detail::crc32c(data.data(), data.size()) != s.meta.crc) return why = "data checksum mismatch", std::nullopt;
+  s.data = payload(data);
   return s;
 }
 
