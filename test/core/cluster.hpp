@@ -13,6 +13,8 @@
 // Violations are collected as text (see violations()); the test fails on them.
 #pragma once
 
+#include "hand_driven.hpp"
+
 #include <support/core_node.hpp>
 
 #include <coraft/core/raft.hpp>
@@ -39,7 +41,7 @@ inline core::options paper_options() {
   return o;
 }
 
-class cluster {
+class cluster : public hand_network<cluster> {
  public:
   using filter = std::function<bool(const message&)>;
 
@@ -66,17 +68,6 @@ class cluster {
   }
 
   // --- the network -------------------------------------------------------
-
-  // Messages sent and not yet delivered or dropped, in send order.
-  std::vector<message>& in_flight() { return net_; }
-
-  bool linked(node_id a, node_id b) const { return !cut_.count({std::min(a, b), std::max(a, b)}); }
-  void cut(node_id a, node_id b) { cut_.insert({std::min(a, b), std::max(a, b)}); }
-  void isolate(node_id id) {
-    for (node_id other : ids())
-      if (other != id) cut(id, other);
-  }
-  void heal() { cut_.clear(); }
 
   // Drains ready batches of every up node until none has one; messages that
   // may go out now join the network, writes wait for sync().
@@ -153,7 +144,7 @@ class cluster {
       if (net_.empty() && !synced) return;
       deliver();
     }
-    violations_.push_back("stabilize: still busy after " + std::to_string(max_rounds) + " rounds");
+    safety_.add("stabilize: still busy after " + std::to_string(max_rounds) + " rounds");
   }
 
   // --- time and failures ---------------------------------------------------
@@ -186,7 +177,7 @@ class cluster {
   }
   void restart(node_id id) {
     node(id).restart();
-    seen_applied_[id].clear();  // a new incarnation applies from the start
+    seen_applied_[id] = 0;  // a new incarnation applies from the start
     take_all();
   }
 
@@ -220,7 +211,7 @@ class cluster {
   }
 
   // Safety violations seen so far (empty when all is well).
-  const std::vector<std::string>& violations() const { return violations_; }
+  const std::vector<std::string>& violations() const { return safety_.violations(); }
 
   // Called for each delivered / lost message (the scenario output uses them).
   std::function<void(const message&)> on_deliver;
@@ -228,57 +219,18 @@ class cluster {
   // Called after a delivered message was stepped and its ready batch taken.
   std::function<void(const message&)> on_stepped;
 
-  // Runs every check; panics inside a core abort the test binary.
+  // Runs every check (hand_driven.hpp); panics inside a core abort the
+  // test binary.
   void check() {
-    for (auto& [id, n] : nodes_) {
-      if (!n.up()) continue;
-      const core::raft& r = n.raft();
-      r.check_invariants();
-      // Election Safety [§5.2]: "at most one leader can be elected in a given term".
-      if (r.state() == core::role::leader) {
-        auto [it, fresh] = leader_of_term_.emplace(r.term(), id);
-        if (!fresh && it->second != id)
-          violations_.push_back("two leaders in term " + std::to_string(r.term()) + ": " + std::to_string(it->second) +
-                                " and " + std::to_string(id));
-      }
-      // State Machine Safety [§5.4.3]: applied entries agree at each index.
-      const auto& applied = n.applied();
-      for (std::size_t k = seen_applied_[id].size(); k < applied.size(); ++k) {
-        const entry& e = applied[k];
-        auto [it, fresh] = applied_at_.emplace(e.index, e);
-        auto [at, first] = applied_term_.emplace(e.index, r.term());
-        if (!first) at->second = std::min(at->second, r.term());
-        if (!fresh && !(it->second == e))
-          violations_.push_back("node " + std::to_string(id) + " applied a different entry at index " +
-                                std::to_string(e.index));
-      }
-      seen_applied_[id].assign(applied.begin(), applied.end());
-      // Leader Completeness [§5.4]: "if a log entry is committed in a given
-      // term, then that entry will be present in the logs of the leaders for
-      // all higher-numbered terms". An entry seen applied by a node at term t
-      // was committed at a term <= t, so every leader of a term above t holds it.
-      if (r.state() == core::role::leader) {
-        for (const auto& [index, e] : applied_at_) {
-          if (applied_term_.at(index) >= r.term()) continue;
-          const entry* mine = r.entry_at(index);
-          if (index >= r.first_index() && (mine == nullptr || !(*mine == e)))
-            violations_.push_back("leader " + std::to_string(id) + " of term " + std::to_string(r.term()) +
-                                  " lacks applied entry " + std::to_string(index));
-        }
-      }
-    }
+    for (auto& [id, n] : nodes_)
+      if (n.up()) safety_.check(id, n.raft(), n.applied(), seen_applied_[id]);
   }
 
  private:
   core::options base_;
   std::map<node_id, core_node> nodes_;
-  std::vector<message> net_;
-  std::set<std::pair<node_id, node_id>> cut_;
-  std::map<term_t, node_id> leader_of_term_;
-  std::map<index_t, entry> applied_at_;
-  std::map<index_t, term_t> applied_term_;  // lowest term of a node seen applying it
-  std::map<node_id, std::vector<entry>> seen_applied_;
-  std::vector<std::string> violations_;
+  safety_record safety_;
+  std::map<node_id, std::size_t> seen_applied_;  // entries of each node's applied list checked
 };
 
 // Message helpers -----------------------------------------------------------

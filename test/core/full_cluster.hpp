@@ -14,10 +14,12 @@
 //
 // Like `cluster`, nothing is random: messages stay in flight until a test
 // delivers or drops them, writes stay pending until a sync. After every step
-// it checks each core's invariants, Election Safety and State Machine Safety
-// (no two nodes apply different entries at an index), plus the contract:
-// nothing is applied while an installation is pending.
+// it checks each core's invariants and the safety properties across nodes
+// (hand_driven.hpp), plus the contract: nothing is applied while an
+// installation is pending.
 #pragma once
+
+#include "hand_driven.hpp"
 
 #include <coraft/core/raft.hpp>
 #include <coraft/detail/crc32c.hpp>
@@ -70,7 +72,7 @@ struct full_node {
   }
 };
 
-class full_cluster {
+class full_cluster : public hand_network<full_cluster> {
  public:
   using filter = std::function<bool(const message&)>;
 
@@ -99,14 +101,6 @@ class full_cluster {
   }
 
   // --- the network -------------------------------------------------------
-  std::vector<message>& in_flight() { return net_; }
-  bool linked(node_id a, node_id b) const { return !cut_.count({std::min(a, b), std::max(a, b)}); }
-  void cut(node_id a, node_id b) { cut_.insert({std::min(a, b), std::max(a, b)}); }
-  void isolate(node_id id) {
-    for (node_id o : ids())
-      if (o != id) cut(id, o);
-  }
-  void heal() { cut_.clear(); }
 
   bool take(node_id id) {
     full_node& n = node(id);
@@ -119,11 +113,11 @@ class full_cluster {
     p.after_sync = std::move(rd.send_after_sync);
     p.install = std::move(rd.install_snapshot);
     if (!rd.apply.empty() && n.install_pending())
-      violations_.push_back("node " + std::to_string(id) + " handed out entries to apply while installing");
+      safety_.add("node " + std::to_string(id) + " handed out entries to apply while installing");
     for (auto& e : rd.apply) {
       if (e.index != n.sm_applied + 1)
-        violations_.push_back("node " + std::to_string(id) + " applied " + std::to_string(e.index) + " after " +
-                              std::to_string(n.sm_applied));
+        safety_.add("node " + std::to_string(id) + " applied " + std::to_string(e.index) + " after " +
+                    std::to_string(n.sm_applied));
       n.sm_applied = e.index;
       if (e.type == entry_type::normal) n.sm += std::to_string(e.index) + "=" + std::string(e.data.view()) + ";";
       n.applied.push_back(std::move(e));
@@ -156,8 +150,8 @@ class full_cluster {
       if (!w.entries.empty()) {
         const index_t first = w.entries.front().index;
         if (first <= n.log_base) {
-          violations_.push_back("node " + std::to_string(id) + " persists entry " + std::to_string(first) +
-                                " at or below its compacted prefix");
+          safety_.add("node " + std::to_string(id) + " persists entry " + std::to_string(first) +
+                      " at or below its compacted prefix");
         } else {
           n.log.resize(std::min<std::size_t>(n.log.size(), first - 1 - n.log_base));
           for (auto& e : w.entries) n.log.push_back(e);
@@ -219,7 +213,7 @@ class full_cluster {
       if (net_.empty() && !synced) return;
       deliver();
     }
-    violations_.push_back("stabilize: still busy after " + std::to_string(max_rounds) + " rounds");
+    safety_.add("stabilize: still busy after " + std::to_string(max_rounds) + " rounds");
   }
 
   void tick(node_id id, int n = 1) {
@@ -260,7 +254,7 @@ class full_cluster {
   index_t propose(node_id id, const std::string& data) {
     const auto res = raft(id).propose(payload(data));
     if (res.result != core::propose_result::code::accepted) {
-      violations_.push_back("proposal refused on node " + std::to_string(id));
+      safety_.add("proposal refused on node " + std::to_string(id));
       return 0;
     }
     take_all();
@@ -316,27 +310,11 @@ class full_cluster {
   // Called on each message just before it is stepped (to corrupt it).
   std::function<void(message&)> mutate;
 
-  const std::vector<std::string>& violations() const { return violations_; }
+  const std::vector<std::string>& violations() const { return safety_.violations(); }
 
   void check() {
-    for (auto& [id, n] : nodes_) {
-      if (!n->up) continue;
-      const core::raft& r = *n->r;
-      r.check_invariants();
-      if (r.state() == core::role::leader) {
-        auto [it, fresh] = leader_of_term_.emplace(r.term(), id);
-        if (!fresh && it->second != id) violations_.push_back("two leaders in term " + std::to_string(r.term()));
-      }
-      auto& seen = seen_[id];
-      for (std::size_t k = seen; k < n->applied.size(); ++k) {
-        const entry& e = n->applied[k];
-        auto [it, fresh] = applied_at_.emplace(e.index, e);
-        if (!fresh && !(it->second == e))
-          violations_.push_back("node " + std::to_string(id) + " applied a different entry at " +
-                                std::to_string(e.index));
-      }
-      seen = n->applied.size();
-    }
+    for (auto& [id, n] : nodes_)
+      if (n->up) safety_.check(id, *n->r, n->applied, seen_[id]);
   }
 
  private:
@@ -367,12 +345,8 @@ class full_cluster {
 
   core::options base_;
   std::map<node_id, std::unique_ptr<full_node>> nodes_;
-  std::vector<message> net_;
-  std::set<std::pair<node_id, node_id>> cut_;
-  std::map<term_t, node_id> leader_of_term_;
-  std::map<index_t, entry> applied_at_;
+  safety_record safety_;
   std::map<node_id, std::size_t> seen_;
-  std::vector<std::string> violations_;
 };
 
 }  // namespace coraft::test
