@@ -111,7 +111,7 @@ struct node::impl {
 
   // ---- inbound events, into the core ------------------------------------
 
-  void do_propose(payload cmd, proposals::waiter w) {
+  void do_propose(payload cmd, proposals::waiter&& w) {
     if (!ctx.serving()) return props.reject(std::move(w), errc::stopped);
     if (cmd.size() > ctx.opts.max_command_bytes) return props.reject(std::move(w), errc::too_large);
     if (props.size() >= ctx.opts.max_pending_proposals) return props.reject(std::move(w), errc::overloaded);
@@ -127,7 +127,7 @@ struct node::impl {
     schedule_flush();
   }
 
-  void do_change(const core::config_change& c, proposals::waiter w) {
+  void do_change(const core::config_change& c, proposals::waiter&& w) {
     if (!ctx.serving()) return props.reject(std::move(w), errc::stopped);
     if (props.size() >= ctx.opts.max_pending_proposals) return props.reject(std::move(w), errc::overloaded);
     const core::config_result r = ctx.raft->propose_config(c);
@@ -274,8 +274,9 @@ awaitable<node_result<applied_command>> node::propose(std::string command) {
   impl* self = impl_.get();
   // The one copy of the command: every later copy shares these bytes.
   return call_on_strand<node_result<applied_command>, proposals::waiter>(
-      self->ctx.strand,
-      [self, cmd = payload(command)](proposals::waiter w) mutable { self->do_propose(std::move(cmd), std::move(w)); });
+      self->ctx.strand, [self, cmd = payload(command)](proposals::waiter&& w) mutable {
+        self->do_propose(std::move(cmd), std::move(w));
+      });
 }
 
 // g++ 12 miscopies a braced temporary written inside the co_await
@@ -285,25 +286,25 @@ awaitable<node_result<applied_command>> node::propose(std::string command) {
 awaitable<node_result<index_t>> node::change_membership(const core::config_change& change) {
   impl* self = impl_.get();
   return entry_index(call_on_strand<node_result<applied_command>, proposals::waiter>(
-      self->ctx.strand, [self, c = change](proposals::waiter w) { self->do_change(c, std::move(w)); }));
+      self->ctx.strand, [self, c = change](proposals::waiter&& w) { self->do_change(c, std::move(w)); }));
 }
 
 awaitable<node_result<index_t>> node::read_index() {
   impl* self = impl_.get();
   return call_on_strand<node_result<index_t>, index_waiter>(self->ctx.strand,
-                                                            [self](index_waiter w) { self->do_read(std::move(w)); });
+                                                            [self](index_waiter&& w) { self->do_read(std::move(w)); });
 }
 
 awaitable<node_result<node_id>> node::transfer_leadership(node_id to) {
   impl* self = impl_.get();
   return call_on_strand<node_result<index_t>, index_waiter>(
-      self->ctx.strand, [self, to](index_waiter w) { self->do_transfer(to, std::move(w)); });
+      self->ctx.strand, [self, to](index_waiter&& w) { self->do_transfer(to, std::move(w)); });
 }
 
 awaitable<node_result<index_t>> node::snapshot() {
   impl* self = impl_.get();
   return call_on_strand<node_result<index_t>, index_waiter>(
-      self->ctx.strand, [self](index_waiter w) { self->do_snapshot(std::move(w)); });
+      self->ctx.strand, [self](index_waiter&& w) { self->do_snapshot(std::move(w)); });
 }
 
 awaitable<node_status> node::status() {

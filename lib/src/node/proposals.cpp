@@ -5,9 +5,9 @@
 
 namespace coraft::detail {
 
-void proposals::reject(waiter w, errc e, node_id hint) { complete(w, node_error(e, hint)); }
+void proposals::reject(waiter&& w, errc e, node_id hint) { complete(w, node_error(e, hint)); }
 
-void proposals::track(log_id id, waiter w) {
+void proposals::track(log_id id, waiter&& w) {
   while (!pending_.empty() && pending_.back().index >= id.index) {
     complete(pending_.back().w, errc::dropped);
     pending_.pop_back();

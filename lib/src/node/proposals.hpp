@@ -35,9 +35,9 @@ class proposals {
   explicit proposals(node_context& ctx) : ctx_(ctx) {}
 
   // Completes `w` at once with `e` (not accepted).
-  void reject(waiter w, errc e, node_id hint = no_node);
+  void reject(waiter&& w, errc e, node_id hint = no_node);
   // An entry of ours was appended at `id`: complete `w` once it is applied.
-  void track(log_id id, waiter w);
+  void track(log_id id, waiter&& w);
   // Entry `e` was applied with `result`: completes the proposals at or
   // below its index.
   void applied(const entry& e, std::string result);
