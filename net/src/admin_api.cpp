@@ -369,9 +369,8 @@ asio::awaitable<http_response> post_member(admin_context& ctx, const http_reques
     co_return http_response::error(400, "bad_request", "\"voter\" must be true or false");
   cluster_member m{static_cast<node_id>(id->as_int64()), std::string(raft->as_string()), std::string(http->as_string()),
                    voter != nullptr && voter->as_bool()};
-  if (!valid_host_port(m.raft) || !valid_host_port(m.http) || m.raft.find(' ') != std::string::npos ||
-      m.http.find(' ') != std::string::npos)
-    co_return http_response::error(400, "bad_request", "\"raft\" and \"http\" must be HOST:PORT with a port 1-65535");
+  if (const std::string why = member_address_problem(m); !why.empty())
+    co_return http_response::error(400, "bad_request", "\"raft\" and \"http\": " + why);
   const core::config_change change{
       m.voter ? core::config_change::kind::add_voter : core::config_change::kind::add_learner, m.id,
       encode_member_address(m)};

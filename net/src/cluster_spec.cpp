@@ -22,14 +22,29 @@ std::vector<cluster_member> parse_cluster(const std::string& spec) {
       throw std::invalid_argument("'" + part + "' is not ID=RAFT_HOST:PORT/HTTP_HOST:PORT (ids start at 1)");
     m.raft = part.substr(eq + 1, slash - eq - 1);
     m.http = part.substr(slash + 1);
-    if (!valid_host_port(m.raft) || !valid_host_port(m.http))
-      throw std::invalid_argument("'" + part + "': addresses must be HOST:PORT with a port 1-65535");
+    if (const std::string why = member_address_problem(m); !why.empty())
+      throw std::invalid_argument("'" + part + "': " + why);
     for (const auto& o : out)
       if (o.id == m.id) throw std::invalid_argument("member id " + std::to_string(m.id) + " appears twice");
     out.push_back(m);
   }
   if (out.empty()) throw std::invalid_argument("the cluster has no members");
   return out;
+}
+
+std::string member_address_problem(const cluster_member& m) {
+  for (const std::string* a : {&m.raft, &m.http}) {
+    if (a->find(' ') != std::string::npos) return "address '" + *a + "' has a space";
+    try {
+      parse_host_port(*a);
+    } catch (const std::invalid_argument& e) {
+      return e.what();
+    }
+  }
+  if (encode_member_address(m).size() > max_member_address_bytes)
+    return "the raft and HTTP addresses are longer than " + std::to_string(max_member_address_bytes) +
+           " bytes together";
+  return {};
 }
 
 std::string encode_member_address(const cluster_member& m) { return m.raft + " " + m.http; }

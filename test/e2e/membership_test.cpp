@@ -464,7 +464,10 @@ BOOST_AUTO_TEST_CASE(membership_routes_refuse_bad_input_with_json_errors) {
           member_body("5", "7", q_http, ""), member_body("5", "\"nohost\"", q_http, ""),
           member_body("5", q_raft, "\"127.0.0.15:0\"", ""), member_body("5", q_raft, "\"127.0.0.15:65536\"", ""),
           member_body("5", q_raft, "\"127.0.0.15:x\"", ""), member_body("5", q_raft, q_http, "\"no\""),
-          member_body("5", q_raft, q_http, "1")})
+          member_body("5", q_raft, q_http, "1"),
+          // Longer than a configuration keeps per member: it was accepted
+          // (200) and then silently not added.
+          member_body("5", "\"" + std::string(1100, 'h') + ".example:7001\"", q_http, "")})
       expect_error(id, "POST", "/v1/members", body, 400, "bad_request");
   }
   // An existing id, as learner or voter: 409 bad_member.

@@ -212,6 +212,30 @@ BOOST_FIXTURE_TEST_CASE(cancel_ends_every_child_quietly_and_later_spawns_start_n
   BOOST_TEST(g.running() == 0u);
 }
 
+BOOST_FIXTURE_TEST_CASE(two_concurrent_waiters_sleep_until_a_child_ends, group_fixture) {
+  // node::stop() and tcp_transport::stop() are idempotent: two callers may
+  // wait at once. Neither may wake the other (a busy loop on the strand).
+  int a = 0;
+  g.spawn("a", [&] { return flaky(a, 0); });
+  int waited = 0;
+  for (int k = 0; k < 2; ++k)
+    asio::co_spawn(
+        io,
+        [](task_group& group, int& done) -> asio::awaitable<void> {
+          co_await group.wait();
+          ++done;
+        }(g, waited),
+        asio::detached);
+  // Bounded: with the waiters waking each other, poll() would never return.
+  std::size_t handlers = 0;
+  for (int k = 0; k < 1000 && io.poll_one() > 0; ++k) ++handlers;
+  BOOST_TEST(waited == 0);
+  BOOST_TEST(handlers < 20u, handlers << " handlers ran while nothing happened: the waiters keep waking each other");
+  g.cancel();
+  io.poll();
+  BOOST_TEST(waited == 2);
+}
+
 BOOST_FIXTURE_TEST_CASE(wait_also_awaits_a_hold, group_fixture) {
   bool waited = false;
   auto held = std::make_unique<task_group::hold>(g);

@@ -107,9 +107,11 @@ asio::awaitable<void> task_group::wait() {
   while (running_ > 0) co_await wait_one();
 }
 
+// `done_` never expires; a child's end cancels every wait on it. (Setting
+// its expiry again here would cancel the other waiters: two concurrent
+// stop() calls would wake each other in a busy loop.)
 asio::awaitable<void> task_group::wait_one() {
   if (running_ == 0) co_return;
-  done_.expires_at(asio::steady_timer::time_point::max());
   auto [ec] = co_await done_.async_wait(asio::as_tuple(asio::use_awaitable));
   (void)ec;  // cancelled when a child ends: that is the point
 }

@@ -25,6 +25,14 @@ struct cluster_member {
 // Throws std::invalid_argument with a message naming the bad part.
 std::vector<cluster_member> parse_cluster(const std::string& spec);
 
+// What a configuration keeps per member: the core refuses a configuration
+// entry with a longer address string (coraft/core/membership.cpp).
+inline constexpr std::size_t max_member_address_bytes = 1024;
+
+// Why `m`'s addresses cannot go into a configuration (not HOST:PORT, a
+// space, too long), or empty when they can.
+std::string member_address_problem(const cluster_member& m);
+
 // A member's address string in the configuration, and back (nullopt when
 // it is not "RAFT_HOST:PORT HTTP_HOST:PORT").
 std::string encode_member_address(const cluster_member& m);
