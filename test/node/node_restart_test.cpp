@@ -155,6 +155,19 @@ struct lone_node {
   void heartbeat(term_t term, index_t commit) { deliver(message{2, 1, term, heartbeat_request{commit, 0}}); }
 };
 
+// What a member of {1,2,3} at term 3 (voted for 2) finds on disk: its
+// bootstrap configuration and a snapshot through `last`, no log yet.
+recovered_state stored_with_snapshot(log_id last) {
+  recovered_state rs;
+  rs.state = {3, 2};
+  rs.bootstrap = membership{{1, 2, 3}, {}, {}};
+  snapshot s;
+  s.meta.last = last;
+  s.meta.config = membership{{1, 2, 3}, {}, {}};
+  rs.snap = s;
+  return rs;
+}
+
 // A read_index() call in flight and how it ended.
 struct pending_read {
   std::optional<node_result<index_t>> out;
@@ -205,13 +218,7 @@ BOOST_AUTO_TEST_CASE(a_log_that_no_longer_reaches_the_snapshot_is_refused) {
   // is damaged) while the log starts after the newest: the entries between
   // exist nowhere here. The node took that hole for an interrupted install
   // and cleared its log without a word. It must refuse to start instead.
-  recovered_state rs;
-  rs.state = {3, 2};
-  rs.bootstrap = membership{{1, 2, 3}, {}, {}};
-  snapshot s;
-  s.meta.last = {2, 10};
-  s.meta.config = membership{{1, 2, 3}, {}, {}};
-  rs.snap = s;
+  recovered_state rs = stored_with_snapshot({2, 10});
   rs.base = 20;
   for (index_t i = 21; i <= 25; ++i) rs.log.push_back(entry{3, i, entry_type::normal, payload(std::string("x"))});
   lone_node l;
@@ -237,13 +244,7 @@ BOOST_AUTO_TEST_CASE(a_snapshot_the_state_machine_cannot_read_stops_start_up_wit
   // the state machine cannot read (a broken or hostile leader's; another
   // version's format) made every start end with the state machine's own
   // words ("kv snapshot: truncated"), naming neither the snapshot nor a fix.
-  recovered_state rs;
-  rs.state = {3, 2};
-  rs.bootstrap = membership{{1, 2, 3}, {}, {}};
-  snapshot s;
-  s.meta.last = {2, 10};
-  s.meta.config = membership{{1, 2, 3}, {}, {}};
-  rs.snap = s;
+  recovered_state rs = stored_with_snapshot({2, 10});
   rs.base = 10;
   lone_node l;
   l.sm.unreadable = true;
@@ -262,13 +263,7 @@ BOOST_AUTO_TEST_CASE(a_snapshot_the_state_machine_cannot_read_stops_start_up_wit
 BOOST_AUTO_TEST_CASE(a_snapshot_ahead_of_the_log_is_an_interrupted_install_and_starts) {
   // The legitimate case the refusal must not catch: a crash between saving
   // a leader's snapshot and discarding the log leaves the snapshot ahead.
-  recovered_state rs;
-  rs.state = {3, 2};
-  rs.bootstrap = membership{{1, 2, 3}, {}, {}};
-  snapshot s;
-  s.meta.last = {3, 30};
-  s.meta.config = membership{{1, 2, 3}, {}, {}};
-  rs.snap = s;
+  recovered_state rs = stored_with_snapshot({3, 30});
   for (index_t i = 1; i <= 12; ++i) rs.log.push_back(entry{2, i, entry_type::normal, payload(std::string("x"))});
   lone_node l;
   l.store = std::make_unique<memory_storage>(rs);

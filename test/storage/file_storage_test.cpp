@@ -6,6 +6,8 @@
 // says what is wrong. Also on POSIX, in a temporary directory under /tmp.
 #include <boost/test/unit_test.hpp>
 
+#include <support/run_blocking.hpp>
+
 #include "storage_harness.hpp"
 
 #include <coraft/detail/crc32c.hpp>
@@ -28,34 +30,11 @@
 namespace {
 
 namespace asio = boost::asio;
+using coraft::test::run;
 using namespace coraft;
 using coraft::test::log_model;
 using coraft::test::sim_file_system;
 using coraft::test::write_generator;
-
-// Runs one coroutine on a fresh io_context in this thread; returns its
-// result or rethrows what it threw.
-template <class T>
-T run(asio::awaitable<T> task) {
-  asio::io_context io;
-  std::optional<T> result;
-  std::exception_ptr error;
-  asio::co_spawn(io, std::move(task), [&](std::exception_ptr e, T v) {
-    error = e;
-    if (!e) result = std::move(v);
-  });
-  io.run();
-  if (error) std::rethrow_exception(error);
-  return std::move(*result);
-}
-
-void run(asio::awaitable<void> task) {
-  asio::io_context io;
-  std::exception_ptr error;
-  asio::co_spawn(io, std::move(task), [&](std::exception_ptr e) { error = e; });
-  io.run();
-  if (error) std::rethrow_exception(error);
-}
 
 // Awaits that resumed on another thread than the one running the io_context.
 int resumed_off_thread = 0;

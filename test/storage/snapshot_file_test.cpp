@@ -11,6 +11,8 @@
 // the story that fails with its bug planted is in storage_holes_test.cpp].
 #include <boost/test/unit_test.hpp>
 
+#include <support/run_blocking.hpp>
+
 #include "storage_harness.hpp"
 
 #include <coraft/detail/crc32c.hpp>
@@ -27,31 +29,10 @@
 namespace {
 
 namespace asio = boost::asio;
+using coraft::test::run;
 using namespace coraft;
 using coraft::test::sim_crash;
 using coraft::test::sim_file_system;
-
-template <class T>
-T run(asio::awaitable<T> task) {
-  asio::io_context io;
-  std::optional<T> result;
-  std::exception_ptr error;
-  asio::co_spawn(io, std::move(task), [&](std::exception_ptr e, T v) {
-    error = e;
-    if (!e) result = std::move(v);
-  });
-  io.run();
-  if (error) std::rethrow_exception(error);
-  return std::move(*result);
-}
-
-void run(asio::awaitable<void> task) {
-  asio::io_context io;
-  std::exception_ptr error;
-  asio::co_spawn(io, std::move(task), [&](std::exception_ptr e) { error = e; });
-  io.run();
-  if (error) std::rethrow_exception(error);
-}
 
 snapshot make_snapshot(index_t index, std::size_t bytes) {
   std::string data(bytes, '\0');

@@ -22,6 +22,8 @@
 // sim_file_system.hpp), seeded: each story does the same on every run.
 #include <boost/test/unit_test.hpp>
 
+#include <support/run_blocking.hpp>
+
 #include "storage_harness.hpp"
 
 #include <coraft/detail/crc32c.hpp>
@@ -40,6 +42,7 @@
 namespace {
 
 namespace asio = boost::asio;
+using coraft::test::run;
 using namespace coraft;
 using coraft::test::log_model;
 using coraft::test::make_wal_options;
@@ -153,28 +156,6 @@ std::optional<recovered_state> open_or_report(sim_file_system& fs) {
 }
 
 // ---- file_storage ----------------------------------------------------------
-
-template <class T>
-T run(asio::awaitable<T> task) {
-  asio::io_context io;
-  std::optional<T> result;
-  std::exception_ptr error;
-  asio::co_spawn(io, std::move(task), [&](std::exception_ptr e, T v) {
-    error = e;
-    if (!e) result = std::move(v);
-  });
-  io.run();
-  if (error) std::rethrow_exception(error);
-  return std::move(*result);
-}
-
-void run(asio::awaitable<void> task) {
-  asio::io_context io;
-  std::exception_ptr error;
-  asio::co_spawn(io, std::move(task), [&](std::exception_ptr e) { error = e; });
-  io.run();
-  if (error) std::rethrow_exception(error);
-}
 
 file_storage_options storage_options(const std::string& dir, std::vector<std::string>* notes = nullptr) {
   file_storage_options o;

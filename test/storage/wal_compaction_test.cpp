@@ -8,6 +8,8 @@
 // compactions, resets, restarts and power losses match memory_storage.
 #include <boost/test/unit_test.hpp>
 
+#include <support/run_blocking.hpp>
+
 #include "storage_harness.hpp"
 
 #include <coraft/memory_storage.hpp>
@@ -82,27 +84,7 @@ struct wal_disk {
   }
 };
 
-template <class T>
-T run(boost::asio::awaitable<T> task) {
-  boost::asio::io_context io;
-  std::optional<T> result;
-  std::exception_ptr error;
-  boost::asio::co_spawn(io, std::move(task), [&](std::exception_ptr e, T v) {
-    error = e;
-    if (!e) result = std::move(v);
-  });
-  io.run();
-  if (error) std::rethrow_exception(error);
-  return std::move(*result);
-}
-
-void run(boost::asio::awaitable<void> task) {
-  boost::asio::io_context io;
-  std::exception_ptr error;
-  boost::asio::co_spawn(io, std::move(task), [&](std::exception_ptr e) { error = e; });
-  io.run();
-  if (error) std::rethrow_exception(error);
-}
+using coraft::test::run;
 
 std::string same(const recovered_state& a, const recovered_state& b) {
   if (!(a.state == b.state)) return "hard states differ";

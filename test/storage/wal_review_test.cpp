@@ -14,6 +14,8 @@
 //     only once the next is named; coraft.meta says when the log exists).
 #include <boost/test/unit_test.hpp>
 
+#include <support/run_blocking.hpp>
+
 #include "storage_harness.hpp"
 
 #include <coraft/detail/crc32c.hpp>
@@ -32,6 +34,7 @@
 namespace {
 
 namespace asio = boost::asio;
+using coraft::test::run;
 using namespace coraft;
 using coraft::test::make_wal_options;
 using coraft::test::segment_names;
@@ -85,28 +88,6 @@ void acknowledged_then_cut(sim_file_system& fs, std::uint64_t segment_bytes, con
   fs.crash_after(1);  // the pwrite of write 2 reaches the page cache, then the power fails
   BOOST_CHECK_THROW(l.append(log_write{std::nullopt, {make_entry(1, 2, value)}}), sim_crash);
   fs.crash(sim_file_system::torn(keep));
-}
-
-void run(asio::awaitable<void> task) {
-  asio::io_context io;
-  std::exception_ptr error;
-  asio::co_spawn(io, std::move(task), [&](std::exception_ptr e) { error = e; });
-  io.run();
-  if (error) std::rethrow_exception(error);
-}
-
-template <class T>
-T run(asio::awaitable<T> task) {
-  asio::io_context io;
-  std::optional<T> result;
-  std::exception_ptr error;
-  asio::co_spawn(io, std::move(task), [&](std::exception_ptr e, T v) {
-    error = e;
-    if (!e) result = std::move(v);
-  });
-  io.run();
-  if (error) std::rethrow_exception(error);
-  return std::move(*result);
 }
 
 file_storage_options storage_options() {

@@ -8,7 +8,7 @@
 // records the compaction (keeping `snapshot_trailing_entries` behind it for
 // followers a little behind).
 //
-// Invariant: one snapshot at a time; snapshot_index() only grows, except
+// Invariant: one snapshot at a time; snapshot_index_ only grows, except
 // that a restore sets it to the restored snapshot's index.
 #pragma once
 
@@ -37,7 +37,6 @@ class snapshotter {
   void restored(index_t index);
   // Starts a snapshot when the applied log passed the configured size.
   void maybe_start();
-  index_t snapshot_index() const { return snapshot_index_; }
   void fail_all(errc e);
   void wake() { wake_.notify(); }
   asio::awaitable<void> run();

@@ -49,7 +49,6 @@ class byte_writer {
   // Overwrites the u32 written at offset `at` (a length or checksum known
   // only once what follows is written).
   void patch_u32(std::size_t at, std::uint32_t v) { store_le(out_.data() + at, v); }
-  std::size_t size() const { return out_.size(); }
 
  private:
   template <class T>

@@ -82,7 +82,6 @@ class task_group {
   };
 
   std::size_t running() const { return running_; }
-  bool cancelled() const { return cancelled_; }
   std::chrono::milliseconds restart_delay{100};
 
  private:
