@@ -65,7 +65,11 @@ namespace {
 // cannot be optimised away), and returns nothing.
 class hash_state_machine final : public coraft::state_machine {
  public:
+  explicit hash_state_machine(std::chrono::microseconds apply_cost) : apply_cost_(apply_cost) {}
   std::string apply(coraft::index_t index, std::string_view command) override {
+    // --apply-cost-us: a state machine that takes its time (on its own
+    // thread: sleeping there must not cost the node its leadership).
+    if (apply_cost_.count() > 0) std::this_thread::sleep_for(apply_cost_);
     std::uint64_t h = state_ ^ index;
     std::size_t i = 0;
     for (; i + 8 <= command.size(); i += 8) {
@@ -83,6 +87,7 @@ class hash_state_machine final : public coraft::state_machine {
   std::uint64_t applied() const { return applied_; }
 
  private:
+  std::chrono::microseconds apply_cost_;
   std::uint64_t state_ = 0;
   std::uint64_t applied_ = 0;
 };
@@ -97,6 +102,10 @@ struct inproc_config {
   // with 2 threads vs ~577k/s with 1 on this 2-core machine).
   int threads = 1;
   std::string storage = "memory";
+  int apply_cost_us = 0;
+  // Where the state machines run: "thread" (each node's own, the default)
+  // or "loop" (the node's io_context: no hand-over between threads).
+  std::string sm_thread = "thread";
   bool json = false;
 };
 
@@ -152,6 +161,7 @@ int run_inproc(const inproc_config& cfg) {
     o.raft.seed = id;
     o.voters = ids;
     o.max_pending_proposals = static_cast<std::size_t>(cfg.clients) * 2 + 16;
+    if (cfg.sm_thread == "loop") o.state_machine_executor = node_ctx(id).get_executor();
     if (cfg.storage == "file") {
       dirs.push_back(std::make_unique<temp_dir>());
       coraft::file_storage_options fo;
@@ -161,7 +171,7 @@ int run_inproc(const inproc_config& cfg) {
     } else {
       stores.push_back(std::make_unique<coraft::memory_storage>());
     }
-    sms.push_back(std::make_unique<hash_state_machine>());
+    sms.push_back(std::make_unique<hash_state_machine>(std::chrono::microseconds(cfg.apply_cost_us)));
     nodes.push_back(
         std::make_unique<coraft::node>(node_ctx(id).get_executor(), o, *stores.back(), net.endpoint(id), *sms.back()));
     net.attach(*nodes.back());
@@ -170,6 +180,20 @@ int run_inproc(const inproc_config& cfg) {
   std::vector<client_stats> stats(static_cast<std::size_t>(cfg.clients));
   double elapsed_s = 0;
   bool ok = true;
+  // Elections any node started by its timer during the load, and terms the
+  // leader's term moved by (leadership must stay put: 0 and 0).
+  std::uint64_t elections = 0;
+  coraft::term_t term_moves = 0;
+  auto timer_elections = [&]() -> asio::awaitable<std::pair<std::uint64_t, coraft::term_t>> {
+    std::uint64_t sum = 0;
+    coraft::term_t term = 0;
+    for (auto& n : nodes) {
+      const coraft::node_status s = co_await n->status();
+      sum += s.elections.timer;
+      term = std::max(term, s.term);
+    }
+    co_return std::make_pair(sum, term);
+  };
   auto main_task = [&]() -> asio::awaitable<void> {
     for (auto& n : nodes) co_await n->start();
     nodes[0]->campaign();
@@ -188,6 +212,7 @@ int run_inproc(const inproc_config& cfg) {
       std::cerr << "coraft-bench: no leader elected within 5 s\n";
       ok = false;
     } else {
+      const auto [elections_before, term_before] = co_await timer_elections();
       const auto start = clock_type::now();
       const auto until =
           start + std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(cfg.duration_s));
@@ -202,6 +227,9 @@ int run_inproc(const inproc_config& cfg) {
         co_await t.async_wait(asio::use_awaitable);
       }
       elapsed_s = std::chrono::duration<double>(clock_type::now() - start).count();
+      const auto [elections_after, term_after] = co_await timer_elections();
+      elections = elections_after - elections_before;
+      term_moves = term_after - term_before;
     }
     for (auto& n : nodes) co_await n->stop();
     for (auto id : ids) net.detach(id);
@@ -228,15 +256,20 @@ int run_inproc(const inproc_config& cfg) {
     std::printf(
         "{\"mode\":\"inproc\",\"storage\":\"%s\",\"nodes\":%d,\"clients\":%d,\"value_size\":%zu,\"threads\":%d,"
         "\"duration_s\":%.2f,\"ops\":%zu,\"errors\":%llu,\"ops_per_sec\":%.0f,\"p50_us\":%.0f,"
-        "\"p99_us\":%.0f,\"p999_us\":%.0f}\n",
+        "\"p99_us\":%.0f,\"p999_us\":%.0f,\"state_machine\":\"%s\",\"apply_cost_us\":%d,\"elections\":%llu,\"term_"
+        "moves\":%llu}\n",
         cfg.storage.c_str(), cfg.nodes, cfg.clients, cfg.value_size, cfg.threads, elapsed_s, all.size(),
-        static_cast<unsigned long long>(errors), ops, p50, p99, p999);
+        static_cast<unsigned long long>(errors), ops, p50, p99, p999, cfg.sm_thread.c_str(), cfg.apply_cost_us,
+        static_cast<unsigned long long>(elections), static_cast<unsigned long long>(term_moves));
   } else {
     std::printf("inproc (%s storage): %d nodes, %d clients, %zu-byte values, %d threads, %.1f s\n", cfg.storage.c_str(),
                 cfg.nodes, cfg.clients, cfg.value_size, cfg.threads, elapsed_s);
     std::printf("  %.0f proposals/s committed and applied (%zu ok, %llu errors)\n", ops, all.size(),
                 static_cast<unsigned long long>(errors));
     std::printf("  latency p50 %.0f us, p99 %.0f us, p99.9 %.0f us\n", p50, p99, p999);
+    std::printf("  elections during the load: %llu (term moved by %llu)%s\n",
+                static_cast<unsigned long long>(elections), static_cast<unsigned long long>(term_moves),
+                cfg.apply_cost_us > 0 ? (" with " + std::to_string(cfg.apply_cost_us) + " us per apply").c_str() : "");
   }
   return 0;
 }
@@ -458,7 +491,11 @@ int main(int argc, char** argv) {
       "value-size", po::value(&cfg.value_size)->default_value(128), "bytes per command")(
       "threads", po::value(&cfg.threads)->default_value(1), "threads, one io_context each (1-64)")(
       "storage", po::value(&cfg.storage)->default_value("memory"), "memory or file (WAL, fsync on)")(
-      "json", po::bool_switch(&cfg.json), "print one JSON object");
+      "state-machine", po::value(&cfg.sm_thread)->default_value("thread"),
+      "where the state machines run: thread (each node's own) or loop (the node's io_context)")(
+      "apply-cost-us", po::value(&cfg.apply_cost_us)->default_value(0),
+      "microseconds each apply sleeps (a slow state machine; 0-100000)")("json", po::bool_switch(&cfg.json),
+                                                                         "print one JSON object");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc - 1, argv + 1, desc), vm);
@@ -476,5 +513,7 @@ int main(int argc, char** argv) {
   if (cfg.threads < 1 || cfg.threads > 64) return usage("--threads must be 1 to 64");
   if (cfg.storage != "memory" && cfg.storage != "file") return usage("--storage must be memory or file");
   if (cfg.value_size > (1u << 20)) return usage("--value-size must be at most 1048576");
+  if (cfg.apply_cost_us < 0 || cfg.apply_cost_us > 100000) return usage("--apply-cost-us must be 0 to 100000");
+  if (cfg.sm_thread != "thread" && cfg.sm_thread != "loop") return usage("--state-machine must be thread or loop");
   return run_inproc(cfg);
 }

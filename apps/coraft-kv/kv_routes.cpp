@@ -3,6 +3,8 @@
 #include <boost/json.hpp>
 
 #include <charconv>
+#include <functional>
+#include <optional>
 
 namespace coraft::kv {
 
@@ -96,23 +98,39 @@ http_response value_response(std::string value, index_t index) {
   return out;
 }
 
+// A key's value read where the state machine runs (its own thread: the
+// map is never read while an apply changes it), and the index applied then.
+struct found {
+  std::optional<std::string> value;
+  index_t applied = 0;
+};
+
+asio::awaitable<found> find(const kv_env& env, const std::string& key) {
+  found f;
+  std::function<void()> read = [&] {
+    if (const std::string* v = env.sm->find(key)) f.value = *v;
+    f.applied = env.sm->applied_index();
+  };
+  co_await env.ctx->raft_node.query_state_machine(std::move(read));
+  co_return f;
+}
+
 asio::awaitable<http_response> get_key(kv_env env, const http_request& req) {
   std::string key;
   if (auto bad = parse_key(env, req, key)) co_return *bad;
   if (req.has_param("stale")) {
-    const std::string* v = env.sm->find(key);
-    if (v == nullptr) co_return http_response::error(404, "not_found", "no such key (stale read)");
-    co_return value_response(*v, env.sm->applied_index());
+    const found f = co_await find(env, key);
+    if (!f.value) co_return http_response::error(404, "not_found", "no such key (stale read)");
+    co_return value_response(*f.value, f.applied);
   }
   // Linearizable without the log [thesis §6.4]: a read barrier (ReadIndex,
   // through the leader when this node follows), then the local map, which
-  // has applied at least through the barrier's index. The map is read on
-  // this thread, the node's.
+  // has applied at least through the barrier's index.
   const node_result<index_t> r = co_await env.ctx->raft_node.read_index();
   if (!r) co_return net::node_error_response(*env.ctx, r.error(), req);
-  const std::string* v = env.sm->find(key);
-  if (v == nullptr) co_return http_response::error(404, "not_found", "no such key");
-  co_return value_response(*v, *r);
+  const found f = co_await find(env, key);
+  if (!f.value) co_return http_response::error(404, "not_found", "no such key");
+  co_return value_response(*f.value, *r);
 }
 
 asio::awaitable<http_response> list_keys(kv_env env, const http_request& req) {
@@ -129,8 +147,11 @@ asio::awaitable<http_response> list_keys(kv_env env, const http_request& req) {
     const node_result<index_t> r = co_await env.ctx->raft_node.read_index();
     if (!r) co_return net::node_error_response(*env.ctx, r.error(), req);
   }
+  std::vector<std::string> listed;
+  std::function<void()> list = [&] { listed = env.sm->keys_with_prefix(prefix, static_cast<std::size_t>(limit)); };
+  co_await env.ctx->raft_node.query_state_machine(std::move(list));
   json::array keys;
-  for (auto& k : env.sm->keys_with_prefix(prefix, static_cast<std::size_t>(limit))) keys.emplace_back(k);
+  for (auto& k : listed) keys.emplace_back(k);
   json::object o;
   o["keys"] = std::move(keys);
   co_return http_response::json(json::serialize(o));

@@ -64,14 +64,16 @@ std::string kv_state_machine::apply(index_t index, std::string_view bytes) {
     return encode(result{status::precondition_failed, {}});
   if (c->cond == condition::absent && it != map_.end()) return encode(result{status::precondition_failed, {}});
   if (c->kind == op::put) {
-    if (it == map_.end())
+    if (it == map_.end()) {
       map_.emplace(c->key, c->value);
-    else
+      keys_.store(map_.size(), std::memory_order_relaxed);
+    } else
       it->second = c->value;
     return encode(result{status::ok, {}});
   }
   if (it == map_.end()) return encode(result{status::not_found, {}});
   map_.erase(it);
+  keys_.store(map_.size(), std::memory_order_relaxed);
   return encode(result{status::ok, {}});
 }
 
@@ -105,6 +107,7 @@ void kv_state_machine::restore_snapshot(snapshot_reader& in) {
     m.emplace(std::string(k), std::string(val));
   }
   map_ = std::move(m);
+  keys_.store(map_.size(), std::memory_order_relaxed);
 }
 
 const std::string* kv_state_machine::find(const std::string& key) const {

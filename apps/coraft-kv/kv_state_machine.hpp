@@ -4,12 +4,14 @@
 // Commands are binary (op, condition, key, value, expected value); results
 // carry a status and, for reads, the value. apply() is deterministic: the
 // same commands in the same order give the same map on every node.
-// Threading: apply() runs on the node's strand; coraft-kv runs everything
-// on one thread, so its routes may read the map directly for stale reads.
+// Threading: apply() and the snapshot calls run on the state machine's
+// thread (state_machine.hpp); the routes read the map there too, through
+// node::query_state_machine(). Only size() may be read from anywhere.
 #pragma once
 
 #include <coraft/state_machine.hpp>
 
+#include <atomic>
 #include <map>
 #include <optional>
 #include <string>
@@ -50,11 +52,12 @@ class kv_state_machine final : public state_machine {
   const std::string* find(const std::string& key) const;
   std::vector<std::string> keys_with_prefix(const std::string& prefix, std::size_t limit) const;
   index_t applied_index() const { return applied_; }
-  std::size_t size() const { return map_.size(); }
+  std::size_t size() const { return keys_.load(std::memory_order_relaxed); }
 
  private:
   std::map<std::string, std::string, std::less<>> map_;
   index_t applied_ = 0;
+  std::atomic<std::size_t> keys_{0};  // map_.size(), for the metrics (another thread)
 };
 
 }  // namespace coraft::kv

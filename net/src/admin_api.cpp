@@ -224,7 +224,7 @@ asio::awaitable<http_response> get_metrics(admin_context& ctx, const http_reques
   m.counter("coraft_storage_writes_total", "Group commits (one write and one sync each).", s.metrics.storage_writes);
   m.counter("coraft_storage_entries_total", "Entries written in group commits.", s.metrics.storage_entries);
   m.gauge("coraft_last_snapshot_capture_seconds",
-          "Time the state machine took to serialize the last snapshot (the node's strand waits).",
+          "Time the state machine took to serialize the last snapshot (on its own thread; applies wait).",
           s.metrics.last_snapshot_capture_s);
   m.counter("coraft_reads_ok_total", "Linearizable read barriers (ReadIndex) passed.", s.metrics.reads_ok);
   m.counter("coraft_reads_failed_total", "Linearizable read barriers that failed or timed out.",
@@ -236,6 +236,26 @@ asio::awaitable<http_response> get_metrics(admin_context& ctx, const http_reques
               s.metrics.commit_latency);
   m.histogram("coraft_wal_sync_latency_seconds", "One group commit to storage: write and sync.",
               s.metrics.storage_write_latency);
+  m.histogram("coraft_tick_lag_seconds", "How late each election/heartbeat tick ran (event-loop lag).",
+              s.metrics.tick_lag);
+  m.gauge("coraft_tick_lag_max_seconds", "The latest a tick ever ran on this node.", s.metrics.tick_lag_max_s);
+  m.counter("coraft_ticks_deferred_total",
+            "Late ticks put after the messages that arrived during a stall (a stall is no sign the leader is gone).",
+            s.metrics.ticks_deferred);
+  m.histogram("coraft_apply_batch_seconds", "One batch of applies on the state machine's thread.",
+              s.metrics.apply_batch_latency);
+  m.gauge("coraft_apply_backlog_entries", "Committed entries waiting for the state machine.", s.metrics.apply_backlog);
+  m.family("coraft_elections_total", "counter", "Elections this node started, by reason.");
+  m.sample("coraft_elections_total", "reason=\"timer\"", s.elections.timer);
+  m.sample("coraft_elections_total", "reason=\"transfer\"", s.elections.transfer);
+  m.sample("coraft_elections_total", "reason=\"pre_vote_granted\"", s.elections.pre_vote_granted);
+  m.sample("coraft_elections_total", "reason=\"requested\"", s.elections.requested);
+  if (!s.metrics.max_heartbeat_gap_s.empty()) {
+    m.family("coraft_heartbeat_gap_max_seconds", "gauge",
+             "Leader: the longest gap between two messages sent to each follower in its latest term as leader.");
+    for (const auto& [peer, gap] : s.metrics.max_heartbeat_gap_s)
+      m.sample("coraft_heartbeat_gap_max_seconds", "peer=\"" + std::to_string(peer) + "\"", gap);
+  }
   if (s.state == core::role::leader) {
     m.family("coraft_replication_lag_entries", "gauge", "Leader's last index minus the follower's match index.");
     for (const auto& p : s.progress)

@@ -187,6 +187,18 @@ BOOST_FIXTURE_TEST_CASE(a_three_node_cluster_serves_the_v1_api, three_nodes) {
   BOOST_TEST(metrics.body.find("\ncoraft_commit_latency_seconds_count{node=\"" + std::to_string(leader) + "\"} 0\n") ==
                  std::string::npos,
              "the leader committed writes but counts no commit latency");
+  // Issue 21: how late ticks ran, elections by reason, the leader's longest
+  // silence towards each follower.
+  const std::string me = "node=\"" + std::to_string(leader) + "\"";
+  BOOST_TEST(metrics.body.find("\ncoraft_tick_lag_seconds_count{" + me + "} ") != std::string::npos);
+  BOOST_TEST(metrics.body.find("\ncoraft_tick_lag_seconds_count{" + me + "} 0\n") == std::string::npos,
+             "the leader ticked but counts no tick lag");
+  for (const char* reason : {"timer", "transfer", "pre_vote_granted", "requested"})
+    BOOST_TEST(
+        metrics.body.find("\ncoraft_elections_total{" + me + ",reason=\"" + reason + "\"} ") != std::string::npos,
+        reason);
+  BOOST_TEST(metrics.body.find("\ncoraft_heartbeat_gap_max_seconds{" + me + ",peer=\"" + std::to_string(follower) +
+                               "\"} ") != std::string::npos);
 
   // /v1/log lists the entries: consecutive indexes from 1, our writes as
   // "normal" entries.

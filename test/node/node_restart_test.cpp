@@ -84,6 +84,9 @@ struct lone_node {
     o.raft.seed = 7;
     o.voters = std::move(voters);
     o.tick_interval = std::chrono::milliseconds(0);
+    // The state machine on the same io_context: settle() (poll until idle)
+    // then sees its calls too.
+    o.state_machine_executor = io.get_executor();
     o.propose_timeout_ticks = 30;
     o.incarnation_id = 1000 + static_cast<std::uint64_t>(++incarnation);
     o.on_fatal = [this](const std::string& why) { fatal.push_back(why); };

@@ -78,12 +78,22 @@ struct applied_entry {
 // sequence return the same results and a reordering would show.
 class recording_state_machine final : public coraft::state_machine {
  public:
+  // A deliberately slow state machine: each apply and each capture take
+  // this long (on the state machine's thread).
+  std::chrono::microseconds apply_cost{0};
+  std::chrono::milliseconds capture_cost{0};
+  std::atomic<int> captures{0};
+
   std::string apply(index_t index, std::string_view command) override {
+    if (apply_cost.count() > 0) std::this_thread::sleep_for(apply_cost);
     std::string result = "#" + std::to_string(applied_.size() + 1) + " " + std::string(command);
     applied_.push_back({index, std::string(command), result});
     return result;
   }
-  void save_snapshot(coraft::snapshot_writer&) override {}
+  void save_snapshot(coraft::snapshot_writer&) override {
+    if (capture_cost.count() > 0) std::this_thread::sleep_for(capture_cost);
+    ++captures;
+  }
   void restore_snapshot(coraft::snapshot_reader&) override {}
 
   const std::vector<applied_entry>& applied() const { return applied_; }
@@ -807,6 +817,60 @@ BOOST_FIXTURE_TEST_CASE(two_threads_sixty_four_proposers_consistent_logs, cluste
   BOOST_TEST(leader_sm.applied().size() == 64u * 50u);
   for (node_id id : ids())
     BOOST_TEST((sm(id).applied() == leader_sm.applied()), "node " << id << " applied another sequence");
+}
+
+// ---- 11. a slow state machine -------------------------------------------------
+
+// Recorded by the story, asserted after run() (Boost.Test's assertions are
+// not thread-safe).
+struct slow_findings {
+  std::optional<node_status> leader;
+  std::vector<node_status> before, after;
+  bool proposers_done = false;
+};
+
+awaitable<void> slow_state_machine_story(cluster& c, load& l, slow_findings& f) {
+  co_await c.start_all();
+  f.leader = co_await c.wait_for_leader(c.ids());
+  if (!f.leader) co_return;
+  f.before = co_await c.statuses(c.ids());
+  co_await spawn_load(c.node(f.leader->id), "slow", 8, 150, l);
+  f.proposers_done = co_await cluster::wait_until([&l] { return l.done(); }, 60s);
+  f.after = co_await c.statuses(c.ids());
+}
+
+BOOST_FIXTURE_TEST_CASE(a_slow_state_machine_costs_no_leadership, cluster) {
+  // Issue 21, on real time with the default 150-300 ms election timeout:
+  // 1 ms per apply and 500 ms per snapshot capture, with snapshots every
+  // 300 entries on every node. The state machine runs on its own thread, so
+  // the heartbeats go on: the term does not move and no node's election
+  // timer runs out.
+  node_options o;
+  o.snapshot_entries = 300;
+  o.snapshot_trailing_entries = 50;
+  build(o);
+  for (node_id id : ids()) {
+    sm(id).apply_cost = 1ms;
+    sm(id).capture_cost = 500ms;
+  }
+  load l;
+  slow_findings f;
+  // Three threads: a node whose strand stalls must not stall the others'
+  // timers (one thread would stall all three alike, and hide the stall).
+  run(slow_state_machine_story(*this, l, f), 3);
+  BOOST_REQUIRE_MESSAGE(f.leader, "no agreed leader within 10 s");
+  BOOST_REQUIRE_MESSAGE(f.proposers_done, "8 proposers x 150 proposals not done within 60 s");
+  for (const proposal* p : l.all())
+    BOOST_TEST_REQUIRE(static_cast<bool>(p->outcome), p->command << ": " << describe(p->outcome));
+  BOOST_REQUIRE(f.before.size() == f.after.size());
+  for (std::size_t i = 0; i < f.after.size(); ++i) {
+    const node_status& a = f.after[i];
+    BOOST_TEST(a.term == f.leader->term, "node " << a.id << " moved to term " << a.term);
+    BOOST_TEST(a.elections.timer == f.before[i].elections.timer, "node " << a.id << "'s election timer ran out");
+    BOOST_TEST(a.leader == f.leader->id);
+    BOOST_TEST(a.metrics.snapshots_taken >= 1u, "node " << a.id << " took no snapshot: the capture cost was not paid");
+  }
+  for (node_id id : ids()) BOOST_TEST(sm(id).captures.load() >= 1);
 }
 
 }  // namespace

@@ -166,10 +166,24 @@ struct sim_options {
   std::size_t trace_size = 40;
   std::ostream* verbose = nullptr;
   bool file_storage = false;
+  // The state machine's calls take longer than the election timeout (apply
+  // per entry, capture, restore). With no faults, no node may start an
+  // election once a leader is up; then the leader is paused and must be
+  // replaced within pause_bound_ticks.
+  bool slow_state_machine = false;
+  int pause_bound_ticks = 60;
   std::set<std::string> faults;
   // Self-test of the checkers: the disk acknowledges log entries it never
   // keeps, so a restart finds a short log. The run must fail.
   bool unsafe_disk = false;
+};
+
+// Virtual time each call of a state machine takes, in sub-steps: its thread
+// is busy that long after the call (node_sim::run_state_machine).
+struct sm_costs {
+  std::uint64_t apply = 0;  // per entry
+  std::uint64_t capture = 0;
+  std::uint64_t restore = 0;
 };
 
 // Fault rates of one run (per mille), drawn first from the seed.
@@ -197,6 +211,7 @@ struct fault_profile {
   unsigned transfer = 0;          // per tick: transfer_leadership() on the leader
   unsigned read = 0;              // per tick: read_index() on a random node
   unsigned padding = 0;           // commands padded with up to this many bytes
+  sm_costs sm;                    // virtual time of the state machines' calls (sub-steps)
 
   std::string describe() const {
     std::ostringstream os;
@@ -207,7 +222,8 @@ struct fault_profile {
        << " disk_delay=" << disk_delay << " (sub-steps); drift=" << drift
        << " max_append_entries=" << max_append_entries << " max_inflight=" << max_inflight
        << " snapshot_entries=" << snapshot_entries << " trailing=" << trailing << " chunk=" << chunk
-       << " snapshot_now=" << snapshot_now << " transfer=" << transfer << " read=" << read << " padding=" << padding;
+       << " snapshot_now=" << snapshot_now << " transfer=" << transfer << " read=" << read << " padding=" << padding
+       << " sm_apply=" << sm.apply << " sm_capture=" << sm.capture << " sm_restore=" << sm.restore;
     return os.str();
   }
 };
@@ -248,7 +264,12 @@ struct applied_entry {
 
 class recording_state_machine final : public coraft::state_machine {
  public:
+  explicit recording_state_machine(sm_costs costs = {}) : costs_(costs) {}
+  // The virtual time the calls since the last take_cost() took.
+  std::uint64_t take_cost() { return std::exchange(cost_, 0); }
+
   std::string apply(index_t index, std::string_view command) override {
+    cost_ += costs_.apply;
     if (!applied_.empty() && index <= applied_.back().index && bad_.empty())
       bad_ = "applied index " + std::to_string(index) + " after " + std::to_string(applied_.back().index);
     applied_.push_back({index, std::string(command)});
@@ -257,6 +278,7 @@ class recording_state_machine final : public coraft::state_machine {
   // The snapshot is the whole applied history, so that the checkers can
   // compare a restored state entry by entry with the global sequence.
   void save_snapshot(coraft::snapshot_writer& out) override {
+    cost_ += costs_.capture;
     std::string buf;
     for (const auto& e : applied_) {
       buf += std::to_string(e.index) + ' ' + std::to_string(e.command.size()) + ' ';
@@ -265,6 +287,7 @@ class recording_state_machine final : public coraft::state_machine {
     out.write(std::as_bytes(std::span(buf.data(), buf.size())));
   }
   void restore_snapshot(coraft::snapshot_reader& in) override {
+    cost_ += costs_.restore;
     std::string all;
     std::byte chunk[4096];
     while (std::size_t n = in.read(chunk)) all.append(reinterpret_cast<const char*>(chunk), n);
@@ -290,6 +313,8 @@ class recording_state_machine final : public coraft::state_machine {
   int restores() const { return restores_; }
 
  private:
+  sm_costs costs_;
+  std::uint64_t cost_ = 0;
   std::vector<applied_entry> applied_;
   std::string bad_;
   int restores_ = 0;
@@ -371,6 +396,16 @@ class node_sim {
     // Padded commands make snapshots of tens of KiB: in 64-byte chunks, one
     // per round trip, an install would outlast every liveness bound.
     if (profile_.padding > 0) profile_.chunk = std::max(profile_.chunk, 4096u);
+    // The state machines' threads: from instant to a few ticks per call.
+    profile_.sm.apply = rng_.pick(std::vector<std::uint64_t>{0, 0, 1});
+    profile_.sm.capture = rng_.pick(std::vector<std::uint64_t>{0, 2, 12});
+    profile_.sm.restore = rng_.pick(std::vector<std::uint64_t>{0, 2, 12});
+    if (opts_.slow_state_machine) {
+      // Longer than the longest election timeout (2 × election_ticks).
+      const auto beyond = static_cast<std::uint64_t>(2 * opts_.election_ticks * opts_.substeps + opts_.substeps);
+      profile_.sm = {beyond, 2 * beyond, 2 * beyond};
+      profile_.snapshot_entries = 3;
+    }
     initial_profile_ = profile_;
     const int spares = on("membership") ? 2 : 0;
     for (int i = 1; i <= opts_.nodes + spares; ++i) servers_.push_back(static_cast<node_id>(i));
@@ -407,9 +442,11 @@ class node_sim {
       event("start: " + std::to_string(opts_.nodes) + " nodes, " + (opts_.file_storage ? "file" : "memory") +
             " storage, " + profile_.describe());
       for (node_id id : initial_voters_) start_node(id, false);
+      steady_phase_ = opts_.slow_state_machine && opts_.faults.empty();
       check_all();
       for (int c = 1; c <= opts_.clients; ++c) spawn_client(c);
       for (int t = 0; t < opts_.fault_ticks; ++t) run_tick(true);
+      if (opts_.slow_state_machine && opts_.faults.empty()) pause_the_leader();
       heal_all();
       run_liveness("after the faults");
       if (opts_.faults.count("net") != 0) {
@@ -713,6 +750,10 @@ class node_sim {
     std::unique_ptr<virtual_endpoint> endpoint;
     std::unique_ptr<sim_storage> storage;
     std::unique_ptr<recording_state_machine> sm;
+    // The state machine's thread: an io_context of its own, run one call at
+    // a time by run_state_machine(), busy until sm_busy_until after each.
+    std::unique_ptr<asio::io_context> sm_ctx;
+    std::uint64_t sm_busy_until = 0;
     std::unique_ptr<coraft::node> node;
     coraft::recovered_state mem;               // memory storage: what survives a crash
     std::optional<durable_model> acked;        // what storage acknowledged as durable
@@ -829,6 +870,7 @@ class node_sim {
       o.voters = other;
     }
     o.tick_interval = std::chrono::milliseconds(0);
+    o.state_machine_executor = s.sm_ctx->get_executor();
     o.propose_timeout_ticks = opts_.propose_timeout_ticks;
     o.snapshot_entries = profile_.snapshot_entries;
     o.snapshot_log_bytes = 0;
@@ -864,6 +906,7 @@ class node_sim {
     if (s.storage) retired_storage_.push_back(std::move(s.storage));
     if (s.endpoint) retired_endpoints_.push_back(std::move(s.endpoint));
     if (s.sm) retired_sms_.push_back(std::move(s.sm));
+    if (s.sm_ctx) retired_sm_ctxs_.push_back(std::move(s.sm_ctx));
   }
 
   void start_node(node_id id, bool joiner) {
@@ -888,7 +931,9 @@ class node_sim {
           (joiner ? " (joining)" : ""));
     s.endpoint = std::make_unique<virtual_endpoint>(*this, id);
     s.storage = std::make_unique<sim_storage>(*this, id, make_storage(id));
-    s.sm = std::make_unique<recording_state_machine>();
+    s.sm = std::make_unique<recording_state_machine>(profile_.sm);
+    s.sm_ctx = std::make_unique<asio::io_context>(1);
+    s.sm_busy_until = 0;
     s.node = std::make_unique<coraft::node>(ctx_.get_executor(), make_options(id, s.incarnation, joiner), *s.storage,
                                             *s.endpoint, *s.sm);
     const int incarnation = s.incarnation;
@@ -970,7 +1015,7 @@ class node_sim {
       done = true;
       err = e;
     });
-    poll_idle();
+    drain_state_machine(s);
     // The log writer may be waiting on the disk: that operation is lost.
     for (auto it = disk_ops_.begin(); it != disk_ops_.end();) {
       if (it->second.owner == id) {
@@ -983,11 +1028,50 @@ class node_sim {
         ++it;
       }
     }
-    poll_idle();
+    drain_state_machine(s);
     if (!done) fail("stop", "node " + std::to_string(id) + ": stop() did not complete");
     if (err) fail("stop", "node " + std::to_string(id) + ": stop() threw");
     if (!opts_.file_storage && s.storage) s.mem = static_cast<coraft::memory_storage&>(s.storage->inner()).durable();
     retire(s);
+  }
+
+  // A stop waits for the state machine's call in progress (a stop sets the
+  // flag that cuts a batch short): run its thread with no virtual cost.
+  void drain_state_machine(node_slot& s) {
+    poll_idle();
+    for (int rounds = 0; s.sm_ctx; ++rounds) {
+      if (s.sm_ctx->stopped()) s.sm_ctx->restart();
+      if (s.sm_ctx->poll() == 0) break;
+      poll_idle();
+      if (rounds > 100000) fail("quiescence", "a state machine's thread never ran out of calls");
+    }
+    if (s.sm) (void)s.sm->take_cost();
+  }
+
+  // The state machine's thread of a running node: its next call once the
+  // last one's virtual cost has passed. (A call's results reach the node as
+  // it starts and its cost is paid after it: the same throughput and
+  // backlog as a thread that answers at the end, one call earlier.)
+  void run_state_machine(node_slot& s) {
+    if (!s.node || !s.sm_ctx || s.paused_until_tick != 0) return;
+    if (s.st != slot_state::up && s.st != slot_state::starting) return;
+    if (const std::uint64_t cost = s.sm->take_cost(); cost > 0) {
+      // Calls made outside its thread (the planted state-machine-on-strand):
+      // the node's strand was busy meanwhile, as a paused process is.
+      const auto ticks = (cost + static_cast<std::uint64_t>(opts_.substeps) - 1) / opts_.substeps;
+      s.paused_until_tick = ticks_ + ticks;
+      event("node " + std::to_string(s.id) + " strand busy in its state machine for " + std::to_string(ticks) +
+            " ticks");
+      return;
+    }
+    while (now_ >= s.sm_busy_until) {
+      if (s.sm_ctx->stopped()) s.sm_ctx->restart();
+      if (s.sm_ctx->poll_one() == 0) return;
+      if (const std::uint64_t cost = s.sm->take_cost(); cost > 0) {
+        s.sm_busy_until = now_ + cost;
+        event("node " + std::to_string(s.id) + " state machine busy for " + std::to_string(cost) + " sub-steps");
+      }
+    }
   }
 
   // ---- media damage (found at the next start) ------------------------------
@@ -1177,6 +1261,8 @@ class node_sim {
       d.node->deliver(std::move(batch));
     }
     poll_idle();
+    for (node_id id : servers_) run_state_machine(slot(id));
+    poll_idle();
     // Each node's own clock.
     for (node_id id : servers_) {
       node_slot& s = slot(id);
@@ -1216,6 +1302,36 @@ class node_sim {
   }
 
   // ---- faults -------------------------------------------------------------
+
+  // --slow-state-machine: a paused leader (no ticks, no messages) must still
+  // be replaced within pause_bound_ticks, state machines slow or not.
+  void pause_the_leader() {
+    steady_phase_ = false;
+    node_id leader = 0;
+    term_t term = 0;
+    const auto st = statuses();
+    for (node_id id : servers_)
+      if (st[id - 1] && st[id - 1]->state == role::leader && st[id - 1]->term >= term) {
+        leader = id;
+        term = st[id - 1]->term;
+      }
+    if (leader == 0) fail("leadership stays put", "no leader at the end of a run with no faults");
+    slot(leader).paused_until_tick = ticks_ + 10 * static_cast<std::uint64_t>(opts_.pause_bound_ticks);
+    event("PAUSE leader " + std::to_string(leader) + " (term " + std::to_string(term) + ")");
+    for (int t = 1; t <= opts_.pause_bound_ticks; ++t) {
+      run_tick(false);
+      for (const auto& [leader_term, id] : leaders_)
+        if (leader_term > term && id != leader) {
+          event("node " + std::to_string(id) + " leads term " + std::to_string(leader_term) + " after " +
+                std::to_string(t) + " ticks");
+          resume(leader);
+          return;
+        }
+    }
+    fail("a paused leader is replaced", "node " + std::to_string(leader) + " paused in term " + std::to_string(term) +
+                                            ": no other leader within " + std::to_string(opts_.pause_bound_ticks) +
+                                            " ticks");
+  }
 
   std::vector<node_id> up_nodes() const {
     std::vector<node_id> v;
@@ -1595,6 +1711,15 @@ class node_sim {
       s.last_term = x.term;
       s.last_commit = x.commit_index;
       last_role_[id] = {x.state, x.term};
+      if (steady_phase_ && !leaders_.empty()) {
+        // Leadership stays put: with no fault, a state machine slower than
+        // the election timeout must not make any node's timer run out.
+        const auto [it, first] = timer_elections_at_leader_.try_emplace(id, x.elections.timer);
+        if (!first && x.elections.timer > it->second)
+          fail("leadership stays put", who + " started an election (its timer ran out) in term " +
+                                           std::to_string(x.term) +
+                                           " with no fault at all: the leader's heartbeats waited for a state machine");
+      }
       if (x.state == role::leader) {
         auto [it, inserted] = leaders_.try_emplace(x.term, id);
         if (!inserted && it->second != id)
@@ -1817,6 +1942,8 @@ class node_sim {
   // everything that has handlers in it, nodes die before what they use.
   asio::io_context ctx_{1};  // one thread: no locking
   asio::executor_work_guard<asio::io_context::executor_type> work_;
+  // State machines' threads: outlive every node retired below (their strands).
+  std::vector<std::unique_ptr<asio::io_context>> retired_sm_ctxs_;
   std::vector<node_slot> slots_;  // their disks outlive every storage retired below
   std::vector<std::unique_ptr<sim_file_system>> retired_fs_;
   std::vector<std::unique_ptr<virtual_endpoint>> retired_endpoints_;
@@ -1857,6 +1984,10 @@ class node_sim {
   std::vector<applied_entry> global_;
   std::set<std::string> global_commands_;
   std::map<term_t, node_id> leaders_;
+  // --slow-state-machine: the elections each node had started by its timer
+  // when the first leader was seen (none may follow under no faults).
+  std::map<node_id, std::uint64_t> timer_elections_at_leader_;
+  bool steady_phase_ = false;  // no faults and no pause: leadership must stay put
   std::map<node_id, std::pair<role, term_t>> last_role_;
   std::map<std::tuple<node_id, int, term_t>, node_id> votes_;  // (server, identity, term) -> candidate
   std::map<std::uint64_t, pending_read_info> pending_reads_;
@@ -2184,6 +2315,7 @@ std::string replay_command(const sim_options& o, int default_steps, const std::s
   if (o.file_storage) cmd += " --storage file";
   if (!faults_flag.empty()) cmd += " --faults " + faults_flag;
   if (o.unsafe_disk) cmd += " --unsafe-disk";
+  if (o.slow_state_machine) cmd += " --slow-state-machine";
   if (!plant.empty()) cmd = "coraft-node-sim-planted" + cmd.substr(15) + " --plant " + plant;
   return cmd + " --verbose";
 }
@@ -2205,6 +2337,7 @@ int main(int argc, char** argv) {
   bool determinism = false;
   bool hashes = false;
   bool unsafe_disk = false;
+  bool slow_sm = false;
   std::string storage = "memory";
   std::string faults;
   std::string plant;
@@ -2223,11 +2356,14 @@ int main(int argc, char** argv) {
        "memory (memory_storage) or file (file_storage and the WAL over a simulated disk)")
       ("faults", po::value(&faults),
        "fault classes, comma-separated: net, crash, pause, clock, disk, media, flags, membership, ops, or all "
-       "(default: all; disk and media need --storage file)")
+       "(default: all; disk and media need --storage file), or none")
       ("determinism", po::bool_switch(&determinism), "run every seed twice and require identical event traces (hash)")
       ("verbose,v", po::bool_switch(&verbose), "print every event and a summary per seed")
       ("hashes", po::bool_switch(&hashes),
        "print each seed's event-trace hash (\"seed S hash H\"): compare two builds that should order events alike")
+      ("slow-state-machine", po::bool_switch(&slow_sm),
+       "every state machine call takes longer than the election timeout; with --faults none no election may "
+       "follow the first, then a paused leader must be replaced in time")
       ("unsafe-disk", po::bool_switch(&unsafe_disk),
        "self-test: the disk drops every log entry it acknowledges; a run must fail")
 #ifdef CORAFT_PLANTED_BUGS
@@ -2256,7 +2392,7 @@ int main(int argc, char** argv) {
   std::set<std::string> classes;
   if (faults.empty() || faults == "all") {
     classes.insert(all_fault_classes.begin(), all_fault_classes.end());
-  } else {
+  } else if (faults != "none") {
     std::stringstream ss(faults);
     for (std::string c; std::getline(ss, c, ',');) {
       if (std::find(all_fault_classes.begin(), all_fault_classes.end(), c) == all_fault_classes.end())
@@ -2286,6 +2422,14 @@ int main(int argc, char** argv) {
     o.nodes = nodes;
     o.fault_ticks = steps;
     o.unsafe_disk = unsafe_disk;
+    o.slow_state_machine = slow_sm;
+    // Slow state machines fall behind the log: the liveness proposal waits
+    // for their backlog (each call is virtual time only, cheap to run).
+    if (slow_sm) {
+      o.liveness_commit_ticks *= 10;
+      o.hold_ticks *= 10;
+      o.operator_ticks *= 10;
+    }
     o.file_storage = storage == "file";
     o.faults = classes;
     if (verbose) o.verbose = &std::cout;

@@ -1,13 +1,20 @@
 // coraft/node.hpp — a Raft node: the protocol core driven by coroutines.
 //
-// One strand per node runs everything: the core, a ticker (election and
+// One strand per node runs the protocol: the core, a ticker (election and
 // heartbeat timing), one replicator task per peer (sends what the core
 // queued for it), a log writer (group commit: every write queued since the
 // last one goes to storage as one write + one sync; installs snapshots a
-// leader sent), an applier (feeds committed entries to the state machine,
-// restores installed snapshots, completes propose() and read_index() calls)
-// and a snapshotter (takes snapshots and compacts the log). They are
-// children of the node: stop() cancels and awaits them all.
+// leader sent), an applier (hands committed entries to the state machine,
+// completes propose() and read_index() calls) and a snapshotter (takes
+// snapshots and compacts the log). They are children of the node: stop()
+// cancels and awaits them all.
+//
+// The state machine runs elsewhere: on a thread of its own (or the
+// executor the owner gives, one handler at a time), so that however long
+// apply(), save_snapshot() or restore_snapshot() take, ticks, heartbeats,
+// votes and appends never wait behind them (state_machine.hpp states the
+// contract). The strand hands it bounded batches, one at a time; a leader
+// whose state machine falls behind refuses new proposals (`overloaded`).
 //
 // Guarantees: propose() succeeds only after the entry is committed — durable
 // on a majority, this node included — and applied here. read_index()
@@ -84,6 +91,15 @@ struct node_options {
   // Entries kept in the log behind a snapshot, so that a follower a little
   // behind gets entries rather than the whole snapshot.
   std::uint64_t snapshot_trailing_entries = 5'000;
+  // Where the state machine runs (apply, snapshot capture and restore,
+  // query_state_machine()): wrapped in a strand, so one handler at a time.
+  // Empty: a thread of the node's own. Simulations pass one they drive.
+  boost::asio::any_io_executor state_machine_executor;
+  // Committed entries handed to the state machine in one go at most; a
+  // leader refuses proposals (`overloaded`) while more than
+  // max_apply_backlog committed entries wait to be applied here.
+  std::size_t max_apply_batch = 1024;
+  std::size_t max_apply_backlog = 65'536;
 
   node_options() {
     raft.election_ticks = 15;
@@ -139,9 +155,17 @@ struct node_metrics {
   std::uint64_t reads_failed = 0;
   std::uint64_t snapshots_taken = 0;
   std::uint64_t snapshots_installed = 0;  // received from a leader
-  double last_snapshot_capture_s = 0;     // time the state machine took to serialize (strand paused)
+  double last_snapshot_capture_s = 0;     // time the state machine took to serialize (its thread busy)
+  std::uint64_t ticks_deferred = 0;       // late ticks put after what arrived during a stall
+  double tick_lag_max_s = 0;              // the latest a tick ever ran
   histogram commit_latency;               // propose() accepted -> applied here (leader)
   histogram storage_write_latency;        // one group commit: write + sync
+  histogram tick_lag;                     // how late each tick ran (event-loop lag)
+  histogram apply_batch_latency;          // one batch on the state machine's thread
+  std::size_t apply_backlog = 0;          // committed entries waiting for the state machine (now)
+  // Leader: per follower, the longest gap between two messages this node
+  // sent it (heartbeats or appends) since it became leader, in seconds.
+  std::map<node_id, double> max_heartbeat_gap_s;
 };
 
 // Metadata of one log entry (GET /v1/log).
@@ -178,9 +202,8 @@ class node {
   boost::asio::awaitable<node_status> status();
   // Linearizable read barrier [thesis §6.4]: on the leader after a heartbeat
   // round confirms leadership; on a follower through the leader (follower
-  // read). Then read the local state machine (on its strand or under the
-  // service's own synchronization). The value: the read index (everything
-  // through it is applied here).
+  // read). Then read the local state machine with query_state_machine().
+  // The value: the read index (everything through it is applied here).
   boost::asio::awaitable<node_result<index_t>> read_index();
   // Hands leadership to `to` (no_node: the most up-to-date voter) [thesis
   // §3.10]. Completes once another node leads (the value: that node), or
@@ -200,6 +223,11 @@ class node {
   // Takes a snapshot of the state machine now and compacts the log; returns
   // the snapshot's last included index (`busy` if one is being taken).
   boost::asio::awaitable<node_result<index_t>> snapshot();
+  // Runs `fn` where the state machine runs, between two of its calls, and
+  // completes once it returned: how a service reads its state (after
+  // read_index() for a linearizable read; alone for a possibly stale one).
+  // `fn` must not throw, and should be short (applies wait meanwhile).
+  boost::asio::awaitable<void> query_state_machine(std::function<void()> fn);
   // Metadata of up to `limit` entries from index `from` (what the log holds).
   boost::asio::awaitable<std::vector<entry_info>> log_info(index_t from, std::size_t limit);
   // Completes pending proposals with `stopped`, cancels every task and waits

@@ -1,9 +1,28 @@
 // coraft/state_machine.hpp — what a service hands to coraft.
 //
 // apply() is called for every committed normal entry, in log order, exactly
-// once per incarnation of the state, on the node's strand. It must be
-// deterministic: every replica applies the same commands in the same order
-// and must reach the same state [§5.3 "State Machine Safety"].
+// once per incarnation of the state. It must be deterministic: every
+// replica applies the same commands in the same order and must reach the
+// same state [§5.3 "State Machine Safety"].
+//
+// The threading contract:
+//   - apply(), save_snapshot() and restore_snapshot() run on the state
+//     machine's own thread (node_options::state_machine_executor, else a
+//     thread the node starts), one call at a time, never on the node's
+//     strand: they may take milliseconds, or a capture seconds, without
+//     delaying ticks, heartbeats, votes or appends. The node hands over at
+//     most max_apply_batch entries at a time; a leader whose state machine
+//     falls max_apply_backlog entries behind refuses proposals
+//     (`overloaded`) until it catches up.
+//   - save_snapshot() sees the state with exactly the entries through the
+//     snapshot's index applied: applies wait while it runs.
+//   - The service reads its state there too: node::query_state_machine(fn)
+//     runs fn between two calls (after read_index() for a linearizable
+//     read). Reading it from another thread needs the service's own lock.
+//   - A call that throws fails the node (on_fatal): the state may be half
+//     changed, and only a restart from the log or a snapshot can rebuild it.
+//   - None of them may call back into the node and wait for the answer
+//     (the node may be waiting for them).
 #pragma once
 
 #include <coraft/types.hpp>

@@ -33,7 +33,7 @@ void raft::tick_election() {
   ++election_elapsed_;
   // [§5.2] "If a follower receives no communication over a period of time
   // called the election timeout, then it ... begins an election."
-  if (election_elapsed_ >= randomized_election_timeout_ && may_campaign()) campaign();
+  if (election_elapsed_ >= randomized_election_timeout_ && may_campaign() && start_campaign()) ++elections_.timer;
 }
 
 void raft::tick_heartbeat() {
@@ -84,11 +84,15 @@ bool raft::may_campaign() const {
 }
 
 void raft::campaign() {
-  if (role_ == role::leader || !may_campaign()) return;
-  if (hs_.current_term + 1 >= max_term) return;  // never wraps (max_term)
+  if (start_campaign()) ++elections_.requested;
+}
+
+bool raft::start_campaign() {
+  if (role_ == role::leader || !may_campaign()) return false;
+  if (hs_.current_term + 1 >= max_term) return false;  // never wraps (max_term)
   // A node installing a snapshot stays a follower until it is in force: as
   // leader it would commit entries past the snapshot it is about to install.
-  if (installing_) return;
+  if (installing_) return false;
   if (opts_.pre_vote) {
     become_pre_candidate();
     start_election(true, false);
@@ -96,6 +100,7 @@ void raft::campaign() {
     become_candidate();
     start_election(false, false);
   }
+  return true;
 }
 
 void raft::leave_leadership() {
@@ -168,6 +173,7 @@ void raft::start_election(bool pre_vote, bool transfer) {
   votes_[opts_.id] = true;                    // counts only if we are a voter (may_campaign)
   if (is_voter(opts_.id) && quorum() == 1) {  // single-voter cluster
     if (pre_vote) {
+      ++elections_.pre_vote_granted;
       become_candidate();
       start_election(false, transfer);
     } else {
@@ -274,6 +280,7 @@ void raft::handle_vote_response(const message& m, const vote_response& r) {
   }
   if (granted >= quorum()) {
     if (role_ == role::pre_candidate) {
+      ++elections_.pre_vote_granted;
       become_candidate();
       start_election(false, false);
     } else {
@@ -318,6 +325,7 @@ void raft::step(const message& m) {
           // Only a voter: a TimeoutNow delayed past our own removal must
           // not start a transfer election that ignores the others' lease.
           if (role_ != role::leader && is_voter(opts_.id) && !installing_ && hs_.current_term + 1 < max_term) {
+            ++elections_.transfer;
             become_candidate();
             start_election(false, true);
           }

@@ -210,6 +210,7 @@ status raft::get_status() const {
   s.learners = config().learners;
   s.config_index = configs_.back().index;
   s.config_pending = configs_.back().index > commit_index_;
+  s.elections = elections_;
   if (role_ == role::leader) {
     for (const auto& [id, pr] : progress_) {
       s.progress.push_back({id, pr.match_index, pr.next_index, pr.state == progress::mode::replicate,

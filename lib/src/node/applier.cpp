@@ -5,59 +5,119 @@
 #include "snapshotter.hpp"
 #include "waiters.hpp"
 
+#include <coraft/detail/crc32c.hpp>
 #include <coraft/log.hpp>
 
 namespace coraft::detail {
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
 
 applier::applier(node_context& ctx, state_machine& sm, proposals& props, read_waiters& reads, snapshotter& snaps)
     : ctx_(ctx), sm_(sm), proposals_(props), reads_(reads), snapshotter_(snaps), wake_(ctx.strand) {}
 
 void applier::queue(std::vector<entry> committed) {
-  queue_.push_back(item{std::move(committed), std::nullopt});
+  backlog_ += committed.size();
+  queue_.push_back(item{std::move(committed), 0, std::nullopt, nullptr});
   wake_.notify();
 }
 
 void applier::queue_restore(coraft::snapshot s) {
-  queue_.push_back(item{{}, std::move(s)});
+  queue_.push_back(item{{}, 0, std::move(s), nullptr});
   wake_.notify();
 }
 
+asio::awaitable<std::optional<captured_state>> applier::capture(std::size_t reserve) {
+  auto slot = std::make_shared<capture_slot>(ctx_.strand);
+  slot->reserve = reserve;
+  queue_.push_back(item{{}, 0, std::nullopt, slot});
+  wake_.notify();
+  while (!slot->done && !ctx_.stopping()) co_await slot->wake.wait();
+  co_return std::move(slot->result);
+}
+
 asio::awaitable<void> applier::run() {
-  std::vector<item> items;
   while (true) {
     while (queue_.empty() && !ctx_.stopping()) co_await wake_.wait();
-    if (ctx_.stopping()) co_return;
-    items.swap(queue_);
-    for (auto& it : items) {
-      for (entry& e : it.entries) apply_one(e);
-      if (it.restore) restore(std::move(*it.restore));
+    if (ctx_.stopping()) break;
+    item& it = queue_.front();
+    if (it.capture) {
+      const std::shared_ptr<capture_slot> slot = it.capture;
+      queue_.pop_front();
+      co_await capture(*slot);
+    } else if (it.restore) {
+      coraft::snapshot s = std::move(*it.restore);
+      queue_.pop_front();
+      co_await restore(std::move(s));
+    } else {
+      co_await apply_batch();
     }
-    items.clear();
+    if (ctx_.stopping()) break;
     reads_.applied(applied_);
     snapshotter_.maybe_start();
   }
+  for (auto& it : queue_)
+    if (it.capture) it.capture->wake.notify();
 }
 
-void applier::apply_one(entry& e) {
-  std::string result;
-  if (e.type == entry_type::normal) result = sm_.apply(e.index, e.data);
-  applied_ = e.index;
-  ++ctx_.metrics.entries_applied;
-  snapshotter_.applied(e);
-  proposals_.applied(e, std::move(result));
+asio::awaitable<void> applier::apply_batch() {
+  // Entries of the items at the front, in order, up to one batch: they stay
+  // where they are (items are popped only below, on the strand), so the
+  // state machine's thread reads them in place.
+  std::vector<const entry*> batch;
+  for (const item& it : queue_) {
+    if (!it.has_entries()) break;
+    for (std::size_t k = it.done; k < it.entries.size() && batch.size() < ctx_.opts.max_apply_batch; ++k)
+      batch.push_back(&it.entries[k]);
+    if (batch.size() >= ctx_.opts.max_apply_batch) break;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::string> results = co_await on_state_machine(ctx_, [this, &batch] {
+    std::vector<std::string> out;
+    out.reserve(batch.size());
+    for (const entry* e : batch) {
+      // A stop cuts the batch short: what is not applied is lost with the
+      // process's state anyway, and stop() waits for this call.
+      if (ctx_.sm_stop.load(std::memory_order_relaxed)) break;
+      out.push_back(e->type == entry_type::normal ? sm_.apply(e->index, e->data) : std::string());
+    }
+    return out;
+  });
+  ctx_.metrics.apply_batch_latency.observe(seconds_since(t0));
+  for (std::string& result : results) {
+    item& front = queue_.front();
+    entry& e = front.entries[front.done++];
+    applied_ = e.index;
+    --backlog_;
+    ++ctx_.metrics.entries_applied;
+    snapshotter_.applied(e);
+    proposals_.applied(e, std::move(result));
+    if (front.done == front.entries.size()) queue_.pop_front();
+  }
+  // Items with no entries left (an empty batch from the core).
+  while (!queue_.empty() && queue_.front().has_entries() && queue_.front().done == queue_.front().entries.size())
+    queue_.pop_front();
 }
 
 // A state machine that cannot read a snapshot that passed its checksum
 // throws out of run(): the node fails (its task policy), loudly.
-void applier::restore(coraft::snapshot s) {
+asio::awaitable<void> applier::restore(coraft::snapshot s) {
   const log_id last = s.meta.last;
-  bytes_snapshot_reader in(s.data.view());
-  try {
-    sm_.restore_snapshot(in);
-  } catch (const std::exception& e) {
-    throw std::runtime_error("the state machine cannot restore the snapshot through index " +
-                             std::to_string(last.index) + " that the leader sent (" + e.what() + ")");
-  }
+  co_await on_state_machine(ctx_, [this, &s, last] {
+    bytes_snapshot_reader in(s.data.view());
+    try {
+      sm_.restore_snapshot(in);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("the state machine cannot restore the snapshot through index " +
+                               std::to_string(last.index) + " that the leader sent (" + e.what() + ")");
+    }
+  });
+  if (ctx_.stopping()) co_return;
   applied_ = last.index;
   snapshotter_.restored(last.index);
   ++ctx_.metrics.snapshots_installed;
@@ -65,6 +125,22 @@ void applier::restore(coraft::snapshot s) {
   ctx_.raft->snapshot_installed(last);
   log_line(log_level::info, ctx_.self(), "snapshot", "installed snapshot through index " + std::to_string(last.index));
   ctx_.schedule_flush();
+}
+
+asio::awaitable<void> applier::capture(capture_slot& slot) {
+  captured_state c = co_await on_state_machine(ctx_, [this, reserve = slot.reserve] {
+    const auto t0 = std::chrono::steady_clock::now();
+    string_snapshot_writer w;
+    w.out.reserve(reserve);
+    sm_.save_snapshot(w);
+    const double seconds = seconds_since(t0);
+    const std::uint32_t crc = crc32c(w.out.data(), w.out.size());
+    return captured_state{0, payload(w.out), crc, seconds};
+  });
+  c.index = applied_;
+  slot.result = std::move(c);
+  slot.done = true;
+  slot.wake.notify();
 }
 
 }  // namespace coraft::detail

@@ -7,9 +7,12 @@
 //                               ├─> applier ─> proposals, reads, snapshotter
 //                               └─> reads, transfers (answers)
 //
-// Threading: everything runs only on the node's strand. Public entry points
-// post onto it (deliver, tick, campaign, propose...) or spawn a coroutine
-// on it and await that (start, status, stop).
+// Threading: everything runs only on the node's strand, except the state
+// machine, which runs on its own (node_context::on_state_machine): the
+// applier hands it batches, the snapshotter captures through the applier,
+// recovery restores there, and query_state_machine() runs there. Public
+// entry points post onto the strand (deliver, tick, campaign, propose...)
+// or spawn a coroutine on it and await that (start, status, stop).
 //
 // Ordering rules of the ready batch (coraft/core/raft.hpp) as carried out
 // here: send_now goes to the replicators at once; persist_* and
@@ -60,7 +63,7 @@ struct node::impl {
         status(ctx),
         apply(ctx, sm, props, reads, snaps),
         writer(ctx, store, apply),
-        snaps(ctx, sm, store, apply, writer),
+        snaps(ctx, store, apply, writer),
         tasks(ctx.strand, ctx.self(), "node", [this](const std::string& why) { fail(why); }),
         peers(ctx, net, tasks) {
     ctx.schedule_flush = [this] { schedule_flush(); };
@@ -115,6 +118,8 @@ struct node::impl {
     if (!ctx.serving()) return props.reject(std::move(w), errc::stopped);
     if (cmd.size() > ctx.opts.max_command_bytes) return props.reject(std::move(w), errc::too_large);
     if (props.size() >= ctx.opts.max_pending_proposals) return props.reject(std::move(w), errc::overloaded);
+    // Backpressure: the state machine is that far behind what is committed.
+    if (apply.backlog() >= ctx.opts.max_apply_backlog) return props.reject(std::move(w), errc::overloaded);
     const core::propose_result r = ctx.raft->propose(std::move(cmd));
     switch (r.result) {
       case core::propose_result::code::not_leader: return props.reject(std::move(w), errc::not_leader, r.leader_hint);
@@ -226,6 +231,7 @@ struct node::impl {
   void begin_stop() {
     if (ctx.stopping()) return;
     ctx.life = lifecycle::stopping;
+    ctx.sm_stop = true;
     props.fail_all(errc::stopped);
     reads.fail_all(errc::stopped);
     snaps.fail_all(errc::stopped);
@@ -243,7 +249,10 @@ struct node::impl {
     ctx.life = lifecycle::stopped;
   }
 
-  awaitable<node_status> status_on_strand() { co_return status.make_status(apply.applied_index(), props.size()); }
+  awaitable<node_status> status_on_strand() {
+    ctx.metrics.apply_backlog = apply.backlog();
+    co_return status.make_status(apply.applied_index(), props.size());
+  }
 
   awaitable<std::vector<entry_info>> log_info_on_strand(index_t from, std::size_t limit) {
     co_return status.log_info(from, limit);
@@ -309,6 +318,12 @@ awaitable<node_result<index_t>> node::snapshot() {
 
 awaitable<node_status> node::status() {
   co_return co_await asio::co_spawn(impl_->ctx.strand, impl_->status_on_strand(), use_awaitable);
+}
+
+awaitable<void> node::query_state_machine(std::function<void()> fn) {
+  // Straight to the state machine's strand: the node's strand is not
+  // involved, and the caller resumes on its own executor.
+  co_await on_state_machine(impl_->ctx, std::move(fn));
 }
 
 awaitable<std::vector<entry_info>> node::log_info(index_t from, std::size_t limit) {

@@ -6,12 +6,19 @@
 // other only through this context and the references the coordinator hands
 // them, so that each can be read (and tested) alone.
 //
+// Two places run code: `strand` (the protocol: everything here) and
+// `sm_strand` (the state machine: apply, snapshot capture and restore,
+// queries). The parts reach the state machine only through
+// on_state_machine(), which runs a function there and resumes them on the
+// strand, so the strand never waits for the state machine.
+//
 // Invariants: every member is touched only on `strand`; `raft` is set once
 // start-up has loaded storage (life >= running) and stays set; `life` only
 // moves forward.
 #pragma once
 
 #include <coraft/core/raft.hpp>
+#include <coraft/detail/planted.hpp>
 #include <coraft/errors.hpp>
 #include <coraft/node.hpp>
 
@@ -19,13 +26,18 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <atomic>
+#include <exception>
 #include <functional>
 #include <optional>
 #include <string>
+#include <type_traits>
 
 namespace coraft::detail {
 
@@ -39,12 +51,29 @@ using propose_handler = asio::any_completion_handler<void(node_result<applied_co
 // read_index(), snapshot() (an index) and transfer_leadership() (a node id).
 using index_handler = asio::any_completion_handler<void(node_result<index_t>)>;
 
+// The thread a node's state machine runs on when the owner gives no
+// executor. Joined at destruction (after stop(), nothing is queued there).
+struct state_machine_thread {
+  std::optional<asio::thread_pool> pool;
+  asio::any_io_executor executor(const asio::any_io_executor& given) {
+    if (given) return given;
+    pool.emplace(1);
+    return pool->get_executor();
+  }
+};
+
 struct node_context {
   node_context(asio::any_io_executor ex, node_options o)
-      : strand(asio::make_strand(std::move(ex))), opts(std::move(o)) {}
+      : strand(asio::make_strand(std::move(ex))),
+        opts(std::move(o)),
+        sm_strand(asio::make_strand(sm_thread.executor(opts.state_machine_executor))) {}
 
   asio::strand<asio::any_io_executor> strand;
   node_options opts;
+  state_machine_thread sm_thread;
+  asio::strand<asio::any_io_executor> sm_strand;
+  // Set by a stop: the state machine's thread ends its batch early.
+  std::atomic<bool> sm_stop{false};
   std::optional<core::raft> raft;
   node_metrics metrics;
   lifecycle life = lifecycle::created;
@@ -93,6 +122,52 @@ asio::awaitable<Outcome> call_on_strand(const asio::strand<asio::any_io_executor
         Waiter w =
             make_waiter<Waiter>(std::move(client), asio::any_completion_handler<void(Outcome)>(std::move(handler)));
         asio::post(*s, [w = std::move(w), f = std::move(f)]() mutable { f(std::move(w)); });
+      },
+      asio::use_awaitable, std::move(fn));
+}
+
+// Runs fn() on the state machine's strand; the awaiting coroutine (on the
+// node's strand) resumes with its result, or its exception rethrown. Not
+// cancellable: a stop waits for the call in progress, which is bounded
+// (one batch of applies, one capture or restore).
+template <class R>
+struct completes_with {
+  using type = void(std::exception_ptr, R);
+};
+template <>
+struct completes_with<void> {
+  using type = void(std::exception_ptr);
+};
+
+template <class Fn, class R = std::invoke_result_t<Fn&>>
+asio::awaitable<R> on_state_machine(node_context& ctx, Fn fn) {
+  return asio::async_initiate<const asio::use_awaitable_t<>&, typename completes_with<R>::type>(
+      [sm = &ctx.sm_strand, strand = &ctx.strand](auto handler, Fn f) {
+        auto back = asio::get_associated_executor(handler, *strand);
+        // Planted: the call runs here, on the caller's (the node's) strand.
+        const auto where =
+            CORAFT_PLANTED(state_machine_on_strand) ? asio::any_io_executor(*strand) : asio::any_io_executor(*sm);
+        asio::dispatch(where, [h = std::move(handler), f = std::move(f), back = std::move(back)]() mutable {
+          std::exception_ptr error;
+          if constexpr (std::is_void_v<R>) {
+            try {
+              f();
+            } catch (...) {
+              error = std::current_exception();
+            }
+            asio::post(back, [h = std::move(h), error]() mutable { std::move(h)(error); });
+          } else {
+            std::optional<R> out;
+            try {
+              out.emplace(f());
+            } catch (...) {
+              error = std::current_exception();
+            }
+            asio::post(back, [h = std::move(h), error, out = std::move(out)]() mutable {
+              std::move(h)(error, out ? std::move(*out) : R{});
+            });
+          }
+        });
       },
       asio::use_awaitable, std::move(fn));
 }

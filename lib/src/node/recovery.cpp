@@ -117,16 +117,20 @@ asio::awaitable<recovered> recover(node_context& ctx, storage& store, state_mach
     out.reset_on_first_write = last;
     rs.log.clear();
   }
-  bytes_snapshot_reader in(rs.snap->data.view());
-  try {
-    sm.restore_snapshot(in);
-  } catch (const std::exception& e) {
-    // The bytes passed their checksum, so the state machine cannot read
-    // what a state machine wrote (another version's format, or a snapshot
-    // a broken or hostile leader sent).
-    throw std::runtime_error("the state machine cannot restore the snapshot through index " +
-                             std::to_string(last.index) + " (" + e.what() + "); " + restart_fix);
-  }
+  // On the state machine's thread, like every call into it.
+  co_await on_state_machine(ctx, [&sm, &rs, last] {
+    bytes_snapshot_reader in(rs.snap->data.view());
+    try {
+      sm.restore_snapshot(in);
+    } catch (const std::exception& e) {
+      // The bytes passed their checksum, so the state machine cannot read
+      // what a state machine wrote (another version's format, or a snapshot
+      // a broken or hostile leader sent).
+      throw std::runtime_error("the state machine cannot restore the snapshot through index " +
+                               std::to_string(last.index) + " (" + e.what() + "); " + restart_fix);
+    }
+  });
+  throw_if_stopping(ctx);
   out.snapshot_index = last.index;
   log_line(log_level::info, ctx.self(), "snapshot", "restored snapshot through index " + std::to_string(last.index));
   ctx.raft.emplace(ctx.opts.raft, rs.state, std::move(*rs.snap), std::move(rs.log));

@@ -4,7 +4,9 @@
 // queued as one batch through the transport, which bounds its own queue, so
 // a slow peer never blocks the node. A peer's replicator starts with the
 // node (the members it recovered) or with the first message for it (a
-// member that joined, or a leader we are joining).
+// member that joined, or a leader we are joining). As leader, it keeps the
+// longest gap between two messages sent to each follower in the term
+// (node_metrics::max_heartbeat_gap_s).
 //
 // Invariant: at most one replicator per peer; none for this node itself.
 #pragma once
@@ -15,6 +17,7 @@
 #include <coraft/detail/wakeup.hpp>
 #include <coraft/transport.hpp>
 
+#include <chrono>
 #include <map>
 #include <vector>
 
@@ -35,7 +38,10 @@ class replicators {
     explicit peer(const asio::any_io_executor& ex) : wake(ex) {}
     std::vector<message> outbox;
     wakeup wake;
+    term_t gap_term = 0;  // the term of last_sent
+    std::chrono::steady_clock::time_point last_sent;
   };
+  void note_gap(node_id id, peer& p, const message& m);
   std::map<node_id, peer>::iterator add(node_id id);
   asio::awaitable<void> run(node_id id);
 

@@ -4,15 +4,31 @@
 #include "applier.hpp"
 #include "log_writer.hpp"
 
-#include <coraft/detail/crc32c.hpp>
 #include <coraft/log.hpp>
 
 #include <algorithm>
 
 namespace coraft::detail {
 
-snapshotter::snapshotter(node_context& ctx, state_machine& sm, storage& store, const applier& apply, log_writer& writer)
-    : ctx_(ctx), sm_(sm), store_(store), applier_(apply), writer_(writer), wake_(ctx.strand) {}
+namespace {
+
+// This node's place in [0, 1): the fractional part of id × the golden
+// ratio, so that small ids (1, 2, 3...) fall far apart.
+double phase_of(node_id id) {
+  const double x = static_cast<double>(id) * 0.6180339887498949;
+  return x - static_cast<double>(static_cast<std::uint64_t>(x));
+}
+
+}  // namespace
+
+snapshotter::snapshotter(node_context& ctx, storage& store, applier& apply, log_writer& writer)
+    : ctx_(ctx),
+      store_(store),
+      applier_(apply),
+      writer_(writer),
+      wake_(ctx.strand),
+      phase_(phase_of(ctx.self())),
+      entries_offset_(static_cast<std::uint64_t>(phase_ * static_cast<double>(ctx.opts.snapshot_entries / 2))) {}
 
 void snapshotter::request(index_waiter w) {
   waiters_.push_back(std::move(w));
@@ -31,10 +47,18 @@ void snapshotter::restored(index_t index) {
   bytes_since_ = 0;
 }
 
+index_t snapshotter::next_by_count() const {
+  const std::uint64_t n = ctx_.opts.snapshot_entries;
+  const index_t from = snapshot_index_ + std::max<std::uint64_t>(1, n / 2);
+  const std::uint64_t k = from > entries_offset_ ? (from - entries_offset_ + n - 1) / n : 0;
+  return k * n + entries_offset_;
+}
+
 void snapshotter::maybe_start() {
   const node_options& o = ctx_.opts;
-  const bool by_count = o.snapshot_entries > 0 && applied_since_ >= o.snapshot_entries;
-  const bool by_bytes = o.snapshot_log_bytes > 0 && bytes_since_ >= o.snapshot_log_bytes;
+  const bool by_count = o.snapshot_entries > 0 && applier_.applied_index() >= next_by_count();
+  const auto bytes_bound = static_cast<std::uint64_t>(static_cast<double>(o.snapshot_log_bytes) * (1 + phase_ / 2));
+  const bool by_bytes = o.snapshot_log_bytes > 0 && bytes_since_ >= bytes_bound;
   if ((by_count || by_bytes) && !running_ && !requested_) {
     requested_ = true;
     wake_.notify();
@@ -52,10 +76,9 @@ asio::awaitable<void> snapshotter::run() {
     if (ctx_.stopping()) co_return;
     requested_ = false;
     running_ = true;
-    const index_t at = applier_.applied_index();
     node_result<index_t> out = snapshot_index_;  // nothing new applied since the last one
-    if (at > snapshot_index_) {
-      const std::optional<node_result<index_t>> taken = co_await take(at);
+    if (applier_.applied_index() > snapshot_index_ || applier_.backlog() > 0) {
+      const std::optional<node_result<index_t>> taken = co_await take();
       if (!taken) co_return;
       out = *taken;
     }
@@ -66,7 +89,13 @@ asio::awaitable<void> snapshotter::run() {
   }
 }
 
-asio::awaitable<std::optional<node_result<index_t>>> snapshotter::take(index_t at) {
+asio::awaitable<std::optional<node_result<index_t>>> snapshotter::take() {
+  // Captured on the state machine's thread, in order with the applies: the
+  // bytes reflect exactly the entries through c->index.
+  std::optional<captured_state> c = co_await applier_.capture(last_capture_bytes_ + last_capture_bytes_ / 8);
+  if (!c || ctx_.stopping()) co_return std::nullopt;
+  const index_t at = c->index;
+  if (at <= snapshot_index_) co_return node_result<index_t>(snapshot_index_);  // a leader's snapshot came first
   core::raft& raft = *ctx_.raft;
   const auto term = raft.term_at(at);
   if (!term) co_return node_error(errc::busy);  // cannot happen: applied entries stay until compacted
@@ -77,22 +106,16 @@ asio::awaitable<std::optional<node_result<index_t>>> snapshotter::take(index_t a
     // until it knows. The next apply asks again.
     co_return node_error(errc::busy);
   }
-  const auto t0 = std::chrono::steady_clock::now();
-  string_snapshot_writer w;
-  // Room for about the last snapshot's size up front: growing a 10+ MB
-  // string by doubling copies it and faults in fresh pages, all while the
-  // strand waits.
-  w.out.reserve(last_capture_bytes_ + last_capture_bytes_ / 8);
-  sm_.save_snapshot(w);
-  last_capture_bytes_ = w.out.size();
+  // Room for about the last snapshot's size up front next time: growing a
+  // 10+ MB string by doubling copies it and faults in fresh pages.
+  last_capture_bytes_ = c->bytes.size();
   coraft::snapshot s;
   s.meta.last = {*term, at};
   s.meta.config = raft.config_at(at);
-  s.meta.size = w.out.size();
-  s.meta.crc = crc32c(w.out.data(), w.out.size());
-  s.data = payload(w.out);
-  w.out = std::string();
-  ctx_.metrics.last_snapshot_capture_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  s.meta.size = c->bytes.size();
+  s.meta.crc = c->crc;
+  s.data = std::move(c->bytes);
+  ctx_.metrics.last_snapshot_capture_s = c->seconds;
   const std::uint64_t since = applied_since_;
   const std::uint64_t bytes = bytes_since_;
   applied_since_ = 0;

@@ -1,12 +1,17 @@
 // snapshotter.hpp — takes snapshots and compacts the log [§7].
 //
-// A snapshot is taken when asked (node::snapshot()) or once the entries or
-// command bytes applied since the last one pass the configured bounds. The
-// state machine is serialized on the strand — a consistent view, since
-// apply() runs only there — then written on the storage's thread while the
-// node goes on serving; then the core learns of it and the log writer
-// records the compaction (keeping `snapshot_trailing_entries` behind it for
-// followers a little behind).
+// A snapshot is taken when asked (node::snapshot()) or once the log grew
+// past the configured bounds. The state machine is serialized on its own
+// thread, in order with the applies (applier::capture), then written on
+// the storage's thread while the node goes on serving; then the core learns
+// of it and the log writer records the compaction (keeping
+// `snapshot_trailing_entries` behind it for followers a little behind).
+//
+// The members of a cluster apply the same entries, so with one bound they
+// would all capture at once. Each node's triggers are spread by its phase
+// (from its id): by count, at the indexes k·N + offset, offset in [0, N/2),
+// at least N/2 past the last snapshot; by bytes, at the bound × (1 +
+// phase/2). A leader's snapshot installed here does not re-align them.
 //
 // Invariant: one snapshot at a time; snapshot_index_ only grows, except
 // that a restore sets it to the restored snapshot's index.
@@ -27,7 +32,7 @@ class log_writer;
 
 class snapshotter {
  public:
-  snapshotter(node_context& ctx, state_machine& sm, storage& store, const applier& apply, log_writer& writer);
+  snapshotter(node_context& ctx, storage& store, applier& apply, log_writer& writer);
 
   // snapshot(): answers with the snapshot's last index once taken.
   void request(index_waiter w);
@@ -42,14 +47,16 @@ class snapshotter {
   asio::awaitable<void> run();
 
  private:
-  // Captures and saves a snapshot through `at`; the answer for its waiters.
-  // Ends with nullopt when the node failed or stops meanwhile.
-  asio::awaitable<std::optional<node_result<index_t>>> take(index_t at);
+  // Captures and saves a snapshot of everything applied or queued to apply;
+  // the answer for its waiters. Ends with nullopt when the node failed or
+  // stops meanwhile.
+  asio::awaitable<std::optional<node_result<index_t>>> take();
+  // The applied index at which the count bound takes the next snapshot.
+  index_t next_by_count() const;
 
   node_context& ctx_;
-  state_machine& sm_;
   storage& store_;
-  const applier& applier_;
+  applier& applier_;
   log_writer& writer_;
   std::vector<index_waiter> waiters_;
   bool requested_ = false;
@@ -59,6 +66,8 @@ class snapshotter {
   std::size_t last_capture_bytes_ = 0;  // size of the last snapshot captured here
   std::uint64_t applied_since_ = 0;
   std::uint64_t bytes_since_ = 0;
+  double phase_ = 0;                  // this node's place in [0, 1)
+  std::uint64_t entries_offset_ = 0;  // on the count grid
 };
 
 }  // namespace coraft::detail

@@ -4,18 +4,34 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
+
 namespace coraft::detail {
 
 asio::awaitable<void> run_ticker(node_context& ctx, std::function<void()> on_tick) {
   asio::steady_timer timer(ctx.strand);
+  const auto interval = ctx.opts.tick_interval;
   auto next = std::chrono::steady_clock::now();
+  bool put_off = false;  // the last tick was put off after a stall
   while (!ctx.stopping()) {
-    next += ctx.opts.tick_interval;
+    next += interval;
     timer.expires_at(next);
     co_await timer.async_wait(asio::use_awaitable);
-    on_tick();
     const auto now = std::chrono::steady_clock::now();
-    if (now - next > 4 * ctx.opts.tick_interval) next = now;
+    const auto lag = now - next;
+    const double lag_s = std::chrono::duration<double>(lag).count();
+    ctx.metrics.tick_lag.observe(lag_s);
+    ctx.metrics.tick_lag_max_s = std::max(ctx.metrics.tick_lag_max_s, lag_s);
+    if (lag > interval) {
+      next = now;  // the ticks missed are not made up
+      if (!put_off) {
+        put_off = true;
+        ++ctx.metrics.ticks_deferred;
+        continue;
+      }
+    }
+    put_off = false;
+    on_tick();
   }
 }
 

@@ -162,6 +162,17 @@ struct peer_status {
   bool voter = true;
 };
 
+// Elections this server started, by why: its election timer ran out
+// [§5.2], a leader handed it leadership (TimeoutNow) [thesis §3.10], its
+// pre-vote was granted and it campaigns for real [thesis §9.6], or
+// campaign() was called.
+struct election_counts {
+  std::uint64_t timer = 0;
+  std::uint64_t transfer = 0;
+  std::uint64_t pre_vote_granted = 0;
+  std::uint64_t requested = 0;
+};
+
 struct status {
   node_id id = no_node;
   role state = role::follower;
@@ -181,6 +192,7 @@ struct status {
   index_t config_index = 0;           // index of the configuration in force (0: bootstrap)
   bool config_pending = false;        // it is not committed yet
   std::vector<peer_status> progress;  // leader only (voters and learners)
+  election_counts elections;
 };
 
 class raft {
@@ -328,6 +340,7 @@ class raft {
   std::uint64_t quorum_value(std::uint64_t own, std::uint64_t progress::*field) const;
   bool is_voter(node_id id) const;
   bool may_campaign() const;  // a voter, or removed by an uncommitted entry
+  bool start_campaign();      // campaign(): false when this server may not
   std::uint64_t next_random();
 
   // membership.cpp
@@ -367,6 +380,8 @@ class raft {
   index_t stable_index_ = 0;      // durable locally; reset below a truncation
   index_t commit_index_ = 0;      // [Fig. 2] Monotonic.
   index_t applied_index_ = 0;     // handed out through ready::apply. Monotonic.
+
+  election_counts elections_;
 
   // Timers in ticks.
   int election_elapsed_ = 0;

@@ -8,7 +8,7 @@
 // release binaries among them, compiles CORAFT_PLANTED(x) to `false`, so the
 // buggy branches are not in them at all.
 //
-// Each bug is one the issue that fixed it describes (issue 15); the comment
+// Each bug is one the issue that fixed it describes (issues 15, 21); the comment
 // names what the buggy branch does instead of the fix.
 #pragma once
 
@@ -28,6 +28,7 @@ enum class planted_bug {
   append_hint_unchecked,         // rejection hints are taken without bounds checks
   stale_prevote_counted,         // a granted pre-vote of an earlier term counts
   data_dir_parent_unsynced,      // a new data directory's parent is not synced
+  state_machine_on_strand,       // the state machine runs on the node's strand (issue 21)
 };
 
 // The names used on command lines (--plant NAME), in enum order.
@@ -43,6 +44,7 @@ inline constexpr std::string_view planted_bug_names[] = {
     "append-hint-unchecked",
     "stale-prevote-counted",
     "data-dir-parent-unsynced",
+    "state-machine-on-strand",
 };
 
 #ifdef CORAFT_PLANTED_BUGS
