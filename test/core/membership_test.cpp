@@ -147,6 +147,27 @@ BOOST_AUTO_TEST_CASE(round_trips_voters_learners_and_addresses) {
   BOOST_TEST(full_back->voters.size() == 1024u);
 }
 
+BOOST_AUTO_TEST_CASE(addresses_out_of_order_or_repeated_are_refused) {
+  // The encoding is canonical: addresses in ascending id order, each id
+  // once (what encode_membership writes from its map). Bytes that name an
+  // id twice decoded to a map that kept the second and re-encoded shorter:
+  // the frame fuzzer's round trip found it (CI, issue 21's run).
+  membership m;
+  m.addresses = {{1, "a"}, {2, "b"}};
+  std::string bytes = encode_membership(m);
+  BOOST_TEST_REQUIRE(decode_membership(bytes).has_value());
+  // Layout: u32 voters (0), u32 learners (0), u32 addresses (2), then per
+  // address u64 id, u32 length, bytes; the second id sits after the first
+  // address (8 + 4 + 1 bytes).
+  const std::size_t second_id = 12 + 8 + 4 + 1;
+  std::string twice = bytes;
+  twice[second_id] = 1;  // id 1 again
+  BOOST_TEST(!decode_membership(twice).has_value(), "an id named twice");
+  std::string backwards = bytes;
+  backwards[12] = 3;  // 3, then 2
+  BOOST_TEST(!decode_membership(backwards).has_value(), "ids out of order");
+}
+
 BOOST_AUTO_TEST_CASE(truncated_oversized_and_garbage_bytes_are_refused_without_throwing) {
   membership m;
   m.voters = {1, 2, 3};

@@ -67,7 +67,10 @@ std::optional<membership> decode_membership(std::string_view b) {
     const node_id id = r.u64();
     const std::string_view a = r.counted(max_address);
     if (!r.ok()) return std::nullopt;
-    m.addresses[id] = std::string(a);
+    // Canonical: ascending ids, each once (as encode_membership writes its
+    // map), so that one configuration has one encoding.
+    if (!m.addresses.empty() && id <= m.addresses.rbegin()->first) return std::nullopt;
+    m.addresses.emplace_hint(m.addresses.end(), id, std::string(a));
   }
   if (!r.done()) return std::nullopt;
   return m;
