@@ -105,13 +105,14 @@ struct found {
   index_t applied = 0;
 };
 
-asio::awaitable<found> find(const kv_env& env, const std::string& key) {
+asio::awaitable<node_result<found>> find(const kv_env& env, const std::string& key) {
   found f;
   std::function<void()> read = [&] {
     if (const std::string* v = env.sm->find(key)) f.value = *v;
     f.applied = env.sm->applied_index();
   };
-  co_await env.ctx->raft_node.query_state_machine(std::move(read));
+  const node_result<void> r = co_await env.ctx->raft_node.query_state_machine(std::move(read));
+  if (!r) co_return r.error();
   co_return f;
 }
 
@@ -119,18 +120,20 @@ asio::awaitable<http_response> get_key(kv_env env, const http_request& req) {
   std::string key;
   if (auto bad = parse_key(env, req, key)) co_return *bad;
   if (req.has_param("stale")) {
-    const found f = co_await find(env, key);
-    if (!f.value) co_return http_response::error(404, "not_found", "no such key (stale read)");
-    co_return value_response(*f.value, f.applied);
+    const node_result<found> f = co_await find(env, key);
+    if (!f) co_return net::node_error_response(*env.ctx, f.error(), req);
+    if (!f->value) co_return http_response::error(404, "not_found", "no such key (stale read)");
+    co_return value_response(*f->value, f->applied);
   }
   // Linearizable without the log [thesis §6.4]: a read barrier (ReadIndex,
   // through the leader when this node follows), then the local map, which
   // has applied at least through the barrier's index.
   const node_result<index_t> r = co_await env.ctx->raft_node.read_index();
   if (!r) co_return net::node_error_response(*env.ctx, r.error(), req);
-  const found f = co_await find(env, key);
-  if (!f.value) co_return http_response::error(404, "not_found", "no such key");
-  co_return value_response(*f.value, *r);
+  const node_result<found> f = co_await find(env, key);
+  if (!f) co_return net::node_error_response(*env.ctx, f.error(), req);
+  if (!f->value) co_return http_response::error(404, "not_found", "no such key");
+  co_return value_response(*f->value, *r);
 }
 
 asio::awaitable<http_response> list_keys(kv_env env, const http_request& req) {
@@ -149,7 +152,8 @@ asio::awaitable<http_response> list_keys(kv_env env, const http_request& req) {
   }
   std::vector<std::string> listed;
   std::function<void()> list = [&] { listed = env.sm->keys_with_prefix(prefix, static_cast<std::size_t>(limit)); };
-  co_await env.ctx->raft_node.query_state_machine(std::move(list));
+  const node_result<void> q = co_await env.ctx->raft_node.query_state_machine(std::move(list));
+  if (!q) co_return net::node_error_response(*env.ctx, q.error(), req);
   json::array keys;
   for (auto& k : listed) keys.emplace_back(k);
   json::object o;

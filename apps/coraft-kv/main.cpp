@@ -128,7 +128,7 @@ settings parse_flags(int argc, char** argv, bool& help) {
     ("admin-token", po::value(&s.admin_token), "bearer token required by mutating admin routes (default: none)")
     ("log-level", po::value(&s.log_level)->default_value("info"), "debug, info, warn, error or off")
     ("propose-timeout-ms", po::value(&s.propose_timeout_ms)->default_value(5000), "a write not committed by then answers 504")
-    ("snapshot-entries", po::value(&s.snapshot_entries)->default_value(100'000), "snapshot and compact the log after this many applied entries (0: only on POST /v1/snapshot)")
+    ("snapshot-entries", po::value(&s.snapshot_entries)->default_value(100'000), "snapshot and compact the log about every this many applied entries, at an offset of this node's own (0: only on POST /v1/snapshot)")
     ("snapshot-log-mb", po::value(&s.snapshot_log_mb)->default_value(256), "... or after this many MiB of applied commands (0: no size trigger)")
     ("snapshot-trailing-entries", po::value(&s.snapshot_trailing_entries)->default_value(5'000), "entries kept in the log behind a snapshot for followers a little behind")
     ("transfer-on-shutdown", po::value(&s.transfer_on_shutdown)->default_value(true), "on SIGTERM, a leader hands leadership over before it stops (true/false)")

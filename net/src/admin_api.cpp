@@ -242,10 +242,14 @@ asio::awaitable<http_response> get_metrics(admin_context& ctx, const http_reques
   m.counter("coraft_ticks_deferred_total",
             "Late ticks put after the messages that arrived during a stall (a stall is no sign the leader is gone).",
             s.metrics.ticks_deferred);
-  m.histogram("coraft_apply_batch_seconds", "One batch of applies on the state machine's thread.",
+  m.histogram("coraft_apply_batch_seconds",
+              "One batch of applies, from handing it to the state machine's thread to its results back.",
               s.metrics.apply_batch_latency);
   m.gauge("coraft_apply_backlog_entries", "Committed entries waiting for the state machine.", s.metrics.apply_backlog);
-  m.family("coraft_elections_total", "counter", "Elections this node started, by reason.");
+  m.family("coraft_elections_total", "counter",
+           "Elections this node started, by reason: timer (its election timer ran out: a pre-vote round or, without "
+           "pre-vote, an election), transfer (TimeoutNow), pre_vote_granted (the election after a won pre-vote "
+           "round), requested (campaign()).");
   m.sample("coraft_elections_total", "reason=\"timer\"", s.elections.timer);
   m.sample("coraft_elections_total", "reason=\"transfer\"", s.elections.transfer);
   m.sample("coraft_elections_total", "reason=\"pre_vote_granted\"", s.elections.pre_vote_granted);

@@ -54,7 +54,11 @@ class recording_transport final : public transport {
 
 class null_state_machine final : public state_machine {
  public:
-  std::string apply(index_t, std::string_view) override { return {}; }
+  std::string apply(index_t index, std::string_view) override {
+    last_applied = index;
+    return {};
+  }
+  index_t last_applied = 0;
   void save_snapshot(snapshot_writer&) override {}
   void restore_snapshot(snapshot_reader&) override {
     if (unreadable) throw std::runtime_error("kv snapshot: truncated");
@@ -322,6 +326,41 @@ BOOST_AUTO_TEST_CASE(a_confirmed_read_that_never_applies_times_out) {
   l.tick(31);  // past propose_timeout_ticks
   BOOST_TEST_REQUIRE(r.out.has_value(), "the read never ended");
   BOOST_TEST(r.out->error().code == make_error_code(errc::timeout));
+}
+
+// A query_state_machine() call in flight and how it ended.
+std::optional<node_result<void>> query(lone_node& l, std::function<void()> fn) {
+  std::optional<node_result<void>> out;
+  asio::co_spawn(l.io, l.n->query_state_machine(std::move(fn)), [&out](std::exception_ptr e, node_result<void> r) {
+    if (!e) out = r;
+  });
+  l.settle();
+  return out;
+}
+
+BOOST_AUTO_TEST_CASE(a_query_sees_what_was_applied_and_none_runs_after_stop) {
+  // Issue 21: services read their state where apply() runs. A query sees
+  // every entry applied before it was made; once stop() began it is refused
+  // with `stopped` and its function never runs (it could outlive the node).
+  lone_node l;
+  l.start({1, 2, 3});
+  l.follow(1, 3);
+  index_t seen = 0;
+  auto q = query(l, [&] { seen = l.sm.last_applied; });
+  BOOST_TEST_REQUIRE(q.has_value());
+  BOOST_TEST(static_cast<bool>(*q));
+  BOOST_TEST(seen == 3u);
+
+  bool stopped = false;
+  asio::co_spawn(l.io, l.n->stop(), [&](std::exception_ptr) { stopped = true; });
+  l.settle();
+  BOOST_TEST_REQUIRE(stopped);
+  bool ran = false;
+  q = query(l, [&] { ran = true; });
+  BOOST_TEST_REQUIRE(q.has_value());
+  BOOST_TEST(!*q);
+  BOOST_TEST(q->error().code == make_error_code(errc::stopped));
+  BOOST_TEST(!ran, "a query ran on a stopped node");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -747,7 +747,7 @@ awaitable<void> timeout_story(cluster& c, load& l) {
   const auto elapsed = clock_type::now() - t0;
   for (const proposal* p : l.all())
     BOOST_TEST(p->outcome.error().code == make_error_code(errc::timeout), p->command << ": " << describe(p->outcome));
-  // 10 ticks of 10 ms: not before (allowing the ticker's catch-up burst).
+  // 10 ticks of 10 ms: not before (allowing for late ticks).
   BOOST_TEST(elapsed >= 40ms);
   BOOST_TEST((co_await n.status()).pending_proposals == 0u);
 

@@ -118,6 +118,7 @@
 #include <cstdlib>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -212,6 +213,8 @@ struct fault_profile {
   unsigned read = 0;              // per tick: read_index() on a random node
   unsigned padding = 0;           // commands padded with up to this many bytes
   sm_costs sm;                    // virtual time of the state machines' calls (sub-steps)
+  unsigned apply_batch = 1024;    // node_options::max_apply_batch
+  unsigned apply_backlog = 0;     // node_options::max_apply_backlog (0: no bound)
 
   std::string describe() const {
     std::ostringstream os;
@@ -223,7 +226,8 @@ struct fault_profile {
        << " max_append_entries=" << max_append_entries << " max_inflight=" << max_inflight
        << " snapshot_entries=" << snapshot_entries << " trailing=" << trailing << " chunk=" << chunk
        << " snapshot_now=" << snapshot_now << " transfer=" << transfer << " read=" << read << " padding=" << padding
-       << " sm_apply=" << sm.apply << " sm_capture=" << sm.capture << " sm_restore=" << sm.restore;
+       << " sm_apply=" << sm.apply << " sm_capture=" << sm.capture << " sm_restore=" << sm.restore
+       << " apply_batch=" << apply_batch << " apply_backlog=" << apply_backlog;
     return os.str();
   }
 };
@@ -400,6 +404,8 @@ class node_sim {
     profile_.sm.apply = rng_.pick(std::vector<std::uint64_t>{0, 0, 1});
     profile_.sm.capture = rng_.pick(std::vector<std::uint64_t>{0, 2, 12});
     profile_.sm.restore = rng_.pick(std::vector<std::uint64_t>{0, 2, 12});
+    profile_.apply_batch = rng_.pick(std::vector<unsigned>{1, 3, 1024});
+    profile_.apply_backlog = rng_.pick(std::vector<unsigned>{0, 4, 65536});
     if (opts_.slow_state_machine) {
       // Longer than the longest election timeout (2 × election_ticks).
       const auto beyond = static_cast<std::uint64_t>(2 * opts_.election_ticks * opts_.substeps + opts_.substeps);
@@ -589,6 +595,29 @@ class node_sim {
   coraft::node* node_ptr(node_id id) {
     node_slot& s = slot(id);
     return s.st == slot_state::up && s.paused_until_tick == 0 ? s.node.get() : nullptr;
+  }
+  // The state machine of the incarnation node_ptr(id) returns (kept alive
+  // after it stops, like the node).
+  recording_state_machine* sm_ptr(node_id id) { return slot(id).sm.get(); }
+  // The highest index of a write acknowledged so far.
+  index_t acked_floor() const {
+    index_t top = 0;
+    for (const auto& [index, cmd] : acked_) top = std::max(top, index);
+    return top;
+  }
+  // A read that passed its barrier then queried the state machine there
+  // (query_state_machine): it must see every write acknowledged before the
+  // read began [thesis §6.4].
+  void on_query(node_id id, index_t floor, const coraft::node_result<void>& q, index_t seen) {
+    if (!q) {
+      event("query on node " + std::to_string(id) + ": " + q.error().code.message());
+      return;
+    }
+    event("query on node " + std::to_string(id) + " saw writes through " + std::to_string(seen));
+    if (seen < floor)
+      fail("linearizable reads", "node " + std::to_string(id) + ": a query after a read barrier saw writes through " +
+                                     std::to_string(seen) + ", but the write at " + std::to_string(floor) +
+                                     " was acknowledged before the read began");
   }
   const std::vector<node_id>& servers() const { return servers_; }
   splitmix64& rng() { return rng_; }
@@ -871,6 +900,8 @@ class node_sim {
     }
     o.tick_interval = std::chrono::milliseconds(0);
     o.state_machine_executor = s.sm_ctx->get_executor();
+    o.max_apply_batch = profile_.apply_batch;
+    o.max_apply_backlog = profile_.apply_backlog;
     o.propose_timeout_ticks = opts_.propose_timeout_ticks;
     o.snapshot_entries = profile_.snapshot_entries;
     o.snapshot_log_bytes = 0;
@@ -2262,9 +2293,17 @@ awaitable<void> node_op(node_sim& sim, node_id id, int kind, node_id to) {
   if (n == nullptr) co_return;
   if (kind == 0) {
     const index_t floor = sim.read_floor();
+    const index_t write_floor = sim.acked_floor();
+    recording_state_machine* sm = sim.sm_ptr(id);
     const std::uint64_t key = sim.begin_read(id);
     const coraft::node_result<index_t> o = co_await n->read_index();
     sim.on_read(key, id, floor, o);
+    if (o) {
+      index_t seen = 0;
+      std::function<void()> look = [sm, &seen] { seen = sm->applied().empty() ? 0 : sm->applied().back().index; };
+      const coraft::node_result<void> q = co_await n->query_state_machine(std::move(look));
+      sim.on_query(id, write_floor, q, seen);
+    }
   } else if (kind == 1) {
     sim.on_op_event("transfer leadership from node " + std::to_string(id) + " to " +
                     (to == coraft::no_node ? std::string("best") : std::to_string(to)));

@@ -84,8 +84,11 @@ struct node_options {
   int propose_timeout_ticks = 500;  // 5 s with 10 ms ticks
   std::size_t max_command_bytes = 1u << 20;
   std::size_t max_pending_proposals = 1u << 16;
-  // Take a snapshot and compact the log once this many entries, or this
-  // many bytes of commands, were applied since the last one (0: never).
+  // Take a snapshot and compact the log about every this many applied
+  // entries, or bytes of commands (0: never). Each node's trigger is offset
+  // by a phase from its id, so that members never all capture at once: by
+  // count at the indexes k·N + offset (offset < N/2, at least N/2 after the
+  // last snapshot), by bytes at the bound × 1 to 1.5.
   std::uint64_t snapshot_entries = 100'000;
   std::uint64_t snapshot_log_bytes = 256ull << 20;
   // Entries kept in the log behind a snapshot, so that a follower a little
@@ -95,9 +98,10 @@ struct node_options {
   // query_state_machine()): wrapped in a strand, so one handler at a time.
   // Empty: a thread of the node's own. Simulations pass one they drive.
   boost::asio::any_io_executor state_machine_executor;
-  // Committed entries handed to the state machine in one go at most; a
-  // leader refuses proposals (`overloaded`) while more than
-  // max_apply_backlog committed entries wait to be applied here.
+  // Committed entries handed to the state machine in one go at most (at
+  // least 1); a leader refuses proposals (`overloaded`) while
+  // max_apply_backlog or more committed entries wait to be applied here
+  // (0: no bound).
   std::size_t max_apply_batch = 1024;
   std::size_t max_apply_backlog = 65'536;
 
@@ -226,8 +230,10 @@ class node {
   // Runs `fn` where the state machine runs, between two of its calls, and
   // completes once it returned: how a service reads its state (after
   // read_index() for a linearizable read; alone for a possibly stale one).
-  // `fn` must not throw, and should be short (applies wait meanwhile).
-  boost::asio::awaitable<void> query_state_machine(std::function<void()> fn);
+  // `fn` should be short (applies wait meanwhile); what it throws is
+  // rethrown here. Fails with `stopped` once stop() began (stop() waits for
+  // the queries admitted before).
+  boost::asio::awaitable<node_result<void>> query_state_machine(std::function<void()> fn);
   // Metadata of up to `limit` entries from index `from` (what the log holds).
   boost::asio::awaitable<std::vector<entry_info>> log_info(index_t from, std::size_t limit);
   // Completes pending proposals with `stopped`, cancels every task and waits

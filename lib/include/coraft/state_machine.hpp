@@ -12,7 +12,7 @@
 //     strand: they may take milliseconds, or a capture seconds, without
 //     delaying ticks, heartbeats, votes or appends. The node hands over at
 //     most max_apply_batch entries at a time; a leader whose state machine
-//     falls max_apply_backlog entries behind refuses proposals
+//     is max_apply_backlog entries behind refuses proposals
 //     (`overloaded`) until it catches up.
 //   - save_snapshot() sees the state with exactly the entries through the
 //     snapshot's index applied: applies wait while it runs.
@@ -22,7 +22,7 @@
 //   - A call that throws fails the node (on_fatal): the state may be half
 //     changed, and only a restart from the log or a snapshot can rebuild it.
 //   - None of them may call back into the node and wait for the answer
-//     (the node may be waiting for them).
+//     (the node may be waiting for them), nor destroy the node.
 #pragma once
 
 #include <coraft/types.hpp>

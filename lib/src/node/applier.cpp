@@ -8,6 +8,8 @@
 #include <coraft/detail/crc32c.hpp>
 #include <coraft/log.hpp>
 
+#include <algorithm>
+
 namespace coraft::detail {
 
 namespace {
@@ -22,6 +24,7 @@ applier::applier(node_context& ctx, state_machine& sm, proposals& props, read_wa
     : ctx_(ctx), sm_(sm), proposals_(props), reads_(reads), snapshotter_(snaps), wake_(ctx.strand) {}
 
 void applier::queue(std::vector<entry> committed) {
+  if (committed.empty()) return;
   backlog_ += committed.size();
   queue_.push_back(item{std::move(committed), 0, std::nullopt, nullptr});
   wake_.notify();
@@ -69,12 +72,12 @@ asio::awaitable<void> applier::apply_batch() {
   // Entries of the items at the front, in order, up to one batch: they stay
   // where they are (items are popped only below, on the strand), so the
   // state machine's thread reads them in place.
+  const std::size_t most = std::max<std::size_t>(1, ctx_.opts.max_apply_batch);
   std::vector<const entry*> batch;
   for (const item& it : queue_) {
     if (!it.has_entries()) break;
-    for (std::size_t k = it.done; k < it.entries.size() && batch.size() < ctx_.opts.max_apply_batch; ++k)
-      batch.push_back(&it.entries[k]);
-    if (batch.size() >= ctx_.opts.max_apply_batch) break;
+    for (std::size_t k = it.done; k < it.entries.size() && batch.size() < most; ++k) batch.push_back(&it.entries[k]);
+    if (batch.size() >= most) break;
   }
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<std::string> results = co_await on_state_machine(ctx_, [this, &batch] {
@@ -99,9 +102,6 @@ asio::awaitable<void> applier::apply_batch() {
     proposals_.applied(e, std::move(result));
     if (front.done == front.entries.size()) queue_.pop_front();
   }
-  // Items with no entries left (an empty batch from the core).
-  while (!queue_.empty() && queue_.front().has_entries() && queue_.front().done == queue_.front().entries.size())
-    queue_.pop_front();
 }
 
 // A state machine that cannot read a snapshot that passed its checksum
@@ -128,6 +128,16 @@ asio::awaitable<void> applier::restore(coraft::snapshot s) {
 }
 
 asio::awaitable<void> applier::capture(capture_slot& slot) {
+  // Checked here, where applied_ is the index the capture would have: a
+  // snapshot needs the term and the configuration at its index [thesis
+  // §5.1, lastConfig], and a capture that cannot be used costs nothing.
+  const core::raft& raft = *ctx_.raft;
+  if (!raft.term_at(applied_) || raft.config_at(applied_).voters.empty()) {
+    slot.result = captured_state{true, applied_, {}, 0, 0};
+    slot.done = true;
+    slot.wake.notify();
+    co_return;
+  }
   captured_state c = co_await on_state_machine(ctx_, [this, reserve = slot.reserve] {
     const auto t0 = std::chrono::steady_clock::now();
     string_snapshot_writer w;
@@ -135,7 +145,7 @@ asio::awaitable<void> applier::capture(capture_slot& slot) {
     sm_.save_snapshot(w);
     const double seconds = seconds_since(t0);
     const std::uint32_t crc = crc32c(w.out.data(), w.out.size());
-    return captured_state{0, payload(w.out), crc, seconds};
+    return captured_state{false, 0, payload(w.out), crc, seconds};
   });
   c.index = applied_;
   slot.result = std::move(c);

@@ -42,6 +42,9 @@ class snapshotter;
 // A snapshot's bytes as the state machine wrote them (and their CRC32C,
 // computed on its thread too), with the index they reflect.
 struct captured_state {
+  // Not captured: the configuration at this index is not known here yet
+  // (a joiner before the entry adding it), and a snapshot must carry it.
+  bool busy = false;
   index_t index = 0;
   payload bytes;
   std::uint32_t crc = 0;

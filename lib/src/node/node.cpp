@@ -108,7 +108,11 @@ struct node::impl {
     tasks.spawn("applier", [this] { return apply.run(); });
     tasks.spawn("snapshotter", [this] { return snaps.run(); });
     if (ctx.opts.tick_interval.count() > 0)
-      tasks.spawn("ticker", [this] { return run_ticker(ctx, [this] { on_tick(); }); });
+      tasks.spawn("ticker", [this] {
+        // A leader's ticks are never put off: they send the heartbeats.
+        return run_ticker(
+            ctx, [this] { on_tick(); }, [this] { return ctx.raft->state() != core::role::leader; });
+      });
     ctx.life = lifecycle::running;
   }
 
@@ -118,8 +122,11 @@ struct node::impl {
     if (!ctx.serving()) return props.reject(std::move(w), errc::stopped);
     if (cmd.size() > ctx.opts.max_command_bytes) return props.reject(std::move(w), errc::too_large);
     if (props.size() >= ctx.opts.max_pending_proposals) return props.reject(std::move(w), errc::overloaded);
-    // Backpressure: the state machine is that far behind what is committed.
-    if (apply.backlog() >= ctx.opts.max_apply_backlog) return props.reject(std::move(w), errc::overloaded);
+    // Backpressure: a leader whose state machine is that far behind what is
+    // committed (a follower answers not_leader below, with the hint).
+    if (ctx.opts.max_apply_backlog > 0 && apply.backlog() >= ctx.opts.max_apply_backlog &&
+        ctx.raft->state() == core::role::leader)
+      return props.reject(std::move(w), errc::overloaded);
     const core::propose_result r = ctx.raft->propose(std::move(cmd));
     switch (r.result) {
       case core::propose_result::code::not_leader: return props.reject(std::move(w), errc::not_leader, r.leader_hint);
@@ -246,6 +253,9 @@ struct node::impl {
   awaitable<void> stop_on_strand() {
     begin_stop();
     co_await tasks.wait();
+    // Queries admitted before the stop: each trip through the state
+    // machine's strand lets the ones queued there run.
+    while (ctx.queries_in_flight.load() > 0) co_await on_state_machine(ctx, [] {});
     ctx.life = lifecycle::stopped;
   }
 
@@ -320,10 +330,37 @@ awaitable<node_status> node::status() {
   co_return co_await asio::co_spawn(impl_->ctx.strand, impl_->status_on_strand(), use_awaitable);
 }
 
-awaitable<void> node::query_state_machine(std::function<void()> fn) {
+namespace {
+
+awaitable<node_result<void>> refused_query() { co_return node_error(errc::stopped); }
+
+awaitable<node_result<void>> admitted_query(awaitable<void> run) {
+  co_await std::move(run);
+  co_return node_result<void>();
+}
+
+}  // namespace
+
+// Not a coroutine itself: g++ 12 frees a coroutine's parameter twice when it
+// is moved into a lambda's init-capture (ASan: double free of `fn`).
+awaitable<node_result<void>> node::query_state_machine(std::function<void()> fn) {
+  node_context& ctx = impl_->ctx;
+  // Counted before the check, so that a stop either refuses this query or
+  // waits for it (stop_on_strand): none runs on a destroyed node.
+  ++ctx.queries_in_flight;
+  if (ctx.sm_stop.load()) {
+    --ctx.queries_in_flight;
+    return refused_query();
+  }
   // Straight to the state machine's strand: the node's strand is not
   // involved, and the caller resumes on its own executor.
-  co_await on_state_machine(impl_->ctx, std::move(fn));
+  return admitted_query(on_state_machine(ctx, [&ctx, fn = std::move(fn)] {
+    struct done {
+      node_context& c;
+      ~done() { --c.queries_in_flight; }
+    } count_down{ctx};
+    fn();
+  }));
 }
 
 awaitable<std::vector<entry_info>> node::log_info(index_t from, std::size_t limit) {

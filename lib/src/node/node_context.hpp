@@ -2,8 +2,9 @@
 //
 // A node is a coordinator (node.cpp) over parts that each own one concern:
 // proposals, read and transfer waiters, the log writer, the applier, the
-// snapshotter, status. They all run on the node's strand and reach each
-// other only through this context and the references the coordinator hands
+// snapshotter, status. They all run on the node's strand (the state
+// machine's calls excepted, below) and reach each other only through this
+// context and the references the coordinator hands
 // them, so that each can be read (and tested) alone.
 //
 // Two places run code: `strand` (the protocol: everything here) and
@@ -12,7 +13,9 @@
 // on_state_machine(), which runs a function there and resumes them on the
 // strand, so the strand never waits for the state machine.
 //
-// Invariants: every member is touched only on `strand`; `raft` is set once
+// Invariants: every member is touched only on `strand`, except the state
+// machine's (`sm_thread`, `sm_strand`: used from any thread; `sm_stop`,
+// `queries_in_flight`: atomics); `raft` is set once
 // start-up has loaded storage (life >= running) and stays set; `life` only
 // moves forward.
 #pragma once
@@ -72,8 +75,10 @@ struct node_context {
   node_options opts;
   state_machine_thread sm_thread;
   asio::strand<asio::any_io_executor> sm_strand;
-  // Set by a stop: the state machine's thread ends its batch early.
+  // Set by a stop: the state machine's thread ends its batch early, and
+  // query_state_machine() refuses new queries.
   std::atomic<bool> sm_stop{false};
+  std::atomic<int> queries_in_flight{0};  // admitted by query_state_machine(), not yet run
   std::optional<core::raft> raft;
   node_metrics metrics;
   lifecycle life = lifecycle::created;

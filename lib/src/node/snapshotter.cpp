@@ -48,7 +48,8 @@ void snapshotter::restored(index_t index) {
 }
 
 index_t snapshotter::next_by_count() const {
-  const std::uint64_t n = ctx_.opts.snapshot_entries;
+  // Capped so that nothing below wraps (2^62 entries is never reached).
+  const std::uint64_t n = std::min<std::uint64_t>(ctx_.opts.snapshot_entries, 1ull << 62);
   const index_t from = snapshot_index_ + std::max<std::uint64_t>(1, n / 2);
   const std::uint64_t k = from > entries_offset_ ? (from - entries_offset_ + n - 1) / n : 0;
   return k * n + entries_offset_;
@@ -96,16 +97,14 @@ asio::awaitable<std::optional<node_result<index_t>>> snapshotter::take() {
   if (!c || ctx_.stopping()) co_return std::nullopt;
   const index_t at = c->index;
   if (at <= snapshot_index_) co_return node_result<index_t>(snapshot_index_);  // a leader's snapshot came first
+  // A joiner that has not yet applied the entry adding it does not know
+  // the configuration at `at` (the bootstrap configuration is not in the
+  // log), and a snapshot must carry it: the applier did not capture. The
+  // next apply asks again.
+  if (c->busy) co_return node_error(errc::busy);
   core::raft& raft = *ctx_.raft;
   const auto term = raft.term_at(at);
-  if (!term) co_return node_error(errc::busy);  // cannot happen: applied entries stay until compacted
-  if (raft.config_at(at).voters.empty()) {
-    // A joiner that has not yet applied the entry adding it does not know
-    // the configuration at `at` (the bootstrap configuration is not in the
-    // log), and a snapshot must carry it [thesis §5.1, lastConfig]: wait
-    // until it knows. The next apply asks again.
-    co_return node_error(errc::busy);
-  }
+  if (!term) co_return node_error(errc::busy);  // cannot happen: the applier checked
   // Room for about the last snapshot's size up front next time: growing a
   // 10+ MB string by doubling copies it and faults in fresh pages.
   last_capture_bytes_ = c->bytes.size();

@@ -8,7 +8,7 @@
 
 namespace coraft::detail {
 
-asio::awaitable<void> run_ticker(node_context& ctx, std::function<void()> on_tick) {
+asio::awaitable<void> run_ticker(node_context& ctx, std::function<void()> on_tick, std::function<bool()> may_put_off) {
   asio::steady_timer timer(ctx.strand);
   const auto interval = ctx.opts.tick_interval;
   auto next = std::chrono::steady_clock::now();
@@ -24,7 +24,7 @@ asio::awaitable<void> run_ticker(node_context& ctx, std::function<void()> on_tic
     ctx.metrics.tick_lag_max_s = std::max(ctx.metrics.tick_lag_max_s, lag_s);
     if (lag > interval) {
       next = now;  // the ticks missed are not made up
-      if (!put_off) {
+      if (!put_off && may_put_off()) {
         put_off = true;
         ++ctx.metrics.ticks_deferred;
         continue;

@@ -9,8 +9,9 @@
 // buffers) is handled before the election timer counts on [§5.2: the
 // timeout is "no communication over a period of time", and the
 // communication was there]. At most one tick in a row is put off, so a node
-// stalled on every tick still counts time (at half speed), and a leader
-// that is really gone is still replaced in about one election timeout.
+// late on every tick still counts every other one, and a leader that is
+// really gone is still replaced in about one election timeout. Only ticks
+// that may be put off are (`may_put_off`): a leader's send its heartbeats.
 //
 // Each tick's lateness goes into node_metrics::tick_lag (event-loop lag).
 #pragma once
@@ -24,6 +25,6 @@
 namespace coraft::detail {
 
 // Calls `on_tick` every ctx.opts.tick_interval until the node stops.
-asio::awaitable<void> run_ticker(node_context& ctx, std::function<void()> on_tick);
+asio::awaitable<void> run_ticker(node_context& ctx, std::function<void()> on_tick, std::function<bool()> may_put_off);
 
 }  // namespace coraft::detail

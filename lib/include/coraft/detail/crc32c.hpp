@@ -4,7 +4,7 @@
 // crc32c() uses the CPU's crc32 instruction where it has one (x86-64 with
 // SSE4.2, checked once at run time), eight bytes per instruction instead of
 // Boost.CRC's table lookup per byte: it matters for every record and frame
-// and for a snapshot checksummed on the node's strand.
+// and for a snapshot checksummed as it is captured.
 // crc32c_portable_extend() is Boost.CRC, the reference both paths must agree with.
 #pragma once
 
