@@ -11,10 +11,11 @@
 # The same with snapshots off, alternating, in the same run.
 #   bash bench/leadership.sh                          # 3 runs of 600 s each
 #   bash bench/leadership.sh --runs 1 --duration 60   # a quick look
+#   bash bench/leadership.sh --runs 2 --modes snapshots
 # One line per run and mode; a fresh cluster (empty data dirs) for each.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=$ROOT/build RUNS=3 DURATION=600 CONNS=64 KEYS=1000000
+BUILD=$ROOT/build RUNS=3 DURATION=600 CONNS=64 KEYS=1000000 MODES="snapshots snapshots-off"
 while (($#)); do
   case $1 in
     --runs) RUNS=$2; shift 2 ;;
@@ -22,7 +23,8 @@ while (($#)); do
     --connections) CONNS=$2; shift 2 ;;
     --keys) KEYS=$2; shift 2 ;;
     --build) BUILD=$(cd "$2" && pwd); shift 2 ;;
-    *) echo "leadership.sh: unknown flag '$1' (--runs N, --duration S, --connections N, --keys N, --build DIR)" >&2
+    --modes) MODES=$2; shift 2 ;;
+    *) echo "leadership.sh: unknown flag '$1' (--runs N, --duration S, --connections N, --keys N, --build DIR, --modes 'snapshots snapshots-off')" >&2
        exit 2 ;;
   esac
 done
@@ -82,6 +84,5 @@ one_run() {  # one_run RUN MODE
 }
 
 for run in $(seq 1 "$RUNS"); do
-  one_run "$run" snapshots
-  one_run "$run" snapshots-off
+  for mode in $MODES; do one_run "$run" "$mode"; done
 done
