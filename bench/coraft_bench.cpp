@@ -410,7 +410,7 @@ int usage(const char* why) {
                "[--value-size 128] [--threads 2] [--storage memory|file] [--json]\n"
             << "       coraft-bench wal [--batch 1] [--value-size 128] [--duration 5] [--dir D] [--json]\n"
             << "       coraft-bench http --target http://HOST:PORT [--connections 16] [--duration 10] "
-               "[--value-size 128] [--workload put|get|mixed] [--keys 100000] [--warmup 1] [--threads 1] "
+               "[--value-size 128] [--workload put|get|mixed|fill] [--keys 100000] [--warmup 1] [--threads 1] "
                "[--api coraft|etcd] [--json]\n"
             << "       coraft-bench failover [--system coraft|etcd] [--runs 10] [--json] (see failover --help)\n"
             << "       coraft-bench snapshot-install [--size-mb 1024] [--chunk-kb 1024] [--json]\n";

@@ -2,7 +2,7 @@
 // against etcd's v3 JSON gateway, so that one client drives both.
 //
 //   coraft-bench http --target http://127.0.0.11:8001 --connections 64 --duration 10
-//                     --value-size 128 --workload put|get|mixed [--keys 100000] [--warmup 1] [--json]
+//                     --value-size 128 --workload put|get|mixed|fill [--keys 100000] [--warmup 1] [--json]
 //                     [--api coraft|etcd]
 //
 // C keep-alive connections, each one coroutine that sends a request, waits
@@ -12,7 +12,9 @@
 //
 // Keys are 16 bytes ("k" + 15 digits), uniform over --keys; put = PUT
 // /v1/kv/KEY with a --value-size body, get = GET /v1/kv/KEY (linearizable;
-// a 404 is a success, counted apart as not_found), mixed = 50/50.
+// a 404 is a success, counted apart as not_found), mixed = 50/50, fill =
+// puts of every key 0..--keys-1 once (connection i takes keys i, i + C...,
+// each until it succeeds; it ends when all are done or at --duration).
 //
 // --api etcd speaks etcd's v3 gRPC-JSON gateway instead (etcd 3.4's
 // /v3/kv/...): put = POST /v3/kv/put {"key":B64,"value":B64}, get = POST
@@ -95,7 +97,7 @@ constexpr std::uint64_t max_requests_per_connection = 1'000'000'000;
 constexpr auto connect_error_backoff = 100ms;
 constexpr auto server_error_backoff = 10ms;
 
-enum class workload { put, get, mixed };
+enum class workload { put, get, mixed, fill };
 enum class api_kind { coraft, etcd };
 
 struct http_config {
@@ -379,7 +381,7 @@ std::string make_key(std::uint64_t n) {
 
 // One connection's closed loop. `w` outlives the coroutine: it is owned by
 // run_http_bench, which joins the thread running w->ctx before reading it.
-asio::awaitable<void> connection_loop(worker* w, std::uint64_t seed) {
+asio::awaitable<void> connection_loop(worker* w, std::uint64_t seed, std::uint64_t index) {
   const http_config& cfg = *w->cfg;
   connection c(co_await asio::this_coro::executor);
   c.peer = w->leader.value_or(w->target);
@@ -396,7 +398,11 @@ asio::awaitable<void> connection_loop(worker* w, std::uint64_t seed) {
   req.version(11);
   req.keep_alive(true);
   req.set(http::field::user_agent, "coraft-bench");
+  // fill: this connection's keys are index, index + C, index + 2C... below
+  // --keys, each put until it succeeds.
+  std::uint64_t fill_next = index;
   for (std::uint64_t n = 0; n < max_requests_per_connection; ++n) {
+    if (cfg.kind == workload::fill && fill_next >= cfg.keys) break;
     const asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
     if (cs.cancelled() != asio::cancellation_type::none) break;
     const auto t0 = clock_type::now();
@@ -408,8 +414,9 @@ asio::awaitable<void> connection_loop(worker* w, std::uint64_t seed) {
       c.close();
       c.peer = *w->leader;
     }
-    const bool is_put = cfg.kind == workload::put || (cfg.kind == workload::mixed && coin(rng));
-    const std::string key = make_key(key_dist(rng));
+    const bool is_put =
+        cfg.kind == workload::put || cfg.kind == workload::fill || (cfg.kind == workload::mixed && coin(rng));
+    const std::string key = make_key(cfg.kind == workload::fill ? fill_next : key_dist(rng));
     if (etcd) {
       // Both verbs are POSTs of a JSON body to the gateway.
       req.method(http::verb::post);
@@ -433,6 +440,7 @@ asio::awaitable<void> connection_loop(worker* w, std::uint64_t seed) {
     const outcome o = co_await exchange(*w, c, req);
     const auto t1 = clock_type::now();
     const bool success = o.failure == nullptr && ((o.status >= 200 && o.status < 300) || (!is_put && o.status == 404));
+    if (success && cfg.kind == workload::fill) fill_next += static_cast<std::uint64_t>(cfg.connections);
     if (measured) {
       w->last_done = std::max(w->last_done, t1);
       w->redirects += static_cast<std::uint64_t>(o.redirects);
@@ -472,7 +480,7 @@ std::string format_us(double us) {
 int usage(const std::string& why) {
   std::cerr << "coraft-bench: " << why << "\n"
             << "usage: coraft-bench http --target http://HOST:PORT [--connections 16] [--duration 10] "
-               "[--value-size 128] [--workload put|get|mixed] [--keys 100000] [--warmup 1] [--threads 1] "
+               "[--value-size 128] [--workload put|get|mixed|fill] [--keys 100000] [--warmup 1] [--threads 1] "
                "[--timeout 10] [--max-redirects 5] [--api coraft|etcd] [--json]\n";
   return 2;
 }
@@ -498,7 +506,7 @@ int run(const http_config& cfg, const loopback_url& target) {
   for (int i = 0; i < cfg.connections; ++i) {
     worker* w = workers[static_cast<std::size_t>(i % nthreads)].get();
     const std::uint64_t seed = base_seed + static_cast<std::uint64_t>(i) * 0x9E3779B97F4A7C15ull;
-    asio::co_spawn(w->ctx, connection_loop(w, seed), [w](std::exception_ptr e) {
+    asio::co_spawn(w->ctx, connection_loop(w, seed, static_cast<std::uint64_t>(i)), [w](std::exception_ptr e) {
       if (e && !w->failure) w->failure = e;
     });
   }
@@ -643,8 +651,10 @@ int run_http_bench(int argc, char** argv) {
     cfg.kind = workload::get;
   else if (cfg.workload_name == "mixed")
     cfg.kind = workload::mixed;
+  else if (cfg.workload_name == "fill")
+    cfg.kind = workload::fill;
   else
-    return usage("--workload must be put, get or mixed");
+    return usage("--workload must be put, get, mixed or fill");
   if (cfg.api_name == "coraft")
     cfg.api = api_kind::coraft;
   else if (cfg.api_name == "etcd")

@@ -108,7 +108,7 @@ struct found {
 asio::awaitable<node_result<found>> find(const kv_env& env, const std::string& key) {
   found f;
   std::function<void()> read = [&] {
-    if (const std::string* v = env.sm->find(key)) f.value = *v;
+    if (const payload* v = env.sm->find(key)) f.value = v->str();
     f.applied = env.sm->applied_index();
   };
   const node_result<void> r = co_await env.ctx->raft_node.query_state_machine(std::move(read));

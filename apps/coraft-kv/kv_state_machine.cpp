@@ -1,6 +1,10 @@
 #include "kv_state_machine.hpp"
 
 #include <coraft/detail/bytes.hpp>
+#include <coraft/detail/endian.hpp>
+
+#include <algorithm>
+#include <span>
 
 #include <cstring>
 #include <stdexcept>
@@ -55,72 +59,128 @@ std::string kv_state_machine::apply(index_t index, std::string_view bytes) {
   applied_ = index;
   const auto c = decode_command(bytes);
   if (!c) return encode(result{status::bad_command, {}});
-  auto it = map_.find(c->key);
+  const payload* v = map_.find(c->key);
   if (c->kind == op::get) {
-    if (it == map_.end()) return encode(result{status::not_found, {}});
-    return encode(result{status::ok, it->second});
+    if (v == nullptr) return encode(result{status::not_found, {}});
+    return encode(result{status::ok, v->str()});
   }
-  if (c->cond == condition::expect && (it == map_.end() || it->second != c->expect))
+  if (c->cond == condition::expect && (v == nullptr || *v != c->expect))
     return encode(result{status::precondition_failed, {}});
-  if (c->cond == condition::absent && it != map_.end()) return encode(result{status::precondition_failed, {}});
+  if (c->cond == condition::absent && v != nullptr) return encode(result{status::precondition_failed, {}});
   if (c->kind == op::put) {
-    if (it == map_.end()) {
-      map_.emplace(c->key, c->value);
-      keys_.store(map_.size(), std::memory_order_relaxed);
-    } else
-      it->second = c->value;
+    if (map_.insert_or_assign(payload(c->key), payload(c->value))) keys_.store(map_.size(), std::memory_order_relaxed);
     return encode(result{status::ok, {}});
   }
-  if (it == map_.end()) return encode(result{status::not_found, {}});
-  map_.erase(it);
+  if (!map_.erase(c->key)) return encode(result{status::not_found, {}});
   keys_.store(map_.size(), std::memory_order_relaxed);
   return encode(result{status::ok, {}});
 }
 
-void kv_state_machine::save_snapshot(snapshot_writer& out) {
+namespace {
+
+// The snapshot format: a u32 key count, then each key and its value as a
+// u32 length and the bytes, in key order. Written in pieces of about 1 MiB.
+void write_map(const kv_map& map, snapshot_writer& out) {
   std::string buf;
   detail::byte_writer w(buf);
-  w.u32(detail::checked_u32(map_.size(), "key count"));
-  for (const auto& [k, v] : map_) {
+  w.u32(detail::checked_u32(map.size(), "key count"));
+  map.for_each([&](const payload& k, const payload& v) {
     w.counted(k, "key");
     w.counted(v, "value");
     if (buf.size() > (1u << 20)) {
       out.write(std::as_bytes(std::span(buf.data(), buf.size())));
       buf.clear();
     }
-  }
+    return true;
+  });
   out.write(std::as_bytes(std::span(buf.data(), buf.size())));
 }
 
-void kv_state_machine::restore_snapshot(snapshot_reader& in) {
-  std::string all;
-  std::byte chunk[65536];
-  while (std::size_t n = in.read(chunk)) all.append(reinterpret_cast<const char*>(chunk), n);
-  detail::byte_reader r(all);
-  const std::uint32_t count = r.u32();
-  if (!r.ok()) throw std::runtime_error("kv snapshot: truncated");
-  std::map<std::string, std::string, std::less<>> m;
-  for (std::uint32_t i = 0; i < count; ++i) {
-    const std::string_view k = r.counted();
-    const std::string_view val = r.counted();
-    if (!r.ok()) throw std::runtime_error("kv snapshot: truncated entry");
-    m.emplace(std::string(k), std::string(val));
+// The map as it was when captured (a copy: O(1)), written out later on the
+// snapshot thread.
+class kv_image final : public snapshot_image {
+ public:
+  explicit kv_image(const kv_map& map) : map_(map) {}
+  void write(snapshot_writer& out) override { write_map(map_, out); }
+
+ private:
+  kv_map map_;
+};
+
+// Reads a snapshot stream in exact pieces, through a small buffer.
+class stream_reader {
+ public:
+  explicit stream_reader(snapshot_reader& in) : in_(in) {}
+  // Appends exactly n bytes to `out`; false at a premature end.
+  bool take(std::size_t n, std::string& out) {
+    while (n > 0) {
+      if (at_ == end_) {
+        end_ = in_.read(std::as_writable_bytes(std::span(buf_)));
+        at_ = 0;
+        if (end_ == 0) return false;
+      }
+      const std::size_t k = std::min(n, end_ - at_);
+      out.append(buf_ + at_, k);
+      at_ += k;
+      n -= k;
+    }
+    return true;
   }
+  bool u32(std::uint32_t& v) {
+    scratch_.clear();
+    if (!take(4, scratch_)) return false;
+    v = detail::load_le<std::uint32_t>(scratch_.data());
+    return true;
+  }
+  bool counted(std::string& out) {
+    std::uint32_t n = 0;
+    out.clear();
+    return u32(n) && take(n, out);
+  }
+  bool at_end() {
+    if (at_ < end_) return false;
+    end_ = in_.read(std::as_writable_bytes(std::span(buf_)));
+    at_ = 0;
+    return end_ == 0;
+  }
+
+ private:
+  snapshot_reader& in_;
+  char buf_[65536];
+  std::size_t at_ = 0, end_ = 0;
+  std::string scratch_;
+};
+
+}  // namespace
+
+void kv_state_machine::save_snapshot(snapshot_writer& out) { write_map(map_, out); }
+
+std::unique_ptr<snapshot_image> kv_state_machine::capture() { return std::make_unique<kv_image>(map_); }
+
+void kv_state_machine::restore_snapshot(snapshot_reader& in) {
+  stream_reader r(in);
+  std::uint32_t count = 0;
+  if (!r.u32(count)) throw std::runtime_error("kv snapshot: truncated");
+  kv_map m;
+  std::string k, v;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    if (!r.counted(k) || !r.counted(v)) throw std::runtime_error("kv snapshot: truncated entry");
+    m.insert_or_assign(payload(k), payload(v));
+  }
+  if (!r.at_end()) throw std::runtime_error("kv snapshot: bytes after the last entry");
   map_ = std::move(m);
   keys_.store(map_.size(), std::memory_order_relaxed);
 }
 
-const std::string* kv_state_machine::find(const std::string& key) const {
-  auto it = map_.find(key);
-  return it == map_.end() ? nullptr : &it->second;
-}
+const payload* kv_state_machine::find(std::string_view key) const { return map_.find(key); }
 
 std::vector<std::string> kv_state_machine::keys_with_prefix(const std::string& prefix, std::size_t limit) const {
   std::vector<std::string> out;
-  for (auto it = map_.lower_bound(prefix); it != map_.end() && out.size() < limit; ++it) {
-    if (it->first.compare(0, prefix.size(), prefix) != 0) break;
-    out.push_back(it->first);
-  }
+  map_.for_each_from(std::string_view(prefix), [&](const payload& k, const payload&) {
+    if (out.size() >= limit || k.view().compare(0, prefix.size(), prefix) != 0) return false;
+    out.push_back(k.str());
+    return true;
+  });
   return out;
 }
 

@@ -7,12 +7,17 @@
 // Threading: apply() and the snapshot calls run on the state machine's
 // thread (state_machine.hpp); the routes read the map there too, through
 // node::query_state_machine(). Only size() may be read from anywhere.
+// Snapshots: the map is a persistent_map, so capture() copies it in O(1)
+// and the copy is written out on the snapshot thread while apply() goes
+// on; restore_snapshot() reads the stream as it comes (the state is never
+// held twice).
 #pragma once
 
+#include <coraft/payload.hpp>
+#include <coraft/persistent_map.hpp>
 #include <coraft/state_machine.hpp>
 
 #include <atomic>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,20 +47,29 @@ std::optional<command> decode_command(std::string_view bytes);
 std::string encode(const result& r);
 result decode_result(std::string_view bytes);
 
+// Keys and values as shared immutable bytes: a node copied by the map's
+// path copying costs two reference counts, not two allocations.
+struct bytes_less {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const noexcept { return a < b; }
+};
+using kv_map = persistent_map<payload, payload, bytes_less>;
+
 class kv_state_machine final : public state_machine {
  public:
   std::string apply(index_t index, std::string_view command) override;
   void save_snapshot(snapshot_writer& out) override;
+  std::unique_ptr<snapshot_image> capture() override;
   void restore_snapshot(snapshot_reader& in) override;
 
   // Local (possibly stale) reads.
-  const std::string* find(const std::string& key) const;
+  const payload* find(std::string_view key) const;
   std::vector<std::string> keys_with_prefix(const std::string& prefix, std::size_t limit) const;
   index_t applied_index() const { return applied_; }
   std::size_t size() const { return keys_.load(std::memory_order_relaxed); }
 
  private:
-  std::map<std::string, std::string, std::less<>> map_;
+  kv_map map_;
   index_t applied_ = 0;
   std::atomic<std::size_t> keys_{0};  // map_.size(), for the metrics (another thread)
 };

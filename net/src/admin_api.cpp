@@ -224,8 +224,14 @@ asio::awaitable<http_response> get_metrics(admin_context& ctx, const http_reques
   m.counter("coraft_storage_writes_total", "Group commits (one write and one sync each).", s.metrics.storage_writes);
   m.counter("coraft_storage_entries_total", "Entries written in group commits.", s.metrics.storage_entries);
   m.gauge("coraft_last_snapshot_capture_seconds",
-          "Time the state machine took to serialize the last snapshot (on its own thread; applies wait).",
+          "The state machine's pause for the last snapshot capture (applies waited): the image's capture, or the "
+          "whole serialization when the state machine has no capture().",
           s.metrics.last_snapshot_capture_s);
+  m.histogram("coraft_snapshot_capture_seconds", "The state machine's pause for each snapshot capture.",
+              s.metrics.snapshot_capture_latency);
+  m.gauge("coraft_last_snapshot_persist_seconds",
+          "Writing the last snapshot image out on the snapshot thread, while applies went on (0 without capture()).",
+          s.metrics.last_snapshot_persist_s);
   m.counter("coraft_reads_ok_total", "Linearizable read barriers (ReadIndex) passed.", s.metrics.reads_ok);
   m.counter("coraft_reads_failed_total", "Linearizable read barriers that failed or timed out.",
             s.metrics.reads_failed);

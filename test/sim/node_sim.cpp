@@ -185,6 +185,10 @@ struct sm_costs {
   std::uint64_t apply = 0;  // per entry
   std::uint64_t capture = 0;
   std::uint64_t restore = 0;
+  // state_machine::capture(): an image (a copy) taken for `capture / 8`
+  // and written out on the snapshot thread for `capture`; else
+  // save_snapshot() on the state machine's thread.
+  bool split = false;
 };
 
 // Fault rates of one run (per mille), drawn first from the seed.
@@ -227,7 +231,7 @@ struct fault_profile {
        << " snapshot_entries=" << snapshot_entries << " trailing=" << trailing << " chunk=" << chunk
        << " snapshot_now=" << snapshot_now << " transfer=" << transfer << " read=" << read << " padding=" << padding
        << " sm_apply=" << sm.apply << " sm_capture=" << sm.capture << " sm_restore=" << sm.restore
-       << " apply_batch=" << apply_batch << " apply_backlog=" << apply_backlog;
+       << " sm_split=" << sm.split << " apply_batch=" << apply_batch << " apply_backlog=" << apply_backlog;
     return os.str();
   }
 };
@@ -283,13 +287,16 @@ class recording_state_machine final : public coraft::state_machine {
   // compare a restored state entry by entry with the global sequence.
   void save_snapshot(coraft::snapshot_writer& out) override {
     cost_ += costs_.capture;
-    std::string buf;
-    for (const auto& e : applied_) {
-      buf += std::to_string(e.index) + ' ' + std::to_string(e.command.size()) + ' ';
-      buf += e.command;
-    }
-    out.write(std::as_bytes(std::span(buf.data(), buf.size())));
+    write_history(applied_, out);
   }
+  // The split: a copy of the history now, written out later on the
+  // snapshot thread (its cost counted there) while applies go on.
+  std::unique_ptr<coraft::snapshot_image> capture() override {
+    if (!costs_.split) return nullptr;
+    cost_ += costs_.capture / 8;
+    return std::make_unique<image>(applied_, persist_cost_, costs_.capture);
+  }
+  std::uint64_t take_persist_cost() { return std::exchange(persist_cost_, 0); }
   void restore_snapshot(coraft::snapshot_reader& in) override {
     cost_ += costs_.restore;
     std::string all;
@@ -317,8 +324,32 @@ class recording_state_machine final : public coraft::state_machine {
   int restores() const { return restores_; }
 
  private:
+  static void write_history(const std::vector<applied_entry>& history, coraft::snapshot_writer& out) {
+    std::string buf;
+    for (const auto& e : history) {
+      buf += std::to_string(e.index) + ' ' + std::to_string(e.command.size()) + ' ';
+      buf += e.command;
+    }
+    out.write(std::as_bytes(std::span(buf.data(), buf.size())));
+  }
+  class image final : public coraft::snapshot_image {
+   public:
+    image(std::vector<applied_entry> history, std::uint64_t& cost, std::uint64_t each)
+        : history_(std::move(history)), cost_(cost), each_(each) {}
+    void write(coraft::snapshot_writer& out) override {
+      cost_ += each_;
+      write_history(history_, out);
+    }
+
+   private:
+    std::vector<applied_entry> history_;
+    std::uint64_t& cost_;
+    std::uint64_t each_;
+  };
+
   sm_costs costs_;
   std::uint64_t cost_ = 0;
+  std::uint64_t persist_cost_ = 0;  // the snapshot thread's
   std::vector<applied_entry> applied_;
   std::string bad_;
   int restores_ = 0;
@@ -404,12 +435,15 @@ class node_sim {
     profile_.sm.apply = rng_.pick(std::vector<std::uint64_t>{0, 0, 1});
     profile_.sm.capture = rng_.pick(std::vector<std::uint64_t>{0, 2, 12});
     profile_.sm.restore = rng_.pick(std::vector<std::uint64_t>{0, 2, 12});
+    // Drawn apart from rng_, so that every other draw of a seed stays what
+    // it was before the split existed.
+    profile_.sm.split = (splitmix64(opts_.seed * 0x9e3779b97f4a7c15ull + 19).next() & 1) != 0;
     profile_.apply_batch = rng_.pick(std::vector<unsigned>{1, 3, 1024});
     profile_.apply_backlog = rng_.pick(std::vector<unsigned>{0, 4, 65536});
     if (opts_.slow_state_machine) {
       // Longer than the longest election timeout (2 × election_ticks).
       const auto beyond = static_cast<std::uint64_t>(2 * opts_.election_ticks * opts_.substeps + opts_.substeps);
-      profile_.sm = {beyond, 2 * beyond, 2 * beyond};
+      profile_.sm = {beyond, 2 * beyond, 2 * beyond, profile_.sm.split};
       profile_.snapshot_entries = 3;
     }
     initial_profile_ = profile_;
@@ -783,6 +817,9 @@ class node_sim {
     // a time by run_state_machine(), busy until sm_busy_until after each.
     std::unique_ptr<asio::io_context> sm_ctx;
     std::uint64_t sm_busy_until = 0;
+    // The snapshot thread (node_options::snapshot_executor), likewise.
+    std::unique_ptr<asio::io_context> snap_ctx;
+    std::uint64_t snap_busy_until = 0;
     std::unique_ptr<coraft::node> node;
     coraft::recovered_state mem;               // memory storage: what survives a crash
     std::optional<durable_model> acked;        // what storage acknowledged as durable
@@ -900,6 +937,7 @@ class node_sim {
     }
     o.tick_interval = std::chrono::milliseconds(0);
     o.state_machine_executor = s.sm_ctx->get_executor();
+    o.snapshot_executor = s.snap_ctx->get_executor();
     o.max_apply_batch = profile_.apply_batch;
     o.max_apply_backlog = profile_.apply_backlog;
     o.propose_timeout_ticks = opts_.propose_timeout_ticks;
@@ -938,6 +976,7 @@ class node_sim {
     if (s.endpoint) retired_endpoints_.push_back(std::move(s.endpoint));
     if (s.sm) retired_sms_.push_back(std::move(s.sm));
     if (s.sm_ctx) retired_sm_ctxs_.push_back(std::move(s.sm_ctx));
+    if (s.snap_ctx) retired_sm_ctxs_.push_back(std::move(s.snap_ctx));
   }
 
   void start_node(node_id id, bool joiner) {
@@ -965,6 +1004,8 @@ class node_sim {
     s.sm = std::make_unique<recording_state_machine>(profile_.sm);
     s.sm_ctx = std::make_unique<asio::io_context>(1);
     s.sm_busy_until = 0;
+    s.snap_ctx = std::make_unique<asio::io_context>(1);
+    s.snap_busy_until = 0;
     s.node = std::make_unique<coraft::node>(ctx_.get_executor(), make_options(id, s.incarnation, joiner), *s.storage,
                                             *s.endpoint, *s.sm);
     const int incarnation = s.incarnation;
@@ -1072,11 +1113,15 @@ class node_sim {
     poll_idle();
     for (int rounds = 0; s.sm_ctx; ++rounds) {
       if (s.sm_ctx->stopped()) s.sm_ctx->restart();
-      if (s.sm_ctx->poll() == 0) break;
+      if (s.snap_ctx->stopped()) s.snap_ctx->restart();
+      if (s.sm_ctx->poll() + s.snap_ctx->poll() == 0) break;
       poll_idle();
       if (rounds > 100000) fail("quiescence", "a state machine's thread never ran out of calls");
     }
-    if (s.sm) (void)s.sm->take_cost();
+    if (s.sm) {
+      (void)s.sm->take_cost();
+      (void)s.sm->take_persist_cost();
+    }
   }
 
   // The state machine's thread of a running node: its next call once the
@@ -1094,6 +1139,14 @@ class node_sim {
       event("node " + std::to_string(s.id) + " strand busy in its state machine for " + std::to_string(ticks) +
             " ticks");
       return;
+    }
+    while (now_ >= s.snap_busy_until) {
+      if (s.snap_ctx->stopped()) s.snap_ctx->restart();
+      if (s.snap_ctx->poll_one() == 0) break;
+      if (const std::uint64_t cost = s.sm->take_persist_cost(); cost > 0) {
+        s.snap_busy_until = now_ + cost;
+        event("node " + std::to_string(s.id) + " snapshot thread busy for " + std::to_string(cost) + " sub-steps");
+      }
     }
     while (now_ >= s.sm_busy_until) {
       if (s.sm_ctx->stopped()) s.sm_ctx->restart();

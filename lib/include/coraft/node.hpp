@@ -98,6 +98,10 @@ struct node_options {
   // query_state_machine()): wrapped in a strand, so one handler at a time.
   // Empty: a thread of the node's own. Simulations pass one they drive.
   boost::asio::any_io_executor state_machine_executor;
+  // Where a state machine's snapshot image is written out
+  // (state_machine::capture(), snapshot_image::write()), one at a time.
+  // Empty: a thread of the node's own.
+  boost::asio::any_io_executor snapshot_executor;
   // Committed entries handed to the state machine in one go at most (at
   // least 1); a leader refuses proposals (`overloaded`) while
   // max_apply_backlog or more committed entries wait to be applied here
@@ -139,8 +143,8 @@ struct applied_command {
 
 // A latency histogram with fixed bucket bounds (seconds), Prometheus-style.
 struct histogram {
-  static constexpr double bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                      0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
+  static constexpr double bounds[] = {0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                      0.01,    0.025,    0.05,    0.1,    0.25,    0.5,    1,     2.5};
   std::uint64_t buckets[std::size(bounds)] = {};  // counts per bucket (not cumulative)
   std::uint64_t count = 0;
   double sum = 0;
@@ -159,13 +163,15 @@ struct node_metrics {
   std::uint64_t reads_failed = 0;
   std::uint64_t snapshots_taken = 0;
   std::uint64_t snapshots_installed = 0;  // received from a leader
-  double last_snapshot_capture_s = 0;     // time the state machine took to serialize (its thread busy)
+  double last_snapshot_capture_s = 0;     // the state machine's pause for the last capture (applies waited)
+  double last_snapshot_persist_s = 0;     // writing the last image out (snapshot thread; applies went on)
   std::uint64_t ticks_deferred = 0;       // late ticks put after what arrived during a stall
   double tick_lag_max_s = 0;              // the latest a tick ever ran
   histogram commit_latency;               // propose() accepted -> applied here (leader)
   histogram storage_write_latency;        // one group commit: write + sync
   histogram tick_lag;                     // how late each tick ran (event-loop lag)
   histogram apply_batch_latency;          // one batch on the state machine's thread
+  histogram snapshot_capture_latency;     // each capture's pause of the state machine
   std::size_t apply_backlog = 0;          // committed entries waiting for the state machine (now)
   // Leader: per follower, the longest gap between two messages this node
   // sent it (heartbeats or appends) since it became leader, in seconds.

@@ -16,6 +16,14 @@
 //     (`overloaded`) until it catches up.
 //   - save_snapshot() sees the state with exactly the entries through the
 //     snapshot's index applied: applies wait while it runs.
+//   - A state machine that can take a cheap point-in-time image of its
+//     state (a persistent map, a copy-on-write store) overrides capture()
+//     instead, and applies wait only for that: the image is written out by
+//     snapshot_image::write() on the node's snapshot thread
+//     (node_options::snapshot_executor) while apply() goes on — hashicorp/
+//     raft's Snapshot/Persist split. write() must see the state as it was
+//     at capture(), whatever apply() changed since, and must not touch what
+//     apply() changes without the service's own synchronisation.
 //   - The service reads its state there too: node::query_state_machine(fn)
 //     runs fn between two calls (after read_index() for a linearizable
 //     read). Reading it from another thread needs the service's own lock.
@@ -30,6 +38,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -78,14 +87,31 @@ class bytes_snapshot_reader final : public snapshot_reader {
   std::size_t at_ = 0;
 };
 
+// A point-in-time image of a state machine's state (state_machine::
+// capture()). write() is called at most once, on the snapshot thread,
+// concurrently with apply(); the image may be destroyed on any thread,
+// also without write() having been called (the node stopped).
+class snapshot_image {
+ public:
+  virtual ~snapshot_image() = default;
+  // Writes the state as it was when captured, in the format
+  // restore_snapshot() reads. Throwing fails the node, as any call does.
+  virtual void write(snapshot_writer& out) = 0;
+};
+
 class state_machine {
  public:
   virtual ~state_machine() = default;
   // Applies a committed command; the returned bytes complete the propose()
   // that proposed it (on the leader that accepted it).
   virtual std::string apply(index_t index, std::string_view command) = 0;
-  // Writes the state as of the last applied index.
+  // Writes the state as of the last applied index (applies wait).
   virtual void save_snapshot(snapshot_writer& out) = 0;
+  // The pause-free alternative: an image of the state as of the last
+  // applied index, taken in O(1) or so (applies wait only for this), and
+  // written out later on another thread. nullptr (the default): the node
+  // calls save_snapshot() instead.
+  virtual std::unique_ptr<snapshot_image> capture() { return nullptr; }
   // Replaces the whole state with a snapshot's.
   virtual void restore_snapshot(snapshot_reader& in) = 0;
 };

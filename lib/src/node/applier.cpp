@@ -133,19 +133,23 @@ asio::awaitable<void> applier::capture(capture_slot& slot) {
   // §5.1, lastConfig], and a capture that cannot be used costs nothing.
   const core::raft& raft = *ctx_.raft;
   if (!raft.term_at(applied_) || raft.config_at(applied_).voters.empty()) {
-    slot.result = captured_state{true, applied_, {}, 0, 0};
+    slot.result = captured_state{true, applied_, {}, 0, 0, nullptr};
     slot.done = true;
     slot.wake.notify();
     co_return;
   }
   captured_state c = co_await on_state_machine(ctx_, [this, reserve = slot.reserve] {
     const auto t0 = std::chrono::steady_clock::now();
+    // A point-in-time image (written out later, off this thread) if the
+    // state machine can take one.
+    if (std::unique_ptr<snapshot_image> image = sm_.capture())
+      return captured_state{false, 0, {}, 0, seconds_since(t0), std::move(image)};
     string_snapshot_writer w;
     w.out.reserve(reserve);
     sm_.save_snapshot(w);
     const double seconds = seconds_since(t0);
     const std::uint32_t crc = crc32c(w.out.data(), w.out.size());
-    return captured_state{false, 0, payload(w.out), crc, seconds};
+    return captured_state{false, 0, payload(w.out), crc, seconds, nullptr};
   });
   c.index = applied_;
   slot.result = std::move(c);

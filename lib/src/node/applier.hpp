@@ -40,7 +40,8 @@ class read_waiters;
 class snapshotter;
 
 // A snapshot's bytes as the state machine wrote them (and their CRC32C,
-// computed on its thread too), with the index they reflect.
+// computed on its thread too), or the image it captured to be written out
+// on the snapshot thread, with the index they reflect.
 struct captured_state {
   // Not captured: the configuration at this index is not known here yet
   // (a joiner before the entry adding it), and a snapshot must carry it.
@@ -48,7 +49,8 @@ struct captured_state {
   index_t index = 0;
   payload bytes;
   std::uint32_t crc = 0;
-  double seconds = 0;  // how long save_snapshot() took
+  double seconds = 0;                     // how long the state machine paused: capture() or save_snapshot()
+  std::unique_ptr<snapshot_image> image;  // capture()'s, when it gave one (bytes then empty)
 };
 
 class applier {

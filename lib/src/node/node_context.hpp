@@ -7,14 +7,17 @@
 // context and the references the coordinator hands
 // them, so that each can be read (and tested) alone.
 //
-// Two places run code: `strand` (the protocol: everything here) and
+// Three places run code: `strand` (the protocol: everything here),
 // `sm_strand` (the state machine: apply, snapshot capture and restore,
-// queries). The parts reach the state machine only through
-// on_state_machine(), which runs a function there and resumes them on the
-// strand, so the strand never waits for the state machine.
+// queries) and `snapshot_ex` (writing a captured snapshot image out while
+// applies go on). The parts reach the state machine only through
+// on_state_machine(), and the image through on_snapshot_thread(), which run
+// a function there and resume them on the strand, so the strand never
+// waits for either.
 //
 // Invariants: every member is touched only on `strand`, except the state
-// machine's (`sm_thread`, `sm_strand`: used from any thread; `sm_stop`,
+// machine's and the snapshot thread's (`sm_thread`, `sm_strand`,
+// `snapshot_thread`, `snapshot_ex`: used from any thread; `sm_stop`,
 // `queries_in_flight`: atomics); `raft` is set once
 // start-up has loaded storage (life >= running) and stays set; `life` only
 // moves forward.
@@ -54,9 +57,10 @@ using propose_handler = asio::any_completion_handler<void(node_result<applied_co
 // read_index(), snapshot() (an index) and transfer_leadership() (a node id).
 using index_handler = asio::any_completion_handler<void(node_result<index_t>)>;
 
-// The thread a node's state machine runs on when the owner gives no
-// executor. Joined at destruction (after stop(), nothing is queued there).
-struct state_machine_thread {
+// The thread a node's state machine (or its snapshot writer) runs on when
+// the owner gives no executor. Joined at destruction (after stop(), nothing
+// is queued there).
+struct owned_thread {
   std::optional<asio::thread_pool> pool;
   asio::any_io_executor executor(const asio::any_io_executor& given) {
     if (given) return given;
@@ -69,14 +73,18 @@ struct node_context {
   node_context(asio::any_io_executor ex, node_options o)
       : strand(asio::make_strand(std::move(ex))),
         opts(std::move(o)),
-        sm_strand(asio::make_strand(sm_thread.executor(opts.state_machine_executor))) {}
+        sm_strand(asio::make_strand(sm_thread.executor(opts.state_machine_executor))),
+        snapshot_ex(snapshot_thread.executor(opts.snapshot_executor)) {}
 
   asio::strand<asio::any_io_executor> strand;
   node_options opts;
-  state_machine_thread sm_thread;
+  owned_thread sm_thread;
   asio::strand<asio::any_io_executor> sm_strand;
-  // Set by a stop: the state machine's thread ends its batch early, and
-  // query_state_machine() refuses new queries.
+  owned_thread snapshot_thread;
+  asio::any_io_executor snapshot_ex;  // one image written at a time (the snapshotter's)
+  // Set by a stop: the state machine's thread ends its batch early, a
+  // snapshot image being written out stops, and query_state_machine()
+  // refuses new queries.
   std::atomic<bool> sm_stop{false};
   std::atomic<int> queries_in_flight{0};  // admitted by query_state_machine(), not yet run
   std::optional<core::raft> raft;
@@ -131,10 +139,11 @@ asio::awaitable<Outcome> call_on_strand(const asio::strand<asio::any_io_executor
       asio::use_awaitable, std::move(fn));
 }
 
-// Runs fn() on the state machine's strand; the awaiting coroutine (on the
-// node's strand) resumes with its result, or its exception rethrown. Not
-// cancellable: a stop waits for the call in progress, which is bounded
-// (one batch of applies, one capture or restore).
+// Runs fn() on `where`; the awaiting coroutine (on the node's strand)
+// resumes with its result, or its exception rethrown. Not cancellable: a
+// stop waits for the call in progress, which is bounded (one batch of
+// applies, one capture or restore; an image being written out checks
+// sm_stop).
 template <class R>
 struct completes_with {
   using type = void(std::exception_ptr, R);
@@ -145,14 +154,11 @@ struct completes_with<void> {
 };
 
 template <class Fn, class R = std::invoke_result_t<Fn&>>
-asio::awaitable<R> on_state_machine(node_context& ctx, Fn fn) {
+asio::awaitable<R> run_elsewhere(node_context& ctx, asio::any_io_executor where, Fn fn) {
   return asio::async_initiate<const asio::use_awaitable_t<>&, typename completes_with<R>::type>(
-      [sm = &ctx.sm_strand, strand = &ctx.strand](auto handler, Fn f) {
+      [strand = &ctx.strand](auto handler, asio::any_io_executor ex, Fn f) {
         auto back = asio::get_associated_executor(handler, *strand);
-        // Planted: the call runs here, on the caller's (the node's) strand.
-        const auto where =
-            CORAFT_PLANTED(state_machine_on_strand) ? asio::any_io_executor(*strand) : asio::any_io_executor(*sm);
-        asio::dispatch(where, [h = std::move(handler), f = std::move(f), back = std::move(back)]() mutable {
+        asio::dispatch(ex, [h = std::move(handler), f = std::move(f), back = std::move(back)]() mutable {
           std::exception_ptr error;
           if constexpr (std::is_void_v<R>) {
             try {
@@ -174,7 +180,22 @@ asio::awaitable<R> on_state_machine(node_context& ctx, Fn fn) {
           }
         });
       },
-      asio::use_awaitable, std::move(fn));
+      asio::use_awaitable, std::move(where), std::move(fn));
+}
+
+// Runs fn() on the state machine's strand (see run_elsewhere).
+template <class Fn>
+auto on_state_machine(node_context& ctx, Fn fn) {
+  // Planted: the call runs here, on the caller's (the node's) strand.
+  auto where = CORAFT_PLANTED(state_machine_on_strand) ? asio::any_io_executor(ctx.strand)
+                                                       : asio::any_io_executor(ctx.sm_strand);
+  return run_elsewhere(ctx, std::move(where), std::move(fn));
+}
+
+// Runs fn() on the snapshot thread (see run_elsewhere).
+template <class Fn>
+auto on_snapshot_thread(node_context& ctx, Fn fn) {
+  return run_elsewhere(ctx, ctx.snapshot_ex, std::move(fn));
 }
 
 // A pending operation that answers with an index: read_index(),

@@ -8,7 +8,7 @@
 // release binaries among them, compiles CORAFT_PLANTED(x) to `false`, so the
 // buggy branches are not in them at all.
 //
-// Each bug is one the issue that fixed it describes (issues 15, 21); the comment
+// Each bug is one the issue that fixed it describes (issues 15, 19, 21); the comment
 // names what the buggy branch does instead of the fix.
 #pragma once
 
@@ -29,6 +29,8 @@ enum class planted_bug {
   stale_prevote_counted,         // a granted pre-vote of an earlier term counts
   data_dir_parent_unsynced,      // a new data directory's parent is not synced
   state_machine_on_strand,       // the state machine runs on the node's strand (issue 21)
+  snapshot_image_indexed_late,   // an image written out off the state machine's thread is labelled with the
+                                 // index applied when the write ends, not at its capture (issue 19)
 };
 
 // The names used on command lines (--plant NAME), in enum order.
@@ -45,6 +47,7 @@ inline constexpr std::string_view planted_bug_names[] = {
     "stale-prevote-counted",
     "data-dir-parent-unsynced",
     "state-machine-on-strand",
+    "snapshot-image-indexed-late",
 };
 
 #ifdef CORAFT_PLANTED_BUGS

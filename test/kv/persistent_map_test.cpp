@@ -1,0 +1,165 @@
+// persistent_map_test.cpp — coraft::persistent_map (lib/include/coraft/
+// persistent_map.hpp) against std::map: random inserts, assignments and
+// erases give the same contents, lookups and ordered walks; every copy
+// taken along the way keeps the contents it was copied with, however the
+// original (or another copy) changes afterwards; a copy walked on another
+// thread while the original changes sees its own contents (run under TSan
+// too); no node outlives the last map that holds it.
+#define BOOST_TEST_MODULE coraft_persistent_map
+#include <boost/test/unit_test.hpp>
+
+#include <coraft/persistent_map.hpp>
+
+#include <atomic>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace {
+
+// A value that counts its live instances: nodes freed exactly once.
+std::atomic<long> live_values{0};
+struct counted {
+  counted() { ++live_values; }
+  explicit counted(std::string s) : v(std::move(s)) { ++live_values; }
+  counted(const counted& o) : v(o.v) { ++live_values; }
+  counted(counted&& o) noexcept : v(std::move(o.v)) { ++live_values; }
+  counted& operator=(const counted&) = default;
+  counted& operator=(counted&&) noexcept = default;
+  ~counted() { --live_values; }
+  std::string v;
+};
+
+using pmap = coraft::persistent_map<std::string, counted>;
+using model = std::map<std::string, std::string>;
+
+model contents(const pmap& m) {
+  model out;
+  std::string prev;
+  bool first = true;
+  m.for_each([&](const std::string& k, const counted& v) {
+    BOOST_TEST_REQUIRE((first || prev < k), "walk out of order at " << k);
+    first = false;
+    prev = k;
+    out.emplace(k, v.v);
+    return true;
+  });
+  return out;
+}
+
+std::string key_of(std::mt19937_64& rng, int keys) { return "k" + std::to_string(rng() % keys); }
+
+// One random change to both.
+void change(std::mt19937_64& rng, pmap& m, model& want, int keys) {
+  const std::string k = key_of(rng, keys);
+  if (rng() % 3 == 0) {
+    const bool had = want.erase(k) > 0;
+    BOOST_TEST_REQUIRE(m.erase(k) == had);
+  } else {
+    const std::string v = std::to_string(rng());
+    const bool added = want.insert_or_assign(k, v).second;
+    BOOST_TEST_REQUIRE(m.insert_or_assign(k, counted(v)) == added);
+  }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(it_agrees_with_std_map_on_lookups_walks_and_sizes) {
+  std::mt19937_64 rng(1);
+  pmap m;
+  model want;
+  for (int i = 0; i < 20000; ++i) {
+    change(rng, m, want, 500);
+    if (i % 997 == 0) BOOST_TEST_REQUIRE(contents(m) == want);
+  }
+  BOOST_TEST_REQUIRE(m.size() == want.size());
+  for (int k = 0; k < 520; ++k) {
+    const std::string key = "k" + std::to_string(k);
+    const counted* v = m.find(key);
+    const auto it = want.find(key);
+    BOOST_TEST_REQUIRE((v != nullptr) == (it != want.end()), key);
+    if (v != nullptr) BOOST_TEST_REQUIRE(v->v == it->second);
+    // for_each_from: the keys from the first one not less than `key`.
+    std::vector<std::string> got, exp;
+    m.for_each_from(key, [&](const std::string& k2, const counted&) {
+      got.push_back(k2);
+      return got.size() < 5;
+    });
+    for (auto j = want.lower_bound(key); j != want.end() && exp.size() < 5; ++j) exp.push_back(j->first);
+    BOOST_TEST_REQUIRE(got == exp, key);
+  }
+  BOOST_TEST_REQUIRE(live_values.load() == static_cast<long>(want.size()));
+}
+
+BOOST_AUTO_TEST_CASE(every_copy_keeps_what_it_was_copied_with) {
+  std::mt19937_64 rng(2);
+  {
+    pmap m;
+    model want;
+    std::vector<std::pair<pmap, model>> copies;  // taken along the way, some changed on their own
+    for (int i = 0; i < 30000; ++i) {
+      change(rng, m, want, 300);
+      if (i % 1500 == 0) copies.emplace_back(m, want);
+      if (i % 700 == 0 && !copies.empty()) {
+        auto& [c, cw] = copies[rng() % copies.size()];
+        for (int j = 0; j < 50; ++j) change(rng, c, cw, 300);  // a copy changed: the others must not see it
+      }
+      if (i % 4000 == 0 && copies.size() > 3) copies.erase(copies.begin() + static_cast<long>(rng() % copies.size()));
+    }
+    BOOST_TEST_REQUIRE(contents(m) == want);
+    for (const auto& [c, cw] : copies) {
+      BOOST_TEST_REQUIRE(contents(c) == cw);
+      BOOST_TEST_REQUIRE(c.size() == cw.size());
+    }
+    copies.clear();
+    // Only the original's nodes are left.
+    BOOST_TEST_REQUIRE(live_values.load() == static_cast<long>(want.size()));
+  }
+  BOOST_TEST_REQUIRE(live_values.load() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_copy_walked_on_another_thread_sees_its_contents_while_the_original_changes) {
+  std::mt19937_64 rng(3);
+  pmap m;
+  model want;
+  for (int i = 0; i < 20000; ++i) change(rng, m, want, 5000);
+  for (int round = 0; round < 20; ++round) {
+    pmap copy = m;  // the capture: O(1)
+    const model at_copy = want;
+    model seen;
+    std::thread writer([&seen, c = std::move(copy)]() mutable {
+      seen = contents(c);
+      pmap dropped = std::move(c);  // released on this thread, as a snapshot image is
+    });
+    for (int i = 0; i < 3000; ++i) change(rng, m, want, 5000);
+    writer.join();
+    BOOST_TEST_REQUIRE(seen == at_copy);
+    BOOST_TEST_REQUIRE(contents(m) == want);
+  }
+  BOOST_TEST_REQUIRE(live_values.load() == static_cast<long>(want.size()));
+}
+
+BOOST_AUTO_TEST_CASE(keys_in_order_do_not_make_it_deep) {
+  // Sorted inserts degrade a plain search tree to a list; the treap's
+  // random priorities keep it logarithmic (checked through a deep
+  // recursion not overflowing and the walk staying in order).
+  pmap m;
+  for (int i = 0; i < 200000; ++i) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%08d", i);
+    m.insert_or_assign(buf, counted("v"));
+  }
+  BOOST_TEST(m.size() == 200000u);
+  long n = 0;
+  m.for_each([&](const std::string&, const counted&) { return ++n > 0; });
+  BOOST_TEST(n == 200000);
+  for (int i = 0; i < 200000; i += 2) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%08d", i);
+    BOOST_TEST_REQUIRE(m.erase(std::string(buf)));
+  }
+  BOOST_TEST(m.size() == 100000u);
+}
