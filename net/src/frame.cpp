@@ -112,6 +112,7 @@ void put_body(writer& w, const read_index_response& b) {
   w.u64(b.index);
 }
 void put_body(writer& w, const install_snapshot_request& b) {
+  if (b.source) throw std::logic_error("coraft: a snapshot chunk sent before fill_snapshot_chunk()");
   w.u8(static_cast<std::uint8_t>(tag::install_snapshot_request));
   w.u8(b.done ? 1 : 0);
   w.u64(b.meta.last.term);
@@ -121,6 +122,7 @@ void put_body(writer& w, const install_snapshot_request& b) {
   w.u64(b.meta.size);
   w.u32(b.meta.crc);
   w.u64(b.offset);
+  w.u32(b.crc);
   w.counted(b.data.view(), "snapshot chunk");
 }
 void put_body(writer& w, const install_snapshot_response& b) {
@@ -276,6 +278,7 @@ bool read_body(byte_reader& c, tag t, message_body& out) {
       b.meta.size = c.u64();
       b.meta.crc = c.u32();
       b.offset = c.u64();
+      b.crc = c.u32();
       const std::uint32_t len = c.u32();
       const std::string_view data = c.bytes(len);
       if (!c.ok()) return false;

@@ -24,6 +24,7 @@
 #include <coraft/core/raft.hpp>
 #include <coraft/detail/crc32c.hpp>
 #include <coraft/messages.hpp>
+#include <support/snapshot_transfer.hpp>
 
 #include <algorithm>
 #include <functional>
@@ -58,6 +59,7 @@ struct full_node {
     std::optional<snapshot> install;
   };
   std::vector<pending> pend;
+  test::memory_snapshot_receiver receiver;  // a snapshot being received (lost with the process)
 
   // The state machine of this incarnation.
   std::string sm;
@@ -106,7 +108,9 @@ class full_cluster : public hand_network<full_cluster> {
     full_node& n = node(id);
     if (!n.up || !n.r->has_ready()) return false;
     core::ready rd = n.r->take_ready();
+    test::fill_chunks(rd.send_now);
     for (auto& m : rd.send_now) net_.push_back(std::move(m));
+    n.receiver.receive(*n.r, rd.snapshot_chunks);
     full_node::pending p;
     p.state = std::move(rd.persist_state);
     p.entries = std::move(rd.persist_entries);
@@ -145,6 +149,7 @@ class full_cluster : public hand_network<full_cluster> {
     if (!n.up) return;
     auto batch = std::move(n.pend);
     n.pend.clear();
+    n.receiver.reset();
     for (auto& w : batch) {
       if (w.state) n.hs = *w.state;
       if (!w.entries.empty()) {
@@ -165,7 +170,7 @@ class full_cluster : public hand_network<full_cluster> {
         n.snap = *w.install;
         n.log.clear();
         n.log_base = w.install->meta.last.index;
-        n.sm = std::string(w.install->data.view());
+        n.sm = read_all(*w.install->data);
         n.sm_applied = w.install->meta.last.index;
         n.installed.push_back(w.install->meta);
         if (!hold_installs) n.r->snapshot_installed(w.install->meta.last);
@@ -268,7 +273,7 @@ class full_cluster : public hand_network<full_cluster> {
     snapshot s;
     s.meta.last = {raft(id).term_at(n.sm_applied).value_or(0), n.sm_applied};
     s.meta.config = raft(id).config_at(n.sm_applied);
-    s.data = payload(n.sm);
+    s.data = snapshot_bytes(payload(n.sm));
     s.meta.size = n.sm.size();
     s.meta.crc = detail::crc32c(n.sm.data(), n.sm.size());
     n.snap = s;
@@ -324,12 +329,13 @@ class full_cluster : public hand_network<full_cluster> {
     core::options o = n.opts;
     o.seed = n.opts.seed * 1000003 + static_cast<std::uint64_t>(n.incarnation);
     n.pend.clear();
+    n.receiver.reset();
     n.applied.clear();
     n.reads.clear();
     seen_[id] = 0;
     if (n.snap) {
       n.r = std::make_unique<core::raft>(o, n.hs, *n.snap, n.log);
-      n.sm = std::string(n.snap->data.view());
+      n.sm = read_all(*n.snap->data);
       n.sm_applied = n.snap->meta.last.index;
     } else if (n.bootstrap) {
       n.r = std::make_unique<core::raft>(o, *n.bootstrap, n.hs, n.log);

@@ -229,7 +229,7 @@ BOOST_AUTO_TEST_CASE(header_layout_is_little_endian_and_sixteen_bytes) {
   const auto frame = encoded(make(heartbeat_response{}));
   BOOST_REQUIRE(frame.size() == 16u + 33u);  // from, to, term, tag, read_seq
   BOOST_TEST(std::string(frame.data(), 4) == "CRFT");
-  BOOST_TEST(frame[4] == 1);  // version
+  BOOST_TEST(frame[4] == 2);  // version
   BOOST_TEST(frame[5] == 2);  // raft message
   BOOST_TEST(frame[6] == 0);  // reserved
   BOOST_TEST(frame[7] == 0);
@@ -302,7 +302,8 @@ BOOST_AUTO_TEST_CASE(header_fields_are_checked) {
     return f;
   };
   BOOST_TEST(decode_frame(with(0, 'X')).error() == frame_errc::bad_magic);
-  BOOST_TEST(decode_frame(with(4, 2)).error() == frame_errc::bad_version);
+  BOOST_TEST(decode_frame(with(4, 1)).error() == frame_errc::bad_version);  // the version before chunk CRCs
+  BOOST_TEST(decode_frame(with(4, 3)).error() == frame_errc::bad_version);
   BOOST_TEST(decode_frame(with(5, 0)).error() == frame_errc::bad_type);
   BOOST_TEST(decode_frame(with(5, 3)).error() == frame_errc::bad_type);
   BOOST_TEST(decode_frame(with(7, 1)).error() == frame_errc::bad_reserved);

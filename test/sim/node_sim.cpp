@@ -381,7 +381,11 @@ class sim_storage final : public coraft::storage {
       : sim_(sim), id_(id), inner_(std::move(inner)) {}
   awaitable<coraft::recovered_state> load() override;
   awaitable<void> write(coraft::log_write w) override;
-  awaitable<void> save_snapshot(coraft::snapshot snap) override;
+  awaitable<std::shared_ptr<const coraft::snapshot_data>> save_snapshot(coraft::snapshot snap) override;
+  std::unique_ptr<coraft::snapshot_sink> begin_snapshot(const coraft::membership& config) override;
+  awaitable<coraft::snapshot> commit_snapshot(std::unique_ptr<coraft::snapshot_sink> sink, log_id last) override;
+  awaitable<void> write_snapshot_chunk(coraft::snapshot_meta meta, std::uint64_t offset, coraft::payload data) override;
+  awaitable<std::shared_ptr<const coraft::snapshot_data>> finish_snapshot(coraft::snapshot_meta meta) override;
   coraft::storage& inner() { return *inner_; }
 
  private:
@@ -620,9 +624,9 @@ class node_sim {
     if (s.acked) s.acked->apply(w);
     s.unacked.reset();
   }
-  void on_saved(node_id id, const coraft::snapshot& snap) {
+  void on_saved(node_id id, const coraft::snapshot_meta& meta) {
     node_slot& s = slot(id);
-    if (s.acked) s.acked->saved(snap.meta);
+    if (s.acked) s.acked->saved(meta);
   }
   bool unsafe_disk() const { return opts_.unsafe_disk; }
 
@@ -963,7 +967,8 @@ class node_sim {
     fo.cluster_id = "sim";
     fo.segment_bytes = 16 * 1024;
     fo.sync = true;
-    fo.prepare_spare_segment = false;  // a helper thread would break determinism
+    fo.prepare_spare_segment = false;       // a helper thread would break determinism
+    fo.incoming_snapshot_sync_bytes = 200;  // snapshots here are small: resumes must happen
     fo.new_data_id = splitmix64(opts_.seed * 31 + id * 131 + static_cast<std::uint64_t>(s.identity)).next() | 1;
     fo.io_executor = ctx_.get_executor();
     fo.log = [this, id](const std::string& line) { event("node " + std::to_string(id) + " storage: " + line); };
@@ -2122,18 +2127,105 @@ awaitable<void> sim_storage::write(coraft::log_write w) {
   sim_.on_written(id_, acknowledged);
 }
 
-awaitable<void> sim_storage::save_snapshot(coraft::snapshot snap) {
+awaitable<std::shared_ptr<const coraft::snapshot_data>> sim_storage::save_snapshot(coraft::snapshot snap) {
   co_await sim_.disk_wait(id_);
-  const coraft::snapshot saved = snap;
+  const coraft::snapshot_meta saved = snap.meta;
+  std::shared_ptr<const coraft::snapshot_data> kept;
   bool power_failed = false;
   try {
-    co_await inner_->save_snapshot(std::move(snap));
+    kept = co_await inner_->save_snapshot(std::move(snap));
   } catch (const sim_crash& c) {
     sim_.on_power_failed(id_, c);
     power_failed = true;
   }
   if (power_failed) co_await sim_.halt(id_);
   sim_.on_saved(id_, saved);
+  co_return kept;
+}
+
+namespace {
+
+// A snapshot being written by the state machine's (or snapshot) thread: a
+// power loss inside a write is noted (the simulation crashes the node) and
+// ends the write with an error.
+class sim_sink final : public coraft::snapshot_sink {
+ public:
+  sim_sink(node_sim& sim, node_id id, std::unique_ptr<coraft::snapshot_sink> inner)
+      : sim_(sim), id_(id), inner(std::move(inner)) {}
+  void write(std::span<const std::byte> b) override {
+    try {
+      inner->write(b);
+    } catch (const sim_crash& c) {
+      sim_.on_power_failed(id_, c);
+      throw std::runtime_error("power failed");
+    }
+  }
+  std::uint64_t size() const override { return inner->size(); }
+  std::uint32_t crc() const override { return inner->crc(); }
+
+ private:
+  node_sim& sim_;
+  node_id id_;
+
+ public:
+  std::unique_ptr<coraft::snapshot_sink> inner;
+};
+
+}  // namespace
+
+std::unique_ptr<coraft::snapshot_sink> sim_storage::begin_snapshot(const coraft::membership& config) {
+  try {
+    return std::make_unique<sim_sink>(sim_, id_, inner_->begin_snapshot(config));
+  } catch (const sim_crash& c) {
+    sim_.on_power_failed(id_, c);
+    throw std::runtime_error("power failed");
+  }
+}
+
+awaitable<coraft::snapshot> sim_storage::commit_snapshot(std::unique_ptr<coraft::snapshot_sink> sink, log_id last) {
+  co_await sim_.disk_wait(id_);
+  auto* wrapped = dynamic_cast<sim_sink*>(sink.get());
+  if (wrapped == nullptr) throw std::logic_error("sim_storage: a sink of another storage");
+  coraft::snapshot kept;
+  bool power_failed = false;
+  try {
+    kept = co_await inner_->commit_snapshot(std::move(wrapped->inner), last);
+  } catch (const sim_crash& c) {
+    sim_.on_power_failed(id_, c);
+    power_failed = true;
+  }
+  if (power_failed) co_await sim_.halt(id_);
+  sim_.on_saved(id_, kept.meta);
+  co_return kept;
+}
+
+awaitable<void> sim_storage::write_snapshot_chunk(coraft::snapshot_meta meta, std::uint64_t offset,
+                                                  coraft::payload data) {
+  co_await sim_.disk_wait(id_);
+  bool power_failed = false;
+  try {
+    co_await inner_->write_snapshot_chunk(std::move(meta), offset, std::move(data));
+  } catch (const sim_crash& c) {
+    sim_.on_power_failed(id_, c);
+    power_failed = true;
+  }
+  if (power_failed) co_await sim_.halt(id_);
+}
+
+awaitable<std::shared_ptr<const coraft::snapshot_data>> sim_storage::finish_snapshot(coraft::snapshot_meta meta) {
+  co_await sim_.disk_wait(id_);
+  const coraft::snapshot_meta saved = meta;
+  std::shared_ptr<const coraft::snapshot_data> kept;
+  bool power_failed = false;
+  try {
+    kept = co_await inner_->finish_snapshot(std::move(meta));
+  } catch (const sim_crash& c) {
+    sim_.on_power_failed(id_, c);
+    power_failed = true;
+  }
+  if (power_failed) co_await sim_.halt(id_);
+  if (kept) sim_.on_saved(id_, saved);
+  co_return kept;
 }
 
 // ---- client and operator coroutines -------------------------------------------

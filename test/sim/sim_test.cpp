@@ -328,7 +328,7 @@ BOOST_AUTO_TEST_CASE(a_snapshot_that_is_not_the_applied_state_is_caught) {
     s.meta.last = {m.term, m.index};
     s.meta.size = data.size();
     s.meta.crc = detail::crc32c(data.data(), data.size());
-    s.data = payload(data);
+    s.data = snapshot_bytes(payload(data));
     return s;
   };
   model_state good;

@@ -43,7 +43,7 @@ snapshot make_snapshot(index_t index, std::size_t bytes) {
   s.meta.config.learners = {4};
   s.meta.size = data.size();
   s.meta.crc = detail::crc32c(data.data(), data.size());
-  s.data = payload(data);
+  s.data = snapshot_bytes(payload(data));
   return s;
 }
 
@@ -86,7 +86,7 @@ struct snap_dir {
 };
 
 bool same(const std::optional<snapshot>& got, const snapshot& want) {
-  return got && got->meta == want.meta && got->data.view() == want.data.view();
+  return got && got->meta == want.meta && read_all(*got->data) == read_all(*want.data);
 }
 
 }  // namespace

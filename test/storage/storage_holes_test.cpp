@@ -179,7 +179,7 @@ snapshot make_snapshot(index_t index, std::size_t bytes) {
   s.meta.config.voters = {1, 2, 3};
   s.meta.size = data.size();
   s.meta.crc = detail::crc32c(data.data(), data.size());
-  s.data = payload(data);
+  s.data = snapshot_bytes(payload(data));
   return s;
 }
 

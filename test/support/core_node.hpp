@@ -30,6 +30,7 @@
 
 #include <coraft/core/raft.hpp>
 #include <coraft/detail/crc32c.hpp>
+#include <support/snapshot_transfer.hpp>
 
 #include <cstdint>
 #include <exception>
@@ -284,6 +285,7 @@ class core_node {
   bool take(std::vector<message>& outbox, std::vector<message>* held = nullptr) {
     if (!up_ || !raft_->has_ready()) return false;
     core::ready rd = raft_->take_ready();
+    test::fill_chunks(rd.send_now);
     for (auto& m : rd.send_now) outbox.push_back(std::move(m));
     if (held != nullptr) held->insert(held->end(), rd.send_after_sync.begin(), rd.send_after_sync.end());
     pending_write w;
@@ -295,6 +297,9 @@ class core_node {
       sm_.apply(e);
       applied_.push_back(std::move(e));
     }
+    // A snapshot a leader sends, received in memory (the runtime writes it
+    // to a file).
+    receiver_.receive(*raft_, rd.snapshot_chunks);
     if (rd.install_snapshot) {
       // [§7] After every earlier write: the snapshot durable, then the log
       // discarded durably and the state machine restored.
@@ -339,6 +344,7 @@ class core_node {
   void crash() {
     pending_.clear();
     reads_.clear();
+    receiver_.reset();
     up_ = false;
     disk_->crash();
   }
@@ -361,7 +367,7 @@ class core_node {
     s.meta.config = raft_->config_at(sm_.index);
     s.meta.size = data.size();
     s.meta.crc = detail::crc32c(data.data(), data.size());
-    s.data = payload(data);
+    s.data = snapshot_bytes(payload(data));
     disk_->save_snapshot(s);
     const index_t before = raft_->first_index();
     raft_->snapshot_taken(s, sm_.index > trailing ? sm_.index - trailing : 0);
@@ -384,6 +390,7 @@ class core_node {
   bool restart() {
     pending_.clear();
     reads_.clear();
+    receiver_.reset();
     const durable_disk* d = disk_->recover();
     if (d == nullptr) {
       up_ = false;
@@ -405,7 +412,7 @@ class core_node {
           }
           d = &disk_->durable();
         }
-        auto m = model_state::decode(d->snap->data.view());
+        auto m = model_state::decode(read_all(*d->snap->data));
         if (!m) throw std::runtime_error("the durable snapshot does not decode");
         start_sm(*m);
         raft_ = std::make_unique<core::raft>(o, d->state, *d->snap, d->log);
@@ -426,6 +433,8 @@ class core_node {
   int incarnation() const { return incarnation_; }
 
  private:
+  test::memory_snapshot_receiver receiver_;
+
   struct pending_write {
     disk_write write;
     std::vector<message> after_sync;
@@ -457,15 +466,15 @@ class core_node {
     if (w.install) {
       const log_id last = w.install->meta.last;
       if (!disk_->write(disk_write{{}, {}, last, {}})) return power_failed();
-      auto m = model_state::decode(w.install->data.view());
+      const std::string bytes = read_all(*w.install->data);
+      auto m = model_state::decode(bytes);
       if (!m || m->index != last.index || m->term != last.term) {
         if (!problem_)
           problem_ = "installed snapshot through " + std::to_string(last.index) +
                      " does not decode to the state at that index";
         return true;
       }
-      if (m->encode() != w.install->data.view() && !problem_)
-        problem_ = "a restored state does not encode back to its snapshot";
+      if (m->encode() != bytes && !problem_) problem_ = "a restored state does not encode back to its snapshot";
       start_sm(*m);
       ++installed_;
       raft_->snapshot_installed(last);

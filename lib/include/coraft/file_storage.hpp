@@ -43,6 +43,9 @@ struct file_storage_options {
   // everything on one io_context driven step by step (deterministic);
   // never an event loop that must stay responsive.
   std::optional<boost::asio::any_io_executor> io_executor;
+  // A snapshot being received from a leader is synced (and how much of it
+  // recorded, for a resume after a restart) at least every this many bytes.
+  std::uint64_t incoming_snapshot_sync_bytes = 16ull << 20;
   // The id a new data directory gets (coraft.meta's data_id, written into
   // every segment and snapshot file); 0: random. Tests fix it.
   std::uint64_t new_data_id = 0;
@@ -62,7 +65,11 @@ class file_storage final : public storage {
   // Checks (or creates) the metadata file, then recovers the log.
   boost::asio::awaitable<recovered_state> load() override;
   boost::asio::awaitable<void> write(log_write w) override;
-  boost::asio::awaitable<void> save_snapshot(snapshot s) override;
+  boost::asio::awaitable<std::shared_ptr<const snapshot_data>> save_snapshot(snapshot s) override;
+  std::unique_ptr<snapshot_sink> begin_snapshot(const membership& config) override;
+  boost::asio::awaitable<snapshot> commit_snapshot(std::unique_ptr<snapshot_sink> sink, log_id last) override;
+  boost::asio::awaitable<void> write_snapshot_chunk(snapshot_meta meta, std::uint64_t offset, payload data) override;
+  boost::asio::awaitable<std::shared_ptr<const snapshot_data>> finish_snapshot(snapshot_meta meta) override;
 
   // Counters of the WAL, read on the I/O thread.
   boost::asio::awaitable<wal_stats> stats();

@@ -12,6 +12,7 @@
 
 #include <deque>
 #include <optional>
+#include <string>
 
 namespace coraft {
 
@@ -26,7 +27,11 @@ class memory_storage final : public storage {
 
   boost::asio::awaitable<recovered_state> load() override;
   boost::asio::awaitable<void> write(log_write w) override;
-  boost::asio::awaitable<void> save_snapshot(snapshot s) override;
+  boost::asio::awaitable<std::shared_ptr<const snapshot_data>> save_snapshot(snapshot s) override;
+  std::unique_ptr<snapshot_sink> begin_snapshot(const membership& config) override;
+  boost::asio::awaitable<snapshot> commit_snapshot(std::unique_ptr<snapshot_sink> sink, log_id last) override;
+  boost::asio::awaitable<void> write_snapshot_chunk(snapshot_meta meta, std::uint64_t offset, payload data) override;
+  boost::asio::awaitable<std::shared_ptr<const snapshot_data>> finish_snapshot(snapshot_meta meta) override;
 
   // What a node restarted after a crash would find.
   recovered_state durable() const;
@@ -39,6 +44,12 @@ class memory_storage final : public storage {
   index_t base_ = 0;                     // index before log_.front() (compacted or reset)
   std::optional<membership> bootstrap_;  // written once
   std::uint64_t writes_ = 0;
+  // A snapshot being received (lost with the object: not in durable()).
+  struct partial {
+    snapshot_meta meta;
+    std::string bytes;
+  };
+  std::optional<partial> incoming_;
 };
 
 }  // namespace coraft

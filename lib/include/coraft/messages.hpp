@@ -86,15 +86,32 @@ struct read_index_response {
 };
 
 // InstallSnapshot [§7, Fig. 13], chunked: `offset` is where `data` goes in
-// the snapshot described by `meta`; `done` marks the last chunk. The whole
-// snapshot is checked against meta.crc before it is installed.
+// the snapshot described by `meta`; `done` marks the last chunk; `crc` is
+// the CRC32C of `data`. The whole snapshot is checked against meta.crc
+// before it is installed.
+//
+// The core never reads a snapshot's bytes: a chunk it sends names its
+// `source` and how many bytes to take from it (`fill`), and the runtime
+// fills `data` and `crc` (fill_snapshot_chunk(), off the event loop when
+// the source is a file) before the message leaves. Neither field travels.
 struct install_snapshot_request {
   snapshot_meta meta;
   std::uint64_t offset = 0;
   payload data;
   bool done = false;
-  friend bool operator==(const install_snapshot_request&, const install_snapshot_request&) = default;
+  std::uint32_t crc = 0;
+  std::shared_ptr<const snapshot_data> source{};  // not on the wire
+  std::uint64_t fill = 0;                         // not on the wire
+  friend bool operator==(const install_snapshot_request& a, const install_snapshot_request& b) {
+    return a.meta == b.meta && a.offset == b.offset && a.data == b.data && a.done == b.done && a.crc == b.crc;
+  }
 };
+
+// Reads a chunk's bytes from its source (blocking if that is a file) and
+// sets its CRC; nothing to do for a chunk without a source.
+void fill_snapshot_chunk(install_snapshot_request& r);
+// Whether a message is a chunk still to fill.
+bool needs_fill(const struct message& m);
 
 // Acknowledges chunks: the follower holds the first `next_offset` bytes of
 // the snapshot at meta.last.index = `index`. `installed`: the snapshot is

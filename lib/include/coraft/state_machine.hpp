@@ -99,6 +99,23 @@ class snapshot_image {
   virtual void write(snapshot_writer& out) = 0;
 };
 
+// Reads a snapshot's bytes in order, in pieces (from its file, where the
+// node's snapshots are kept): what restore_snapshot() is given.
+class data_snapshot_reader final : public snapshot_reader {
+ public:
+  explicit data_snapshot_reader(const snapshot_data& data) : data_(data) {}
+  std::size_t read(std::span<std::byte> buf) override {
+    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), data_.size() - at_));
+    data_.read(at_, buf.data(), n);
+    at_ += n;
+    return n;
+  }
+
+ private:
+  const snapshot_data& data_;
+  std::uint64_t at_ = 0;
+};
+
 class state_machine {
  public:
   virtual ~state_machine() = default;

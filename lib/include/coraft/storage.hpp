@@ -1,15 +1,22 @@
 // coraft/storage.hpp — where a node keeps its hard state, log and snapshots.
 //
 // The node calls write() from one task (the log writer) and awaits it; it
-// never issues two writes at once. save_snapshot() may run while a write is
-// in flight. Implementations do disk work on their own thread, never on the
-// caller's event loop.
+// never issues two writes at once. save_snapshot() and the receiving of a
+// snapshot (write_snapshot_chunk(), finish_snapshot(), from one task, in
+// order) may run while a write is in flight. Implementations do disk work
+// on their own thread, never on the caller's event loop.
+//
+// Snapshots are never held whole in memory: storage hands back what it
+// keeps as a snapshot_data (a file held open, read in pieces), which the
+// node sends from and restores from.
 #pragma once
 
+#include <coraft/state_machine.hpp>
 #include <coraft/types.hpp>
 
 #include <boost/asio/awaitable.hpp>
 
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -41,7 +48,7 @@ struct recovered_state {
   // Contiguous entries, from index 1 or from some index after a compaction
   // or reset; entries the snapshot covers may still be among them.
   std::vector<entry> log;
-  std::optional<snapshot> snap{};  // the newest valid snapshot, if any
+  std::optional<snapshot> snap{};  // the newest valid snapshot, if any (data: as kept here)
   // The log holds the entries after `base` (0: from index 1; else after a
   // compaction or a snapshot reset). With an empty log it still says where
   // the log ends: a log that starts after the snapshot's index has a hole.
@@ -49,6 +56,24 @@ struct recovered_state {
   // The bootstrap configuration as first written (log_write::bootstrap);
   // nullopt for a data directory that never had a write.
   std::optional<membership> bootstrap{};
+  // A snapshot a leader was sending when the node went down: what it is and
+  // how many of its first bytes are durable here (a transfer of the same
+  // snapshot resumes after them).
+  struct partial_snapshot {
+    snapshot_meta meta;
+    std::uint64_t bytes = 0;
+  };
+  std::optional<partial_snapshot> incoming{};
+};
+
+// A snapshot the node is taking, written to storage as the state machine
+// produces it (never whole in memory). write() blocks on the disk: it runs
+// on the state machine's or the snapshot thread, never an event loop.
+class snapshot_sink : public snapshot_writer {
+ public:
+  // The bytes written so far, and their CRC32C.
+  virtual std::uint64_t size() const = 0;
+  virtual std::uint32_t crc() const = 0;
 };
 
 class storage {
@@ -72,8 +97,29 @@ class storage {
   virtual boost::asio::awaitable<void> write(log_write w) = 0;
   // Makes a snapshot durable (survives power loss once this returns); a
   // later load() returns it unless a newer valid one exists. Older
-  // snapshots may be removed. Throws like write().
-  virtual boost::asio::awaitable<void> save_snapshot(snapshot s) = 0;
+  // snapshots may be removed (while readers of them still hold them).
+  // Returns the bytes as kept here, for the node to use from then on.
+  // Throws like write().
+  virtual boost::asio::awaitable<std::shared_ptr<const snapshot_data>> save_snapshot(snapshot s) = 0;
+  // A snapshot to be written as it is produced, of the state under the
+  // configuration `config` (lastConfig). Called off the event loop (it
+  // creates a file); the sink is written from one thread. Throws like
+  // write().
+  virtual std::unique_ptr<snapshot_sink> begin_snapshot(const membership& config) = 0;
+  // Everything is written: the snapshot of the state through `last` (its
+  // size and CRC the sink's) becomes durable as with save_snapshot(), and
+  // is returned as kept, with its metadata.
+  virtual boost::asio::awaitable<snapshot> commit_snapshot(std::unique_ptr<snapshot_sink> sink, log_id last) = 0;
+  // Receiving a snapshot from a leader [§7], chunk by chunk, in order: the
+  // bytes at `offset` of the snapshot `meta`. `offset` is the number of its
+  // bytes written so far; the first chunk of another snapshot than the one
+  // being received discards that one. Bytes become durable now and then
+  // (recovered_state::incoming says how many). Throws like write().
+  virtual boost::asio::awaitable<void> write_snapshot_chunk(snapshot_meta meta, std::uint64_t offset, payload data) = 0;
+  // Every byte of `meta` is written: checks them against meta.crc, and if
+  // they match makes them durable as the newest snapshot (as save_snapshot)
+  // and returns them; else discards them and returns nullptr.
+  virtual boost::asio::awaitable<std::shared_ptr<const snapshot_data>> finish_snapshot(snapshot_meta meta) = 0;
 };
 
 }  // namespace coraft

@@ -9,6 +9,7 @@
 #include <compare>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -96,11 +97,45 @@ struct snapshot_meta {
   friend bool operator==(const snapshot_meta&, const snapshot_meta&) = default;
 };
 
-// A whole snapshot: its metadata and the state machine's bytes (shared, so
-// the core, storage and senders hold one copy).
+// A snapshot's bytes, wherever they are kept: in memory (simulations,
+// tests) or in a file that storage holds open — so that a transfer can go
+// on reading it after a newer snapshot replaced it on disk, and no node
+// holds a whole snapshot in memory. Immutable; read from any thread. A
+// file's read() blocks on the disk: never call it on an event loop.
+class snapshot_data {
+ public:
+  virtual ~snapshot_data() = default;
+  virtual std::uint64_t size() const = 0;
+  // Copies the n bytes at `offset` to `out`; throws (std::runtime_error or
+  // boost::system::system_error) on an I/O error or a range past the end.
+  virtual void read(std::uint64_t offset, void* out, std::size_t n) const = 0;
+  // The bytes, when they are in memory (reading them never blocks).
+  virtual const payload* in_memory() const { return nullptr; }
+};
+
+class memory_snapshot_data final : public snapshot_data {
+ public:
+  explicit memory_snapshot_data(payload bytes) : bytes_(std::move(bytes)) {}
+  std::uint64_t size() const override { return bytes_.size(); }
+  void read(std::uint64_t offset, void* out, std::size_t n) const override;
+  const payload* in_memory() const override { return &bytes_; }
+
+ private:
+  payload bytes_;
+};
+
+inline std::shared_ptr<const snapshot_data> snapshot_bytes(payload bytes) {
+  return std::make_shared<memory_snapshot_data>(std::move(bytes));
+}
+
+// All of a snapshot's bytes in one string (tests, small snapshots).
+std::string read_all(const snapshot_data& d);
+
+// A whole snapshot: its metadata and its bytes (shared, so that the core,
+// storage and senders hold one copy; `data` is never null).
 struct snapshot {
   snapshot_meta meta;
-  payload data;
+  std::shared_ptr<const snapshot_data> data = snapshot_bytes({});
 };
 
 }  // namespace coraft

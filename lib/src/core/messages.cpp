@@ -1,6 +1,8 @@
 // Message names and one-line descriptions for logs and golden scenario output.
 #include <coraft/messages.hpp>
 
+#include <coraft/detail/crc32c.hpp>
+
 #include <cstdio>
 #include <string>
 
@@ -84,8 +86,8 @@ std::string describe(const message& m) {
                                },
                                [](const install_snapshot_request& r) {
                                  return "snapshot last=" + fmt_id(r.meta.last) + " offset=" + std::to_string(r.offset) +
-                                        " n=" + std::to_string(r.data.size()) + "/" + std::to_string(r.meta.size) +
-                                        (r.done ? " done" : "");
+                                        " n=" + std::to_string(r.source ? r.fill : r.data.size()) + "/" +
+                                        std::to_string(r.meta.size) + (r.done ? " done" : "");
                                },
                                [](const install_snapshot_response& r) {
                                  return "snapshot_resp index=" + std::to_string(r.index) +
@@ -96,12 +98,27 @@ std::string describe(const message& m) {
 }
 
 std::size_t payload_bytes(const message& m) {
-  if (const auto* s = std::get_if<install_snapshot_request>(&m.body)) return s->data.size();
+  if (const auto* s = std::get_if<install_snapshot_request>(&m.body)) return s->source ? s->fill : s->data.size();
   const auto* a = std::get_if<append_request>(&m.body);
   if (a == nullptr) return 0;
   std::size_t n = 0;
   for (const auto& e : a->entries) n += e.data.size();
   return n;
+}
+
+void fill_snapshot_chunk(install_snapshot_request& r) {
+  if (!r.source) return;
+  std::string bytes(static_cast<std::size_t>(r.fill), '\0');
+  r.source->read(r.offset, bytes.data(), bytes.size());
+  r.data = payload(bytes);
+  r.crc = detail::crc32c(bytes.data(), bytes.size());
+  r.source.reset();
+  r.fill = 0;
+}
+
+bool needs_fill(const message& m) {
+  const auto* r = std::get_if<install_snapshot_request>(&m.body);
+  return r != nullptr && r->source;
 }
 
 }  // namespace coraft

@@ -1,17 +1,45 @@
 // snapshot.cpp — log compaction and InstallSnapshot [§7, thesis ch. 5].
 //
-// The runtime takes snapshots (the state machine's bytes) and hands them to
-// the core; the core compacts its log and, as leader, streams the newest
-// snapshot in chunks to any follower whose next entry was compacted. Chunks
-// go one at a time; the follower acknowledges how many bytes it holds, so a
-// lost chunk, a restarted follower or a new snapshot resumes from the
-// follower's offset. The follower checks the whole snapshot's CRC32C, hands
-// it out in ready::install_snapshot, and answers "installed" only once the
-// runtime reports it durable and restored (snapshot_installed).
+// The runtime takes snapshots (the state machine's bytes, kept by storage)
+// and hands them to the core; the core compacts its log and, as leader,
+// streams the newest snapshot in chunks to any follower whose next entry
+// was compacted. The core never holds a snapshot's bytes: a chunk names its
+// source and the runtime reads it (fill_snapshot_chunk); a follower hands
+// each chunk to the runtime to write (ready::snapshot_chunks) and
+// acknowledges it once written.
+//
+// Flow control: one chunk in flight per follower (max_snapshot_chunk
+// bytes): the next goes when the last is acknowledged, or again after a
+// heartbeat round without an answer. A stream so holds at most one chunk
+// ahead of a follower's heartbeats and appends on its connection, and a
+// follower's memory holds at most one chunk. The follower acknowledges how
+// many bytes it has written, so a lost chunk, a restarted follower (from
+// what its storage kept durably: resume_snapshot) or a new leader sending
+// the same snapshot resumes from the follower's offset; another snapshot
+// starts over. Each chunk carries its CRC32C; the runtime checks the whole
+// against the snapshot's, and the follower answers "installed" only once
+// the runtime reports it durable and restored (snapshot_installed).
 #include <coraft/core/raft.hpp>
 #include <coraft/detail/crc32c.hpp>
 
 #include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+namespace coraft {
+
+void memory_snapshot_data::read(std::uint64_t offset, void* out, std::size_t n) const {
+  if (offset > bytes_.size() || n > bytes_.size() - offset) throw std::out_of_range("snapshot read past its end");
+  std::memcpy(out, bytes_.data() + offset, n);
+}
+
+std::string read_all(const snapshot_data& d) {
+  std::string out(static_cast<std::size_t>(d.size()), '\0');
+  d.read(0, out.data(), out.size());
+  return out;
+}
+
+}  // namespace coraft
 
 namespace coraft::core {
 
@@ -41,7 +69,7 @@ void raft::snapshot_taken(snapshot s, index_t compact_through) {
 void raft::send_snapshot_chunk(node_id to, progress& pr) {
   if (pr.snap_chunk_sent || !pr.snap) return;
   const snapshot& s = *pr.snap;
-  const std::uint64_t size = s.data.size();
+  const std::uint64_t size = s.meta.size;
   const std::uint64_t offset = std::min(pr.snap_offset, size);
   const std::uint64_t n = std::min<std::uint64_t>(opts_.max_snapshot_chunk, size - offset);
   message m{opts_.id, to, hs_.current_term, install_snapshot_request{}};
@@ -49,8 +77,11 @@ void raft::send_snapshot_chunk(node_id to, progress& pr) {
   req.meta = s.meta;
   req.offset = offset;
   // A chunk past the end is empty: it asks a follower that has everything
-  // whether it has installed it yet.
-  if (n > 0) req.data = payload(s.data.view().substr(offset, n));
+  // whether it has installed it yet. Otherwise the runtime reads the bytes.
+  if (n > 0) {
+    req.source = s.data;
+    req.fill = n;
+  }
   req.done = offset + n == size;
   pr.snap_chunk_sent = true;
   send(std::move(m), false);
@@ -67,6 +98,9 @@ void raft::handle_snapshot_request(const message& m, const install_snapshot_requ
   if (r.offset > meta.size || r.data.size() > meta.size - r.offset ||
       (r.done && r.offset + r.data.size() != meta.size) || meta.last.term > m.term || meta.config.voters.empty())
     return;  // malformed: ignore rather than trust it
+  // Damaged on the way (or read wrong): the leader sends it again after a
+  // heartbeat round without an answer.
+  if (detail::crc32c(r.data.data(), r.data.size()) != r.crc) return;
   message reply{opts_.id, m.from, hs_.current_term, install_snapshot_response{}};
   auto& resp = std::get<install_snapshot_response>(reply.body);
   resp.index = meta.last.index;
@@ -86,27 +120,72 @@ void raft::handle_snapshot_request(const message& m, const install_snapshot_requ
     send(std::move(reply), true);
     return;
   }
-  if (installing_) return;  // answered "installed" once snapshot_installed() runs
+  if (installing_) return;                       // answered "installed" once snapshot_installed() runs
+  if (ticks_ < refuse_snapshots_until_) return;  // backing off after a storage failure
   if (!incoming_ || incoming_->meta != meta) {
-    // A different snapshot: start over [Fig. 13 steps 2-4].
-    incoming_ = incoming_snapshot{meta, {}};
+    // A different snapshot: start over [Fig. 13 steps 2-4] (the runtime
+    // discards what it wrote of the other one when this one's first chunk
+    // comes).
+    incoming_ = incoming_snapshot{meta, 0, 0, false};
   }
-  std::string& data = incoming_->data;
-  if (r.offset == data.size()) data.append(r.data.view());  // in order: take it
-  // else a duplicate or a gap: answer where we are, the leader resumes there.
-  resp.next_offset = data.size();
-  if (data.size() == meta.size) {
-    if (detail::crc32c(data.data(), data.size()) != meta.crc) {
-      incoming_.reset();  // corrupt: ask for it again from the start
-      resp.next_offset = 0;
-    } else {
-      installing_ = snapshot{meta, payload(data)};
-      ready_.install_snapshot = installing_;
-      incoming_.reset();
-      return;  // the answer waits for snapshot_installed()
-    }
+  incoming_snapshot& in = *incoming_;
+  if (in.finishing) return;  // the whole is being checked: the verdict answers
+  if (r.offset == in.received) {
+    // In order: written by the runtime, acknowledged once written.
+    in.received += r.data.size();
+    in.finishing = r.done;
+    ready_.snapshot_chunks.push_back(snapshot_chunk{meta, r.offset, r.data, r.done});
+    return;
   }
+  if (r.offset >= in.stored && r.offset < in.received) return;  // being written: the ack follows
+  // A duplicate of what we hold, or a gap: answer where we are, the
+  // leader resumes there.
+  resp.next_offset = in.stored;
   send(std::move(reply), false);
+}
+
+void raft::snapshot_chunk_stored(const snapshot_meta& meta, std::uint64_t next_offset) {
+  if (!incoming_ || incoming_->meta != meta || next_offset > incoming_->received) return;
+  incoming_->stored = std::max(incoming_->stored, next_offset);
+  if (incoming_->finishing && incoming_->stored == incoming_->received) return;  // the verdict answers
+  if (leader_ == no_node) return;
+  send(message{opts_.id, leader_, hs_.current_term,
+               install_snapshot_response{meta.last.index, incoming_->stored, false}},
+       false);
+}
+
+void raft::snapshot_receive_failed(const snapshot_meta& meta) {
+  if (!incoming_ || incoming_->meta != meta || !incoming_->finishing) return;
+  incoming_.reset();  // corrupt: ask for it again from the start
+  if (leader_ == no_node) return;
+  send(message{opts_.id, leader_, hs_.current_term, install_snapshot_response{meta.last.index, 0, false}}, false);
+}
+
+void raft::snapshot_receive_aborted(const snapshot_meta& meta, std::uint64_t refuse_ticks) {
+  if (!incoming_ || incoming_->meta != meta) return;
+  incoming_.reset();
+  refuse_snapshots_until_ = ticks_ + refuse_ticks;
+}
+
+void raft::snapshot_received(snapshot s) {
+  if (!incoming_ || incoming_->meta != s.meta || !incoming_->finishing) return;
+  incoming_.reset();
+  if (installing_) return;
+  if (s.meta.last.index <= commit_index_) {
+    // Entries arrived meanwhile and cover it (see handle_snapshot_request).
+    if (leader_ != no_node)
+      send(
+          message{opts_.id, leader_, hs_.current_term, install_snapshot_response{s.meta.last.index, s.meta.size, true}},
+          true);
+    return;
+  }
+  installing_ = s;
+  ready_.install_snapshot = std::move(s);
+}
+
+void raft::resume_snapshot(const snapshot_meta& meta, std::uint64_t durable_bytes) {
+  if (durable_bytes > meta.size || meta.last.index <= commit_index_) return;
+  incoming_ = incoming_snapshot{meta, durable_bytes, durable_bytes, false};
 }
 
 void raft::snapshot_installed(log_id last) {

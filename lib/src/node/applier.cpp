@@ -5,7 +5,6 @@
 #include "snapshotter.hpp"
 #include "waiters.hpp"
 
-#include <coraft/detail/crc32c.hpp>
 #include <coraft/log.hpp>
 
 #include <algorithm>
@@ -35,9 +34,9 @@ void applier::queue_restore(coraft::snapshot s) {
   wake_.notify();
 }
 
-asio::awaitable<std::optional<captured_state>> applier::capture(std::size_t reserve) {
+asio::awaitable<std::optional<captured_state>> applier::capture(storage& store) {
   auto slot = std::make_shared<capture_slot>(ctx_.strand);
-  slot->reserve = reserve;
+  slot->store = &store;
   queue_.push_back(item{{}, 0, std::nullopt, slot});
   wake_.notify();
   while (!slot->done && !ctx_.stopping()) co_await slot->wake.wait();
@@ -109,7 +108,7 @@ asio::awaitable<void> applier::apply_batch() {
 asio::awaitable<void> applier::restore(coraft::snapshot s) {
   const log_id last = s.meta.last;
   co_await on_state_machine(ctx_, [this, &s, last] {
-    bytes_snapshot_reader in(s.data.view());
+    data_snapshot_reader in(*s.data);
     try {
       sm_.restore_snapshot(in);
     } catch (const std::exception& e) {
@@ -127,31 +126,53 @@ asio::awaitable<void> applier::restore(coraft::snapshot s) {
   ctx_.schedule_flush();
 }
 
+// The job for the state machine's thread. Built here, outside the
+// coroutine: g++ 12 frees an object moved into a lambda's init-capture in a
+// coroutine twice.
+std::function<captured_state()> applier::capture_job(capture_slot& slot, captured_state c) {
+  auto job = [this, &slot, c = std::make_shared<captured_state>(std::move(c))]() {
+    const auto t0 = std::chrono::steady_clock::now();
+    // A point-in-time image (written out later, off this thread) if the
+    // state machine can take one; else the whole state, written to storage
+    // as it comes (applies wait).
+    c->image = sm_.capture();
+    if (!c->image) {
+      c->written = slot.store->begin_snapshot(c->meta.config);
+      stoppable_writer w(*c->written, ctx_.sm_stop);
+      sm_.save_snapshot(w);
+    }
+    c->seconds = seconds_since(t0);
+    return std::move(*c);
+  };
+  return job;
+}
+
 asio::awaitable<void> applier::capture(capture_slot& slot) {
   // Checked here, where applied_ is the index the capture would have: a
   // snapshot needs the term and the configuration at its index [thesis
   // §5.1, lastConfig], and a capture that cannot be used costs nothing.
   const core::raft& raft = *ctx_.raft;
-  if (!raft.term_at(applied_) || raft.config_at(applied_).voters.empty()) {
-    slot.result = captured_state{true, applied_, {}, 0, 0, nullptr};
+  captured_state c;
+  const auto term = raft.term_at(applied_);
+  c.meta.last = {term.value_or(0), applied_};
+  c.meta.config = raft.config_at(applied_);
+  if (!term || c.meta.config.voters.empty()) {
+    c.busy = true;
+    slot.result = std::move(c);
     slot.done = true;
     slot.wake.notify();
     co_return;
   }
-  captured_state c = co_await on_state_machine(ctx_, [this, reserve = slot.reserve] {
-    const auto t0 = std::chrono::steady_clock::now();
-    // A point-in-time image (written out later, off this thread) if the
-    // state machine can take one.
-    if (std::unique_ptr<snapshot_image> image = sm_.capture())
-      return captured_state{false, 0, {}, 0, seconds_since(t0), std::move(image)};
-    string_snapshot_writer w;
-    w.out.reserve(reserve);
-    sm_.save_snapshot(w);
-    const double seconds = seconds_since(t0);
-    const std::uint32_t crc = crc32c(w.out.data(), w.out.size());
-    return captured_state{false, 0, payload(w.out), crc, seconds, nullptr};
-  });
-  c.index = applied_;
+  try {
+    c = co_await on_state_machine(ctx_, capture_job(slot, std::move(c)));
+  } catch (const std::exception&) {
+    // A stop cuts a save_snapshot() short (stoppable_writer): no snapshot,
+    // and no failure. Anything else the state machine threw fails the node.
+    if (!ctx_.stopping()) throw;
+    slot.done = true;
+    slot.wake.notify();
+    co_return;
+  }
   slot.result = std::move(c);
   slot.done = true;
   slot.wake.notify();

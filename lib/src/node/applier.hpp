@@ -26,8 +26,14 @@
 
 #include <coraft/detail/wakeup.hpp>
 #include <coraft/state_machine.hpp>
+#include <coraft/storage.hpp>
+
+#include <atomic>
+#include <span>
+#include <stdexcept>
 
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,18 +45,33 @@ class proposals;
 class read_waiters;
 class snapshotter;
 
-// A snapshot's bytes as the state machine wrote them (and their CRC32C,
-// computed on its thread too), or the image it captured to be written out
-// on the snapshot thread, with the index they reflect.
+// A snapshot as the state machine wrote it (to storage, through a sink), or
+// the image it captured to be written out on the snapshot thread, with
+// what it stands for.
 struct captured_state {
   // Not captured: the configuration at this index is not known here yet
   // (a joiner before the entry adding it), and a snapshot must carry it.
   bool busy = false;
-  index_t index = 0;
-  payload bytes;
-  std::uint32_t crc = 0;
-  double seconds = 0;                     // how long the state machine paused: capture() or save_snapshot()
-  std::unique_ptr<snapshot_image> image;  // capture()'s, when it gave one (bytes then empty)
+  snapshot_meta meta;                      // last and config; size and crc once written
+  double seconds = 0;                      // how long the state machine paused: capture() or save_snapshot()
+  std::unique_ptr<snapshot_sink> written;  // save_snapshot()'s bytes, not yet committed
+  std::unique_ptr<snapshot_image> image;   // or capture()'s image, not yet written
+};
+
+// A writer that stops the state machine's (or an image's) write when the
+// node stops: it throws, so that stop() never waits for a whole large state
+// to be serialized.
+class stoppable_writer final : public snapshot_writer {
+ public:
+  stoppable_writer(snapshot_writer& out, const std::atomic<bool>& stop) : out_(out), stop_(stop) {}
+  void write(std::span<const std::byte> bytes) override {
+    if (stop_.load(std::memory_order_relaxed)) throw std::runtime_error("the node stopped");
+    out_.write(bytes);
+  }
+
+ private:
+  snapshot_writer& out_;
+  const std::atomic<bool>& stop_;
 };
 
 class applier {
@@ -59,9 +80,10 @@ class applier {
 
   void queue(std::vector<entry> committed);
   void queue_restore(coraft::snapshot s);
-  // Captures the state after every entry and restore queued so far (room
-  // for `reserve` bytes up front). Empty when the node stops meanwhile.
-  asio::awaitable<std::optional<captured_state>> capture(std::size_t reserve);
+  // Captures the state after every entry and restore queued so far: an
+  // image, or the whole state written to a sink of `store`. Empty when the
+  // node stops meanwhile.
+  asio::awaitable<std::optional<captured_state>> capture(storage& store);
   // Recovery restored the state machine from a snapshot through `index`.
   void recovered(index_t index) { applied_ = index; }
   index_t applied_index() const { return applied_; }
@@ -73,7 +95,7 @@ class applier {
   // A capture's answer, and the snapshotter waiting for it.
   struct capture_slot {
     explicit capture_slot(const asio::any_io_executor& ex) : wake(ex) {}
-    std::size_t reserve = 0;
+    storage* store = nullptr;
     std::optional<captured_state> result;
     bool done = false;
     wakeup wake;
@@ -90,6 +112,7 @@ class applier {
   asio::awaitable<void> apply_batch();
   asio::awaitable<void> restore(coraft::snapshot s);
   asio::awaitable<void> capture(capture_slot& slot);
+  std::function<captured_state()> capture_job(capture_slot& slot, captured_state c);
 
   node_context& ctx_;
   state_machine& sm_;

@@ -105,7 +105,8 @@ asio::awaitable<void> log_writer::run() {
 
 asio::awaitable<bool> log_writer::install(coraft::snapshot s) {
   const log_id last = s.meta.last;
-  if (!co_await durably(ctx_, "saving a snapshot", store_.save_snapshot(s))) co_return false;
+  // The snapshot is durable already (storage put it in place once received
+  // whole: snapshot_receiver): discard the log after it.
   log_write w;
   w.reset = last;
   reset_on_first_write_.reset();  // superseded by this reset

@@ -8,9 +8,9 @@
 // only once it and every earlier job are durable.
 //
 // A job may instead install a snapshot a leader sent [§7]: it ends a group
-// (what came before is written first); the snapshot becomes durable, then
-// the log is discarded durably, then the applier restores it after every
-// entry queued before.
+// (what came before is written first); the snapshot is durable already
+// (received whole and put in place by storage), the log is discarded
+// durably, then the applier restores it after every entry queued before.
 //
 // A storage failure is fatal (DESIGN.md: after a failed fsync no retry can
 // prove the data durable): the node fails and the writer ends.
@@ -55,6 +55,16 @@ merged_write merge_write_jobs(std::deque<write_job>& queue);
 // Runs one storage operation (`what` names it in the failure); false when
 // it failed, after failing the node. Cancellation propagates.
 asio::awaitable<bool> durably(node_context& ctx, const char* what, asio::awaitable<void> op);
+// The same for an operation with a result: nullopt when it failed.
+template <class T>
+asio::awaitable<std::optional<T>> durably(node_context& ctx, const char* what, asio::awaitable<T> op) {
+  std::optional<T> out;
+  auto store = [](std::optional<T>& o, asio::awaitable<T> a) -> asio::awaitable<void> {
+    o.emplace(co_await std::move(a));
+  };
+  if (!co_await durably(ctx, what, store(out, std::move(op)))) co_return std::nullopt;
+  co_return out;
+}
 
 class log_writer {
  public:

@@ -4,6 +4,7 @@
 //
 //   propose() ─> core ─> flush ─┬─> replicators (send_now)
 //                               ├─> log_writer (persist, then send_after_sync)
+//                               ├─> snapshot_receiver (chunks of a leader's snapshot, to storage)
 //                               ├─> applier ─> proposals, reads, snapshotter
 //                               └─> reads, transfers (answers)
 //
@@ -22,7 +23,7 @@
 // order.
 //
 // Every long-lived coroutine (replicators, log writer, applier,
-// snapshotter, ticker) is a child in one task group with the `fail` policy:
+// snapshotter, snapshot receiver, ticker) is a child in one task group with the `fail` policy:
 // an exception that escapes one stops the node loudly (on_fatal).
 #include <coraft/node.hpp>
 
@@ -32,6 +33,7 @@
 #include "proposals.hpp"
 #include "recovery.hpp"
 #include "replicators.hpp"
+#include "snapshot_receiver.hpp"
 #include "snapshotter.hpp"
 #include "status.hpp"
 #include "ticker.hpp"
@@ -64,6 +66,7 @@ struct node::impl {
         apply(ctx, sm, props, reads, snaps),
         writer(ctx, store, apply),
         snaps(ctx, store, apply, writer),
+        receiver(ctx, store),
         tasks(ctx.strand, ctx.self(), "node", [this](const std::string& why) { fail(why); }),
         peers(ctx, net, tasks) {
     ctx.schedule_flush = [this] { schedule_flush(); };
@@ -82,6 +85,7 @@ struct node::impl {
   applier apply;
   log_writer writer;
   snapshotter snaps;
+  snapshot_receiver receiver;
   task_group tasks;
   replicators peers;
   bool flush_scheduled = false;
@@ -107,6 +111,7 @@ struct node::impl {
     tasks.spawn("log writer", [this] { return writer.run(); });
     tasks.spawn("applier", [this] { return apply.run(); });
     tasks.spawn("snapshotter", [this] { return snaps.run(); });
+    tasks.spawn("snapshot receiver", [this] { return receiver.run(); });
     if (ctx.opts.tick_interval.count() > 0)
       tasks.spawn("ticker", [this] {
         // A leader's ticks are never put off: they send the heartbeats.
@@ -215,6 +220,7 @@ struct node::impl {
         writer.queue(
             write_job{std::move(rd.persist_state), std::move(rd.persist_entries), std::move(rd.send_after_sync)});
       if (!rd.apply.empty()) apply.queue(std::move(rd.apply));
+      if (!rd.snapshot_chunks.empty()) receiver.queue(std::move(rd.snapshot_chunks));
       if (rd.install_snapshot) writer.queue_install(std::move(*rd.install_snapshot));
       for (const auto& r : rd.read_states) reads.on_read_state(r);
     }
@@ -244,6 +250,7 @@ struct node::impl {
     snaps.fail_all(errc::stopped);
     transfers.fail_all(errc::stopped);
     snaps.wake();
+    receiver.wake();
     tasks.cancel();
     writer.wake();
     apply.wake();

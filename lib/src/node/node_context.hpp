@@ -7,17 +7,17 @@
 // context and the references the coordinator hands
 // them, so that each can be read (and tested) alone.
 //
-// Three places run code: `strand` (the protocol: everything here),
+// Four places run code: `strand` (the protocol: everything here),
 // `sm_strand` (the state machine: apply, snapshot capture and restore,
-// queries) and `snapshot_ex` (writing a captured snapshot image out while
-// applies go on). The parts reach the state machine only through
-// on_state_machine(), and the image through on_snapshot_thread(), which run
-// a function there and resume them on the strand, so the strand never
-// waits for either.
+// queries), `snapshot_ex` (writing a captured snapshot image out while
+// applies go on) and `transfer_ex` (reading chunks of a snapshot to send). The parts reach the state machine only
+// through on_state_machine(), and the image through on_snapshot_thread(), which run a function there and resume them on
+// the strand, so the strand never waits for either.
 //
 // Invariants: every member is touched only on `strand`, except the state
 // machine's and the snapshot thread's (`sm_thread`, `sm_strand`,
-// `snapshot_thread`, `snapshot_ex`: used from any thread; `sm_stop`,
+// `snapshot_thread`, `snapshot_ex`, `transfer_thread`, `transfer_ex`: used
+// from any thread; `sm_stop`,
 // `queries_in_flight`: atomics); `raft` is set once
 // start-up has loaded storage (life >= running) and stays set; `life` only
 // moves forward.
@@ -74,7 +74,8 @@ struct node_context {
       : strand(asio::make_strand(std::move(ex))),
         opts(std::move(o)),
         sm_strand(asio::make_strand(sm_thread.executor(opts.state_machine_executor))),
-        snapshot_ex(snapshot_thread.executor(opts.snapshot_executor)) {}
+        snapshot_ex(snapshot_thread.executor(opts.snapshot_executor)),
+        transfer_ex(transfer_thread.executor(opts.snapshot_executor)) {}
 
   asio::strand<asio::any_io_executor> strand;
   node_options opts;
@@ -82,6 +83,10 @@ struct node_context {
   asio::strand<asio::any_io_executor> sm_strand;
   owned_thread snapshot_thread;
   asio::any_io_executor snapshot_ex;  // one image written at a time (the snapshotter's)
+  // Reading the chunks of snapshots being sent (a file's reads block): not
+  // behind an image being written out, which can take seconds.
+  owned_thread transfer_thread;
+  asio::any_io_executor transfer_ex;
   // Set by a stop: the state machine's thread ends its batch early, a
   // snapshot image being written out stops, and query_state_machine()
   // refuses new queries.

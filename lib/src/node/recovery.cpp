@@ -83,6 +83,17 @@ asio::awaitable<membership> settle_bootstrap(node_context& ctx, storage& store, 
 
 }  // namespace
 
+namespace {
+
+// A snapshot a leader was sending: the same one resumes after the bytes
+// storage kept.
+void resume_incoming(node_context& ctx, const recovered_state& rs) {
+  if (!rs.incoming) return;
+  ctx.raft->resume_snapshot(rs.incoming->meta, rs.incoming->bytes);
+}
+
+}  // namespace
+
 asio::awaitable<recovered> recover(node_context& ctx, storage& store, state_machine& sm) {
   recovered_state rs = co_await store.load();
   throw_if_stopping(ctx);
@@ -94,6 +105,7 @@ asio::awaitable<recovered> recover(node_context& ctx, storage& store, state_mach
           "the log starts after entry " + std::to_string(rs.log.empty() ? rs.base : rs.log.front().index - 1) +
           " but no valid snapshot was found: the snapshot files are missing or corrupt; " + restart_fix);
     ctx.raft.emplace(ctx.opts.raft, bootstrap, rs.state, std::move(rs.log));
+    resume_incoming(ctx, rs);
     co_return out;
   }
   // [§7] Restart from the newest snapshot, then the log after it.
@@ -119,7 +131,7 @@ asio::awaitable<recovered> recover(node_context& ctx, storage& store, state_mach
   }
   // On the state machine's thread, like every call into it.
   co_await on_state_machine(ctx, [&sm, &rs, last] {
-    bytes_snapshot_reader in(rs.snap->data.view());
+    data_snapshot_reader in(*rs.snap->data);
     try {
       sm.restore_snapshot(in);
     } catch (const std::exception& e) {
@@ -134,6 +146,7 @@ asio::awaitable<recovered> recover(node_context& ctx, storage& store, state_mach
   out.snapshot_index = last.index;
   log_line(log_level::info, ctx.self(), "snapshot", "restored snapshot through index " + std::to_string(last.index));
   ctx.raft.emplace(ctx.opts.raft, rs.state, std::move(*rs.snap), std::move(rs.log));
+  resume_incoming(ctx, rs);
   co_return out;
 }
 

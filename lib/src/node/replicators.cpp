@@ -1,6 +1,10 @@
 // replicators.cpp — see replicators.hpp.
 #include "replicators.hpp"
 
+#include <coraft/log.hpp>
+
+#include <optional>
+
 namespace coraft::detail {
 
 void replicators::start(const membership& config) {
@@ -54,6 +58,19 @@ void replicators::wake_all() {
   for (auto& [id, p] : peers_) p.wake.notify();
 }
 
+namespace {
+
+// Reads a chunk's bytes on the transfer thread (by value: the job owns its
+// message while it runs; built outside the coroutine, see snapshotter.cpp).
+auto fill_job(message m) {
+  return [m = std::move(m)]() mutable {
+    fill_snapshot_chunk(std::get<install_snapshot_request>(m.body));
+    return m;
+  };
+}
+
+}  // namespace
+
 asio::awaitable<void> replicators::run(node_id id) {
   peer& p = peers_.at(id);
   while (true) {
@@ -61,7 +78,37 @@ asio::awaitable<void> replicators::run(node_id id) {
     if (ctx_.stopping()) co_return;
     std::vector<message> batch;
     batch.swap(p.outbox);
-    co_await net_.send(id, std::move(batch));
+    // Snapshot chunks read from a file go last, once read off this strand:
+    // heartbeats and appends in the same batch do not wait for the disk.
+    std::vector<message> chunks;
+    for (auto it = batch.begin(); it != batch.end();) {
+      auto* r = std::get_if<install_snapshot_request>(&it->body);
+      if (r != nullptr && r->source && r->source->in_memory() == nullptr) {
+        chunks.push_back(std::move(*it));
+        it = batch.erase(it);
+      } else {
+        if (r != nullptr) fill_snapshot_chunk(*r);  // in memory: a copy
+        ++it;
+      }
+    }
+    if (!batch.empty()) co_await net_.send(id, std::move(batch));
+    for (message& m : chunks) {
+      // A chunk that cannot be read (its file gone bad) is not sent: the
+      // leader sends it again after a heartbeat round without an answer.
+      std::optional<message> filled;
+      try {
+        filled = co_await run_elsewhere(ctx_, ctx_.transfer_ex, fill_job(std::move(m)));
+      } catch (const std::exception& e) {
+        log_line(log_level::warn, ctx_.self(), "snapshot",
+                 "reading a chunk of the snapshot for node " + std::to_string(id) + " failed: " + e.what());
+      }
+      if (ctx_.stopping()) co_return;
+      if (filled) {
+        std::vector<message> one;
+        one.push_back(std::move(*filled));
+        co_await net_.send(id, std::move(one));
+      }
+    }
   }
 }
 

@@ -27,43 +27,22 @@ double phase_of(node_id id) {
   return x - static_cast<double>(static_cast<std::uint64_t>(x));
 }
 
-// What the snapshot thread hands back: the image written out, its CRC32C
-// and how long that took.
-struct persisted_image {
-  payload bytes;
-  std::uint32_t crc = 0;
-  double seconds = 0;
-};
-
-// The image's bytes as write() gives them, checksummed as they come; a stop
-// cuts the write short (it throws), so that stop() never waits for a
-// whole large state to be serialized.
-class persisting_writer final : public snapshot_writer {
- public:
-  persisting_writer(const std::atomic<bool>& stop, std::size_t reserve) : stop_(stop) { out.reserve(reserve); }
-  void write(std::span<const std::byte> bytes) override {
-    if (stop_.load(std::memory_order_relaxed)) throw std::runtime_error("the node stopped");
-    out.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-    crc = crc32c_extend(crc, bytes.data(), bytes.size());
-  }
-  std::string out;
-  std::uint32_t crc = 0;
-
- private:
-  const std::atomic<bool>& stop_;
-};
-
-// The job for the snapshot thread. Built here, outside the coroutine: g++
-// 12 frees an object moved from a coroutine's frame into a lambda's
-// init-capture twice.
-auto persist_job(std::shared_ptr<snapshot_image> image, const std::atomic<bool>& stop, std::size_t reserve) {
-  return [image = std::move(image), &stop, reserve]() {
-    const auto t0 = std::chrono::steady_clock::now();
-    persisting_writer w(stop, reserve);
+// The job for the snapshot thread: the image written to a sink of
+// storage, as it comes (a stop cuts it short). Built here, outside the
+// coroutine: g++ 12 frees an object moved from a coroutine's frame into a
+// lambda's init-capture twice.
+std::function<std::unique_ptr<snapshot_sink>()> persist_job(std::shared_ptr<snapshot_image> image, storage& store,
+                                                            const membership& config, const std::atomic<bool>& stop) {
+  return [image = std::move(image), &store, config, &stop]() {
+    std::unique_ptr<snapshot_sink> sink = store.begin_snapshot(config);
+    stoppable_writer w(*sink, stop);
     image->write(w);
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    return persisted_image{payload(w.out), w.crc, seconds};
+    return sink;
   };
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 }  // namespace
@@ -139,10 +118,10 @@ asio::awaitable<void> snapshotter::run() {
 
 asio::awaitable<std::optional<node_result<index_t>>> snapshotter::take() {
   // Captured on the state machine's thread, in order with the applies: the
-  // bytes reflect exactly the entries through c->index.
-  std::optional<captured_state> c = co_await applier_.capture(last_capture_bytes_ + last_capture_bytes_ / 8);
+  // state is exactly that after the entries through c->meta.last.
+  std::optional<captured_state> c = co_await applier_.capture(store_);
   if (!c || ctx_.stopping()) co_return std::nullopt;
-  index_t at = c->index;
+  index_t at = c->meta.last.index;
   if (at <= snapshot_index_) co_return node_result<index_t>(snapshot_index_);  // a leader's snapshot came first
   // A joiner that has not yet applied the entry adding it does not know
   // the configuration at `at` (the bootstrap configuration is not in the
@@ -150,44 +129,44 @@ asio::awaitable<std::optional<node_result<index_t>>> snapshotter::take() {
   // next apply asks again.
   if (c->busy) co_return node_error(errc::busy);
   core::raft& raft = *ctx_.raft;
-  const auto term = raft.term_at(at);
-  if (!term) co_return node_error(errc::busy);  // cannot happen: the applier checked
   ctx_.metrics.last_snapshot_capture_s = c->seconds;
   ctx_.metrics.snapshot_capture_latency.observe(c->seconds);
+  std::unique_ptr<snapshot_sink> sink = std::move(c->written);
   if (c->image) {
-    // Written out on the snapshot thread while the state machine applies
-    // what came after `at` (the image is of the state at `at`).
-    // A write() that throws fails the node, like any state machine call
-    // (state_machine.hpp), unless the throw is the stop cutting it short.
-    std::optional<persisted_image> p;
+    // Written out on the snapshot thread, straight to storage, while the
+    // state machine applies what came after `at` (the image is of the
+    // state at `at`). A write() that throws fails the node, like any state
+    // machine call (state_machine.hpp), unless it is the stop cutting it
+    // short.
+    const auto t0 = std::chrono::steady_clock::now();
     try {
-      p = co_await on_snapshot_thread(ctx_, persist_job(std::shared_ptr<snapshot_image>(std::move(c->image)),
-                                                        ctx_.sm_stop, last_capture_bytes_ + last_capture_bytes_ / 8));
+      sink = co_await on_snapshot_thread(ctx_, persist_job(std::shared_ptr<snapshot_image>(std::move(c->image)), store_,
+                                                           c->meta.config, ctx_.sm_stop));
     } catch (const std::exception&) {
       if (!ctx_.stopping()) throw;
     }
-    if (ctx_.stopping()) co_return std::nullopt;
-    c->bytes = std::move(p->bytes);
-    c->crc = p->crc;
-    // Planted: the index applied now, while the image is of the state at `at`.
+    if (ctx_.stopping() || !sink) co_return std::nullopt;
+    ctx_.metrics.last_snapshot_persist_s = seconds_since(t0);
+    // Planted: labelled with the index applied now, while the image is of
+    // the state at `at`.
     if (CORAFT_PLANTED(snapshot_image_indexed_late)) at = applier_.applied_index();
-    ctx_.metrics.last_snapshot_persist_s = p->seconds;
   }
-  // Room for about the last snapshot's size up front next time: growing a
-  // 10+ MB string by doubling copies it and faults in fresh pages.
-  last_capture_bytes_ = c->bytes.size();
-  coraft::snapshot s;
-  s.meta.last = {*term, at};
-  s.meta.config = raft.config_at(at);
-  s.meta.size = c->bytes.size();
-  s.meta.crc = c->crc;
-  s.data = std::move(c->bytes);
+  if (!sink) co_return std::nullopt;  // cannot happen: a capture gives one or the other
+  log_id last = c->meta.last;         // the term and index at the capture
+  if (at != last.index) {             // planted only
+    const auto term = raft.term_at(at);
+    if (!term) co_return node_error(errc::busy);
+    last = {*term, at};
+  }
+  // Made durable by storage, and kept there from now on (never in memory).
+  std::optional<coraft::snapshot> kept =
+      co_await durably(ctx_, "saving a snapshot", store_.commit_snapshot(std::move(sink), last));
+  if (!kept || ctx_.stopping()) co_return std::nullopt;
+  coraft::snapshot s = std::move(*kept);
   const std::uint64_t since = applied_since_;
   const std::uint64_t bytes = bytes_since_;
   applied_since_ = 0;
   bytes_since_ = 0;
-  if (!co_await durably(ctx_, "saving a snapshot", store_.save_snapshot(s))) co_return std::nullopt;
-  if (ctx_.stopping()) co_return std::nullopt;
   ++ctx_.metrics.snapshots_taken;
   const std::uint64_t keep = ctx_.opts.snapshot_trailing_entries;
   raft.snapshot_taken(std::move(s), at > keep ? at - keep : 0);

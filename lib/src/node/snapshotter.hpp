@@ -1,10 +1,13 @@
 // snapshotter.hpp — takes snapshots and compacts the log [§7].
 //
 // A snapshot is taken when asked (node::snapshot()) or once the log grew
-// past the configured bounds. The state machine is serialized on its own
-// thread, in order with the applies (applier::capture), then written on
-// the storage's thread while the node goes on serving; then the core learns
-// of it and the log writer records the compaction (keeping
+// past the configured bounds. The state machine captures its state on its
+// own thread, in order with the applies (applier::capture): an image
+// (state_machine::capture()) that the snapshot thread then writes to
+// storage while applies go on, or the whole state written to storage at
+// once (save_snapshot()). Storage makes it durable (commit_snapshot) and
+// keeps it — no snapshot is held in memory; then the core learns of it and
+// the log writer records the compaction (keeping
 // `snapshot_trailing_entries` behind it for followers a little behind).
 //
 // The members of a cluster apply the same entries, so with one bound they
@@ -62,8 +65,7 @@ class snapshotter {
   bool requested_ = false;
   bool running_ = false;
   wakeup wake_;
-  index_t snapshot_index_ = 0;          // last included index of the newest snapshot here
-  std::size_t last_capture_bytes_ = 0;  // size of the last snapshot captured here
+  index_t snapshot_index_ = 0;  // last included index of the newest snapshot here
   std::uint64_t applied_since_ = 0;
   std::uint64_t bytes_since_ = 0;
   double phase_ = 0;                  // this node's place in [0, 1)

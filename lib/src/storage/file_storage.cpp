@@ -19,6 +19,7 @@
 #include <exception>
 #include <optional>
 #include <random>
+#include <span>
 #include <sstream>
 #include <thread>
 
@@ -73,32 +74,121 @@ std::string snapshot_header(const snapshot_meta& m, std::uint64_t data_id) {
   return h;
 }
 
-// Parses and verifies a whole snapshot file; nullopt with `why` when invalid.
-std::optional<snapshot> parse_snapshot(const std::string& f, std::uint64_t data_id, std::string& why) {
-  detail::byte_reader r(f);
-  snapshot s;
-  if (r.u64() != snapshot_magic || r.remaining() < 24)
+// A snapshot's bytes in its file, read in place: the file stays open (and
+// readable after a newer snapshot replaced it on disk) while anyone holds
+// this.
+class file_snapshot_data final : public snapshot_data {
+ public:
+  file_snapshot_data(std::shared_ptr<file_system> fs, file_system::handle f, std::uint64_t at, std::uint64_t size)
+      : fs_(std::move(fs)), f_(f), at_(at), size_(size) {}
+  ~file_snapshot_data() override {
+    try {
+      fs_->close(f_);
+    } catch (...) {  // closing a file only read from loses nothing
+    }
+  }
+  std::uint64_t size() const override { return size_; }
+  void read(std::uint64_t offset, void* out, std::size_t n) const override {
+    if (offset > size_ || n > size_ - offset) throw std::out_of_range("snapshot read past its end");
+    auto* p = static_cast<char*>(out);
+    while (n > 0) {
+      const std::size_t got = fs_->pread(f_, p, n, at_ + offset);
+      if (got == 0) throw std::runtime_error("snapshot file shorter than its header says");
+      p += got;
+      offset += got;
+      n -= got;
+    }
+  }
+
+ private:
+  std::shared_ptr<file_system> fs_;
+  file_system::handle f_;
+  std::uint64_t at_;  // where the data starts in the file
+  std::uint64_t size_;
+};
+
+// Reads exactly n bytes at `offset`; false when the file ends first.
+bool read_exact(file_system& fs, file_system::handle f, std::uint64_t offset, char* out, std::size_t n) {
+  while (n > 0) {
+    const std::size_t got = fs.pread(f, out, n, offset);
+    if (got == 0) return false;
+    out += got;
+    offset += got;
+    n -= got;
+  }
+  return true;
+}
+
+// A snapshot file's header, parsed and verified; nullopt with `why` when
+// invalid. header_bytes: where the data starts.
+std::optional<snapshot_meta> read_snapshot_header(file_system& fs, file_system::handle f, std::uint64_t data_id,
+                                                  std::uint64_t& header_bytes, std::string& why) {
+  std::string h(36, '\0');  // magic, data id, term, index, config length
+  if (!read_exact(fs, f, 0, h.data(), h.size()))
     return why = "not a snapshot file (or of another format)", std::nullopt;
-  if (const std::uint64_t id = r.u64(); id != data_id)
+  detail::byte_reader r0(h);
+  if (r0.u64() != snapshot_magic) return why = "not a snapshot file (or of another format)", std::nullopt;
+  if (const std::uint64_t id = r0.u64(); id != data_id)
     return why = "a snapshot of another data directory (id " + std::to_string(id) + ")", std::nullopt;
-  s.meta.last.term = r.u64();
-  s.meta.last.index = r.u64();
+  r0.u64();
+  r0.u64();
+  const std::uint32_t config_len = r0.u32();
+  // Membership is bounded (1,024 members, 1 KiB per address): a longer one
+  // is damage, not a configuration to allocate for.
+  if (config_len > (4u << 20)) return why = "truncated header", std::nullopt;
+  h.resize(36 + config_len + 8 + 4 + 4);
+  if (!read_exact(fs, f, 36, h.data() + 36, h.size() - 36)) return why = "truncated header", std::nullopt;
+  detail::byte_reader r(h);
+  r.u64();
+  r.u64();
+  snapshot_meta m;
+  m.last.term = r.u64();
+  m.last.index = r.u64();
   const std::string_view config_bytes = r.counted();
-  if (!r.ok()) return why = "truncated header", std::nullopt;
   auto config = decode_membership(config_bytes);
-  if (!config) return why = "bad configuration", std::nullopt;
-  s.meta.config = std::move(*config);
-  s.meta.size = r.u64();
-  s.meta.crc = r.u32();
+  m.size = r.u64();
+  m.crc = r.u32();
   const std::size_t header_end = r.offset();
   const std::uint32_t header_crc = r.u32();
   if (!r.ok()) return why = "truncated header", std::nullopt;
-  if (header_crc != detail::crc32c(f.data(), header_end)) return why = "header checksum mismatch", std::nullopt;
-  if (r.remaining() != s.meta.size) return why = "data is not the recorded size", std::nullopt;
-  const std::string_view data = r.bytes(r.remaining());
-  if (detail::crc32c(data.data(), data.size()) != s.meta.crc) return why = "data checksum mismatch", std::nullopt;
-  s.data = payload(data);
-  return s;
+  if (header_crc != detail::crc32c(h.data(), header_end)) return why = "header checksum mismatch", std::nullopt;
+  if (!config) return why = "bad configuration", std::nullopt;
+  m.config = std::move(*config);
+  header_bytes = h.size();
+  return m;
+}
+
+// The CRC32C of n bytes at `offset`, read in pieces; nullopt when the file
+// ends first.
+std::optional<std::uint32_t> crc_of(file_system& fs, file_system::handle f, std::uint64_t offset, std::uint64_t n) {
+  std::string buf(std::min<std::uint64_t>(n, 1u << 20), '\0');
+  std::uint32_t crc = 0;
+  while (n > 0) {
+    const auto k = static_cast<std::size_t>(std::min<std::uint64_t>(n, buf.size()));
+    if (!read_exact(fs, f, offset, buf.data(), k)) return std::nullopt;
+    crc = detail::crc32c_extend(crc, buf.data(), k);
+    offset += k;
+    n -= k;
+  }
+  return crc;
+}
+
+// A snapshot being received: `snap.incoming` (a snapshot file's header,
+// then the bytes so far) and `snap.incoming.progress`, a record saying how
+// many of them are durable and their CRC32C:
+//   [u64 magic][u64 bytes][u32 crc of those bytes][u32 record CRC32C]
+// rewritten in place after each sync of the data (a torn record fails its
+// checksum: the transfer starts over).
+constexpr std::uint64_t progress_magic = 0x31474F5250534652ull;  // "RFSPROG1"
+
+std::string progress_record(std::uint64_t bytes, std::uint32_t crc) {
+  std::string out;
+  detail::byte_writer w(out);
+  w.u64(progress_magic);
+  w.u64(bytes);
+  w.u32(crc);
+  w.u32(detail::crc32c(out.data(), out.size()));
+  return out;
 }
 
 }  // namespace
@@ -106,7 +196,7 @@ std::optional<snapshot> parse_snapshot(const std::string& f, std::uint64_t data_
 struct file_storage::impl {
   explicit impl(file_storage_options o, std::unique_ptr<file_system> f)
       : opts(std::move(o)),
-        fs(std::move(f)),
+        fs(std::shared_ptr<file_system>(std::move(f))),
         work(asio::make_work_guard(io)),
         snap_work(asio::make_work_guard(snap_io)) {
     if (opts.io_executor) return;  // a simulation runs the disk work on its own executor
@@ -118,6 +208,12 @@ struct file_storage::impl {
     snap_work.reset();
     if (thread.joinable()) thread.join();
     if (snap_thread.joinable()) snap_thread.join();
+    if (incoming) {
+      try {
+        fs->close(incoming->f);  // what was synced stays for a resume
+      } catch (...) {
+      }
+    }
   }
 
   // Runs `fn` on the I/O thread and resumes the awaiting coroutine on its own
@@ -342,27 +438,87 @@ struct file_storage::impl {
     return out;
   }
 
-  // The newest snapshot that verifies; invalid ones are reported, skipped
-  // and named in `damaged` (newest first).
+  // The newest snapshot that verifies (its data read through once, in
+  // pieces, and kept open); invalid ones are reported, skipped and named in
+  // `damaged` (newest first).
   std::optional<snapshot> load_snapshot(std::vector<std::string>& damaged) {
     fs->remove(opts.dir + "/snap.tmp");  // an unfinished save
     for (index_t i : snapshot_indexes()) {
       const std::string path = opts.dir + "/" + snapshot_name(i);
       const auto f = fs->open(path, false);
-      std::string bytes(static_cast<std::size_t>(fs->size(f)), '\0');
-      const std::size_t n = fs->pread(f, bytes.data(), bytes.size(), 0);
-      fs->close(f);
-      std::string why = "short read";
-      if (n == bytes.size()) {
-        if (auto s = parse_snapshot(bytes, data_id, why)) {
-          if (s->meta.last.index == i) return s;
-          why = "file name does not match its index";
-        }
+      std::string why;
+      std::uint64_t header_bytes = 0;
+      std::optional<snapshot_meta> meta = read_snapshot_header(*fs, f, data_id, header_bytes, why);
+      if (meta && meta->last.index != i) {
+        why = "file name does not match its index";
+        meta.reset();
       }
+      if (meta && fs->size(f) != header_bytes + meta->size) {
+        why = "data is not the recorded size";
+        meta.reset();
+      }
+      if (meta) {
+        const auto crc = crc_of(*fs, f, header_bytes, meta->size);
+        if (crc && *crc == meta->crc) {
+          snapshot s;
+          s.meta = std::move(*meta);
+          s.data = std::make_shared<file_snapshot_data>(fs, f, header_bytes, s.meta.size);
+          return s;
+        }
+        why = "data checksum mismatch";
+      }
+      fs->close(f);
       note("snapshot " + path + " does not verify: " + why);
       damaged.push_back(path + " (" + why + ")");
     }
     return std::nullopt;
+  }
+
+  // A snapshot a leader was sending: kept for a resume when its progress
+  // record verifies and the newest snapshot here is older; else removed.
+  std::optional<recovered_state::partial_snapshot> load_incoming(const std::optional<snapshot>& newest) {
+    const std::string path = opts.dir + "/snap.incoming";
+    const std::string progress = path + ".progress";
+    if (!fs->exists(path)) {
+      fs->remove(progress);
+      return std::nullopt;
+    }
+    const auto f = fs->open(path, false);
+    std::string why = "its progress record does not verify";
+    std::uint64_t header_bytes = 0;
+    std::optional<snapshot_meta> meta = read_snapshot_header(*fs, f, data_id, header_bytes, why);
+    std::uint64_t bytes = 0;
+    std::uint32_t crc = 0;
+    bool ok = false;
+    if (meta && fs->exists(progress)) {
+      const auto p = fs->open(progress, false);
+      std::string rec(24, '\0');
+      const bool read = read_exact(*fs, p, 0, rec.data(), rec.size());
+      fs->close(p);
+      detail::byte_reader r(rec);
+      const bool magic = read && r.u64() == progress_magic;
+      bytes = r.u64();
+      crc = r.u32();
+      ok = magic && r.u32() == detail::crc32c(rec.data(), 20) && bytes <= meta->size &&
+           fs->size(f) >= header_bytes + bytes;
+      if (ok && newest && newest->meta.last.index >= meta->last.index) {
+        ok = false;
+        why = "a newer snapshot is in force";
+      }
+    }
+    if (!ok) {
+      fs->close(f);
+      note("discarding " + path + " (a snapshot being received): " + why);
+      fs->remove(path);
+      fs->remove(progress);
+      return std::nullopt;
+    }
+    // What came after the last sync may be anything: cut it off.
+    fs->truncate(f, header_bytes + bytes);
+    incoming = incoming_file{*meta, f, header_bytes, bytes, crc, bytes, true};
+    note("resuming the snapshot through index " + std::to_string(meta->last.index) +
+         " being received: " + std::to_string(bytes) + " of " + std::to_string(meta->size) + " bytes kept");
+    return recovered_state::partial_snapshot{std::move(*meta), bytes};
   }
 
   // [§7] The log must reach the snapshot we restart from: entries after the
@@ -389,30 +545,145 @@ struct file_storage::impl {
     throw data_dir_error("cannot start from " + opts.dir + ": " + what + ". " + refusal_fix());
   }
 
-  void save_snapshot(const snapshot& s) {
+  // Writes a whole snapshot under a temporary name, syncs it, renames it
+  // into place, syncs the directory; returns it as kept.
+  std::shared_ptr<const snapshot_data> save_snapshot(const snapshot& s) {
     const std::string tmp = opts.dir + "/snap.tmp";
     fs->remove(tmp);
     const auto f = fs->open(tmp, true);
+    std::uint64_t header_bytes = 0;
     try {
       const std::string header = snapshot_header(s.meta, data_id);
+      header_bytes = header.size();
       fs->pwrite(f, header.data(), header.size(), 0);
-      fs->pwrite(f, s.data.data(), s.data.size(), header.size());
+      if (const payload* bytes = s.data->in_memory()) {
+        fs->pwrite(f, bytes->data(), bytes->size(), header_bytes);
+      } else {
+        std::string buf(std::min<std::uint64_t>(s.meta.size, 1u << 20), '\0');
+        for (std::uint64_t at = 0; at < s.meta.size;) {
+          const auto k = static_cast<std::size_t>(std::min<std::uint64_t>(s.meta.size - at, buf.size()));
+          s.data->read(at, buf.data(), k);
+          fs->pwrite(f, buf.data(), k, header_bytes + at);
+          at += k;
+        }
+      }
       if (opts.sync) fs->sync(f);
     } catch (...) {
       fs->close(f);
       throw;
     }
-    fs->close(f);
-    fs->rename(tmp, opts.dir + "/" + snapshot_name(s.meta.last.index));
-    if (opts.sync) fs->sync_dir(opts.dir);
+    return put_in_place(f, tmp, s.meta, header_bytes);
+  }
+
+  // A synced snapshot file `f` at `from` becomes the newest snapshot.
+  std::shared_ptr<const snapshot_data> put_in_place(file_system::handle f, const std::string& from,
+                                                    const snapshot_meta& meta, std::uint64_t header_bytes) {
+    try {
+      fs->rename(from, opts.dir + "/" + snapshot_name(meta.last.index));
+      if (opts.sync) fs->sync_dir(opts.dir);
+    } catch (...) {
+      fs->close(f);
+      throw;
+    }
     // Keep the previous one too: should the newest ever fail to verify, the
-    // log may still reach back to it.
+    // log may still reach back to it. (One being sent stays readable: its
+    // sender holds it open.)
     const auto all = snapshot_indexes();
     for (std::size_t k = 2; k < all.size(); ++k) fs->remove(opts.dir + "/" + snapshot_name(all[k]));
+    return std::make_shared<file_snapshot_data>(fs, f, header_bytes, meta.size);
+  }
+
+  void discard_incoming() {
+    if (!incoming) return;
+    fs->close(incoming->f);
+    incoming.reset();
+    fs->remove(opts.dir + "/snap.incoming");
+    fs->remove(opts.dir + "/snap.incoming.progress");
+  }
+
+  void discard_quietly() noexcept {
+    try {
+      discard_incoming();
+    } catch (...) {
+      incoming.reset();  // the next chunk starts a new file (removing this one)
+    }
+  }
+
+  // Makes the bytes written durable and records how many.
+  void sync_incoming() {
+    incoming_file& in = *incoming;
+    if (!opts.sync) return;
+    fs->sync(in.f);
+    const std::string progress = opts.dir + "/snap.incoming.progress";
+    const auto p = fs->open(progress, true);
+    try {
+      const std::string rec = progress_record(in.written, in.crc);
+      fs->pwrite(p, rec.data(), rec.size(), 0);
+      fs->sync(p);
+    } catch (...) {
+      fs->close(p);
+      throw;
+    }
+    fs->close(p);
+    if (!in.progress_named) {
+      fs->sync_dir(opts.dir);  // both names
+      in.progress_named = true;
+    }
+    in.synced = in.written;
+  }
+
+  void write_chunk(const snapshot_meta& meta, std::uint64_t offset, const payload& data) {
+    if (!incoming || incoming->meta != meta) {
+      // Another snapshot: the one being received is of no more use.
+      discard_incoming();
+      const std::string path = opts.dir + "/snap.incoming";
+      fs->remove(path);
+      const auto f = fs->open(path, true);
+      incoming = incoming_file{meta, f, 0, 0, 0, 0, false};
+      const std::string header = snapshot_header(meta, data_id);
+      fs->pwrite(f, header.data(), header.size(), 0);
+      incoming->header_bytes = header.size();
+    }
+    incoming_file& in = *incoming;
+    if (offset != in.written)
+      throw std::logic_error("file_storage: snapshot chunk at " + std::to_string(offset) + " after " +
+                             std::to_string(in.written) + " bytes");
+    fs->pwrite(in.f, data.data(), data.size(), in.header_bytes + offset);
+    in.written += data.size();
+    in.crc = detail::crc32c_extend(in.crc, data.data(), data.size());
+    if (in.written - in.synced >= opts.incoming_snapshot_sync_bytes) sync_incoming();
+  }
+
+  std::shared_ptr<const snapshot_data> finish(const snapshot_meta& meta) {
+    if (!incoming || incoming->meta != meta)
+      throw std::logic_error("file_storage: finishing a snapshot that is not being received");
+    if (incoming->written != meta.size || incoming->crc != meta.crc) {
+      note("the snapshot through index " + std::to_string(meta.last.index) +
+           " received from the leader does not match its checksum: discarded");
+      discard_incoming();
+      return nullptr;
+    }
+    incoming_file in = *incoming;
+    incoming.reset();
+    if (opts.sync) fs->sync(in.f);
+    auto data = put_in_place(in.f, opts.dir + "/snap.incoming", meta, in.header_bytes);
+    fs->remove(opts.dir + "/snap.incoming.progress");
+    return data;
   }
 
   file_storage_options opts;
-  std::unique_ptr<file_system> fs;
+  std::shared_ptr<file_system> fs;  // shared with the snapshot_data handed out
+  // A snapshot being received (snap.incoming), on the snapshot thread.
+  struct incoming_file {
+    snapshot_meta meta;
+    file_system::handle f = -1;
+    std::uint64_t header_bytes = 0;
+    std::uint64_t written = 0;    // bytes of data written
+    std::uint32_t crc = 0;        // CRC32C of those
+    std::uint64_t synced = 0;     // of which durable (and recorded)
+    bool progress_named = false;  // snap.incoming.progress exists durably
+  };
+  std::optional<incoming_file> incoming;
   std::uint64_t data_id = 0;  // this directory's (coraft.meta), once loaded
   bool log_present = false;   // coraft.meta says the log's first segment was made
   std::optional<wal> log;
@@ -465,13 +736,110 @@ asio::awaitable<recovered_state> file_storage::load() {
     std::vector<std::string> damaged;
     rs.snap = self->load_snapshot(damaged);
     if (!CORAFT_PLANTED(snapshot_fallback_clears_log)) self->check_log_reaches_snapshot(rs, damaged);
+    rs.incoming = self->load_incoming(rs.snap);
     return rs;
   });
 }
 
-asio::awaitable<void> file_storage::save_snapshot(snapshot s) {
+asio::awaitable<std::shared_ptr<const snapshot_data>> file_storage::save_snapshot(snapshot s) {
   impl* self = impl_.get();
-  return self->on_snapshot_thread<void>([self, s = std::move(s)] { self->save_snapshot(s); });
+  return self->on_snapshot_thread<std::shared_ptr<const snapshot_data>>(
+      [self, s = std::move(s)] { return self->save_snapshot(s); });
+}
+
+namespace {
+
+// A snapshot being taken, written at its place in `snap.tmp` as it comes;
+// the header (which holds its size and CRC) goes in front at the commit.
+class file_sink final : public snapshot_sink {
+ public:
+  file_sink(std::shared_ptr<file_system> fs, std::string path, file_system::handle f, snapshot_meta meta,
+            std::uint64_t header_bytes)
+      : fs(std::move(fs)), path(std::move(path)), f(f), meta(std::move(meta)), header_bytes(header_bytes) {}
+  ~file_sink() override {
+    if (committed) return;
+    try {  // abandoned (the node stopped, the state machine threw): nothing of it is kept
+      fs->close(f);
+      fs->remove(path);
+    } catch (...) {
+    }
+  }
+  void write(std::span<const std::byte> b) override {
+    fs->pwrite(f, b.data(), b.size(), header_bytes + size_);
+    size_ += b.size();
+    crc_ = detail::crc32c_extend(crc_, b.data(), b.size());
+  }
+  std::uint64_t size() const override { return size_; }
+  std::uint32_t crc() const override { return crc_; }
+
+  std::shared_ptr<file_system> fs;
+  std::string path;
+  file_system::handle f;
+  snapshot_meta meta;
+  std::uint64_t header_bytes;
+  bool committed = false;
+
+ private:
+  std::uint64_t size_ = 0;
+  std::uint32_t crc_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<snapshot_sink> file_storage::begin_snapshot(const membership& config) {
+  impl* self = impl_.get();
+  snapshot_meta meta;
+  meta.config = config;
+  const std::string tmp = self->opts.dir + "/snap.tmp";
+  self->fs->remove(tmp);
+  const auto f = self->fs->open(tmp, true);
+  // The header's length does not depend on size and crc (fixed widths).
+  const std::uint64_t header_bytes = snapshot_header(meta, self->data_id).size();
+  return std::make_unique<file_sink>(self->fs, tmp, f, meta, header_bytes);
+}
+
+asio::awaitable<snapshot> file_storage::commit_snapshot(std::unique_ptr<snapshot_sink> sink, log_id last) {
+  impl* self = impl_.get();
+  std::shared_ptr<snapshot_sink> held(std::move(sink));
+  return self->on_snapshot_thread<snapshot>([self, held, last] {
+    auto* s = dynamic_cast<file_sink*>(held.get());
+    if (s == nullptr) throw std::logic_error("file_storage: a sink of another storage");
+    snapshot_meta meta = s->meta;
+    meta.last = last;
+    meta.size = s->size();
+    meta.crc = s->crc();
+    const std::string header = snapshot_header(meta, self->data_id);
+    if (header.size() != s->header_bytes) throw std::logic_error("file_storage: snapshot header changed length");
+    self->fs->pwrite(s->f, header.data(), header.size(), 0);
+    if (self->opts.sync) self->fs->sync(s->f);
+    s->committed = true;  // put_in_place owns the file from here
+    auto data = self->put_in_place(s->f, s->path, meta, s->header_bytes);
+    return snapshot{std::move(meta), std::move(data)};
+  });
+}
+
+asio::awaitable<void> file_storage::write_snapshot_chunk(snapshot_meta meta, std::uint64_t offset, payload data) {
+  impl* self = impl_.get();
+  return self->on_snapshot_thread<void>([self, meta = std::move(meta), offset, data = std::move(data)] {
+    try {
+      self->write_chunk(meta, offset, data);
+    } catch (...) {
+      self->discard_quietly();  // a full disk, an I/O error: the transfer starts over later
+      throw;
+    }
+  });
+}
+
+asio::awaitable<std::shared_ptr<const snapshot_data>> file_storage::finish_snapshot(snapshot_meta meta) {
+  impl* self = impl_.get();
+  return self->on_snapshot_thread<std::shared_ptr<const snapshot_data>>([self, meta = std::move(meta)] {
+    try {
+      return self->finish(meta);
+    } catch (...) {
+      self->discard_quietly();
+      throw;
+    }
+  });
 }
 
 asio::awaitable<void> file_storage::write(log_write w) {

@@ -99,10 +99,11 @@ inline std::optional<violation> invariant_checker::check_snapshot(node_id id, co
   if (seen == s.meta.last) return std::nullopt;
   seen = s.meta.last;
   const std::string who = sim_detail::node_str(id) + "'s durable snapshot through " + sim_detail::str(s.meta.last);
-  const auto m = model_state::decode(s.data.view());
+  const std::string bytes = read_all(*s.data);
+  const auto m = model_state::decode(bytes);
   if (!m || m->index != s.meta.last.index || m->term != s.meta.last.term)
     return violation{"snapshots", who + " does not hold the state at that index"};
-  if (s.meta.size != s.data.size() || s.meta.crc != detail::crc32c(s.data.data(), s.data.size()))
+  if (s.meta.size != bytes.size() || s.meta.crc != detail::crc32c(bytes.data(), bytes.size()))
     return violation{"snapshots", who + ": size or CRC32C does not match its data"};
   if (auto v = check_state(who + " holds", *m)) return v;
   // [thesis §5.1] lastConfig: the configuration in force at its index

@@ -69,7 +69,14 @@ struct options {
 //     state_synced(its current_term) (a single voter leads only then);
 //  4. apply `apply` to the state machine in order. These entries are
 //     committed and already durable locally; each is handed out exactly once.
-//  5. `install_snapshot` (a follower): after every earlier apply, make the
+//  5. `snapshot_chunks` (a follower receiving a snapshot): write each, in
+//     order, to the snapshot being received, off the event loop (storage:
+//     a partial file, not memory); after each, call
+//     snapshot_chunk_stored(meta, offset + data.size()). After the one
+//     marked `done`, check the whole against meta.crc and make it durable,
+//     then call snapshot_received() with it, or snapshot_receive_failed()
+//     when it does not verify (the partial is discarded).
+//     `install_snapshot` (a follower): after every earlier apply, make the
 //     snapshot durable, discard the whole log durably, restore the state
 //     machine from it, then call snapshot_installed(meta.last). Until then
 //     the core accepts no entries and hands out nothing to apply.
@@ -82,18 +89,27 @@ struct read_state {
   friend bool operator==(const read_state&, const read_state&) = default;
 };
 
+// A piece of a snapshot a leader is sending, to be written at `offset`.
+struct snapshot_chunk {
+  snapshot_meta meta;
+  std::uint64_t offset = 0;
+  payload data;
+  bool done = false;  // the last one
+};
+
 struct ready {
   std::optional<hard_state> persist_state;
   std::vector<entry> persist_entries;
   std::vector<message> send_now;
   std::vector<message> send_after_sync;
   std::vector<entry> apply;
+  std::vector<snapshot_chunk> snapshot_chunks;
   std::optional<snapshot> install_snapshot;
   std::vector<read_state> read_states;
 
   bool empty() const {
     return !persist_state && persist_entries.empty() && send_now.empty() && send_after_sync.empty() && apply.empty() &&
-           !install_snapshot && read_states.empty();
+           snapshot_chunks.empty() && !install_snapshot && read_states.empty();
   }
 };
 
@@ -258,6 +274,21 @@ class raft {
   // The snapshot from ready::install_snapshot is durable, the log was
   // discarded durably and the state machine restored: continue from it.
   void snapshot_installed(log_id last);
+  // Receiving a snapshot (ready::snapshot_chunks): the first `next_offset`
+  // bytes of the snapshot `meta` are written.
+  void snapshot_chunk_stored(const snapshot_meta& meta, std::uint64_t next_offset);
+  // All of it is written, verified and durable; `s.data` reads it.
+  void snapshot_received(snapshot s);
+  // All of it is written but does not match meta.crc: discarded.
+  void snapshot_receive_failed(const snapshot_meta& meta);
+  // Storage could not write it (a full disk...): discarded. Chunks are
+  // ignored (unanswered) for `refuse_ticks`, then the leader's next try
+  // starts over: a backoff, so that retries do not fill the disk again.
+  void snapshot_receive_aborted(const snapshot_meta& meta, std::uint64_t refuse_ticks);
+  // At a restart, before anything else: storage holds the first
+  // `durable_bytes` of the snapshot `meta` a leader was sending; a leader
+  // sending the same snapshot resumes there [§7, Fig. 13 step 2-4].
+  void resume_snapshot(const snapshot_meta& meta, std::uint64_t durable_bytes);
   // The newest snapshot (taken or installed), if any.
   const snapshot* latest_snapshot() const { return snapshot_ ? &*snapshot_ : nullptr; }
   // The configuration in force after the entry at `i` (i >= first_index - 1).
@@ -405,12 +436,17 @@ class raft {
 
   // Snapshots: the newest one, and (follower) one being received or installed.
   std::optional<snapshot> snapshot_;
+  // A snapshot being received: its bytes go to storage (ready::
+  // snapshot_chunks), never into the core. received >= stored.
   struct incoming_snapshot {
     snapshot_meta meta;
-    std::string data;
+    std::uint64_t received = 0;  // handed out to be written
+    std::uint64_t stored = 0;    // written (snapshot_chunk_stored)
+    bool finishing = false;      // the last chunk handed out: verdict pending
   };
   std::optional<incoming_snapshot> incoming_;
-  std::optional<snapshot> installing_;  // handed out, not yet installed
+  std::uint64_t refuse_snapshots_until_ = 0;  // ticks_: after a storage failure
+  std::optional<snapshot> installing_;        // handed out, not yet installed
 
   std::uint64_t rng_state_;
   ready ready_;

@@ -52,7 +52,7 @@
 namespace coraft::net {
 
 inline constexpr std::uint32_t frame_magic = 0x54465243;  // "CRFT" read as little-endian u32
-inline constexpr std::uint8_t frame_version = 1;
+inline constexpr std::uint8_t frame_version = 2;          // 2: snapshot chunks carry their CRC32C
 inline constexpr std::size_t frame_header_bytes = 16;
 inline constexpr std::size_t default_max_frame_bytes = std::size_t{64} << 20;  // 64 MiB
 inline constexpr std::size_t max_cluster_id_bytes = 256;
