@@ -33,11 +33,13 @@ WORK=$(mktemp -d /tmp/coraft-capture.XXXXXX)
 source "$ROOT/bench/lib-clusters.sh"
 trap 'stop_all; rm -rf "$WORK"' EXIT
 trap 'exit 130' INT TERM
-ensure_built
+[ "$BUILD" = "$ROOT/build" ] && ensure_built
 [ -x "$BENCH" ] || die "build $BENCH first"
+[ -x "$BUILD/apps/coraft-kv" ] || die "no $BUILD/apps/coraft-kv"
 
 metric() {  # metric NODE NAME
-  curl -s --max-time 5 "http://127.0.0.2$1:8101/v1/metrics" | awk -v n="$2" '$1 ~ "^" n "(\\{|$)" {print $2; exit}'
+  # awk reads everything (no early exit: curl would die of SIGPIPE).
+  curl -s --max-time 5 "http://127.0.0.2$1:8101/v1/metrics" | awk -v n="$2" '!done && $1 ~ "^" n "(\\{|$)" {print $2; done = 1}'
 }
 median() { sort -g | awk '{a[NR] = $1} END {if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
@@ -65,7 +67,7 @@ for keys in $KEYS; do
   size=$(find "$WORK/coraft/n1" -name 'snap-*.snap' -printf '%s\n' | sort -n | tail -1)
   med=$(printf '%s\n' "${pauses[@]}" | median)
   max=$(printf '%s\n' "${pauses[@]}" | sort -g | tail -1)
-  pmed=$(printf '%s\n' "${persists[@]:-0}" | grep -v '^$' | median)
+  pmed=$(printf '%s\n' "${persists[@]:-0}" | { grep -v '^$' || true; } | median)
   printf 'keys=%s captures=%d pause_median_s=%s pause_max_s=%s persist_median_s=%s snapshot_bytes=%s build=%s\n' \
     "$keys" "${#pauses[@]}" "$med" "$max" "$pmed" "$size" "$BUILD"
 done

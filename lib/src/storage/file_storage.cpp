@@ -633,8 +633,9 @@ struct file_storage::impl {
   }
 
   void write_chunk(const snapshot_meta& meta, std::uint64_t offset, const payload& data) {
-    if (!incoming || incoming->meta != meta) {
-      // Another snapshot: the one being received is of no more use.
+    if (!incoming || incoming->meta != meta || (offset == 0 && incoming->written > 0)) {
+      // Another snapshot, or this one from the start again (the node gave
+      // up on what it had: a storage error): what is here is of no use.
       discard_incoming();
       const std::string path = opts.dir + "/snap.incoming";
       fs->remove(path);
