@@ -403,9 +403,13 @@ struct receiving_dir : snap_dir {
   }
   // Sends `s` from `from` in chunks of `chunk` bytes; the last one finishes it.
   std::shared_ptr<const snapshot_data> receive(const snapshot& s, std::uint64_t from, std::size_t chunk) {
+    // As the node does: every chunk with bytes, and an empty one that
+    // starts a snapshot (an empty snapshot is one).
     const std::string all = read_all(*s.data);
-    for (std::uint64_t at = from; at < all.size(); at += chunk)
+    for (std::uint64_t at = from; at < all.size() || at == 0; at += chunk) {
       run(st->write_snapshot_chunk(s.meta, at, payload(all.substr(at, chunk))));
+      if (all.empty()) break;
+    }
     return run(st->finish_snapshot(s.meta));
   }
 };
@@ -424,6 +428,16 @@ BOOST_FIXTURE_TEST_CASE(a_snapshot_received_in_chunks_is_put_in_place_whole, rec
   const recovered_state rs = load();
   BOOST_TEST(same(rs.snap, s));
   BOOST_TEST(!rs.incoming.has_value());
+}
+
+BOOST_FIXTURE_TEST_CASE(an_empty_snapshot_is_received_too, receiving_dir) {
+  load();
+  const snapshot empty = make_snapshot(40, 0);
+  const auto data = receive(empty, 0, 100);
+  BOOST_TEST_REQUIRE(data != nullptr);
+  BOOST_TEST(data->size() == 0u);
+  reopen();
+  BOOST_TEST(same(load().snap, empty));
 }
 
 BOOST_FIXTURE_TEST_CASE(a_whole_that_does_not_match_its_checksum_is_discarded, receiving_dir) {

@@ -52,7 +52,9 @@ asio::awaitable<bool> snapshot_receiver::store(core::snapshot_chunk& c) {
   std::string failed;
   std::shared_ptr<const snapshot_data> whole;
   try {
-    if (!c.data.empty()) co_await store_.write_snapshot_chunk(c.meta, c.offset, std::move(c.data));
+    // An empty chunk is written too when it starts a snapshot (an empty
+    // snapshot is one): storage then knows what it is receiving.
+    if (!c.data.empty() || c.offset == 0) co_await store_.write_snapshot_chunk(c.meta, c.offset, std::move(c.data));
     if (c.done) whole = co_await store_.finish_snapshot(c.meta);
   } catch (const boost::system::system_error& e) {
     if (e.code() == asio::error::operation_aborted) throw;
