@@ -11,14 +11,6 @@
 
 namespace coraft::detail {
 
-namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-}  // namespace
-
 applier::applier(node_context& ctx, state_machine& sm, proposals& props, read_waiters& reads, snapshotter& snaps)
     : ctx_(ctx), sm_(sm), proposals_(props), reads_(reads), snapshotter_(snaps), wake_(ctx.strand) {}
 

@@ -39,6 +39,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <exception>
 #include <functional>
 #include <optional>
@@ -110,6 +111,11 @@ struct node_context {
   // A deadline `ticks` from now.
   std::uint64_t deadline(std::uint64_t ticks) const { return now_tick + ticks; }
 };
+
+// Seconds since t0 (the metrics' durations).
+inline double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
 
 // Resumes a caller on its own executor, never inline on the node strand.
 template <class Handler, class Value>

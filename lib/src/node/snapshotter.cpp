@@ -41,10 +41,6 @@ std::function<std::unique_ptr<snapshot_sink>()> persist_job(std::shared_ptr<snap
   };
 }
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
 }  // namespace
 
 snapshotter::snapshotter(node_context& ctx, storage& store, applier& apply, log_writer& writer)
