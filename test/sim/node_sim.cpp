@@ -1069,7 +1069,9 @@ class node_sim {
         for (std::size_t i = ops.size() > 30 ? ops.size() - 30 : 0; i < ops.size(); ++i) event("  fs op " + ops[i]);
       }
       s.fs->close_all();
-      if (power || s.power_failed) {
+      // The disk may have lost power in an operation no storage call
+      // reported (the node was already stopping): that is a power failure too.
+      if (power || s.power_failed || s.fs->crashed()) {
         const unsigned k = static_cast<unsigned>(rng_.below(3));
         const auto mode = k == 0   ? sim_file_system::drop_unsynced()
                           : k == 1 ? sim_file_system::torn_random()
