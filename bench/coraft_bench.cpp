@@ -413,7 +413,7 @@ int usage(const char* why) {
                "[--value-size 128] [--workload put|get|mixed|fill] [--keys 100000] [--warmup 1] [--threads 1] "
                "[--api coraft|etcd] [--json]\n"
             << "       coraft-bench failover [--system coraft|etcd] [--runs 10] [--json] (see failover --help)\n"
-            << "       coraft-bench snapshot-install [--size-mb 1024] [--chunk-kb 1024] [--json]\n";
+            << "       coraft-bench snapshot-install [--size-mb 1024] [--chunk-kb 1024] [--window 4] [--json]\n";
   return 2;
 }
 

@@ -122,7 +122,7 @@ double disk_write_mib_per_s(const std::string& dir, std::size_t mib) {
 // One node with its storage, transport and state machine.
 struct bench_node {
   bench_node(asio::io_context& ctx, coraft::node_id id, const std::string& raft_address, bool bootstrap,
-             std::size_t chunk_bytes) {
+             std::size_t chunk_bytes, std::size_t window) {
     coraft::file_storage_options fo;
     fo.dir = dir.path;
     fo.id = id;
@@ -136,6 +136,7 @@ struct bench_node {
     o.raft.id = id;
     o.raft.seed = id;
     o.raft.max_snapshot_chunk = chunk_bytes;
+    o.raft.max_snapshot_chunks_inflight = window;
     if (bootstrap) {
       o.voters = {id};
       o.addresses[id] = raft_address;
@@ -173,6 +174,7 @@ double since(clock_type::time_point t) { return std::chrono::duration<double>(cl
 int run_snapshot_install_bench(int argc, char** argv) {
   std::size_t size_mb = 1024;
   std::size_t chunk_kb = 1024;
+  std::size_t window = coraft::core::options{}.max_snapshot_chunks_inflight;
   bool json = false;
   po::options_description desc(
       "coraft-bench snapshot-install: time for a new learner to receive and install a large snapshot\n\nOptions");
@@ -180,6 +182,7 @@ int run_snapshot_install_bench(int argc, char** argv) {
   desc.add_options()("help,h", "show this help")
       ("size-mb", po::value(&size_mb)->default_value(1024), "state (and snapshot) size in MiB, 1-8192")
       ("chunk-kb", po::value(&chunk_kb)->default_value(1024), "InstallSnapshot chunk size in KiB, 4-65536")
+      ("window", po::value(&window)->default_value(window), "InstallSnapshot chunks in flight, 1-64")
       ("json", po::bool_switch(&json), "print one JSON object");
   // clang-format on
   po::variables_map vm;
@@ -194,16 +197,16 @@ int run_snapshot_install_bench(int argc, char** argv) {
     std::cout << desc << "\n";
     return 0;
   }
-  if (size_mb < 1 || size_mb > 8192 || chunk_kb < 4 || chunk_kb > 65536) {
-    std::cerr << "coraft-bench snapshot-install: --size-mb must be 1-8192 and --chunk-kb 4-65536\n";
+  if (size_mb < 1 || size_mb > 8192 || chunk_kb < 4 || chunk_kb > 65536 || window < 1 || window > 64) {
+    std::cerr << "coraft-bench snapshot-install: --size-mb must be 1-8192, --chunk-kb 4-65536 and --window 1-64\n";
     return 2;
   }
   coraft::set_log_level(coraft::log_level::warn);
 
   asio::io_context ctx(1);
   const std::string a1 = "127.0.0.91:7191", a2 = "127.0.0.92:7192";
-  bench_node n1(ctx, 1, a1, true, chunk_kb << 10);
-  bench_node n2(ctx, 2, a2, false, chunk_kb << 10);
+  bench_node n1(ctx, 1, a1, true, chunk_kb << 10, window);
+  bench_node n2(ctx, 2, a2, false, chunk_kb << 10, window);
   double fill_s = 0, snapshot_s = 0, install_s = 0;
   std::uint64_t state_bytes = 0;
   const double disk_mib_s = disk_write_mib_per_s(n2.dir.path, std::min<std::size_t>(size_mb, 1024));
@@ -303,19 +306,20 @@ int run_snapshot_install_bench(int argc, char** argv) {
   const std::uint64_t peak = peak_rss_bytes();
   if (json) {
     std::printf(
-        "{\"size_mb\":%zu,\"chunk_kb\":%zu,\"snapshot_index\":%llu,\"fill_s\":%.3f,\"snapshot_s\":%.3f,"
+        "{\"size_mb\":%zu,\"chunk_kb\":%zu,\"window\":%zu,\"snapshot_index\":%llu,\"fill_s\":%.3f,\"snapshot_s\":%.3f,"
         "\"install_s\":%.3f,\"install_mb_per_s\":%.1f,\"disk_write_mb_per_s\":%.1f,\"peak_rss_bytes\":%llu,"
         "\"state_bytes\":%llu,\"rss_minus_state_bytes\":%lld}\n",
-        size_mb, chunk_kb, static_cast<unsigned long long>(snap_index), fill_s, snapshot_s, install_s, mib / install_s,
-        disk_mib_s, static_cast<unsigned long long>(peak), static_cast<unsigned long long>(state_bytes),
+        size_mb, chunk_kb, window, static_cast<unsigned long long>(snap_index), fill_s, snapshot_s, install_s,
+        mib / install_s, disk_mib_s, static_cast<unsigned long long>(peak),
+        static_cast<unsigned long long>(state_bytes),
         static_cast<long long>(peak) - static_cast<long long>(state_bytes));
   } else {
     std::printf("state %zu MiB built in %.2f s; snapshot taken in %.2f s (index %llu)\n", size_mb, fill_s, snapshot_s,
                 static_cast<unsigned long long>(snap_index));
     std::printf(
-        "new learner received and installed it in %.2f s (%.0f MiB/s, %zu KiB chunks over TCP, "
+        "new learner received and installed it in %.2f s (%.0f MiB/s, %zu KiB chunks over TCP, %zu in flight, "
         "fsync on; the disk writes %.0f MiB/s); states equal (CRC32C %08x)\n",
-        install_s, mib / install_s, chunk_kb, disk_mib_s, crc2);
+        install_s, mib / install_s, chunk_kb, window, disk_mib_s, crc2);
     std::printf("peak RSS %.0f MiB for %.0f MiB of state in both nodes (%+.0f MiB)\n",
                 static_cast<double>(peak) / 1048576.0, static_cast<double>(state_bytes) / 1048576.0,
                 (static_cast<double>(peak) - static_cast<double>(state_bytes)) / 1048576.0);

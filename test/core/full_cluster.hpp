@@ -149,7 +149,6 @@ class full_cluster : public hand_network<full_cluster> {
     if (!n.up) return;
     auto batch = std::move(n.pend);
     n.pend.clear();
-    n.receiver.reset();
     for (auto& w : batch) {
       if (w.state) n.hs = *w.state;
       if (!w.entries.empty()) {

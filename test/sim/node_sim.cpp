@@ -212,6 +212,7 @@ struct fault_profile {
   unsigned snapshot_entries = 0;  // automatic snapshot every N applied entries (0: never)
   unsigned trailing = 0;          // entries kept behind a snapshot
   unsigned chunk = 1u << 20;      // InstallSnapshot chunk bytes
+  unsigned window = 4;            // InstallSnapshot chunks in flight
   unsigned snapshot_now = 0;      // per tick: snapshot() on a random node
   unsigned transfer = 0;          // per tick: transfer_leadership() on the leader
   unsigned read = 0;              // per tick: read_index() on a random node
@@ -229,9 +230,10 @@ struct fault_profile {
        << " disk_delay=" << disk_delay << " (sub-steps); drift=" << drift
        << " max_append_entries=" << max_append_entries << " max_inflight=" << max_inflight
        << " snapshot_entries=" << snapshot_entries << " trailing=" << trailing << " chunk=" << chunk
-       << " snapshot_now=" << snapshot_now << " transfer=" << transfer << " read=" << read << " padding=" << padding
-       << " sm_apply=" << sm.apply << " sm_capture=" << sm.capture << " sm_restore=" << sm.restore
-       << " sm_split=" << sm.split << " apply_batch=" << apply_batch << " apply_backlog=" << apply_backlog;
+       << " window=" << window << " snapshot_now=" << snapshot_now << " transfer=" << transfer << " read=" << read
+       << " padding=" << padding << " sm_apply=" << sm.apply << " sm_capture=" << sm.capture
+       << " sm_restore=" << sm.restore << " sm_split=" << sm.split << " apply_batch=" << apply_batch
+       << " apply_backlog=" << apply_backlog;
     return os.str();
   }
 };
@@ -442,6 +444,8 @@ class node_sim {
     // Drawn apart from rng_, so that every other draw of a seed stays what
     // it was before the split existed.
     profile_.sm.split = (splitmix64(opts_.seed * 0x9e3779b97f4a7c15ull + 19).next() & 1) != 0;
+    const unsigned windows[] = {1, 2, 4, 16};
+    profile_.window = windows[splitmix64(opts_.seed * 0x9e3779b97f4a7c15ull + 23).next() % 4];
     profile_.apply_batch = rng_.pick(std::vector<unsigned>{1, 3, 1024});
     profile_.apply_backlog = rng_.pick(std::vector<unsigned>{0, 4, 65536});
     if (opts_.slow_state_machine) {
@@ -949,6 +953,7 @@ class node_sim {
     o.snapshot_log_bytes = 0;
     o.snapshot_trailing_entries = profile_.trailing;
     o.raft.max_snapshot_chunk = profile_.chunk;
+    o.raft.max_snapshot_chunks_inflight = profile_.window;
     o.on_fatal = [this, id, incarnation](const std::string& why) {
       node_slot& sl = slot(id);
       if (sl.incarnation != incarnation) return;

@@ -368,6 +368,7 @@ struct fault_profile {
   unsigned transfer = 0;       // per mille per tick: a leader hands leadership over
   unsigned config_change = 0;  // per mille per tick: a leader is asked for a membership change
   std::uint64_t max_snapshot_chunk = 1u << 20;
+  std::uint64_t snapshot_window = 4;  // InstallSnapshot chunks in flight
   // Faults added with issue 15, drawn from a generator of their own (a seed
   // keeps the rest of its run): the share of partitions that are one-way
   // cuts or bridges (not transitive), clock drift of each node's ticks (per
@@ -393,7 +394,8 @@ struct fault_profile {
            " broken_hint=" + std::to_string(broken_hint) +
            " (per mille); max_append_entries=" + std::to_string(max_append_entries) +
            " max_inflight=" + std::to_string(max_inflight) + " trailing=" + std::to_string(trailing) +
-           " max_snapshot_chunk=" + std::to_string(max_snapshot_chunk);
+           " max_snapshot_chunk=" + std::to_string(max_snapshot_chunk) +
+           " snapshot_window=" + std::to_string(snapshot_window);
   }
 };
 
@@ -488,6 +490,10 @@ class sim_cluster {
     profile_.trailing = static_cast<unsigned>(op_rng_.pick(std::vector<unsigned>{0, 2, 10, 100}));
     // Small chunks: a snapshot (a few hundred bytes) spans tens of messages.
     profile_.max_snapshot_chunk = op_rng_.pick(std::vector<std::uint64_t>{16, 64, 1u << 20});
+    // Drawn apart from op_rng_, so that every other draw of a seed stays
+    // what it was before snapshot chunks went out in a window.
+    const std::uint64_t windows[] = {1, 2, 4, 16};
+    profile_.snapshot_window = windows[splitmix64(cfg.seed * 0x9e3779b97f4a7c15ull + 23).next() % 4];
     profile_.read = op_rate(cfg_.reads, {20, 80});
     profile_.transfer = op_rate(cfg_.transfers, {5, 20});
     // Membership changes draw from their own generator too: with them off
@@ -580,6 +586,7 @@ class sim_cluster {
     o.max_append_entries = profile_.max_append_entries;
     o.max_inflight = profile_.max_inflight;
     o.max_snapshot_chunk = profile_.max_snapshot_chunk;
+    o.max_snapshot_chunks_inflight = profile_.snapshot_window;
     o.seed = splitmix64(cfg_.seed * 31 + id).next() | 1;
     return o;
   }

@@ -147,7 +147,7 @@ bool raft::has_ready() const {
     const index_t last = last_log().index;
     for (const auto& [id, pr] : progress_) {
       if (pr.state == progress::mode::snapshot) {
-        if (!pr.snap_chunk_sent) return true;
+        if (may_send_snapshot_chunk(pr)) return true;
         continue;
       }
       if (pr.next_index > last) continue;

@@ -204,8 +204,12 @@ void raft::handle_heartbeat_response(const message& m, const heartbeat_response&
     confirm_reads();
   }
   if (pr.state == progress::mode::snapshot) {
-    // A whole heartbeat round without a chunk acknowledged: resend.
-    if (!pr.snap_progressed) pr.snap_chunk_sent = false;
+    // A whole heartbeat round without a chunk acknowledged: a chunk or its
+    // ack was lost (or the follower is slow): resend from what it has.
+    if (!pr.snap_progressed) {
+      pr.snap_offset = pr.snap_acked;
+      pr.snap_done_sent = false;
+    }
     pr.snap_progressed = false;
     return;
   }
@@ -240,7 +244,7 @@ void raft::flush_appends() {
 
 bool raft::maybe_send_append(node_id to, progress& pr) {
   if (pr.state == progress::mode::snapshot) {
-    send_snapshot_chunk(to, pr);
+    send_snapshot_chunks(to, pr);
     return false;
   }
   if (pr.state == progress::mode::probe && pr.probe_sent) return false;
@@ -254,11 +258,8 @@ bool raft::maybe_send_append(node_id to, progress& pr) {
     if (!snapshot_ || prev_index >= first_index_) return false;
     pr.state = progress::mode::snapshot;
     pr.inflight.clear();
-    pr.snap = snapshot_;
-    pr.snap_offset = 0;
-    pr.snap_chunk_sent = false;
-    pr.snap_progressed = false;
-    send_snapshot_chunk(to, pr);
+    start_snapshot_stream(pr, *snapshot_);
+    send_snapshot_chunks(to, pr);
     return false;
   }
 

@@ -8,15 +8,18 @@
 // each chunk to the runtime to write (ready::snapshot_chunks) and
 // acknowledges it once written.
 //
-// Flow control: one chunk in flight per follower (max_snapshot_chunk
-// bytes): the next goes when the last is acknowledged, or again after a
-// heartbeat round without an answer. A stream so holds at most one chunk
+// Flow control: a window of max_snapshot_chunks_inflight chunks
+// (max_snapshot_chunk bytes each) per follower, sliding as the follower
+// acknowledges the bytes it has written: the leader's reads, the network
+// and the follower's writes overlap, a stream holds at most the window
 // ahead of a follower's heartbeats and appends on its connection, and a
-// follower's memory holds at most one chunk. The follower acknowledges how
-// many bytes it has written, so a lost chunk, a restarted follower (from
-// what its storage kept durably: resume_snapshot) or a new leader sending
-// the same snapshot resumes from the follower's offset; another snapshot
-// starts over. Each chunk carries its CRC32C; the runtime checks the whole
+// follower holds at most the window unwritten. A chunk is resent from the
+// acknowledged offset after a heartbeat round without progress (a chunk or
+// an ack lost), never on a repeated ack, so duplicates cost nothing. The
+// follower acknowledges how many bytes it has written, so a lost chunk, a
+// restarted follower (from what its storage kept durably:
+// resume_snapshot) or a new leader sending the same snapshot resumes from
+// the follower's offset; another snapshot starts over. Each chunk carries its CRC32C; the runtime checks the whole
 // against the snapshot's, and the follower answers "installed" only once
 // the runtime reports it durable and restored (snapshot_installed).
 #include <coraft/core/raft.hpp>
@@ -66,25 +69,44 @@ void raft::snapshot_taken(snapshot s, index_t compact_through) {
   configs_.erase(configs_.begin(), configs_.begin() + static_cast<std::ptrdiff_t>(keep));
 }
 
-void raft::send_snapshot_chunk(node_id to, progress& pr) {
-  if (pr.snap_chunk_sent || !pr.snap) return;
-  const snapshot& s = *pr.snap;
-  const std::uint64_t size = s.meta.size;
-  const std::uint64_t offset = std::min(pr.snap_offset, size);
-  const std::uint64_t n = std::min<std::uint64_t>(opts_.max_snapshot_chunk, size - offset);
-  message m{opts_.id, to, hs_.current_term, install_snapshot_request{}};
-  auto& req = std::get<install_snapshot_request>(m.body);
-  req.meta = s.meta;
-  req.offset = offset;
-  // A chunk past the end is empty: it asks a follower that has everything
-  // whether it has installed it yet. Otherwise the runtime reads the bytes.
-  if (n > 0) {
-    req.source = s.data;
-    req.fill = n;
+void raft::start_snapshot_stream(progress& pr, const snapshot& s) {
+  pr.snap = s;
+  pr.snap_offset = 0;
+  pr.snap_acked = 0;
+  pr.snap_done_sent = false;
+  pr.snap_progressed = false;
+}
+
+bool raft::may_send_snapshot_chunk(const progress& pr) const {
+  if (!pr.snap || pr.snap_done_sent) return false;
+  // The window: bytes sent but not acknowledged stay under the chunks in
+  // flight (every chunk but a snapshot's last is a whole one).
+  const std::uint64_t window =
+      std::max<std::uint64_t>(opts_.max_snapshot_chunks_inflight, 1) * opts_.max_snapshot_chunk;
+  return pr.snap_offset - pr.snap_acked < window;
+}
+
+void raft::send_snapshot_chunks(node_id to, progress& pr) {
+  while (may_send_snapshot_chunk(pr)) {
+    const snapshot& s = *pr.snap;
+    const std::uint64_t size = s.meta.size;
+    const std::uint64_t offset = std::min(pr.snap_offset, size);
+    const std::uint64_t n = std::min<std::uint64_t>(opts_.max_snapshot_chunk, size - offset);
+    message m{opts_.id, to, hs_.current_term, install_snapshot_request{}};
+    auto& req = std::get<install_snapshot_request>(m.body);
+    req.meta = s.meta;
+    req.offset = offset;
+    // A chunk past the end is empty: it asks a follower that has everything
+    // whether it has installed it yet. Otherwise the runtime reads the bytes.
+    if (n > 0) {
+      req.source = s.data;
+      req.fill = n;
+    }
+    req.done = offset + n == size;
+    pr.snap_offset = offset + n;
+    pr.snap_done_sent = req.done;
+    send(std::move(m), false);
   }
-  req.done = offset + n == size;
-  pr.snap_chunk_sent = true;
-  send(std::move(m), false);
 }
 
 void raft::handle_snapshot_request(const message& m, const install_snapshot_request& r) {
@@ -237,12 +259,28 @@ void raft::handle_snapshot_response(const message& m, const install_snapshot_res
   }
   if (pr.state != progress::mode::snapshot || !pr.snap || r.index != pr.snap->meta.last.index)
     return;  // about another snapshot than the one being sent
-  // A duplicated (or stale) ack for the offset already being sent would
-  // send that chunk twice, and every later one too: ignore it.
-  if (pr.snap_chunk_sent && r.next_offset == pr.snap_offset) return;
-  pr.snap_offset = r.next_offset;
-  pr.snap_chunk_sent = false;
-  pr.snap_progressed = true;
+  if (r.next_offset > pr.snap_acked) {
+    // Written through there: the window moves on.
+    pr.snap_acked = std::min(r.next_offset, pr.snap->meta.size);
+    pr.snap_progressed = true;
+  } else if (r.next_offset < pr.snap_acked) {
+    // The follower went back: the whole did not verify (it starts over
+    // from 0), or it restarted and kept less; or a stale ack. Resend from
+    // there (a stale ack costs only chunks the follower answers as held).
+    pr.snap_acked = r.next_offset;
+    pr.snap_offset = r.next_offset;
+    pr.snap_done_sent = false;
+    pr.snap_progressed = true;
+  }
+  // An ack equal to the last one is a duplicate, or the follower reporting
+  // a gap (a chunk lost on the way): the heartbeat round without progress
+  // resends from it, so duplicates never multiply the chunks sent.
+  if (pr.snap_offset < pr.snap_acked) {
+    // It holds more than we sent: a transfer resumed from another leader's
+    // (or its own before a restart).
+    pr.snap_offset = pr.snap_acked;
+    pr.snap_done_sent = false;
+  }
 }
 
 }  // namespace coraft::core

@@ -74,17 +74,24 @@ auto fill_job(message m) {
 asio::awaitable<void> replicators::run(node_id id) {
   peer& p = peers_.at(id);
   while (true) {
-    while (p.outbox.empty() && !ctx_.stopping()) co_await p.wake.wait();
+    while (p.outbox.empty() && p.chunks.empty() && !ctx_.stopping()) co_await p.wake.wait();
     if (ctx_.stopping()) co_return;
     std::vector<message> batch;
     batch.swap(p.outbox);
     // Snapshot chunks read from a file go last, once read off this strand:
     // heartbeats and appends in the same batch do not wait for the disk.
-    std::vector<message> chunks;
     for (auto it = batch.begin(); it != batch.end();) {
       auto* r = std::get_if<install_snapshot_request>(&it->body);
       if (r != nullptr && r->source && r->source->in_memory() == nullptr) {
-        chunks.push_back(std::move(*it));
+        // A chunk at or before one still queued is the core resending from
+        // there (a heartbeat round without progress): what is queued from
+        // that offset on, or of another stream, is superseded. So the
+        // queue never holds more than the core's window.
+        std::erase_if(p.chunks, [&](const message& q) {
+          const auto& old = std::get<install_snapshot_request>(q.body);
+          return q.term != it->term || old.meta != r->meta || old.offset >= r->offset;
+        });
+        p.chunks.push_back(std::move(*it));
         it = batch.erase(it);
       } else {
         if (r != nullptr) fill_snapshot_chunk(*r);  // in memory: a copy
@@ -92,22 +99,26 @@ asio::awaitable<void> replicators::run(node_id id) {
       }
     }
     if (!batch.empty()) co_await net_.send(id, std::move(batch));
-    for (message& m : chunks) {
-      // A chunk that cannot be read (its file gone bad) is not sent: the
-      // leader sends it again after a heartbeat round without an answer.
-      std::optional<message> filled;
-      try {
-        filled = co_await run_elsewhere(ctx_, ctx_.transfer_ex, fill_job(std::move(m)));
-      } catch (const std::exception& e) {
-        log_line(log_level::warn, ctx_.self(), "snapshot",
-                 "reading a chunk of the snapshot for node " + std::to_string(id) + " failed: " + e.what());
-      }
-      if (ctx_.stopping()) co_return;
-      if (filled) {
-        std::vector<message> one;
-        one.push_back(std::move(*filled));
-        co_await net_.send(id, std::move(one));
-      }
+    if (p.chunks.empty()) continue;
+    // One chunk, then back to the outbox. A chunk that cannot be read (its
+    // file gone bad) is not sent: the leader resends from the follower's
+    // offset after a heartbeat round without an answer.
+    message m = std::move(p.chunks.front());
+    p.chunks.pop_front();
+    // Queued by a leader this node no longer is: the follower would refuse it.
+    if (m.term != ctx_.raft->term() || ctx_.raft->state() != core::role::leader) continue;
+    std::optional<message> filled;
+    try {
+      filled = co_await run_elsewhere(ctx_, ctx_.transfer_ex, fill_job(std::move(m)));
+    } catch (const std::exception& e) {
+      log_line(log_level::warn, ctx_.self(), "snapshot",
+               "reading a chunk of the snapshot for node " + std::to_string(id) + " failed: " + e.what());
+    }
+    if (ctx_.stopping()) co_return;
+    if (filled) {
+      std::vector<message> one;
+      one.push_back(std::move(*filled));
+      co_await net_.send(id, std::move(one));
     }
   }
 }

@@ -6,7 +6,10 @@
 // node (the members it recovered) or with the first message for it (a
 // member that joined, or a leader we are joining). As leader, it keeps the
 // longest gap between two messages sent to each follower in the term
-// (node_metrics::max_heartbeat_gap_s).
+// (node_metrics::max_heartbeat_gap_s). Snapshot chunks read from a file
+// wait in their own queue and are read (on the transfer thread) and sent
+// one at a time, with what queued meanwhile going first: a heartbeat waits
+// for at most one chunk's read.
 //
 // Invariant: at most one replicator per peer; none for this node itself.
 #pragma once
@@ -18,6 +21,7 @@
 #include <coraft/transport.hpp>
 
 #include <chrono>
+#include <deque>
 #include <map>
 #include <vector>
 
@@ -37,6 +41,7 @@ class replicators {
   struct peer {
     explicit peer(const asio::any_io_executor& ex) : wake(ex) {}
     std::vector<message> outbox;
+    std::deque<message> chunks;  // InstallSnapshot requests still to read, in order
     wakeup wake;
     term_t gap_term = 0;  // the term of last_sent
     std::chrono::steady_clock::time_point last_sent;

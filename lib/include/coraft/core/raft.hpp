@@ -55,7 +55,11 @@ struct options {
   std::size_t max_append_bytes = 4u << 20;    // payload bytes per message (at least one entry)
   std::size_t max_inflight = 32;              // messages in flight per follower
   std::size_t max_snapshot_chunk = 1u << 20;  // bytes of snapshot data per InstallSnapshot
-  std::uint64_t seed = 1;                     // randomized timeouts (deterministic)
+  // InstallSnapshot chunks in flight per follower (at least 1): the window
+  // that keeps the leader's reads, the network and the follower's writes
+  // busy at once, and bounds what a follower holds unwritten.
+  std::size_t max_snapshot_chunks_inflight = 4;
+  std::uint64_t seed = 1;  // randomized timeouts (deterministic)
 };
 
 // What the caller must do, in this order [thesis §3.8, §10.2.1]:
@@ -149,7 +153,8 @@ struct propose_result {
 // The leader's view of one follower [Fig. 2 "Volatile state on leaders"].
 struct progress {
   // snapshot: the entries it needs are compacted; InstallSnapshot chunks go
-  // out one at a time (resent after a heartbeat round without an answer).
+  // out in a window of max_snapshot_chunks_inflight (resent from the last
+  // acknowledged byte after a heartbeat round without an answer).
   enum class mode : std::uint8_t { probe, replicate, snapshot };
   index_t match_index = 0;  // highest index known to be replicated. Monotonic within a term.
   index_t next_index = 1;   // next index to send. Invariant: match_index < next_index.
@@ -160,11 +165,13 @@ struct progress {
   bool progressed = false;       // match advanced since the last heartbeat
   std::deque<index_t> inflight;  // replicate: last index of each append in flight
   std::uint64_t read_ack = 0;    // highest heartbeat round (read_seq) it echoed this term
-  // snapshot mode: what is being sent and the next byte to send.
+  // snapshot mode: what is being sent, the next byte to send and the bytes
+  // the follower acknowledged as written. Invariant: snap_acked <= snap_offset.
   std::optional<snapshot> snap;
   std::uint64_t snap_offset = 0;
-  bool snap_chunk_sent = false;  // a chunk is outstanding
-  bool snap_progressed = false;  // an ack arrived since the last heartbeat
+  std::uint64_t snap_acked = 0;
+  bool snap_done_sent = false;   // the last chunk went out (no more until an ack or a resend)
+  bool snap_progressed = false;  // an ack moved snap_acked since the last heartbeat
 };
 
 struct peer_status {
@@ -343,7 +350,9 @@ class raft {
   void mark_active(node_id from);
 
   // snapshot.cpp
-  void send_snapshot_chunk(node_id to, progress& pr);
+  void send_snapshot_chunks(node_id to, progress& pr);
+  bool may_send_snapshot_chunk(const progress& pr) const;
+  static void start_snapshot_stream(progress& pr, const snapshot& s);
   void handle_snapshot_request(const message& m, const install_snapshot_request& r);
   void handle_snapshot_response(const message& m, const install_snapshot_response& r);
 
