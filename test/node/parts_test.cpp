@@ -1,12 +1,17 @@
 // parts_test.cpp — the node's parts alone: the log writer's merging of
-// queued writes (a pure function), the task group's policies, and the
-// proposals' outcomes. One io_context, no clock: restart delays are zero.
+// queued writes (a pure function), the task group's policies, the
+// proposals' outcomes, and the snapshot receiver's backoff after storage
+// errors. One io_context, no clock: restart delays are zero.
 #define BOOST_TEST_MODULE node_parts
 #include <boost/test/unit_test.hpp>
 
 #include "log_writer.hpp"
 #include "node_context.hpp"
 #include "proposals.hpp"
+#include "snapshot_receiver.hpp"
+
+#include <coraft/detail/crc32c.hpp>
+#include <coraft/storage.hpp>
 
 #include <coraft/detail/task_group.hpp>
 
@@ -316,6 +321,95 @@ BOOST_FIXTURE_TEST_CASE(deadlines_restores_and_stop_complete_what_is_left, propo
   BOOST_TEST(outcomes[1].error().code == make_error_code(errc::timeout));  // unknown: restored past it
   BOOST_TEST(outcomes[2].error().code == make_error_code(errc::stopped));
   BOOST_TEST(outcomes[3].error().code == make_error_code(errc::stopped));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(snapshot_receiver_)
+
+namespace {
+
+// Storage whose disk fills up at the second chunk of every snapshot.
+class full_after_one_chunk final : public storage {
+ public:
+  asio::awaitable<recovered_state> load() override { throw std::logic_error("unused"); }
+  asio::awaitable<void> write(log_write) override { throw std::logic_error("unused"); }
+  asio::awaitable<std::shared_ptr<const snapshot_data>> save_snapshot(snapshot) override {
+    throw std::logic_error("unused");
+  }
+  std::unique_ptr<snapshot_sink> begin_snapshot(const membership&) override { throw std::logic_error("unused"); }
+  asio::awaitable<snapshot> commit_snapshot(std::unique_ptr<snapshot_sink>, log_id) override {
+    throw std::logic_error("unused");
+  }
+  asio::awaitable<void> write_snapshot_chunk(snapshot_meta, std::uint64_t offset, payload) override {
+    ++writes;
+    if (offset > 0) throw std::system_error(ENOSPC, std::generic_category(), "write snap.incoming");
+    co_return;
+  }
+  asio::awaitable<std::shared_ptr<const snapshot_data>> finish_snapshot(snapshot_meta) override {
+    throw std::logic_error("unused");
+  }
+  int writes = 0;
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_disk_that_fills_up_at_every_try_doubles_the_refusal) {
+  // Every try stores its first chunk, then the disk is full. The refusal
+  // must still double from try to try (100 ticks, then 200): a stored
+  // chunk is not a success. Found from outside: reset on every chunk, it
+  // stayed at 100 ticks and each retry filled the disk again.
+  asio::io_context io;
+  node_options o;
+  o.raft.id = 2;
+  o.raft.election_ticks = 100000;  // a follower throughout
+  coraft::detail::node_context ctx{io.get_executor(), o};
+  ctx.raft.emplace(o.raft, std::vector<node_id>{1, 2, 3});
+  ctx.schedule_flush = [] {};
+  full_after_one_chunk disk;
+  coraft::detail::snapshot_receiver rx(ctx, disk);
+  asio::co_spawn(io, rx.run(), asio::detached);
+
+  const std::string data(16, 'x');
+  snapshot_meta meta;
+  meta.last = {1, 10};
+  meta.config.voters = {1, 2, 3};
+  meta.size = data.size();
+  meta.crc = coraft::detail::crc32c(data.data(), data.size());
+  // Leader 1 offers the chunk at `offset`; true when the core takes it.
+  const auto offer = [&](std::uint64_t offset) {
+    install_snapshot_request r;
+    r.meta = meta;
+    r.offset = offset;
+    r.data = payload(data.substr(offset, 8));
+    r.crc = coraft::detail::crc32c(r.data.data(), r.data.size());
+    r.done = offset + 8 == data.size();
+    ctx.raft->step(message{1, 2, 1, r});
+    auto chunks = ctx.raft->take_ready().snapshot_chunks;
+    const bool taken = !chunks.empty();
+    rx.queue(std::move(chunks));
+    io.poll();
+    return taken;
+  };
+  const auto ticks = [&](int n) {
+    for (int i = 0; i < n; ++i) ctx.raft->tick();
+  };
+
+  BOOST_TEST_REQUIRE(offer(0));
+  BOOST_TEST_REQUIRE(offer(8));  // the disk is full: refused for 100 ticks
+  BOOST_TEST_REQUIRE(disk.writes == 2);
+  ticks(50);
+  BOOST_TEST(!offer(0), "refused within the first backoff");
+  ticks(60);
+  BOOST_TEST_REQUIRE(offer(0), "taken again after 100 ticks");
+  BOOST_TEST_REQUIRE(offer(8));  // full again: now 200 ticks
+  ticks(150);
+  BOOST_TEST(!offer(0), "the second refusal is longer than the first");
+  ticks(60);
+  BOOST_TEST(offer(0), "and ends");
+  ctx.life = coraft::detail::lifecycle::stopping;
+  rx.wake();
+  io.poll();
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -525,6 +525,47 @@ BOOST_FIXTURE_TEST_CASE(a_torn_progress_record_starts_the_transfer_over, receivi
   BOOST_TEST(snap_names().empty(), "the partial file is removed");
 }
 
+BOOST_FIXTURE_TEST_CASE(a_kept_part_damaged_on_disk_starts_the_transfer_over, receiving_dir) {
+  // The progress record verifies, but a byte of what it says was kept is
+  // not what was written (the disk's fault, or a hand): resuming on it
+  // would install a snapshot that never matched the leader's. Found from
+  // outside: the node installed it, served it, and could not restart.
+  load();
+  const snapshot a = make_snapshot(40, 6000);
+  const std::string all = read_all(*a.data);
+  for (std::uint64_t at = 0; at < 3000; at += 500)
+    run(st->write_snapshot_chunk(a.meta, at, payload(all.substr(at, 500))));
+  st.reset();
+  const std::uint64_t header = fs.contents("/data/snap.incoming").size() - 3000;
+  fs.flip_bit("/data/snap.incoming", header + 1500, 3);
+  reopen_small_sync();
+  const recovered_state rs = load();
+  BOOST_TEST(!rs.incoming.has_value());
+  BOOST_TEST(noted("do not match"));
+  BOOST_TEST(snap_names().empty(), "the partial file is removed");
+}
+
+BOOST_FIXTURE_TEST_CASE(a_received_file_that_does_not_read_back_as_written_is_not_installed, receiving_dir) {
+  // Every chunk arrived whole and their running checksum matches, but the
+  // file reads back otherwise (a byte gone bad on the disk while the rest
+  // came): the whole is checked as it is on disk, before it is put in place.
+  load();
+  const snapshot a = make_snapshot(40, 6000);
+  const std::string all = read_all(*a.data);
+  for (std::uint64_t at = 0; at < 4000; at += 500)
+    run(st->write_snapshot_chunk(a.meta, at, payload(all.substr(at, 500))));
+  const std::uint64_t header = fs.contents("/data/snap.incoming").size() - 4000;
+  fs.flip_bit("/data/snap.incoming", header + 100, 5);
+  for (std::uint64_t at = 4000; at < all.size(); at += 500)
+    run(st->write_snapshot_chunk(a.meta, at, payload(all.substr(at, 500))));
+  BOOST_TEST(run(st->finish_snapshot(a.meta)) == nullptr);
+  BOOST_TEST(snap_names().empty(), "nothing put in place, the partial file removed");
+  reopen_small_sync();
+  const recovered_state rs = load();
+  BOOST_TEST(!rs.snap.has_value());
+  BOOST_TEST(!rs.incoming.has_value());
+}
+
 BOOST_FIXTURE_TEST_CASE(a_full_disk_while_receiving_discards_the_partial_and_keeps_the_old, receiving_dir) {
   load();
   const snapshot old = make_snapshot(10, 3000), next = make_snapshot(40, 20000);

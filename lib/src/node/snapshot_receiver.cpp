@@ -67,11 +67,14 @@ asio::awaitable<bool> snapshot_receiver::store(core::snapshot_chunk& c) {
     abort(c.meta, failed);
     co_return false;
   }
-  backoff_ticks_ = 0;
   core::raft& raft = *ctx_.raft;
   raft.snapshot_chunk_stored(c.meta, next);
   if (c.done) {
     if (whole) {
+      // Only a whole snapshot received ends the backoff: after a full disk
+      // the first chunks of the next try always fit, and resetting on them
+      // kept the refusal at its shortest forever (found from outside).
+      backoff_ticks_ = 0;
       raft.snapshot_received(coraft::snapshot{c.meta, std::move(whole)});
     } else {
       log_line(log_level::warn, ctx_.self(), "snapshot",

@@ -505,6 +505,16 @@ struct file_storage::impl {
         ok = false;
         why = "a newer snapshot is in force";
       }
+      // The record says what was written; check that the disk still holds
+      // it, since the running checksum goes on from the record's and the
+      // whole is checked against it.
+      if (ok) {
+        const auto kept = crc_of(*fs, f, header_bytes, bytes);
+        if (!kept || *kept != crc) {
+          ok = false;
+          why = "the bytes kept do not match their recorded checksum";
+        }
+      }
     }
     if (!ok) {
       fs->close(f);
@@ -665,8 +675,19 @@ struct file_storage::impl {
       return nullptr;
     }
     incoming_file in = *incoming;
-    incoming.reset();
     if (opts.sync) fs->sync(in.f);
+    // The checksum above is of the bytes as they came; the snapshot is what
+    // the disk holds. Read it back whole before it is put in place (a
+    // prefix kept from before a restart, a byte gone bad since it was
+    // written): a snapshot that does not verify is never installed.
+    const auto on_disk = crc_of(*fs, in.f, in.header_bytes, meta.size);
+    if (!on_disk || *on_disk != meta.crc) {
+      note("the snapshot through index " + std::to_string(meta.last.index) +
+           " received from the leader does not read back as written: discarded");
+      discard_incoming();
+      return nullptr;
+    }
+    incoming.reset();
     auto data = put_in_place(in.f, opts.dir + "/snap.incoming", meta, in.header_bytes);
     fs->remove(opts.dir + "/snap.incoming.progress");
     return data;
