@@ -72,6 +72,7 @@ struct snap_dir {
   std::vector<std::string> notes;
   std::optional<file_storage> st;
   std::uint64_t incoming_sync = 16ull << 20;  // file_storage_options::incoming_snapshot_sync_bytes
+  std::uint64_t snapshot_sync = 4ull << 20;   // file_storage_options::snapshot_sync_bytes
 
   snap_dir() { reopen(); }
   void reopen() {
@@ -84,6 +85,7 @@ struct snap_dir {
     o.log = [this](const std::string& s) { notes.push_back(s); };
     o.prepare_spare_segment = false;  // a second thread would make crash points nondeterministic
     o.incoming_snapshot_sync_bytes = incoming_sync;
+    o.snapshot_sync_bytes = snapshot_sync;
     st.emplace(o, fs.borrow());
   }
   recovered_state load() { return run(st->load()); }
@@ -602,6 +604,27 @@ BOOST_FIXTURE_TEST_CASE(a_snapshot_written_through_a_sink_loads_like_a_saved_one
   fs.crash();
   reopen();
   BOOST_TEST(same(load().snap, want));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_snapshot_being_written_is_synced_as_it_grows, snap_dir) {
+  // Synced every snapshot_sync_bytes while written, so that the commit's
+  // sync has little left to flush (the log's syncs queue behind it).
+  snapshot_sync = 2000;
+  reopen();
+  load();
+  const snapshot want = make_snapshot(30, 7000);
+  const std::string all = read_all(*want.data);
+  const auto syncs_of_tmp = [&] {
+    const auto ops = fs.ops();
+    return std::count_if(ops.begin(), ops.end(), [](const std::string& op) { return op == "sync /data/snap.tmp"; });
+  };
+  const auto before = syncs_of_tmp();
+  std::unique_ptr<snapshot_sink> sink = st->begin_snapshot(want.meta.config);
+  for (std::size_t at = 0; at < all.size(); at += 500)
+    sink->write(std::as_bytes(std::span(all.data() + at, std::min<std::size_t>(500, all.size() - at))));
+  BOOST_TEST(syncs_of_tmp() - before == 3, "at 2000, 4000 and 6000 bytes");
+  const snapshot got = run(st->commit_snapshot(std::move(sink), want.meta.last));
+  BOOST_TEST((got.meta == want.meta));
 }
 
 BOOST_FIXTURE_TEST_CASE(a_snapshot_being_read_stays_readable_after_newer_ones_replace_it, snap_dir) {

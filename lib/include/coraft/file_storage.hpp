@@ -46,6 +46,10 @@ struct file_storage_options {
   // A snapshot being received from a leader is synced (and how much of it
   // recorded, for a resume after a restart) at least every this many bytes.
   std::uint64_t incoming_snapshot_sync_bytes = 16ull << 20;
+  // A snapshot being taken is synced every this many bytes as it is
+  // written (0: only once whole), so that the final sync never has a large
+  // backlog to flush while the log's syncs wait behind it on the disk.
+  std::uint64_t snapshot_sync_bytes = 4ull << 20;
   // The id a new data directory gets (coraft.meta's data_id, written into
   // every segment and snapshot file); 0: random. Tests fix it.
   std::uint64_t new_data_id = 0;

@@ -776,8 +776,13 @@ namespace {
 class file_sink final : public snapshot_sink {
  public:
   file_sink(std::shared_ptr<file_system> fs, std::string path, file_system::handle f, snapshot_meta meta,
-            std::uint64_t header_bytes)
-      : fs(std::move(fs)), path(std::move(path)), f(f), meta(std::move(meta)), header_bytes(header_bytes) {}
+            std::uint64_t header_bytes, std::uint64_t sync_step)
+      : fs(std::move(fs)),
+        path(std::move(path)),
+        f(f),
+        meta(std::move(meta)),
+        header_bytes(header_bytes),
+        sync_step_(sync_step) {}
   ~file_sink() override {
     if (committed) return;
     try {  // abandoned (the node stopped, the state machine threw): nothing of it is kept
@@ -790,6 +795,10 @@ class file_sink final : public snapshot_sink {
     fs->pwrite(f, b.data(), b.size(), header_bytes + size_);
     size_ += b.size();
     crc_ = detail::crc32c_extend(crc_, b.data(), b.size());
+    if (sync_step_ != 0 && size_ - synced_ >= sync_step_) {
+      fs->sync(f);  // on the snapshot thread: the image's or the state machine's writer
+      synced_ = size_;
+    }
   }
   std::uint64_t size() const override { return size_; }
   std::uint32_t crc() const override { return crc_; }
@@ -802,7 +811,9 @@ class file_sink final : public snapshot_sink {
   bool committed = false;
 
  private:
+  std::uint64_t sync_step_;
   std::uint64_t size_ = 0;
+  std::uint64_t synced_ = 0;
   std::uint32_t crc_ = 0;
 };
 
@@ -817,7 +828,8 @@ std::unique_ptr<snapshot_sink> file_storage::begin_snapshot(const membership& co
   const auto f = self->fs->open(tmp, true);
   // The header's length does not depend on size and crc (fixed widths).
   const std::uint64_t header_bytes = snapshot_header(meta, self->data_id).size();
-  return std::make_unique<file_sink>(self->fs, tmp, f, meta, header_bytes);
+  return std::make_unique<file_sink>(self->fs, tmp, f, meta, header_bytes,
+                                     self->opts.sync ? self->opts.snapshot_sync_bytes : 0);
 }
 
 asio::awaitable<snapshot> file_storage::commit_snapshot(std::unique_ptr<snapshot_sink> sink, log_id last) {
