@@ -775,13 +775,13 @@ namespace {
 // the header (which holds its size and CRC) goes in front at the commit.
 class file_sink final : public snapshot_sink {
  public:
-  file_sink(std::shared_ptr<file_system> fs, std::string path, file_system::handle f, snapshot_meta meta,
-            std::uint64_t header_bytes, std::uint64_t sync_step)
-      : fs(std::move(fs)),
-        path(std::move(path)),
-        f(f),
-        meta(std::move(meta)),
-        header_bytes(header_bytes),
+  file_sink(std::shared_ptr<file_system> fs_, std::string path_, file_system::handle f_, snapshot_meta meta_,
+            std::uint64_t header_bytes_, std::uint64_t sync_step)
+      : fs(std::move(fs_)),
+        path(std::move(path_)),
+        f(f_),
+        meta(std::move(meta_)),
+        header_bytes(header_bytes_),
         sync_step_(sync_step) {}
   ~file_sink() override {
     if (committed) return;
