@@ -67,6 +67,7 @@ struct full_node {
   std::vector<entry> applied;            // entries applied in this incarnation
   std::vector<core::read_state> reads;   // read_states handed out, in order
   std::vector<snapshot_meta> installed;  // snapshots installed, in order
+  std::vector<snapshot_meta> verify;     // ready::verify_snapshot handed out (as leader)
   int incarnation = 0;
 
   bool install_pending() const {
@@ -116,6 +117,7 @@ class full_cluster : public hand_network<full_cluster> {
     p.entries = std::move(rd.persist_entries);
     p.after_sync = std::move(rd.send_after_sync);
     p.install = std::move(rd.install_snapshot);
+    if (rd.verify_snapshot) n.verify.push_back(rd.verify_snapshot->meta);
     if (!rd.apply.empty() && n.install_pending())
       safety_.add("node " + std::to_string(id) + " handed out entries to apply while installing");
     for (auto& e : rd.apply) {

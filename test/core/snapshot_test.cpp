@@ -243,6 +243,10 @@ BOOST_FIXTURE_TEST_CASE(a_snapshot_that_does_not_match_its_checksum_restarts_the
   BOOST_TEST(saw_restart, "the follower reported offset 0 after the checksum failed");
   BOOST_TEST(std::count(offsets.begin(), offsets.end(), 0u) == 2, "sent from offset 0 twice");
   BOOST_TEST(net.node(3).installed.size() == 1u, "the corrupt copy was never installed");
+  // The leader has its own copy checked (damage on its disk would fail
+  // every resend): once for this snapshot.
+  BOOST_TEST_REQUIRE(net.node(1).verify.size() == 1u);
+  BOOST_TEST((net.node(1).verify[0] == snap.meta));
 }
 
 BOOST_FIXTURE_TEST_CASE(a_chunk_damaged_on_the_way_is_dropped_and_sent_again, behind_first_index) {
@@ -270,6 +274,7 @@ BOOST_FIXTURE_TEST_CASE(a_chunk_damaged_on_the_way_is_dropped_and_sent_again, be
   settle();
   expect_caught_up();
   BOOST_TEST(!saw_restart);
+  BOOST_TEST(net.node(1).verify.empty(), "a damaged chunk is not a damaged snapshot");
   BOOST_TEST(std::count(offsets.begin(), offsets.end(), 0u) == 1, "sent from offset 0 once");
   BOOST_TEST(std::count(offsets.begin(), offsets.end(), damaged_at) == 2, "the damaged chunk was sent again");
   BOOST_TEST(net.node(3).installed.size() == 1u);

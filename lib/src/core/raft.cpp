@@ -137,7 +137,8 @@ void raft::synced_to(log_id last) {
 
 bool raft::has_ready() const {
   if (hs_dirty_ || unpersisted_from_ != 0 || !ready_.send_now.empty() || !ready_.send_after_sync.empty() ||
-      !ready_.snapshot_chunks.empty() || ready_.install_snapshot || !ready_.read_states.empty() || read_round_needed_)
+      !ready_.snapshot_chunks.empty() || ready_.install_snapshot || ready_.verify_snapshot ||
+      !ready_.read_states.empty() || read_round_needed_)
     return true;
   if (!reads_blocked_.empty() && committed_in_term()) return true;
   if (config_commit_pending()) return true;

@@ -233,6 +233,20 @@ void raft::snapshot_installed(log_id last) {
   }
 }
 
+void raft::whole_not_verified(progress& pr) {
+  // Sent whole, and back to 0: the follower found that the whole does not
+  // match the snapshot's checksum. Every chunk carried a CRC of the bytes
+  // read here, so if our copy changed on disk since it was taken, chunks
+  // pass and the whole never will: have the runtime check ours (once per
+  // snapshot). Start over with the newest snapshot, if there is a newer one.
+  const snapshot_meta& meta = pr.snap->meta;
+  if (meta.size > 0 && (!verify_asked_ || *verify_asked_ != meta)) {
+    verify_asked_ = meta;
+    ready_.verify_snapshot = *pr.snap;
+  }
+  if (snapshot_ && snapshot_->meta.last.index > meta.last.index) start_snapshot_stream(pr, *snapshot_);
+}
+
 void raft::handle_snapshot_response(const message& m, const install_snapshot_response& r) {
   mark_active(m.from);
   auto it = progress_.find(m.from);
@@ -263,10 +277,11 @@ void raft::handle_snapshot_response(const message& m, const install_snapshot_res
     // Written through there: the window moves on.
     pr.snap_acked = std::min(r.next_offset, pr.snap->meta.size);
     pr.snap_progressed = true;
-  } else if (r.next_offset < pr.snap_acked) {
+  } else if (r.next_offset < pr.snap_acked || (r.next_offset == 0 && pr.snap_done_sent)) {
     // The follower went back: the whole did not verify (it starts over
     // from 0), or it restarted and kept less; or a stale ack. Resend from
     // there (a stale ack costs only chunks the follower answers as held).
+    if (r.next_offset == 0 && pr.snap_done_sent) whole_not_verified(pr);
     pr.snap_acked = r.next_offset;
     pr.snap_offset = r.next_offset;
     pr.snap_done_sent = false;

@@ -222,6 +222,7 @@ struct node::impl {
       if (!rd.apply.empty()) apply.queue(std::move(rd.apply));
       if (!rd.snapshot_chunks.empty()) receiver.queue(std::move(rd.snapshot_chunks));
       if (rd.install_snapshot) writer.queue_install(std::move(*rd.install_snapshot));
+      if (rd.verify_snapshot) peers.verify(std::move(*rd.verify_snapshot));
       for (const auto& r : rd.read_states) reads.on_read_state(r);
     }
     status.check_membership();

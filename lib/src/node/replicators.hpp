@@ -9,7 +9,8 @@
 // (node_metrics::max_heartbeat_gap_s). Snapshot chunks read from a file
 // wait in their own queue and are read (on the transfer thread) and sent
 // one at a time, with what queued meanwhile going first: a heartbeat waits
-// for at most one chunk's read.
+// for at most one chunk's read. A snapshot a follower could not verify is
+// read through here too (verify).
 //
 // Invariant: at most one replicator per peer; none for this node itself.
 #pragma once
@@ -34,6 +35,11 @@ class replicators {
   // Starts a replicator for every other member of `config`.
   void start(const membership& config);
   void route(message m);
+  // A follower found that the whole of snapshot `s` as we sent it does not
+  // match its checksum (core::ready::verify_snapshot): reads ours through
+  // on the transfer thread; if it does not match either, this node's disk
+  // damaged it and the node fails (it must not send it again).
+  void verify(snapshot s);
   // Stop: every replicator sees it and ends.
   void wake_all();
 
@@ -49,11 +55,13 @@ class replicators {
   void note_gap(node_id id, peer& p, const message& m);
   std::map<node_id, peer>::iterator add(node_id id);
   asio::awaitable<void> run(node_id id);
+  asio::awaitable<void> verify_snapshot(snapshot s);
 
   node_context& ctx_;
   transport& net_;
   task_group& tasks_;
   std::map<node_id, peer> peers_;
+  bool verifying_ = false;
 };
 
 }  // namespace coraft::detail

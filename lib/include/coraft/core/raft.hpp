@@ -84,6 +84,11 @@ struct options {
 //     snapshot durable, discard the whole log durably, restore the state
 //     machine from it, then call snapshot_installed(meta.last). Until then
 //     the core accepts no entries and hands out nothing to apply.
+//     `verify_snapshot` (a leader): a follower received the whole of this
+//     snapshot and it did not match its checksum there. Read it through
+//     here against meta.crc, off the event loop: if it does not match, this
+//     node's copy is damaged (its disk) and it must stop rather than send
+//     it again; if it does, the damage was the follower's or the network's.
 //  6. `read_states`: confirmed reads; serve each once the state machine has
 //     applied through its index (ok=false: failed, retry elsewhere).
 struct read_state {
@@ -109,11 +114,12 @@ struct ready {
   std::vector<entry> apply;
   std::vector<snapshot_chunk> snapshot_chunks;
   std::optional<snapshot> install_snapshot;
+  std::optional<snapshot> verify_snapshot;
   std::vector<read_state> read_states;
 
   bool empty() const {
     return !persist_state && persist_entries.empty() && send_now.empty() && send_after_sync.empty() && apply.empty() &&
-           snapshot_chunks.empty() && !install_snapshot && read_states.empty();
+           snapshot_chunks.empty() && !install_snapshot && !verify_snapshot && read_states.empty();
   }
 };
 
@@ -353,6 +359,7 @@ class raft {
   void send_snapshot_chunks(node_id to, progress& pr);
   bool may_send_snapshot_chunk(const progress& pr) const;
   static void start_snapshot_stream(progress& pr, const snapshot& s);
+  void whole_not_verified(progress& pr);
   void handle_snapshot_request(const message& m, const install_snapshot_request& r);
   void handle_snapshot_response(const message& m, const install_snapshot_response& r);
 
@@ -454,8 +461,9 @@ class raft {
     bool finishing = false;      // the last chunk handed out: verdict pending
   };
   std::optional<incoming_snapshot> incoming_;
-  std::uint64_t refuse_snapshots_until_ = 0;  // ticks_: after a storage failure
-  std::optional<snapshot> installing_;        // handed out, not yet installed
+  std::uint64_t refuse_snapshots_until_ = 0;   // ticks_: after a storage failure
+  std::optional<snapshot> installing_;         // handed out, not yet installed
+  std::optional<snapshot_meta> verify_asked_;  // the snapshot last handed out in ready::verify_snapshot
 
   std::uint64_t rng_state_;
   ready ready_;
