@@ -521,7 +521,9 @@ int run(const http_config& cfg, const loopback_url& target) {
   latency_histogram lat;
   std::uint64_t ok = 0, not_found = 0, puts = 0, gets = 0, redirects = 0, error_total = 0;
   std::map<std::string, std::uint64_t> errors;
-  clock_type::time_point last_done = measure_end;
+  // A fill ends when every key is written, usually before --duration: its
+  // rate is over the time it took (a timed run's, over the whole duration).
+  clock_type::time_point last_done = cfg.kind == workload::fill ? measure_start : measure_end;
   for (const auto& w : workers) {
     if (w->failure) {
       try {
