@@ -3,6 +3,9 @@
 // spare segment, and compaction. Recovery (open) is in wal_recovery.cpp.
 #include <coraft/wal.hpp>
 
+#include <chrono>
+#include <thread>
+
 #include "wal_format.hpp"
 
 #include <coraft/detail/planted.hpp>
@@ -42,14 +45,23 @@ void wal::start_spare() {
     fs.remove(path);
     const auto fd = fs.open(path, true);
     try {
-      // In 4 MiB steps, each synced: one 64 MiB flush would hold the disk
-      // queue for tens of ms and every log sync behind it. Durable before
-      // it can become a segment.
-      constexpr std::uint64_t step = 4ull << 20;
+      // In 1 MiB steps, each synced, each followed by a pause as long as
+      // its sync took (at most 10 ms): one 64 MiB flush would hold the disk
+      // queue for tens of ms and every log sync behind it, and back-to-back
+      // steps would still keep the disk busy; so the helper takes about
+      // half of the disk's time, whatever its speed, and still finishes
+      // long before the log fills a segment. Durable before it can become
+      // a segment.
+      constexpr std::uint64_t step = 1ull << 20;
       for (std::uint64_t done = 0; done < bytes;) {
         done = std::min(bytes, done + step);
         fs.zero_fill(fd, done);
-        if (sync) fs.sync(fd);
+        if (!sync) continue;
+        const auto t0 = std::chrono::steady_clock::now();
+        fs.sync(fd);
+        if (done < bytes)
+          std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+              std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(10)));
       }
     } catch (...) {
       fs.close(fd);
