@@ -127,7 +127,7 @@ void put_body(writer& w, const install_snapshot_request& b) {
 }
 void put_body(writer& w, const install_snapshot_response& b) {
   w.u8(static_cast<std::uint8_t>(tag::install_snapshot_response));
-  w.u8(b.installed ? 1 : 0);
+  w.u8(static_cast<std::uint8_t>((b.installed ? 1 : 0) | (b.whole_failed ? 2 : 0)));
   w.u64(b.index);
   w.u64(b.next_offset);
 }
@@ -289,8 +289,9 @@ bool read_body(byte_reader& c, tag t, message_body& out) {
     case tag::install_snapshot_response: {
       install_snapshot_response b;
       const std::uint8_t f = c.u8();
-      if (!flags_ok(f, 0x1)) return false;
+      if (!flags_ok(f, 0x3)) return false;
       b.installed = (f & 1) != 0;
+      b.whole_failed = (f & 2) != 0;
       b.index = c.u64();
       b.next_offset = c.u64();
       out = b;

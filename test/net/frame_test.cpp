@@ -118,6 +118,7 @@ std::vector<message> samples() {
   out.push_back(make(install_snapshot_request{}));
   out.push_back(make(install_snapshot_response{900, 4096, false}));
   out.push_back(make(install_snapshot_response{900, 5000, true}));
+  out.push_back(make(install_snapshot_response{900, 0, false, true}));
   return out;
 }
 
@@ -229,7 +230,7 @@ BOOST_AUTO_TEST_CASE(header_layout_is_little_endian_and_sixteen_bytes) {
   const auto frame = encoded(make(heartbeat_response{}));
   BOOST_REQUIRE(frame.size() == 16u + 33u);  // from, to, term, tag, read_seq
   BOOST_TEST(std::string(frame.data(), 4) == "CRFT");
-  BOOST_TEST(frame[4] == 2);  // version
+  BOOST_TEST(frame[4] == 3);  // version
   BOOST_TEST(frame[5] == 2);  // raft message
   BOOST_TEST(frame[6] == 0);  // reserved
   BOOST_TEST(frame[7] == 0);
@@ -303,7 +304,8 @@ BOOST_AUTO_TEST_CASE(header_fields_are_checked) {
   };
   BOOST_TEST(decode_frame(with(0, 'X')).error() == frame_errc::bad_magic);
   BOOST_TEST(decode_frame(with(4, 1)).error() == frame_errc::bad_version);  // the version before chunk CRCs
-  BOOST_TEST(decode_frame(with(4, 3)).error() == frame_errc::bad_version);
+  BOOST_TEST(decode_frame(with(4, 2)).error() == frame_errc::bad_version);  // before whole_failed
+  BOOST_TEST(decode_frame(with(4, 4)).error() == frame_errc::bad_version);
   BOOST_TEST(decode_frame(with(5, 0)).error() == frame_errc::bad_type);
   BOOST_TEST(decode_frame(with(5, 3)).error() == frame_errc::bad_type);
   BOOST_TEST(decode_frame(with(7, 1)).error() == frame_errc::bad_reserved);

@@ -120,6 +120,9 @@ struct install_snapshot_response {
   index_t index = 0;
   std::uint64_t next_offset = 0;
   bool installed = false;
+  // The whole arrived and did not match the snapshot's checksum: the
+  // follower starts over (next_offset 0), and the leader checks its copy.
+  bool whole_failed = false;
   friend bool operator==(const install_snapshot_response&, const install_snapshot_response&) = default;
 };
 

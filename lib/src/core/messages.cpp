@@ -46,55 +46,55 @@ const char* type_name(const message& m) {
 
 std::string describe(const message& m) {
   std::string head = std::to_string(m.from) + "->" + std::to_string(m.to) + " t" + std::to_string(m.term) + " ";
-  return head + std::visit(overloaded{
-                               [](const vote_request& r) {
-                                 return std::string(r.pre_vote ? "prevote" : "vote") + " last=" + fmt_id(r.last_log) +
-                                        (r.transfer ? " transfer" : "");
-                               },
-                               [](const vote_response& r) {
-                                 return std::string(r.pre_vote ? "prevote_resp " : "vote_resp ") +
-                                        (r.granted ? "granted" : "rejected");
-                               },
-                               [](const append_request& r) {
-                                 std::string s =
-                                     "append prev=" + fmt_id(r.prev_log) + " n=" + std::to_string(r.entries.size());
-                                 if (!r.entries.empty())
-                                   s += " [" + std::to_string(r.entries.front().index) + ".." +
-                                        std::to_string(r.entries.back().index) + "]";
-                                 return s + " commit=" + std::to_string(r.leader_commit);
-                               },
-                               [](const append_response& r) {
-                                 if (r.success) return "append_resp ok index=" + std::to_string(r.index);
-                                 return "append_resp reject index=" + std::to_string(r.index) +
-                                        " hint=" + fmt_id(r.hint);
-                               },
-                               [](const heartbeat_request& r) {
-                                 std::string s = "heartbeat commit=" + std::to_string(r.commit);
-                                 if (r.read_seq != 0) s += " read_seq=" + std::to_string(r.read_seq);
-                                 return s;
-                               },
-                               [](const heartbeat_response& r) {
-                                 std::string s = "heartbeat_resp";
-                                 if (r.read_seq != 0) s += " read_seq=" + std::to_string(r.read_seq);
-                                 return s;
-                               },
-                               [](const timeout_now&) { return std::string("timeout_now"); },
-                               [](const read_index_request& r) { return "read_index ctx=" + std::to_string(r.ctx); },
-                               [](const read_index_response& r) {
-                                 return "read_index_resp ctx=" + std::to_string(r.ctx) +
-                                        (r.ok ? " index=" + std::to_string(r.index) : std::string(" rejected"));
-                               },
-                               [](const install_snapshot_request& r) {
-                                 return "snapshot last=" + fmt_id(r.meta.last) + " offset=" + std::to_string(r.offset) +
-                                        " n=" + std::to_string(r.source ? r.fill : r.data.size()) + "/" +
-                                        std::to_string(r.meta.size) + (r.done ? " done" : "");
-                               },
-                               [](const install_snapshot_response& r) {
-                                 return "snapshot_resp index=" + std::to_string(r.index) +
-                                        " next=" + std::to_string(r.next_offset) + (r.installed ? " installed" : "");
-                               },
-                           },
-                           m.body);
+  return head +
+         std::visit(
+             overloaded{
+                 [](const vote_request& r) {
+                   return std::string(r.pre_vote ? "prevote" : "vote") + " last=" + fmt_id(r.last_log) +
+                          (r.transfer ? " transfer" : "");
+                 },
+                 [](const vote_response& r) {
+                   return std::string(r.pre_vote ? "prevote_resp " : "vote_resp ") +
+                          (r.granted ? "granted" : "rejected");
+                 },
+                 [](const append_request& r) {
+                   std::string s = "append prev=" + fmt_id(r.prev_log) + " n=" + std::to_string(r.entries.size());
+                   if (!r.entries.empty())
+                     s += " [" + std::to_string(r.entries.front().index) + ".." +
+                          std::to_string(r.entries.back().index) + "]";
+                   return s + " commit=" + std::to_string(r.leader_commit);
+                 },
+                 [](const append_response& r) {
+                   if (r.success) return "append_resp ok index=" + std::to_string(r.index);
+                   return "append_resp reject index=" + std::to_string(r.index) + " hint=" + fmt_id(r.hint);
+                 },
+                 [](const heartbeat_request& r) {
+                   std::string s = "heartbeat commit=" + std::to_string(r.commit);
+                   if (r.read_seq != 0) s += " read_seq=" + std::to_string(r.read_seq);
+                   return s;
+                 },
+                 [](const heartbeat_response& r) {
+                   std::string s = "heartbeat_resp";
+                   if (r.read_seq != 0) s += " read_seq=" + std::to_string(r.read_seq);
+                   return s;
+                 },
+                 [](const timeout_now&) { return std::string("timeout_now"); },
+                 [](const read_index_request& r) { return "read_index ctx=" + std::to_string(r.ctx); },
+                 [](const read_index_response& r) {
+                   return "read_index_resp ctx=" + std::to_string(r.ctx) +
+                          (r.ok ? " index=" + std::to_string(r.index) : std::string(" rejected"));
+                 },
+                 [](const install_snapshot_request& r) {
+                   return "snapshot last=" + fmt_id(r.meta.last) + " offset=" + std::to_string(r.offset) +
+                          " n=" + std::to_string(r.source ? r.fill : r.data.size()) + "/" +
+                          std::to_string(r.meta.size) + (r.done ? " done" : "");
+                 },
+                 [](const install_snapshot_response& r) {
+                   return "snapshot_resp index=" + std::to_string(r.index) + " next=" + std::to_string(r.next_offset) +
+                          (r.installed ? " installed" : "") + (r.whole_failed ? " whole_failed" : "");
+                 },
+             },
+             m.body);
 }
 
 std::size_t payload_bytes(const message& m) {

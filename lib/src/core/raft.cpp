@@ -32,6 +32,8 @@ raft::raft(const options& opts, membership bootstrap, hard_state state, std::vec
     throw std::invalid_argument("coraft: election_ticks_max must be 0 or at least election_ticks");
   if (opts_.max_inflight < 1 || opts_.max_append_entries < 1)
     throw std::invalid_argument("coraft: max_inflight and max_append_entries must be >= 1");
+  if (opts_.max_snapshot_chunk < 1 || opts_.max_snapshot_chunks_inflight < 1)
+    throw std::invalid_argument("coraft: max_snapshot_chunk and max_snapshot_chunks_inflight must be >= 1");
   for (std::size_t i = 0; i < log.size(); ++i) {
     if (log[i].index != i + 1 || (i > 0 && log[i].term < log[i - 1].term))
       throw std::invalid_argument("coraft: recovered log is not contiguous from index 1");

@@ -209,6 +209,7 @@ void raft::handle_heartbeat_response(const message& m, const heartbeat_response&
     if (!pr.snap_progressed) {
       pr.snap_offset = pr.snap_acked;
       pr.snap_done_sent = false;
+      pr.snap_resent = true;
     }
     pr.snap_progressed = false;
     return;

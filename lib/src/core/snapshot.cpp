@@ -13,9 +13,11 @@
 // acknowledges the bytes it has written: the leader's reads, the network
 // and the follower's writes overlap, a stream holds at most the window
 // ahead of a follower's heartbeats and appends on its connection, and a
-// follower holds at most the window unwritten. A chunk is resent from the
-// acknowledged offset after a heartbeat round without progress (a chunk or
-// an ack lost), never on a repeated ack, so duplicates cost nothing. The
+// follower holds at most the window unwritten. After a heartbeat round
+// without progress (a chunk or an ack lost, a follower refusing) one chunk
+// is resent from the acknowledged offset, and the window opens again once
+// an ack moves; an ack equal to the last never resends, and one below it
+// (a follower that kept less, or a stale ack) resends from there. The
 // follower acknowledges how many bytes it has written, so a lost chunk, a
 // restarted follower (from what its storage kept durably:
 // resume_snapshot) or a new leader sending the same snapshot resumes from
@@ -74,16 +76,19 @@ void raft::start_snapshot_stream(progress& pr, const snapshot& s) {
   pr.snap_offset = 0;
   pr.snap_acked = 0;
   pr.snap_done_sent = false;
+  pr.snap_resent = false;
   pr.snap_progressed = false;
 }
 
 bool raft::may_send_snapshot_chunk(const progress& pr) const {
   if (!pr.snap || pr.snap_done_sent) return false;
   // The window: bytes sent but not acknowledged stay under the chunks in
-  // flight (every chunk but a snapshot's last is a whole one).
-  const std::uint64_t window =
-      std::max<std::uint64_t>(opts_.max_snapshot_chunks_inflight, 1) * opts_.max_snapshot_chunk;
-  return pr.snap_offset - pr.snap_acked < window;
+  // flight (every chunk but a snapshot's last is a whole one). After a
+  // round without progress, one chunk until an ack moves: a follower that
+  // refuses chunks for a while (a full disk) is not sent the whole window
+  // every heartbeat.
+  const std::uint64_t chunks = pr.snap_resent ? 1 : opts_.max_snapshot_chunks_inflight;
+  return pr.snap_offset - pr.snap_acked < chunks * opts_.max_snapshot_chunk;
 }
 
 void raft::send_snapshot_chunks(node_id to, progress& pr) {
@@ -180,7 +185,7 @@ void raft::snapshot_receive_failed(const snapshot_meta& meta) {
   if (!incoming_ || incoming_->meta != meta || !incoming_->finishing) return;
   incoming_.reset();  // corrupt: ask for it again from the start
   if (leader_ == no_node) return;
-  send(message{opts_.id, leader_, hs_.current_term, install_snapshot_response{meta.last.index, 0, false}}, false);
+  send(message{opts_.id, leader_, hs_.current_term, install_snapshot_response{meta.last.index, 0, false, true}}, false);
 }
 
 void raft::snapshot_receive_aborted(const snapshot_meta& meta, std::uint64_t refuse_ticks) {
@@ -234,8 +239,8 @@ void raft::snapshot_installed(log_id last) {
 }
 
 void raft::whole_not_verified(progress& pr) {
-  // Sent whole, and back to 0: the follower found that the whole does not
-  // match the snapshot's checksum. Every chunk carried a CRC of the bytes
+  // The follower found that the whole does not match the snapshot's
+  // checksum (whole_failed). Every chunk carried a CRC of the bytes
   // read here, so if our copy changed on disk since it was taken, chunks
   // pass and the whole never will: have the runtime check ours (once per
   // snapshot). Start over with the newest snapshot, if there is a newer one.
@@ -274,14 +279,15 @@ void raft::handle_snapshot_response(const message& m, const install_snapshot_res
   if (pr.state != progress::mode::snapshot || !pr.snap || r.index != pr.snap->meta.last.index)
     return;  // about another snapshot than the one being sent
   if (r.next_offset > pr.snap_acked) {
-    // Written through there: the window moves on.
+    // Written through there: the window moves on (and opens again).
     pr.snap_acked = std::min(r.next_offset, pr.snap->meta.size);
     pr.snap_progressed = true;
-  } else if (r.next_offset < pr.snap_acked || (r.next_offset == 0 && pr.snap_done_sent)) {
+    pr.snap_resent = false;
+  } else if (r.next_offset < pr.snap_acked || r.whole_failed) {
     // The follower went back: the whole did not verify (it starts over
     // from 0), or it restarted and kept less; or a stale ack. Resend from
     // there (a stale ack costs only chunks the follower answers as held).
-    if (r.next_offset == 0 && pr.snap_done_sent) whole_not_verified(pr);
+    if (r.whole_failed) whole_not_verified(pr);
     pr.snap_acked = r.next_offset;
     pr.snap_offset = r.next_offset;
     pr.snap_done_sent = false;

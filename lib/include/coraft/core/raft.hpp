@@ -177,6 +177,7 @@ struct progress {
   std::uint64_t snap_offset = 0;
   std::uint64_t snap_acked = 0;
   bool snap_done_sent = false;   // the last chunk went out (no more until an ack or a resend)
+  bool snap_resent = false;      // resent after a round without progress: one chunk until an ack moves
   bool snap_progressed = false;  // an ack moved snap_acked since the last heartbeat
 };
 

@@ -52,7 +52,9 @@
 namespace coraft::net {
 
 inline constexpr std::uint32_t frame_magic = 0x54465243;  // "CRFT" read as little-endian u32
-inline constexpr std::uint8_t frame_version = 2;          // 2: snapshot chunks carry their CRC32C
+// 2: snapshot chunks carry their CRC32C; 3: a snapshot response says when
+// the whole did not verify.
+inline constexpr std::uint8_t frame_version = 3;
 inline constexpr std::size_t frame_header_bytes = 16;
 inline constexpr std::size_t default_max_frame_bytes = std::size_t{64} << 20;  // 64 MiB
 inline constexpr std::size_t max_cluster_id_bytes = 256;
