@@ -70,44 +70,56 @@ auto fill_job(message m) {
   };
 }
 
-// Whether a snapshot's bytes, read in pieces, match its checksum (on the
-// transfer thread: a file's reads block).
-auto verify_job(std::shared_ptr<const snapshot_data> data, std::uint32_t crc) {
-  return [data = std::move(data), crc] {
-    std::string piece(static_cast<std::size_t>(std::min<std::uint64_t>(data->size(), 1u << 20)), '\0');
-    std::uint32_t got = 0;
-    for (std::uint64_t at = 0; at < data->size(); at += piece.size()) {
-      const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(piece.size(), data->size() - at));
-      data->read(at, piece.data(), n);
-      got = coraft::detail::crc32c_extend(got, piece.data(), n);
-    }
-    return got == crc;
+// The CRC32C of `n` bytes of a snapshot at `at`, extending `crc` (on the
+// snapshot thread: a file's reads block).
+auto crc_piece_job(std::shared_ptr<const snapshot_data> data, std::uint64_t at, std::size_t n, std::uint32_t crc) {
+  return [data = std::move(data), at, n, crc] {
+    std::string piece(n, '\0');
+    data->read(at, piece.data(), n);
+    return coraft::detail::crc32c_extend(crc, piece.data(), n);
   };
 }
 
 }  // namespace
 
 void replicators::verify(snapshot s) {
-  if (verifying_ || !s.data) return;
+  if (!s.data) return;
+  if (verifying_) {
+    verify_next_ = std::move(s);  // checked once the one being checked is done
+    return;
+  }
   verifying_ = true;
   tasks_.spawn("verifying the snapshot through index " + std::to_string(s.meta.last.index),
                [this, s = std::move(s)] { return verify_snapshot(s); });
 }
 
 asio::awaitable<void> replicators::verify_snapshot(snapshot s) {
-  bool ok = false;
-  std::string why = "it does not match its checksum";
+  // In 1 MiB pieces on the snapshot thread, one at a time: the transfer
+  // thread's chunk reads (and the heartbeats queued behind them) never wait
+  // for the whole, and a stop waits for one piece at most.
+  constexpr std::uint64_t piece = 1u << 20;
+  std::uint32_t crc = 0;
+  std::string why;
   try {
-    ok = co_await run_elsewhere(ctx_, ctx_.transfer_ex, verify_job(s.data, s.meta.crc));
+    for (std::uint64_t at = 0; at < s.data->size() && !ctx_.stopping(); at += piece) {
+      const auto n = static_cast<std::size_t>(std::min(piece, s.data->size() - at));
+      crc = co_await run_elsewhere(ctx_, ctx_.snapshot_ex, crc_piece_job(s.data, at, n, crc));
+    }
   } catch (const std::exception& e) {
     why = std::string("it cannot be read: ") + e.what();
   }
   verifying_ = false;
   if (ctx_.stopping()) co_return;
+  if (why.empty() && crc != s.meta.crc) why = "it does not match its checksum";
   const std::string which = "the snapshot through index " + std::to_string(s.meta.last.index);
-  if (ok) {
+  if (why.empty()) {
     log_line(log_level::warn, ctx_.self(), "snapshot",
              which + " did not verify on a follower but verifies here: damaged on its disk or on the way");
+    if (verify_next_) {
+      snapshot next = std::move(*verify_next_);
+      verify_next_.reset();
+      verify(std::move(next));
+    }
     co_return;
   }
   // Sending it again would only fail again, and the state it claims to
@@ -130,14 +142,15 @@ asio::awaitable<void> replicators::run(node_id id) {
     for (auto it = batch.begin(); it != batch.end();) {
       auto* r = std::get_if<install_snapshot_request>(&it->body);
       if (r != nullptr && r->source && r->source->in_memory() == nullptr) {
-        // A chunk at or before one still queued is the core resending from
-        // there (a heartbeat round without progress): what is queued from
-        // that offset on, or of another stream, is superseded. So the
-        // queue never holds more than the core's window.
-        std::erase_if(p.chunks, [&](const message& q) {
-          const auto& old = std::get<install_snapshot_request>(q.body);
-          return q.term != it->term || old.meta != r->meta || old.offset >= r->offset;
-        });
+        // A chunk that does not follow the last one queued is the core
+        // going back (a resend) or forward (the follower held more) in its
+        // stream, or another stream: everything queued is superseded. So
+        // the queue never holds more than the core's window.
+        if (!p.chunks.empty()) {
+          const message& back = p.chunks.back();
+          const auto& last = std::get<install_snapshot_request>(back.body);
+          if (back.term != it->term || last.meta != r->meta || last.offset + last.fill != r->offset) p.chunks.clear();
+        }
         p.chunks.push_back(std::move(*it));
         it = batch.erase(it);
       } else {

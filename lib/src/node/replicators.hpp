@@ -10,7 +10,7 @@
 // wait in their own queue and are read (on the transfer thread) and sent
 // one at a time, with what queued meanwhile going first: a heartbeat waits
 // for at most one chunk's read. A snapshot a follower could not verify is
-// read through here too (verify).
+// read through (verify), in pieces on the snapshot thread.
 //
 // Invariant: at most one replicator per peer; none for this node itself.
 #pragma once
@@ -24,6 +24,7 @@
 #include <chrono>
 #include <deque>
 #include <map>
+#include <optional>
 #include <vector>
 
 namespace coraft::detail {
@@ -62,6 +63,7 @@ class replicators {
   task_group& tasks_;
   std::map<node_id, peer> peers_;
   bool verifying_ = false;
+  std::optional<snapshot> verify_next_;  // asked for while another was being checked
 };
 
 }  // namespace coraft::detail

@@ -4,16 +4,18 @@
 // The core hands out chunks in order (core::ready::snapshot_chunks); this
 // writes them one at a time (storage: a partial file, synced now and
 // then), tells the core each one is written (it acknowledges it to the
-// leader, which then sends the next: one chunk in flight), and after the
-// last has storage check the whole against the snapshot's CRC32C and put
-// it in place: the core then installs it, or asks the leader to start over.
+// leader, whose window of chunks in flight moves on: this node holds at
+// most that window unwritten), and after the last has storage read the
+// whole back against the snapshot's CRC32C and put it in place: the core
+// then installs it, or asks the leader to start over.
 //
 // A storage error while receiving (a full disk, an I/O error) is not fatal:
 // the partial file is discarded, the node keeps its state and log, and the
 // core ignores chunks for a while (core::raft::snapshot_receive_aborted) —
 // from a hundred ticks, doubling to three thousand (1 s to 30 s at the
-// default tick) — so that the leader's retries do not fill the disk again
-// at once.
+// default tick) while tries keep failing; only a whole snapshot received
+// resets it — so that the leader's retries do not fill the disk again at
+// once.
 //
 // Invariant: one storage operation at a time, in the order the core handed
 // the chunks out.

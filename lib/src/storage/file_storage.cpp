@@ -509,10 +509,15 @@ struct file_storage::impl {
       // it, since the running checksum goes on from the record's and the
       // whole is checked against it.
       if (ok) {
-        const auto kept = crc_of(*fs, f, header_bytes, bytes);
-        if (!kept || *kept != crc) {
+        try {
+          const auto kept = crc_of(*fs, f, header_bytes, bytes);
+          if (!kept || *kept != crc) {
+            ok = false;
+            why = "the bytes kept do not match their recorded checksum";
+          }
+        } catch (const std::exception& e) {  // a bad sector: the partial is of no use
           ok = false;
-          why = "the bytes kept do not match their recorded checksum";
+          why = std::string("the bytes kept cannot be read: ") + e.what();
         }
       }
     }
@@ -676,10 +681,11 @@ struct file_storage::impl {
     }
     incoming_file in = *incoming;
     if (opts.sync) fs->sync(in.f);
-    // The checksum above is of the bytes as they came; the snapshot is what
-    // the disk holds. Read it back whole before it is put in place (a
-    // prefix kept from before a restart, a byte gone bad since it was
-    // written): a snapshot that does not verify is never installed.
+    // The checksum above is of the bytes as they came; the snapshot is the
+    // file. Read it back whole before it is put in place: a write that went
+    // wrong, or the file changed while it was received, is never installed.
+    // (The read mostly hits the page cache: decay of the medium itself is
+    // found at the next start, which verifies every snapshot from disk.)
     const auto on_disk = crc_of(*fs, in.f, in.header_bytes, meta.size);
     if (!on_disk || *on_disk != meta.crc) {
       note("the snapshot through index " + std::to_string(meta.last.index) +
