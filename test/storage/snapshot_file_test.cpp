@@ -403,6 +403,18 @@ struct receiving_dir : snap_dir {
     reopen_small_sync();
     return load().snap;
   }
+  // Writes bytes [from, to) of `s` as 500-byte chunks, as a leader's would
+  // arrive, without finishing it.
+  void write_part(const snapshot& s, std::uint64_t from, std::uint64_t to) {
+    const std::string all = read_all(*s.data);
+    for (std::uint64_t at = from; at < to; at += 500)
+      run(st->write_snapshot_chunk(s.meta, at, payload(all.substr(at, std::min<std::uint64_t>(500, to - at)))));
+  }
+  // Where byte `offset` of the snapshot being received is in snap.incoming
+  // (after its header), when `written` bytes of it are there.
+  std::uint64_t incoming_at(std::uint64_t offset, std::uint64_t written) {
+    return fs.contents("/data/snap.incoming").size() - written + offset;
+  }
   // Sends `s` from `from` in chunks of `chunk` bytes; the last one finishes it.
   std::shared_ptr<const snapshot_data> receive(const snapshot& s, std::uint64_t from, std::size_t chunk) {
     // As the node does: every chunk with bytes, and an empty one that
@@ -493,9 +505,7 @@ BOOST_AUTO_TEST_CASE(a_crash_at_every_operation_of_a_receive_leaves_the_old_and_
 BOOST_FIXTURE_TEST_CASE(a_resume_that_gets_another_snapshot_starts_over, receiving_dir) {
   load();
   const snapshot a = make_snapshot(40, 6000), b = make_snapshot(50, 4000);
-  const std::string all = read_all(*a.data);
-  for (std::uint64_t at = 0; at < 3000; at += 500)
-    run(st->write_snapshot_chunk(a.meta, at, payload(all.substr(at, 500))));
+  write_part(a, 0, 3000);
   fs.crash();
   reopen_small_sync();
   const recovered_state rs = load();
@@ -515,9 +525,7 @@ BOOST_FIXTURE_TEST_CASE(a_resume_that_gets_another_snapshot_starts_over, receivi
 BOOST_FIXTURE_TEST_CASE(a_torn_progress_record_starts_the_transfer_over, receiving_dir) {
   load();
   const snapshot a = make_snapshot(40, 6000);
-  const std::string all = read_all(*a.data);
-  for (std::uint64_t at = 0; at < 3000; at += 500)
-    run(st->write_snapshot_chunk(a.meta, at, payload(all.substr(at, 500))));
+  write_part(a, 0, 3000);
   st.reset();
   fs.flip_bit("/data/snap.incoming.progress", 9, 0);
   reopen_small_sync();
@@ -534,12 +542,9 @@ BOOST_FIXTURE_TEST_CASE(a_kept_part_damaged_on_disk_starts_the_transfer_over, re
   // outside: the node installed it, served it, and could not restart.
   load();
   const snapshot a = make_snapshot(40, 6000);
-  const std::string all = read_all(*a.data);
-  for (std::uint64_t at = 0; at < 3000; at += 500)
-    run(st->write_snapshot_chunk(a.meta, at, payload(all.substr(at, 500))));
+  write_part(a, 0, 3000);
   st.reset();
-  const std::uint64_t header = fs.contents("/data/snap.incoming").size() - 3000;
-  fs.flip_bit("/data/snap.incoming", header + 1500, 3);
+  fs.flip_bit("/data/snap.incoming", incoming_at(1500, 3000), 3);
   reopen_small_sync();
   const recovered_state rs = load();
   BOOST_TEST(!rs.incoming.has_value());
@@ -553,13 +558,9 @@ BOOST_FIXTURE_TEST_CASE(a_received_file_that_does_not_read_back_as_written_is_no
   // came): the whole is checked as it is on disk, before it is put in place.
   load();
   const snapshot a = make_snapshot(40, 6000);
-  const std::string all = read_all(*a.data);
-  for (std::uint64_t at = 0; at < 4000; at += 500)
-    run(st->write_snapshot_chunk(a.meta, at, payload(all.substr(at, 500))));
-  const std::uint64_t header = fs.contents("/data/snap.incoming").size() - 4000;
-  fs.flip_bit("/data/snap.incoming", header + 100, 5);
-  for (std::uint64_t at = 4000; at < all.size(); at += 500)
-    run(st->write_snapshot_chunk(a.meta, at, payload(all.substr(at, 500))));
+  write_part(a, 0, 4000);
+  fs.flip_bit("/data/snap.incoming", incoming_at(100, 4000), 5);
+  write_part(a, 4000, a.meta.size);
   BOOST_TEST(run(st->finish_snapshot(a.meta)) == nullptr);
   BOOST_TEST(snap_names().empty(), "nothing put in place, the partial file removed");
   reopen_small_sync();
