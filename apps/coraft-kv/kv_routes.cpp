@@ -119,7 +119,7 @@ asio::awaitable<node_result<found>> find(const kv_env& env, const std::string& k
 asio::awaitable<http_response> get_key(kv_env env, const http_request& req) {
   std::string key;
   if (auto bad = parse_key(env, req, key)) co_return *bad;
-  if (req.has_param("stale")) {
+  if (req.has_param("stale") || env.limits.planted_stale_reads) {
     const node_result<found> f = co_await find(env, key);
     if (!f) co_return net::node_error_response(*env.ctx, f.error(), req);
     if (!f->value) co_return http_response::error(404, "not_found", "no such key (stale read)");

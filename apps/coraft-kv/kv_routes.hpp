@@ -17,6 +17,10 @@ namespace coraft::kv {
 struct kv_limits {
   std::size_t max_key_bytes = 1024;
   std::size_t max_value_bytes = 1u << 20;
+  // A planted bug, for coraft-chaos's own test (test/chaos): every GET reads
+  // this node's map with no read barrier, as ?stale does. Only
+  // coraft-kv-faults sets it (CORAFT_KV_PLANTED_BUG=stale-reads).
+  bool planted_stale_reads = false;
 };
 
 void add_kv_routes(net::http_router& router, net::admin_context& ctx, kv_state_machine& sm, kv_limits limits);

@@ -31,9 +31,11 @@
 #include <boost/json.hpp>
 #include <boost/program_options.hpp>
 
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <string_view>
 
 #ifdef CORAFT_KV_FAULTS
 // The test build coraft-kv-faults only (apps/CMakeLists.txt): failpoints
@@ -192,6 +194,7 @@ struct app {
   std::string warned_address_;  // this node's configured address, once warned about
 #ifdef CORAFT_KV_FAULTS
   std::vector<faults::failpoint> failpoints;
+  bool planted_stale_reads = false;  // CORAFT_KV_PLANTED_BUG=stale-reads (coraft-chaos's test)
 #endif
 
   asio::awaitable<void> run() {
@@ -209,6 +212,9 @@ struct app {
     log_line(log_level::warn, cfg.id, "faults",
              "coraft-kv-faults: a test build with failpoints (" + std::to_string(failpoints.size()) + " from " +
                  faults::failpoints_variable + "); never use it for data you want to keep");
+    if (planted_stale_reads)
+      log_line(log_level::warn, cfg.id, "faults",
+               "CORAFT_KV_PLANTED_BUG=stale-reads: every GET skips its read barrier (a bug planted on purpose)");
     store = std::make_unique<file_storage>(
         fo, faults::make_fault_file_system(make_posix_file_system(), failpoints, [id = cfg.id](const std::string& l) {
           log_line(log_level::warn, id, "faults", l);
@@ -279,7 +285,11 @@ struct app {
     };
     net::http_router router;
     net::add_admin_routes(router, *admin);
-    kv::add_kv_routes(router, *admin, sm, kv::kv_limits{1024, cfg.max_value_bytes});
+    kv::kv_limits limits{1024, cfg.max_value_bytes};
+#ifdef CORAFT_KV_FAULTS
+    limits.planted_stale_reads = planted_stale_reads;
+#endif
+    kv::add_kv_routes(router, *admin, sm, limits);
     net::http_options ho;
     const net::host_port http_at = net::parse_host_port(self->http);
     ho.host = http_at.host;
@@ -382,7 +392,7 @@ struct app {
   }
 
   // Stop taking requests; give in-flight ones a moment to commit; then stop
-  // the node (what is still pending answers 503 stopped) and the rest.
+  // the node (what is still pending answers 503 interrupted) and the rest.
   asio::awaitable<void> shutdown() {
     settle_peers_.cancel();
     signals_.cancel();
@@ -440,6 +450,11 @@ int main(int argc, char** argv) {
       a.failpoints = faults::failpoints_from_environment();
     } catch (const std::invalid_argument& e) {
       throw bad_flag(e.what());
+    }
+    if (const char* bug = std::getenv("CORAFT_KV_PLANTED_BUG")) {
+      if (std::string_view(bug) != "stale-reads")
+        throw bad_flag("CORAFT_KV_PLANTED_BUG: the only planted bug is 'stale-reads', not '" + std::string(bug) + "'");
+      a.planted_stale_reads = true;
     }
 #endif
   } catch (const bad_flag& e) {

@@ -82,7 +82,9 @@ struct http_error {
 };
 constexpr http_error http_errors[] = {
     {errc::timeout, 504, "timeout", false, "not committed in time: the outcome is unknown"},
-    {errc::stopped, 503, "stopped", true, "this node is stopping: the outcome is unknown"},
+    {errc::stopped, 503, "stopped", true, "this node is stopping: the command was not accepted; retry on another node"},
+    {errc::interrupted, 503, "interrupted", true,
+     "this node stopped after accepting the command: the outcome is unknown"},
     {errc::too_large, 413, "too_large", false, nullptr},
     {errc::dropped, 503, "dropped", true, "leadership changed before the write committed; retry"},
     {errc::overloaded, 503, "overloaded", true, nullptr},

@@ -2,6 +2,8 @@
 // See e2e_harness.hpp.
 #include "e2e_harness.hpp"
 
+#include "process.hpp"
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/test/results_collector.hpp>
@@ -303,65 +305,20 @@ std::string kv_faults_binary() {
 
 namespace {
 
-// fork + execve of coraft-kv with stdout and stderr appended to `log`. The
-// child dies with the test process (PR_SET_PDEATHSIG) so that a crashed
-// test run leaves no node behind. Everything the child needs is built
-// before the fork: other threads of the test (writers) may hold the
-// allocator's lock at that moment.
+using coraft::chaos::decode_status;
+using coraft::chaos::reap_within;
+
+// coraft-kv (or how.binary) with `args`, output appended to `log`, dying
+// with the test (process.hpp).
 pid_t spawn(const std::vector<std::string>& args, const std::filesystem::path& log, const launch& how = {}) {
-  std::vector<std::string> argv_s{how.binary.empty() ? kv_binary() : how.binary};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_s;
-  for (char** e = environ; *e != nullptr; ++e) {
-    const std::string v = *e;
-    const std::string name = v.substr(0, v.find('=') + 1);
-    bool replaced = false;
-    for (const auto& x : how.env) replaced = replaced || x.rfind(name, 0) == 0;
-    if (!replaced) env_s.push_back(v);
-  }
-  env_s.insert(env_s.end(), how.env.begin(), how.env.end());
-  std::vector<char*> envp;
-  for (auto& v : env_s) envp.push_back(v.data());
-  envp.push_back(nullptr);
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
+  std::vector<std::string> argv{how.binary.empty() ? kv_binary() : how.binary};
+  argv.insert(argv.end(), args.begin(), args.end());
+  coraft::chaos::spawn_options so;
+  so.env = how.env;
+  so.log = log;
+  const pid_t pid = coraft::chaos::spawn(argv, so);
   if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
-  if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(126);
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-      ::close(fd);
-    }
-    ::execve(argv[0], argv.data(), envp.data());
-    std::fprintf(stderr, "e2e: execve %s: %s\n", argv[0], std::strerror(errno));
-    ::_exit(127);
-  }
   return pid;
-}
-
-int decode_status(int st) {
-  if (WIFEXITED(st)) return WEXITSTATUS(st);
-  if (WIFSIGNALED(st)) return -WTERMSIG(st);
-  return -999;
-}
-
-// Waits for `pid` to exit (at most `bound`); nullopt when it is still running.
-std::optional<int> reap_within(pid_t pid, std::chrono::milliseconds bound) {
-  const auto deadline = clock_type::now() + bound;
-  while (true) {
-    int st = 0;
-    const pid_t r = ::waitpid(pid, &st, WNOHANG);
-    if (r == pid) return decode_status(st);
-    if (r < 0 && errno != EINTR) return -998;
-    if (clock_type::now() >= deadline) return std::nullopt;
-    std::this_thread::sleep_for(5ms);
-  }
 }
 
 std::string read_file(const std::filesystem::path& p) {

@@ -622,7 +622,8 @@ awaitable<void> stop_in_flight_story(cluster& c, load& l, std::vector<proposal>&
   BOOST_REQUIRE_MESSAGE(co_await cluster::wait_until([&l] { return l.done(); }),
                         "a proposal pending at stop() did not complete within 10 s");
   for (const proposal* p : l.all())
-    BOOST_TEST(p->outcome.error().code == make_error_code(errc::stopped), p->command << ": " << describe(p->outcome));
+    BOOST_TEST(p->outcome.error().code == make_error_code(errc::interrupted),
+               p->command << ": " << describe(p->outcome));
   const node_status s = co_await n.status();
   BOOST_TEST(s.stopped);
   BOOST_TEST(s.pending_proposals == 0u);
@@ -632,8 +633,8 @@ awaitable<void> stop_in_flight_story(cluster& c, load& l, std::vector<proposal>&
     BOOST_TEST(p.outcome.error().code == make_error_code(errc::stopped), describe(p.outcome));
 }
 
-BOOST_FIXTURE_TEST_CASE(stop_completes_every_pending_proposal_with_stopped, cluster) {
-  // node.hpp: stop() "completes pending proposals with `stopped`, cancels
+BOOST_FIXTURE_TEST_CASE(stop_completes_every_pending_proposal_as_interrupted, cluster) {
+  // node.hpp: stop() "completes pending proposals with `interrupted`, cancels
   // every task and waits for all of them": nothing hangs, nothing leaks, and
   // run() returns (cluster::run fails if the io_context keeps work).
   node_options o;

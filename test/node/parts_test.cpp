@@ -314,13 +314,13 @@ BOOST_FIXTURE_TEST_CASE(deadlines_restores_and_stop_complete_what_is_left, propo
   ctx.now_tick = 10;
   props.expire();  // only the first one's deadline passed
   props.restored(2);
-  props.fail_all(errc::stopped);
+  props.fail_all(errc::interrupted);
   io.poll();
   BOOST_TEST_REQUIRE(outcomes.size() == 4u);
   BOOST_TEST(outcomes[0].error().code == make_error_code(errc::timeout));
   BOOST_TEST(outcomes[1].error().code == make_error_code(errc::timeout));  // unknown: restored past it
-  BOOST_TEST(outcomes[2].error().code == make_error_code(errc::stopped));
-  BOOST_TEST(outcomes[3].error().code == make_error_code(errc::stopped));
+  BOOST_TEST(outcomes[2].error().code == make_error_code(errc::interrupted));
+  BOOST_TEST(outcomes[3].error().code == make_error_code(errc::interrupted));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

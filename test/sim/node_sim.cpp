@@ -2157,8 +2157,8 @@ namespace {
 // ends the write with an error.
 class sim_sink final : public coraft::snapshot_sink {
  public:
-  sim_sink(node_sim& sim, node_id id, std::unique_ptr<coraft::snapshot_sink> inner)
-      : sim_(sim), id_(id), inner(std::move(inner)) {}
+  sim_sink(node_sim& sim, node_id id, std::unique_ptr<coraft::snapshot_sink> wrapped)
+      : sim_(sim), id_(id), inner(std::move(wrapped)) {}
   void write(std::span<const std::byte> b) override {
     try {
       inner->write(b);

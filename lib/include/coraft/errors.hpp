@@ -11,7 +11,8 @@ namespace coraft {
 enum class errc {
   not_leader = 1,  // this node is not the leader; retry on the leader (hint)
   timeout,         // no answer in time: the outcome is unknown
-  stopped,         // the node is stopping or stopped (or hit a fatal error)
+  stopped,         // the node is stopping or stopped (or hit a fatal error): the
+                   // command was refused before it entered the log (not applied)
   too_large,       // the command exceeds the configured maximum
   dropped,         // the entry was replaced by a newer leader: not committed
   overloaded,      // too many proposals pending: retry later
@@ -22,6 +23,8 @@ enum class errc {
                    // for a snapshot, a joiner does not yet know its configuration)
   bad_member,      // membership change: already a member, not a learner, not a member, or the last voter
   not_caught_up,   // promoting a learner whose log is still far behind the leader's
+  interrupted,     // the node stopped after the command entered its log: it may
+                   // still commit through the next leader, so the outcome is unknown
 };
 
 const boost::system::error_category& error_category() noexcept;

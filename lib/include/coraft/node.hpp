@@ -22,7 +22,9 @@
 // acknowledged before it was called (linearizable reads [thesis §6.4]).
 // Every operation returns a node_result: its value, or a node_error (an
 // error code in the coraft category, coraft/errors.hpp, and a leader hint);
-// `timeout` and `stopped` leave the outcome unknown.
+// `timeout` and `interrupted` leave the outcome unknown; `stopped`,
+// `not_leader`, `dropped`, `overloaded` and `transferring` mean the command
+// will never be applied.
 #pragma once
 
 #include <coraft/core/raft.hpp>
@@ -242,7 +244,9 @@ class node {
   boost::asio::awaitable<node_result<void>> query_state_machine(std::function<void()> fn);
   // Metadata of up to `limit` entries from index `from` (what the log holds).
   boost::asio::awaitable<std::vector<entry_info>> log_info(index_t from, std::size_t limit);
-  // Completes pending proposals with `stopped`, cancels every task and waits
+  // Completes pending proposals with `interrupted` (they are in the log and
+  // may still commit: the outcome is unknown), and what was never accepted
+  // with `stopped`; cancels every task and waits
   // for all of them. Idempotent.
   boost::asio::awaitable<void> stop();
 

@@ -15,7 +15,7 @@ class category final : public boost::system::error_category {
     switch (static_cast<errc>(ev)) {
       case errc::not_leader: return "not the leader";
       case errc::timeout: return "timed out: the outcome is unknown";
-      case errc::stopped: return "node stopped";
+      case errc::stopped: return "node stopped: the command was not accepted";
       case errc::too_large: return "command too large";
       case errc::dropped: return "entry replaced by a newer leader: not committed";
       case errc::overloaded: return "too many pending proposals";
@@ -24,6 +24,7 @@ class category final : public boost::system::error_category {
       case errc::busy: return "another operation of this kind is running";
       case errc::bad_member: return "not a valid membership change for the current configuration";
       case errc::not_caught_up: return "the learner's log is still far behind the leader's";
+      case errc::interrupted: return "node stopped after accepting the command: the outcome is unknown";
     }
     return "unknown coraft error";
   }

@@ -246,7 +246,9 @@ struct node::impl {
     if (ctx.stopping()) return;
     ctx.life = lifecycle::stopping;
     ctx.sm_stop = true;
-    props.fail_all(errc::stopped);
+    // Proposals in the log may still commit under the next leader: their
+    // callers learn the outcome is unknown, not that they failed.
+    props.fail_all(errc::interrupted);
     reads.fail_all(errc::stopped);
     snaps.fail_all(errc::stopped);
     transfers.fail_all(errc::stopped);
