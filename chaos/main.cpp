@@ -131,6 +131,11 @@ struct run_flags {
   int max_active = 2;
 };
 
+void write_file(const std::filesystem::path& p, const std::string& text) {
+  std::ofstream out(p);
+  out << text;
+}
+
 // Availability: for each fault, the time from its start to the next
 // acknowledged write (or cas).
 double max_unavailability(const std::vector<fault_record>& faults, const std::vector<std::int64_t>& ok_writes,
@@ -144,6 +149,58 @@ double max_unavailability(const std::vector<fault_record>& faults, const std::ve
     dat << f.start_s << ' ' << (until - f.start_s) << ' ' << to_string(f.kind) << '\n';
   }
   return worst;
+}
+
+// The pictures of a run: acknowledged writes per second over time, the
+// time from each fault to the next acknowledged write, and when each fault
+// was in force, one row per kind (out/availability.svg, drawn by gnuplot
+// when it is installed; the .dat files and availability.gp stay for
+// redrawing).
+void plot_availability(const std::filesystem::path& out, const std::vector<fault_record>& faults,
+                       const std::vector<std::int64_t>& ok_writes, double end_s) {
+  {
+    std::ofstream w(out / "writes.dat");
+    w << "# second, acknowledged writes and cas in it\n";
+    std::vector<int> per_second(static_cast<std::size_t>(end_s) + 1, 0);
+    for (std::int64_t t : ok_writes) {
+      const auto sec = static_cast<std::size_t>(t / 1'000'000'000);
+      if (sec < per_second.size()) ++per_second[sec];
+    }
+    for (std::size_t i = 0; i < per_second.size(); ++i) w << i << ' ' << per_second[i] << '\n';
+  }
+  {
+    std::ofstream f(out / "faults.dat");
+    f << "# row, start (s), length (s), kind\n";
+    for (const auto& r : faults) {
+      const auto row = std::find(all_faults().begin(), all_faults().end(), r.kind) - all_faults().begin();
+      const double end = r.end_s > 0 ? r.end_s : end_s;
+      f << row << ' ' << r.start_s << ' ' << std::max(end - r.start_s, 0.05) << ' ' << to_string(r.kind) << '\n';
+    }
+  }
+  std::string ytics;
+  for (std::size_t i = 0; i < all_faults().size(); ++i)
+    ytics += (i ? ", \"" : "\"") + std::string(to_string(all_faults()[i])) + "\" " + std::to_string(i);
+  write_file(out / "availability.gp",
+             "set terminal svg size 1200,700 dynamic background '#ffffff'\n"
+             "set output 'availability.svg'\n"
+             "set multiplot layout 2,1\n"
+             "set title 'acknowledged writes per second, and time from each fault to the next acknowledged write'\n"
+             "set xlabel 'run time (s)'\nset ylabel 'writes/s'\nset y2label 'unavailability (s)'\n"
+             "set y2tics\nset ytics nomirror\nset grid\nset key top left\n"
+             "plot 'writes.dat' using 1:2 with lines lw 1.5 title 'acknowledged writes/s', "
+             "'unavailability.dat' using 1:2 axes x1y2 with impulses lw 2 title 'fault start to next write (s)'\n"
+             "set title 'faults in force'\nunset y2tics\nunset y2label\nset ylabel ''\n"
+             "set ytics (" +
+                 ytics + ")\nset yrange [-1:" + std::to_string(all_faults().size()) +
+                 "]\n"
+                 "plot 'faults.dat' using 2:1:3:(0) with vectors nohead lw 6 notitle\n"
+                 "unset multiplot\n");
+  if (std::filesystem::exists("/usr/bin/gnuplot")) {
+    const auto here = std::filesystem::current_path();
+    std::filesystem::current_path(out);
+    coraft::chaos::run_command({"/usr/bin/gnuplot", "availability.gp"}, "gnuplot.log");
+    std::filesystem::current_path(here);
+  }
 }
 
 // A write through any node, then every node applied through it: the
@@ -182,11 +239,6 @@ bool recovered(cluster& c, std::chrono::seconds within, std::string& why) {
     }
   }
   return true;
-}
-
-void write_file(const std::filesystem::path& p, const std::string& text) {
-  std::ofstream out(p);
-  out << text;
 }
 
 int run_chaos(const run_flags& f) {
@@ -326,8 +378,7 @@ int run_chaos(const run_flags& f) {
     // node and removes the namespaces and rules.
     nem.note("interrupted");
     c.reset();
-    say("interrupted: nodes killed, namespaces removed; the history so far is in " +
-        (out / "history.jsonl").string());
+    say("interrupted: nodes killed, namespaces removed; the history so far is in " + (out / "history.jsonl").string());
     return 130;
   }
   nem.note("load ended; healing");
@@ -376,9 +427,13 @@ int run_chaos(const run_flags& f) {
     std::ofstream h(out / (base + ".jsonl"));
     write_history(h, all);
   }
-  std::ofstream dat(out / "unavailability.dat");
-  dat << "# fault start (s), time to the next acknowledged write (s), kind\n";
-  const double worst = max_unavailability(nem.records(), load.ok_write_times(), load_end_s, dat);
+  double worst = 0;
+  {
+    std::ofstream dat(out / "unavailability.dat");
+    dat << "# fault start (s), time to the next acknowledged write (s), kind\n";
+    worst = max_unavailability(nem.records(), load.ok_write_times(), load_end_s, dat);
+  }
+  plot_availability(out, nem.records(), load.ok_write_times(), load_end_s);
 
   const workload_counts& n = load.counts();
   std::printf("\n%llu operations: %llu ok, %llu fail, %llu info; %zu keys\n", static_cast<unsigned long long>(n.ops),

@@ -179,9 +179,17 @@ bool nemesis::change(const std::string& method, const std::string& target, std::
     if (last != nullptr) *last = a.status != 0 ? std::to_string(a.status) + " " + a.error : a.failure;
     if (a.status == 200 || (a.status == 409 && a.error == "bad_member")) return true;
     if (a.status != 0 && a.status < 500 && a.status != 409) return false;
-    std::this_thread::sleep_for(200ms);
+    wait_a_little();
   }
   return false;
+}
+
+// A pause inside a step that waits for the cluster (a membership change):
+// other faults still heal on time meanwhile, or a partition could outlast
+// its length by as long as the wait, and keep the wait from ending.
+void nemesis::wait_a_little() {
+  std::this_thread::sleep_for(200ms);
+  heal_due();
 }
 
 void nemesis::watch_exits() {
@@ -292,7 +300,7 @@ bool nemesis::start_one() {
       const bool removed = change("DELETE", "/v1/members/" + std::to_string(t), 5s, &last);
       membership_of m = removed ? membership_of::none : member(t);
       for (int i = 0; i < 25 && m == membership_of::unknown; ++i) {
-        std::this_thread::sleep_for(200ms);
+        wait_a_little();
         m = member(t);
       }
       if (m == membership_of::voter || m == membership_of::learner) {
@@ -402,7 +410,7 @@ void nemesis::heal(active_fault& a) {
           done = change("POST", "/v1/members/" + std::to_string(t) + "/promote", 3s, &last) &&
                  member(t) == membership_of::voter;
         }
-        if (!done) std::this_thread::sleep_for(200ms);
+        if (!done) wait_a_little();
       }
       how = "n" + std::to_string(t) + (done ? " a voter again" : " not a voter after 20 s (" + last + ")");
       break;
@@ -420,19 +428,27 @@ void nemesis::heal(active_fault& a) {
   note("#" + std::to_string(a.no) + " healed: " + how);
 }
 
+void nemesis::heal_due() {
+  watch_exits();
+  // Out of active_ first: heal() may wait, and heals what falls due
+  // meanwhile through this same function.
+  std::vector<active_fault> due;
+  for (auto it = active_.begin(); it != active_.end();) {
+    if (it->heal_at_s <= clock_.now_s()) {
+      due.push_back(std::move(*it));
+      it = active_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& a : due) heal(a);
+}
+
 void nemesis::run(double until_s, const std::atomic<bool>& stop) {
   std::uniform_real_distribution<double> gap(cfg_.gap_min_s, cfg_.gap_max_s);
   double next_start = clock_.now_s() + gap(rng_);
   while (!stop && clock_.now_s() < until_s) {
-    watch_exits();
-    for (std::size_t i = 0; i < active_.size();) {
-      if (active_[i].heal_at_s <= clock_.now_s()) {
-        heal(active_[i]);
-        active_.erase(active_.begin() + static_cast<std::ptrdiff_t>(i));
-      } else {
-        ++i;
-      }
-    }
+    heal_due();
     if (clock_.now_s() >= next_start && static_cast<int>(active_.size()) < cfg_.max_active) {
       start_one();
       next_start = clock_.now_s() + gap(rng_);
@@ -443,9 +459,8 @@ void nemesis::run(double until_s, const std::atomic<bool>& stop) {
 
 bool nemesis::heal_all(std::chrono::seconds bound) {
   const auto deadline = clock_type::now() + bound;
-  watch_exits();
-  for (auto& a : active_) heal(a);
-  active_.clear();
+  for (auto& a : active_) a.heal_at_s = 0;  // all due now
+  heal_due();
   cluster_.heal();
   for (int id : cluster_.ids()) {
     cluster_.resume(id);

@@ -115,6 +115,8 @@ class nemesis {
 
  private:
   bool start_one();
+  void heal_due();
+  void wait_a_little();
   void heal(active_fault& a);
   int pick_node(const std::vector<int>& candidates, bool prefer_leader);
   std::vector<int> free_nodes() const;

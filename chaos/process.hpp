@@ -21,10 +21,10 @@
 namespace coraft::chaos {
 
 struct spawn_options {
-  std::vector<std::string> env;  // NAME=VALUE, replacing same-named variables of ours
-  std::string netns;             // a namespace under /var/run/netns to enter ("": ours)
-  std::string hostname;          // with netns: the host name in a UTS namespace of its own
-  std::filesystem::path log;     // stdout and stderr appended here (empty: /dev/null)
+  std::vector<std::string> env;    // NAME=VALUE, replacing same-named variables of ours
+  std::string netns;               // a namespace under /var/run/netns to enter ("": ours)
+  std::string hostname;            // with netns: the host name in a UTS namespace of its own
+  std::filesystem::path log;       // stdout and stderr appended here (empty: /dev/null)
   bool own_process_group = false;  // a terminal's Ctrl-C does not reach it
 };
 

@@ -224,8 +224,7 @@ void workload::final_reads(int attempts, std::function<void(std::size_t)> done) 
   m.unread = 0;
   constexpr std::size_t readers = 4;
   m.readers_left = static_cast<int>(readers);
-  for (std::size_t r = 0; r < readers; ++r)
-    asio::co_spawn(m.io, m.final_reader(r, readers, attempts), rethrow);
+  for (std::size_t r = 0; r < readers; ++r) asio::co_spawn(m.io, m.final_reader(r, readers, attempts), rethrow);
 }
 
 }  // namespace coraft::chaos
