@@ -293,15 +293,54 @@ BOOST_FIXTURE_TEST_CASE(an_applied_entry_of_ours_succeeds_and_one_replaced_is_dr
   BOOST_TEST(ctx.metrics.proposals_failed == 1u);
 }
 
-BOOST_FIXTURE_TEST_CASE(a_new_proposal_at_a_lower_index_drops_those_above, proposals_fixture) {
+BOOST_FIXTURE_TEST_CASE(a_proposal_whose_entry_was_truncated_here_waits_for_its_index_to_apply, proposals_fixture) {
+  // This node's log was truncated from 5 and it leads again: its old
+  // entries at 5 and 6 are gone here, but another server may hold them and,
+  // elected, commit them (the Raft paper's Figure 8). Nothing is answered
+  // until the index is applied: the old 5 lost to the new 5, the old 6 did
+  // commit.
   props.track({1, 5}, waiter());
   props.track({1, 6}, waiter());
-  props.track({2, 5}, waiter());  // the log was truncated from 5
+  props.track({2, 5}, waiter());
+  io.poll();
+  BOOST_TEST(outcomes.empty());
+  BOOST_TEST(props.size() == 3u);
+  props.applied(entry{2, 5, entry_type::normal, payload("new")}, "r5");
+  io.restart();  // poll() stopped the context when it ran out of work
   io.poll();
   BOOST_TEST_REQUIRE(outcomes.size() == 2u);
-  BOOST_TEST(outcomes[0].error().code == make_error_code(errc::dropped));
-  BOOST_TEST(outcomes[1].error().code == make_error_code(errc::dropped));
-  BOOST_TEST(props.size() == 1u);
+  BOOST_TEST(outcomes[0].error().code == make_error_code(errc::dropped));  // the old 5
+  BOOST_TEST(static_cast<bool>(outcomes[1]));                              // the new 5
+  props.applied(entry{1, 6, entry_type::normal, payload("old")}, "r6");
+  io.restart();  // poll() stopped the context when it ran out of work
+  io.poll();
+  BOOST_TEST_REQUIRE(outcomes.size() == 3u);
+  BOOST_TEST_REQUIRE(static_cast<bool>(outcomes[2]));
+  BOOST_TEST(outcomes[2]->index == 6u);
+  BOOST_TEST(outcomes[2]->result == "r6");
+  BOOST_TEST(props.size() == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(superseded_proposals_time_out_and_stop_like_the_others, proposals_fixture) {
+  ctx.opts.propose_timeout_ticks = 10;
+  props.track({1, 5}, waiter());
+  props.track({1, 6}, waiter());
+  props.track({2, 5}, waiter());
+  ctx.now_tick = 10;
+  props.expire();  // all three were due
+  io.restart();    // poll() stopped the context when it ran out of work
+  io.poll();
+  BOOST_TEST_REQUIRE(outcomes.size() == 3u);
+  for (const auto& o : outcomes) BOOST_TEST(o.error().code == make_error_code(errc::timeout));
+  props.track({3, 7}, waiter());
+  props.track({4, 7}, waiter());
+  props.fail_all(errc::interrupted);
+  io.restart();  // poll() stopped the context when it ran out of work
+  io.poll();
+  BOOST_TEST_REQUIRE(outcomes.size() == 5u);
+  BOOST_TEST(outcomes[3].error().code == make_error_code(errc::interrupted));
+  BOOST_TEST(outcomes[4].error().code == make_error_code(errc::interrupted));
+  BOOST_TEST(props.size() == 0u);
 }
 
 BOOST_FIXTURE_TEST_CASE(deadlines_restores_and_stop_complete_what_is_left, proposals_fixture) {

@@ -9,7 +9,7 @@ void proposals::reject(waiter&& w, errc e, node_id hint) { complete(w, node_erro
 
 void proposals::track(log_id id, waiter&& w) {
   while (!pending_.empty() && pending_.back().index >= id.index) {
-    complete(pending_.back().w, errc::dropped);
+    superseded_.push_back(std::move(pending_.back()));
     pending_.pop_back();
   }
   const auto timeout = static_cast<std::uint64_t>(ctx_.opts.propose_timeout_ticks);
@@ -17,6 +17,20 @@ void proposals::track(log_id id, waiter&& w) {
 }
 
 void proposals::applied(const entry& e, std::string result) {
+  if (!superseded_.empty()) {
+    // Decided now: ours committed after all, or another term's entry did.
+    for (auto it = superseded_.begin(); it != superseded_.end();) {
+      if (it->index > e.index) {
+        ++it;
+        continue;
+      }
+      if (it->index == e.index && it->term == e.term)
+        complete(it->w, applied_command{e.index, result}, it->accepted);
+      else
+        complete(it->w, errc::dropped);
+      it = superseded_.erase(it);
+    }
+  }
   // Proposals below this index missed their entry (cannot happen while
   // indexes are applied one by one; kept as a guard against hangs).
   while (!pending_.empty() && pending_.front().index <= e.index) {
@@ -37,6 +51,7 @@ void proposals::restored(index_t last) {
     complete(pending_.front().w, errc::timeout);
     pending_.pop_front();
   }
+  settle_superseded([last](const pending& p) { return p.index <= last; }, errc::timeout);
 }
 
 void proposals::expire() {
@@ -44,11 +59,25 @@ void proposals::expire() {
     complete(pending_.front().w, errc::timeout);
     pending_.pop_front();
   }
+  settle_superseded([this](const pending& p) { return p.deadline_tick <= ctx_.now_tick; }, errc::timeout);
 }
 
 void proposals::fail_all(errc e) {
   for (auto& p : pending_) complete(p.w, e);
   pending_.clear();
+  settle_superseded([](const pending&) { return true; }, e);
+}
+
+template <class Pred>
+void proposals::settle_superseded(Pred pred, errc e) {
+  for (auto it = superseded_.begin(); it != superseded_.end();) {
+    if (pred(*it)) {
+      complete(it->w, e);
+      it = superseded_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 void proposals::complete(waiter& w, node_result<applied_command> out, std::chrono::steady_clock::time_point accepted) {

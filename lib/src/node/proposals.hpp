@@ -2,13 +2,20 @@
 //
 // A proposal is tracked from the moment the core appends its entry until
 // that index is applied here (success when the entry there is still ours,
-// by term), its deadline passes (timeout), a newer leader overwrites it
-// (dropped [§5.3]) or the node stops.
+// by term; dropped [§5.3] when another term's entry committed there), its
+// deadline passes (timeout), a snapshot replaces the state machine past it
+// (timeout: unknown here) or the node stops (interrupted).
 //
-// Invariant: pending proposals are in ascending index order, and so in
-// deadline order too: a new proposal at index i first drops every proposal
-// at i or above — a newer leader replaced those entries in our log — then
-// goes last.
+// A new proposal at index i means this node's log was truncated from i:
+// the proposals at i or above lost their entries here, but not necessarily
+// everywhere — another server may still hold one and, elected, commit it
+// (the Raft paper's Figure 8). They are kept aside, superseded, until their
+// index is applied, and only then answered: success or dropped, never a
+// guess.
+//
+// Invariant: `pending_` is in ascending index order, and so in deadline
+// order too (a new proposal first moves those at its index or above to
+// `superseded_`, then goes last).
 //
 // Completions are batched: one post to the strand collects every proposal
 // completed meanwhile, then one post per run of proposers sharing an
@@ -19,6 +26,7 @@
 
 #include <chrono>
 #include <deque>
+#include <list>
 #include <optional>
 #include <string>
 #include <vector>
@@ -47,7 +55,7 @@ class proposals {
   // Completes with `timeout` every proposal whose deadline passed.
   void expire();
   void fail_all(errc e);
-  std::size_t size() const { return pending_.size(); }
+  std::size_t size() const { return pending_.size() + superseded_.size(); }
   // The next completion takes a fresh clock reading (one per batch of
   // events, not one per proposal).
   void forget_time() { now_cache_.reset(); }
@@ -67,10 +75,17 @@ class proposals {
   };
   void complete(waiter& w, node_result<applied_command> out, std::chrono::steady_clock::time_point accepted = {});
   void send_completions();
+  // Completes (with `e`) and forgets the superseded proposals `pred` picks.
+  template <class Pred>
+  void settle_superseded(Pred pred, errc e);
   std::chrono::steady_clock::time_point now();
 
   node_context& ctx_;
   std::deque<pending> pending_;
+  // Entries truncated here, in any order (rare: a leader's log overwritten).
+  // A list: erasing from a vector would move-assign the handlers, which
+  // Boost 1.81's any_completion_handler gets wrong (it recurses).
+  std::list<pending> superseded_;
   std::vector<completion> completions_;
   std::optional<std::chrono::steady_clock::time_point> now_cache_;
 };
