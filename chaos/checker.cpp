@@ -288,8 +288,9 @@ key_verdict search(std::span<const operation* const> ops, const check_options& o
   std::uint32_t state = 0;
   std::uint32_t at = list.next[0];
   const std::uint32_t tail = list.tail();
+  const std::uint64_t budget = std::max<std::uint64_t>(opts.max_steps_per_key, opts.steps_per_op * n_entries / 2);
   while (at != tail) {
-    if (++verdict.steps > opts.max_steps_per_key || cache.full()) {
+    if (++verdict.steps > budget || cache.full()) {
       verdict.linearizable = false;
       verdict.timed_out = true;
       return verdict;

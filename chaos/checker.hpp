@@ -36,11 +36,13 @@
 namespace coraft::chaos {
 
 struct check_options {
-  // Search steps allowed per key before the key is reported as timed out. A
-  // step tries one entry or undoes one choice: about 25 ns, so the default
-  // is a fraction of a second per key. Each step may cache one
-  // configuration (about 50 bytes), which bounds the memory too.
+  // Search steps allowed per key before the key is reported as timed out:
+  // this, or `steps_per_op` times the key's operations if that is more (a
+  // key of 100,000 operations gets 40 million). A step tries one entry or
+  // undoes one choice, about 25 ns; each may cache one configuration
+  // (about 50 bytes), which bounds the memory too (2 GB at 40 million).
   std::uint64_t max_steps_per_key = 10'000'000;
+  std::uint64_t steps_per_op = 400;
 };
 
 // The verdict on one key's sub-history.

@@ -160,4 +160,13 @@ http_answer http_call(const std::string& host_port, const std::string& method, c
   return f.get();
 }
 
+std::optional<json::object> status_of(const std::string& host_port, std::chrono::milliseconds timeout) {
+  const http_answer a = http_call(host_port, "GET", "/v1/status", {}, timeout);
+  if (a.status != 200) return std::nullopt;
+  boost::system::error_code ec;
+  json::value v = json::parse(a.body, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  return std::move(v.as_object());
+}
+
 }  // namespace coraft::chaos

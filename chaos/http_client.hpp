@@ -5,16 +5,18 @@
 // have taken effect) and one whose outcome is unknown (`info`).
 //
 // Invariant: `sent` is false only when no byte of the request can have
-// reached a node that would act on it (the connect failed, or every node
-// asked answered with a redirect). Everything else that goes wrong after a
-// write began is reported with sent = true.
+// reached a node that would act on it (the address did not parse, the
+// connect failed, or every node asked answered with a redirect). Everything
+// else that goes wrong after a write began is reported with sent = true.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace coraft::chaos {
@@ -46,6 +48,11 @@ class http_client {
   struct impl;
   std::unique_ptr<impl> impl_;
 };
+
+// GET /v1/status of a node as a JSON object; nullopt when it does not
+// answer 200 with one (blocking, like http_call).
+std::optional<boost::json::object> status_of(const std::string& host_port,
+                                             std::chrono::milliseconds timeout = std::chrono::seconds(2));
 
 // One call on an io_context of its own, for code that is not a coroutine
 // (the nemesis and the set-up): blocks for at most about `timeout` per hop.

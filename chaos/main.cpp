@@ -25,6 +25,8 @@
 #include <boost/json.hpp>
 #include <boost/program_options.hpp>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -59,7 +61,13 @@ using namespace std::chrono_literals;
 constexpr int exit_ok = 0, exit_violation = 1, exit_setup = 2, exit_no_recovery = 3;
 
 std::atomic<bool> interrupted{false};
-extern "C" void on_signal(int) { interrupted = true; }
+// The first Ctrl-C (or SIGTERM) asks for a clean end: nodes killed,
+// namespaces removed, exit 130. A second one ends the program at once
+// (its nodes die with it; the next run removes its namespaces).
+extern "C" void on_signal(int sig) {
+  interrupted = true;
+  std::signal(sig, SIG_DFL);
+}
 
 bool executable(const std::string& p) { return !p.empty() && ::access(p.c_str(), X_OK) == 0; }
 
@@ -226,11 +234,9 @@ bool recovered(cluster& c, std::chrono::seconds within, std::string& why) {
   for (int id : c.ids()) {
     bool caught_up = false;
     while (!caught_up && clock_type::now() < deadline) {
-      const http_answer a = http_call(c.node(id).http, "GET", "/v1/status", {}, 2s);
-      boost::system::error_code ec;
-      const json::value v = json::parse(a.body, ec);
-      caught_up = a.status == 200 && !ec && v.is_object() && v.as_object().contains("applied_index") &&
-                  json::value_to<std::uint64_t>(v.at("applied_index")) >= index;
+      const auto st = status_of(c.node(id).http);
+      caught_up =
+          st && st->contains("applied_index") && json::value_to<std::uint64_t>(st->at("applied_index")) >= index;
       if (!caught_up) std::this_thread::sleep_for(100ms);
     }
     if (!caught_up) {
@@ -301,6 +307,15 @@ int run_chaos(const run_flags& f) {
     }
   }
 
+  // One run at a time on this machine: runs share the namespaces' names and
+  // the nodes' addresses, and a run's start removes what an earlier one
+  // left (the lock dies with its holder, even by SIGKILL).
+  const int lock_fd = ::open("/tmp/coraft-chaos.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    std::cerr << "coraft-chaos: another coraft-chaos run holds /tmp/coraft-chaos.lock; wait for it to end\n";
+    return exit_setup;
+  }
+
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
 
@@ -317,14 +332,31 @@ int run_chaos(const run_flags& f) {
   try {
     c = std::make_unique<cluster>(cc);
   } catch (const std::exception& e) {
-    std::cerr << "coraft-chaos: " << e.what() << "\n";
-    return exit_setup;
+    const bool asked = std::any_of(usable.begin(), usable.end(), needs_namespaces) && explicit_list;
+    if (cc.netns_script.empty() || asked) {
+      std::cerr << "coraft-chaos: " << e.what() << "\n";
+      return exit_setup;
+    }
+    // Root without the right to make namespaces (a container, say): run on
+    // loopback without the partitions rather than not at all.
+    say(std::string(e.what()) + ": running on loopback; the partition faults are skipped");
+    usable.erase(std::remove_if(usable.begin(), usable.end(), needs_namespaces), usable.end());
+    cc.netns_script.clear();
+    std::filesystem::remove_all(cc.dir);
+    c = std::make_unique<cluster>(cc);
   }
   say("seed " + std::to_string(seed) + ", " + std::to_string(f.nodes) + " nodes " +
       (c->namespaces() ? "in network namespaces" : "on loopback") + ", output in " + out.string());
+  auto stop_now = [&] {
+    c.reset();
+    say("interrupted: nodes killed, namespaces removed");
+    return 130;
+  };
   for (int id : c->ids()) c->start(id);
   for (int id : c->ids())
-    if (!c->wait_serving(id, 20s)) {
+    if (interrupted) {
+      return stop_now();
+    } else if (!c->wait_serving(id, 20s)) {
       std::cerr << "coraft-chaos: node " << id << " never started (see " << c->log_path(id) << ")\n";
       return exit_setup;
     }
@@ -339,7 +371,8 @@ int run_chaos(const run_flags& f) {
   nemesis nem(*c, nc, clock, out / "faults.log");
   {
     const auto until = clock_type::now() + 20s;
-    while (nem.find_leader() == 0 && clock_type::now() < until) std::this_thread::sleep_for(100ms);
+    while (nem.find_leader() == 0 && clock_type::now() < until && !interrupted) std::this_thread::sleep_for(100ms);
+    if (interrupted) return stop_now();
     if (nem.find_leader() == 0) {
       std::cerr << "coraft-chaos: no leader within 20 s of start (see " << c->log_path(1) << ")\n";
       return exit_setup;
@@ -376,13 +409,12 @@ int run_chaos(const run_flags& f) {
   if (interrupted) {
     // Ctrl-C: no healing, no check; the cluster's destructor kills every
     // node and removes the namespaces and rules.
-    nem.note("interrupted");
-    c.reset();
-    say("interrupted: nodes killed, namespaces removed; the history so far is in " + (out / "history.jsonl").string());
-    return 130;
+    nem.note("interrupted; the history so far is in history.jsonl");
+    return stop_now();
   }
   nem.note("load ended; healing");
   const bool whole = nem.heal_all(30s);
+  if (interrupted) return stop_now();
   std::string why;
   const bool recovered_ok = whole && recovered(*c, 30s, why);
   if (!whole) why = "the membership is not whole again (see faults.log)";
@@ -391,11 +423,13 @@ int run_chaos(const run_flags& f) {
   // A last linearizable read of every key: lost acknowledged writes show.
   const std::int64_t final_reads_ns = clock.now_ns();
   std::size_t unread = 0;
+  if (interrupted) return stop_now();
   if (recovered_ok) {
     io.restart();
     load.final_reads(20, [&](std::size_t u) { unread = u; });
     io.run();
   }
+  if (interrupted) return stop_now();
   history.flush();
   for (int id : c->ids()) c->terminate(id, 10s);
   c.reset();  // namespaces removed
@@ -450,26 +484,27 @@ int run_chaos(const run_flags& f) {
     std::printf("the smallest failing key, %s:\n%s(timelines of up to 6 keys: %s/violation-*.svg, lost-ack-*.svg)\n",
                 r.smallest_failing_key.c_str(), format_history(r.smallest_failing).c_str(), out.c_str());
   if (!recovered_ok) std::printf("NOT recovered within 30 s after the faults healed: %s\n", why.c_str());
-  if (unread > 0) std::printf("%zu key(s) could not be read at the end\n", unread);
+  if (unread > 0) std::printf("%zu key(s) could not be read at the end: their last writes are unchecked\n", unread);
   std::printf("history: %s, faults: %s\n", (out / "history.jsonl").c_str(), (out / "faults.log").c_str());
 
   int code = exit_ok;
   if (violations > 0 || lost > 0 || r.timed_out)
     code = exit_violation;
-  else if (!recovered_ok)
+  else if (!recovered_ok || unread > 0)
     code = exit_no_recovery;
   if (f.json) {
     json::object o;
     o["ops"] = n.ops;
     o["ok"] = n.ok;
     o["fail"] = n.fail;
-    o["info"] = n.info;
+    o["unknown"] = n.info;  // info: the outcome is unknown
     json::object fo;
     for (const auto& [k, v] : nem.counts()) fo[k] = v;
     o["faults"] = fo;
     o["violations"] = violations;
     o["lost_acks"] = lost;
-    o["unknown_keys"] = r.timed_out_keys.size();
+    o["unchecked_keys"] = r.timed_out_keys.size();  // the search ran out of budget: exit 1
+    o["unread_keys"] = unread;                      // the final read never succeeded: exit 3
     o["max_unavailability_s"] = worst;
     o["recovered"] = recovered_ok;
     o["unexpected_exits"] = nem.unexpected_exits();

@@ -94,14 +94,10 @@ int nemesis::find_leader() {
   for (int id : cluster_.ids()) {
     const node_info& n = cluster_.node(id);
     if (n.pid <= 0 || n.paused) continue;
-    const http_answer a = http_call(n.http, "GET", "/v1/status", {}, 500ms);
-    if (a.status != 200) continue;
-    boost::system::error_code ec;
-    const json::value v = json::parse(a.body, ec);
-    if (ec || !v.is_object()) continue;
-    const json::object& o = v.as_object();
-    const json::value* role = o.if_contains("role");
-    const json::value* term = o.if_contains("term");
+    const auto st = status_of(n.http, 500ms);
+    if (!st) continue;
+    const json::value* role = st->if_contains("role");
+    const json::value* term = st->if_contains("term");
     if (role == nullptr || term == nullptr || !role->is_string() || role->as_string() != "leader") continue;
     const auto t = json::value_to<std::uint64_t>(*term);
     if (t >= best) {
@@ -115,11 +111,12 @@ int nemesis::find_leader() {
 nemesis::membership_of nemesis::member(int id) {
   const int l = find_leader();
   if (l == 0) return membership_of::unknown;
-  const http_answer a = http_call(cluster_.node(l).http, "GET", "/v1/status", {}, 2s);
-  boost::system::error_code ec;
-  const json::value v = json::parse(a.body, ec);
-  if (a.status != 200 || ec || !v.is_object() || !v.as_object().contains("members")) return membership_of::unknown;
-  for (const auto& m : v.at("members").as_array())
+  const auto st = status_of(cluster_.node(l).http);
+  // A configuration not yet committed is no answer: the change in it may
+  // still be undone (thesis §4.1), and wiping a node on its word could
+  // wipe a voter.
+  if (!st || !st->contains("members") || st->contains("config_pending")) return membership_of::unknown;
+  for (const auto& m : st->at("members").as_array())
     if (json::value_to<std::int64_t>(m.at("id")) == id)
       return m.at("voter").as_bool() ? membership_of::voter : membership_of::learner;
   return membership_of::none;
@@ -165,8 +162,9 @@ void nemesis::restart_plain(int id) {
 
 // A membership change through whichever node answers (following redirects
 // to the leader), retried while the cluster is busy, leaderless or slow.
-// `bad_member` ends it too: a retried removal that had committed, or a
-// promotion of a node that is a voter already.
+// `bad_member` ends it too (a retried removal that had committed, or a
+// promotion of a node that is a voter already); callers that act on the
+// outcome ask the committed configuration (member()).
 bool nemesis::change(const std::string& method, const std::string& target, std::chrono::seconds bound,
                      std::string* last) {
   const auto deadline = clock_type::now() + bound;
@@ -293,12 +291,13 @@ bool nemesis::start_one() {
     case fault_kind::membership: {
       const int t = pick_node(free, true);
       std::string last;
-      // A removal whose answer was lost (a timeout, no leader for a while)
-      // may still have committed, so the leader's configuration decides.
-      // The node is wiped only once it is known not to be a member: wiping
-      // a voter would be an operator's error, not a fault of the system.
-      const bool removed = change("DELETE", "/v1/members/" + std::to_string(t), 5s, &last);
-      membership_of m = removed ? membership_of::none : member(t);
+      // Whatever the answer said (a lost answer may hide a removal that
+      // committed; a 409 bad_member from a new leader may name one that
+      // has not), the leader's committed configuration decides. The node is
+      // wiped only once it is known not to be a member: wiping a voter
+      // would be an operator's error, not a fault of the system.
+      (void)change("DELETE", "/v1/members/" + std::to_string(t), 5s, &last);
+      membership_of m = member(t);
       for (int i = 0; i < 25 && m == membership_of::unknown; ++i) {
         wait_a_little();
         m = member(t);
@@ -477,16 +476,14 @@ bool nemesis::heal_all(std::chrono::seconds bound) {
       std::this_thread::sleep_for(200ms);
       continue;
     }
-    const http_answer a = http_call(cluster_.node(l).http, "GET", "/v1/status", {}, 2s);
-    boost::system::error_code ec;
-    const json::value v = json::parse(a.body, ec);
-    if (a.status != 200 || ec || !v.is_object() || !v.as_object().contains("members")) {
+    const auto st = status_of(cluster_.node(l).http);
+    if (!st || !st->contains("members") || st->contains("config_pending")) {
       std::this_thread::sleep_for(200ms);
       continue;
     }
     std::vector<int> voters;
     std::vector<int> learners;
-    for (const auto& m : v.at("members").as_array()) {
+    for (const auto& m : st->at("members").as_array()) {
       const int id = static_cast<int>(json::value_to<std::int64_t>(m.at("id")));
       (m.at("voter").as_bool() ? voters : learners).push_back(id);
     }

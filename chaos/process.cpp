@@ -31,9 +31,10 @@ std::vector<std::string> environment(const std::vector<std::string>& extra) {
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string v = *e;
-    const std::string name = v.substr(0, v.find('=') + 1);
+    const auto eq = v.find('=');
+    const std::string name = eq == std::string::npos ? v : v.substr(0, eq + 1);
     bool replaced = false;
-    for (const auto& x : extra) replaced = replaced || x.rfind(name, 0) == 0;
+    for (const auto& x : extra) replaced = replaced || (eq != std::string::npos && x.rfind(name, 0) == 0);
     if (!replaced) env.push_back(v);
   }
   env.insert(env.end(), extra.begin(), extra.end());

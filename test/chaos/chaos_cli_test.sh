@@ -52,7 +52,12 @@ for _ in $(seq 1 100); do  # until the load started (bounded: 20 s)
   sleep 0.2
 done
 [ -s "$tmp/int/history.jsonl" ] || fail "the run never started: $(cat "$tmp/int.out")"
-sleep 3
+# A second run meanwhile is refused: it would take the first one's
+# namespaces and addresses.
+set +e; "$chaos" run --duration 5 --nemesis none --out "$tmp/second" > /dev/null 2> "$tmp/err"; code=$?; set -e
+[ "$code" = 2 ] || fail "a second run at once: exit $code, want 2"
+grep -q 'another coraft-chaos run' "$tmp/err" || fail "the second run did not say why: $(cat "$tmp/err")"
+sleep 2
 kill -INT "$pid"
 set +e; wait "$pid"; code=$?; set -e
 [ "$code" = 130 ] || fail "run after SIGINT: exit $code, want 130: $(cat "$tmp/int.out")"
@@ -61,4 +66,23 @@ if [ "$(id -u)" = 0 ]; then
   if ip netns list | grep -q '^chaos-n'; then fail "namespaces left behind: $(ip netns list)"; fi
   if ip link show chaos-br > /dev/null 2>&1; then fail "bridge chaos-br left behind"; fi
 fi
+# SIGKILL of coraft-chaos: its nodes die with it (PR_SET_PDEATHSIG); the
+# namespaces it leaves are removed by the next run's start.
+"$chaos" run --duration 60 --nemesis kill --seed 12 --out "$tmp/k" > "$tmp/k.out" 2>&1 &
+pid=$!
+for _ in $(seq 1 100); do
+  [ -s "$tmp/k/history.jsonl" ] && break
+  sleep 0.2
+done
+[ -s "$tmp/k/history.jsonl" ] || fail "the run to be killed never started: $(cat "$tmp/k.out")"
+kill -KILL "$pid"
+wait "$pid" || true
+for _ in $(seq 1 50); do
+  pgrep -f "$tmp/k/nodes" > /dev/null || break
+  sleep 0.1
+done
+if pgrep -f "$tmp/k/nodes" > /dev/null; then fail "nodes outlived their SIGKILLed coraft-chaos"; fi
+"$chaos" run --duration 3 --nemesis none --seed 13 --out "$tmp/k2" > "$tmp/k2.out" 2>&1 ||
+  fail "the run after a killed one: $(cat "$tmp/k2.out")"
+if [ "$(id -u)" = 0 ] && ip netns list | grep -q '^chaos-n'; then fail "namespaces left behind: $(ip netns list)"; fi
 echo "chaos_cli_test: ok"

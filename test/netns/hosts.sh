@@ -53,7 +53,10 @@ case "$cmd" in
     [[ "$count" =~ ^[1-9][0-9]?$ ]] || die "up needs a host count (1 to 99)"
     command -v iptables >/dev/null || die "iptables is missing (apt-get install iptables)"
     down
-    ip link add "$prefix-br" type bridge
+    # nf_call_iptables 0: on a host with br_netfilter loaded and a FORWARD
+    # policy of DROP (any Docker host), frames between the bridge's ports
+    # would meet the host's firewall and the hosts could not reach each other.
+    ip link add "$prefix-br" type bridge nf_call_iptables 0
     ip addr add "$subnet.1/24" dev "$prefix-br"
     ip link set "$prefix-br" up
     for i in $(seq 1 "$count"); do
