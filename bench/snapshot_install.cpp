@@ -16,6 +16,13 @@
 // files, sent and received in chunks), so the difference stays small at any
 // size. The disk's own sequential write speed (1 MiB writes, then one
 // fdatasync) is measured in the same run, for comparison.
+//
+// --observer: node 3, a learner that follows by appends from the start, and
+// a small write every 10 ms while node 2 installs. The stream must starve
+// neither node 3's heartbeats and appends nor node 2's own heartbeats: the
+// --json line has the leader's longest silence towards each (heartbeat_gap
+// per peer, node_metrics::max_heartbeat_gap_s over the term) and the
+// slowest of those writes.
 #include "snapshot_install.hpp"
 
 #include "temp_dir.hpp"
@@ -37,12 +44,14 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <deque>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -176,6 +185,7 @@ int run_snapshot_install_bench(int argc, char** argv) {
   std::size_t chunk_kb = 1024;
   std::size_t window = coraft::core::options{}.max_snapshot_chunks_inflight;
   bool json = false;
+  bool observer = false;
   po::options_description desc(
       "coraft-bench snapshot-install: time for a new learner to receive and install a large snapshot\n\nOptions");
   // clang-format off
@@ -183,6 +193,8 @@ int run_snapshot_install_bench(int argc, char** argv) {
       ("size-mb", po::value(&size_mb)->default_value(1024), "state (and snapshot) size in MiB, 1-8192")
       ("chunk-kb", po::value(&chunk_kb)->default_value(1024), "InstallSnapshot chunk size in KiB, 4-65536")
       ("window", po::value(&window)->default_value(window), "InstallSnapshot chunks in flight, 1-64")
+      ("observer", po::bool_switch(&observer), "a third node (a learner following by appends) and writes during "
+                                                  "the install; report the leader's heartbeat gaps and write latency")
       ("json", po::bool_switch(&json), "print one JSON object");
   // clang-format on
   po::variables_map vm;
@@ -207,6 +219,12 @@ int run_snapshot_install_bench(int argc, char** argv) {
   const std::string a1 = "127.0.0.91:7191", a2 = "127.0.0.92:7192";
   bench_node n1(ctx, 1, a1, true, chunk_kb << 10, window);
   bench_node n2(ctx, 2, a2, false, chunk_kb << 10, window);
+  const std::string a3 = "127.0.0.93:7193";
+  std::unique_ptr<bench_node> n3;
+  if (observer) n3 = std::make_unique<bench_node>(ctx, 3, a3, false, chunk_kb << 10, window);
+  std::map<coraft::node_id, double> heartbeat_gap, heartbeat_gap_before;
+  std::size_t writes_during_install = 0;
+  double slowest_write_s = 0;
   double fill_s = 0, snapshot_s = 0, install_s = 0;
   std::uint64_t state_bytes = 0;
   const double disk_mib_s = disk_write_mib_per_s(n2.dir.path, std::min<std::size_t>(size_mb, 1024));
@@ -223,6 +241,14 @@ int run_snapshot_install_bench(int argc, char** argv) {
       if (s.state == coraft::core::role::leader && s.applied_index >= 1) break;
       t.expires_after(10ms);
       co_await t.async_wait(asio::use_awaitable);
+    }
+    if (n3) {
+      // The observer joins before the fill and follows by appends.
+      co_await n3->start();
+      n3->transport->set_peers({{1, a1}});
+      const coraft::core::config_change add3{coraft::core::config_change::kind::add_learner, 3, a3};
+      const coraft::node_result<coraft::index_t> r = co_await n1.node->change_membership(add3);
+      if (!r) failure = "adding the observer failed: " + r.error().code.message();
     }
     // Fill: size_mb commands of 1 MiB, 8 in flight.
     const auto t_fill = clock_type::now();
@@ -266,12 +292,34 @@ int run_snapshot_install_bench(int argc, char** argv) {
       // the leader's address, as coraft-kv --join does from the leader's
       // status.
       n2.transport->set_peers({{1, a1}});
+      heartbeat_gap_before = (co_await n1.node->status()).metrics.max_heartbeat_gap_s;
       const auto t_install = clock_type::now();
       // A named change, not a braced temporary inside co_await: g++ 12
       // miscopies such a temporary's short string (ASan: bad-free).
       const coraft::core::config_change learner{coraft::core::config_change::kind::add_learner, 2, a2};
       const coraft::node_result<coraft::index_t> add = co_await n1.node->change_membership(learner);
       if (!add) failure = "adding the learner failed: " + add.error().code.message();
+      bool installed = false;
+      if (n3) {
+        // Small writes while the snapshot streams: each must commit (node
+        // 1 alone is the majority, but its appends to node 3 go out with
+        // the chunks to node 2).
+        asio::co_spawn(
+            ctx,
+            [&]() -> asio::awaitable<void> {
+              asio::steady_timer pace(ctx);
+              while (!installed && failure.empty()) {
+                const auto t0 = clock_type::now();
+                const auto r = co_await n1.node->propose(std::string(64, 'w'));
+                if (!r && failure.empty()) failure = "a write during the install failed: " + r.error().code.message();
+                slowest_write_s = std::max(slowest_write_s, since(t0));
+                ++writes_during_install;
+                pace.expires_after(10ms);
+                co_await pace.async_wait(asio::use_awaitable);
+              }
+            },
+            asio::detached);
+      }
       while (failure.empty()) {
         const auto s = co_await n2.node->status();
         if (s.applied_index >= snap_index) break;
@@ -280,13 +328,25 @@ int run_snapshot_install_bench(int argc, char** argv) {
         co_await t.async_wait(asio::use_awaitable);
       }
       install_s = since(t_install);
+      installed = true;
+      // Both copies compared once node 2 applied what node 1 did after the
+      // snapshot (the observer's writes).
+      for (int i = 0; i < 5000 && failure.empty(); ++i) {
+        const auto s1 = co_await n1.node->status();
+        const auto s2 = co_await n2.node->status();
+        heartbeat_gap = s1.metrics.max_heartbeat_gap_s;
+        if (s2.applied_index >= s1.applied_index) break;
+        t.expires_after(2ms);
+        co_await t.async_wait(asio::use_awaitable);
+      }
       crc1 = n1.sm.crc();
       crc2 = n2.sm.crc();
-      state_bytes = n1.sm.bytes() + n2.sm.bytes();
+      state_bytes = n1.sm.bytes() + n2.sm.bytes() + (n3 ? n3->sm.bytes() : 0);
       if (failure.empty() && (n1.sm.bytes() != n2.sm.bytes() || crc1 != crc2))
         failure = "the learner's state differs from the leader's";
       co_await n2.stop();
     }
+    if (n3) co_await n3->stop();
     co_await n1.stop();
   };
   asio::co_spawn(ctx, main_task(), [&](std::exception_ptr e) {
@@ -308,11 +368,28 @@ int run_snapshot_install_bench(int argc, char** argv) {
     std::printf(
         "{\"size_mb\":%zu,\"chunk_kb\":%zu,\"window\":%zu,\"snapshot_index\":%llu,\"fill_s\":%.3f,\"snapshot_s\":%.3f,"
         "\"install_s\":%.3f,\"install_mb_per_s\":%.1f,\"disk_write_mb_per_s\":%.1f,\"peak_rss_bytes\":%llu,"
-        "\"state_bytes\":%llu,\"rss_minus_state_bytes\":%lld}\n",
+        "\"state_bytes\":%llu,\"rss_minus_state_bytes\":%lld",
         size_mb, chunk_kb, window, static_cast<unsigned long long>(snap_index), fill_s, snapshot_s, install_s,
         mib / install_s, disk_mib_s, static_cast<unsigned long long>(peak),
         static_cast<unsigned long long>(state_bytes),
         static_cast<long long>(peak) - static_cast<long long>(state_bytes));
+    if (observer) {
+      std::printf(",\"heartbeat_gap_ms\":{");
+      const char* sep = "";
+      for (const auto& [peer, gap] : heartbeat_gap) {
+        std::printf("%s\"%llu\":%.1f", sep, static_cast<unsigned long long>(peer), gap * 1000);
+        sep = ",";
+      }
+      std::printf("},\"heartbeat_gap_before_install_ms\":{");
+      sep = "";
+      for (const auto& [peer, gap] : heartbeat_gap_before) {
+        std::printf("%s\"%llu\":%.1f", sep, static_cast<unsigned long long>(peer), gap * 1000);
+        sep = ",";
+      }
+      std::printf("},\"writes_during_install\":%zu,\"slowest_write_ms\":%.1f", writes_during_install,
+                  slowest_write_s * 1000);
+    }
+    std::printf("}\n");
   } else {
     std::printf("state %zu MiB built in %.2f s; snapshot taken in %.2f s (index %llu)\n", size_mb, fill_s, snapshot_s,
                 static_cast<unsigned long long>(snap_index));
@@ -320,6 +397,13 @@ int run_snapshot_install_bench(int argc, char** argv) {
         "new learner received and installed it in %.2f s (%.0f MiB/s, %zu KiB chunks over TCP, %zu in flight, "
         "fsync on; the disk writes %.0f MiB/s); states equal (CRC32C %08x)\n",
         install_s, mib / install_s, chunk_kb, window, disk_mib_s, crc2);
+    if (observer) {
+      std::printf("the leader's longest silence towards each follower:");
+      for (const auto& [peer, gap] : heartbeat_gap)
+        std::printf(" node %llu %.1f ms", static_cast<unsigned long long>(peer), gap * 1000);
+      std::printf("; %zu writes during the install, the slowest %.1f ms\n", writes_during_install,
+                  slowest_write_s * 1000);
+    }
     std::printf("peak RSS %.0f MiB for %.0f MiB of state in both nodes (%+.0f MiB)\n",
                 static_cast<double>(peak) / 1048576.0, static_cast<double>(state_bytes) / 1048576.0,
                 (static_cast<double>(peak) - static_cast<double>(state_bytes)) / 1048576.0);
