@@ -71,6 +71,13 @@ extern "C" void on_signal(int sig) {
 
 bool executable(const std::string& p) { return !p.empty() && ::access(p.c_str(), X_OK) == 0; }
 
+// A program in one of the usual places (PATH may lack the sbin folders).
+bool installed(const std::string& name) {
+  for (const char* dir : {"/usr/sbin", "/usr/bin", "/sbin", "/bin"})
+    if (executable(std::string(dir) + "/" + name)) return true;
+  return false;
+}
+
 std::string first_existing(std::initializer_list<const char*> paths) {
   for (const char* p : paths)
     if (std::filesystem::exists(p)) return p;
@@ -203,10 +210,10 @@ void plot_availability(const std::filesystem::path& out, const std::vector<fault
                  "]\n"
                  "plot 'faults.dat' using 2:1:3:(0) with vectors nohead lw 6 notitle\n"
                  "unset multiplot\n");
-  if (std::filesystem::exists("/usr/bin/gnuplot")) {
+  if (installed("gnuplot")) {
     const auto here = std::filesystem::current_path();
     std::filesystem::current_path(out);
-    coraft::chaos::run_command({"/usr/bin/gnuplot", "availability.gp"}, "gnuplot.log");
+    coraft::chaos::run_command({"/usr/bin/env", "gnuplot", "availability.gp"}, "gnuplot.log");
     std::filesystem::current_path(here);
   }
 }
@@ -278,8 +285,8 @@ int run_chaos(const run_flags& f) {
   const bool root = ::geteuid() == 0;
   const std::string script =
       std::getenv("CORAFT_NETNS_SCRIPT") ? std::getenv("CORAFT_NETNS_SCRIPT") : CORAFT_NETNS_SCRIPT;
-  const bool can_netns = root && !f.no_namespaces && std::filesystem::exists(script) &&
-                         std::filesystem::exists("/usr/sbin/iptables") && std::filesystem::exists("/usr/sbin/ip");
+  const bool can_netns =
+      root && !f.no_namespaces && std::filesystem::exists(script) && installed("iptables") && installed("ip");
   const std::string faketime = first_existing({"/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
                                                "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1"});
   std::string binary = f.binary;

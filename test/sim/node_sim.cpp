@@ -69,6 +69,10 @@
 //     each at most once [§5.4.3];
 //   - acknowledged writes: a propose() that succeeded with index i has its
 //     command at i in the global sequence;
+//   - refusals never applied: a propose() answered not_leader, stopped,
+//     dropped, overloaded, transferring or too_large never has its command
+//     in the global sequence (node.hpp: those mean "never applied";
+//     coraft-chaos counts on it);
 //   - linearizable reads: a read's index is at least every write index
 //     acknowledged, and every read index returned, before it began [thesis
 //     §6.4]; and every read ends within its timeout (in the node's ticks);
@@ -684,7 +688,20 @@ class node_sim {
     if (o) {
       acked_.emplace_back(o->index, cmd);
       unverified_acks_.emplace_back(o->index, cmd);
+    } else if (never_applied(o.error().code)) {
+      // The node said this command will never be applied (node.hpp).
+      if (global_commands_.count(cmd) != 0)
+        fail("refusals never applied",
+             "propose('" + cmd.substr(0, 24) + "') answered " + describe(o) + " but it was applied");
+      refused_.insert(cmd);
     }
+  }
+  static bool never_applied(const boost::system::error_code& e) {
+    using coraft::errc;
+    for (errc c :
+         {errc::not_leader, errc::stopped, errc::dropped, errc::overloaded, errc::transferring, errc::too_large})
+      if (e == coraft::make_error_code(c)) return true;
+    return false;
   }
   // Reads: linearizable means a read index at least every write index
   // acknowledged, and every read index returned, before the read began.
@@ -1680,6 +1697,9 @@ class node_sim {
              who + " applied index " + std::to_string(e.index) + " after " + std::to_string(global_.back().index));
       if (proposed_.count(e.command) == 0)
         fail("state machine safety", who + " applied '" + e.command.substr(0, 24) + "', never proposed");
+      if (refused_.count(e.command) != 0)
+        fail("refusals never applied", who + " applied '" + e.command.substr(0, 24) +
+                                           "', whose proposal was answered with a refusal (never applied)");
       if (!global_commands_.insert(e.command).second)
         fail("state machine safety",
              who + " applied '" + e.command.substr(0, 24) + "' a second time at index " + std::to_string(e.index));
@@ -2079,6 +2099,7 @@ class node_sim {
   std::vector<std::pair<index_t, std::string>> unverified_acks_;
   std::vector<applied_entry> global_;
   std::set<std::string> global_commands_;
+  std::set<std::string> refused_;  // commands whose proposal was answered "never applied"
   std::map<term_t, node_id> leaders_;
   // --slow-state-machine: the elections each node had started by its timer
   // when the first leader was seen (none may follow under no faults).
