@@ -225,6 +225,10 @@ int run_snapshot_install_bench(int argc, char** argv) {
   std::map<coraft::node_id, double> heartbeat_gap, heartbeat_gap_before;
   std::size_t writes_during_install = 0;
   double slowest_write_s = 0;
+  // The writer of --observer: told to stop once node 2 installed, and
+  // waited for before the states are compared (it lives in this frame).
+  bool installed = false;
+  bool writer_running = false;
   double fill_s = 0, snapshot_s = 0, install_s = 0;
   std::uint64_t state_bytes = 0;
   const double disk_mib_s = disk_write_mib_per_s(n2.dir.path, std::min<std::size_t>(size_mb, 1024));
@@ -299,8 +303,8 @@ int run_snapshot_install_bench(int argc, char** argv) {
       const coraft::core::config_change learner{coraft::core::config_change::kind::add_learner, 2, a2};
       const coraft::node_result<coraft::index_t> add = co_await n1.node->change_membership(learner);
       if (!add) failure = "adding the learner failed: " + add.error().code.message();
-      bool installed = false;
       if (n3) {
+        writer_running = true;
         // Small writes while the snapshot streams: each must commit (node
         // 1 alone is the majority, but its appends to node 3 go out with
         // the chunks to node 2).
@@ -317,6 +321,7 @@ int run_snapshot_install_bench(int argc, char** argv) {
                 pace.expires_after(10ms);
                 co_await pace.async_wait(asio::use_awaitable);
               }
+              writer_running = false;
             },
             asio::detached);
       }
@@ -329,6 +334,10 @@ int run_snapshot_install_bench(int argc, char** argv) {
       }
       install_s = since(t_install);
       installed = true;
+      while (writer_running) {  // the last write completes (bounded by its propose timeout)
+        t.expires_after(2ms);
+        co_await t.async_wait(asio::use_awaitable);
+      }
       // Both copies compared once node 2 applied what node 1 did after the
       // snapshot (the observer's writes).
       for (int i = 0; i < 5000 && failure.empty(); ++i) {

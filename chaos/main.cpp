@@ -71,11 +71,19 @@ extern "C" void on_signal(int sig) {
 
 bool executable(const std::string& p) { return !p.empty() && ::access(p.c_str(), X_OK) == 0; }
 
-// A program in one of the usual places (PATH may lack the sbin folders).
-bool installed(const std::string& name) {
-  for (const char* dir : {"/usr/sbin", "/usr/bin", "/sbin", "/bin"})
-    if (executable(std::string(dir) + "/" + name)) return true;
-  return false;
+// Where a program is, in PATH or the usual folders (PATH may lack the sbin
+// ones); empty when nowhere.
+std::string installed(const std::string& name) {
+  std::vector<std::string> dirs;
+  if (const char* path = std::getenv("PATH")) {
+    std::stringstream ss(path);
+    for (std::string d; std::getline(ss, d, ':');)
+      if (!d.empty()) dirs.push_back(d);
+  }
+  for (const char* d : {"/usr/sbin", "/usr/bin", "/sbin", "/bin"}) dirs.emplace_back(d);
+  for (const auto& d : dirs)
+    if (executable(d + "/" + name)) return d + "/" + name;
+  return {};
 }
 
 std::string first_existing(std::initializer_list<const char*> paths) {
@@ -210,10 +218,10 @@ void plot_availability(const std::filesystem::path& out, const std::vector<fault
                  "]\n"
                  "plot 'faults.dat' using 2:1:3:(0) with vectors nohead lw 6 notitle\n"
                  "unset multiplot\n");
-  if (installed("gnuplot")) {
+  if (const std::string gnuplot = installed("gnuplot"); !gnuplot.empty()) {
     const auto here = std::filesystem::current_path();
     std::filesystem::current_path(out);
-    coraft::chaos::run_command({"/usr/bin/env", "gnuplot", "availability.gp"}, "gnuplot.log");
+    coraft::chaos::run_command({gnuplot, "availability.gp"}, "gnuplot.log");
     std::filesystem::current_path(here);
   }
 }
@@ -285,8 +293,8 @@ int run_chaos(const run_flags& f) {
   const bool root = ::geteuid() == 0;
   const std::string script =
       std::getenv("CORAFT_NETNS_SCRIPT") ? std::getenv("CORAFT_NETNS_SCRIPT") : CORAFT_NETNS_SCRIPT;
-  const bool can_netns =
-      root && !f.no_namespaces && std::filesystem::exists(script) && installed("iptables") && installed("ip");
+  const bool can_netns = root && !f.no_namespaces && std::filesystem::exists(script) &&
+                         !installed("iptables").empty() && !installed("ip").empty();
   const std::string faketime = first_existing({"/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
                                                "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1"});
   std::string binary = f.binary;
@@ -552,8 +560,9 @@ int run_main(int argc, char** argv) {
     po::store(po::parse_command_line(argc, argv, d), vm);
     if (vm.count("help")) {
       std::cout << d
-                << "\nExit: 0 linearizable and nothing acknowledged lost; 1 a violation or a lost "
-                   "acknowledged write; 2 set-up failed; 3 no recovery within 30 s after the faults healed.\n";
+                << "\nExit: 0 linearizable and nothing acknowledged lost; 1 a violation, a lost acknowledged "
+                   "write or a key left unchecked; 2 set-up failed; 3 no recovery within 30 s after the faults "
+                   "healed, or a key that could not be read at the end; 130 interrupted.\n";
       return exit_ok;
     }
     po::notify(vm);

@@ -9,6 +9,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 
 namespace coraft::net {
@@ -65,6 +69,10 @@ awaitable<error_code> tcp_transport::impl::dial(peer& p, tcp::socket& sock) {
   if (ec) co_return ec;
   error_code ignored;
   sock.set_option(tcp::no_delay(true), ignored);
+  if (opts_.user_timeout.count() > 0) {
+    const auto ms = static_cast<unsigned>(opts_.user_timeout.count());
+    (void)::setsockopt(sock.native_handle(), IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
+  }
   std::vector<char> frame;
   encode_hello(hello{opts_.cluster_id, opts_.self}, frame);
   co_return co_await write_all(sock, frame);

@@ -23,8 +23,8 @@
 // Every operation returns a node_result: its value, or a node_error (an
 // error code in the coraft category, coraft/errors.hpp, and a leader hint);
 // `timeout` and `interrupted` leave the outcome unknown; `stopped`,
-// `not_leader`, `dropped`, `overloaded` and `transferring` mean the command
-// will never be applied.
+// `not_leader`, `dropped`, `overloaded`, `transferring` and `too_large` mean
+// the command will never be applied.
 #pragma once
 
 #include <coraft/core/raft.hpp>

@@ -26,8 +26,10 @@ void proposals::applied(const entry& e, std::string result) {
       }
       if (it->index == e.index && it->term == e.term)
         complete(it->w, applied_command{e.index, result}, it->accepted);
-      else
+      else if (it->index == e.index)
         complete(it->w, errc::dropped);
+      else
+        complete(it->w, errc::timeout);  // its index went by unseen (a guard): unknown, never a guess
       it = superseded_.erase(it);
     }
   }

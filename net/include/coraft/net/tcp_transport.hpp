@@ -72,8 +72,14 @@ struct tcp_transport_options {
   std::chrono::milliseconds reconnect_max{2000};        // ...up to this, with +-25% jitter
   std::chrono::milliseconds connect_timeout{2000};      // one dial attempt
   std::chrono::milliseconds write_timeout{5000};        // a stalled write drops the connection
-  std::chrono::milliseconds hello_timeout{5000};        // an accepted connection must say hello by then
-  std::size_t max_inbound_connections = 256;            // beyond: accepted and closed at once
+  // TCP_USER_TIMEOUT: data sent but unacknowledged this long drops the
+  // connection, and the dialer starts over. Without it a connection that
+  // lived through a partition resumes only at TCP's next retransmission,
+  // whose backoff doubles up to 120 s: a healed partition went unnoticed
+  // for 6 s after 20 s cut off (coraft-chaos, issue 16). 0: the kernel's.
+  std::chrono::milliseconds user_timeout{2000};
+  std::chrono::milliseconds hello_timeout{5000};  // an accepted connection must say hello by then
+  std::size_t max_inbound_connections = 256;      // beyond: accepted and closed at once
 };
 
 // Counters since construction (for /v1/metrics). Monotonic except the two
