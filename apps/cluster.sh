@@ -7,8 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/setup
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j2 --target coraft-kv
+# Its own build folder (Release): the test command builds `build`
+# (RelWithDebInfo), and neither reconfigures the other's tree.
+build=${CORAFT_BUILD_DIR:-build-release}
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build" -j2 --target coraft-kv
 data=${CORAFT_DATA:-$PWD/data}
 cluster="1=127.0.0.11:7001/127.0.0.11:8001,2=127.0.0.12:7001/127.0.0.12:8001,3=127.0.0.13:7001/127.0.0.13:8001"
 pids=()
@@ -23,7 +26,7 @@ stop() {
 trap stop INT TERM EXIT
 for i in 1 2 3; do
   mkdir -p "$data/node$i"
-  ./build/apps/coraft-kv --id "$i" --cluster "$cluster" --data-dir "$data/node$i" \
+  "./$build/apps/coraft-kv" --id "$i" --cluster "$cluster" --data-dir "$data/node$i" \
     >>"$data/node$i.log" 2>&1 &
   pids+=($!)
 done

@@ -55,6 +55,7 @@ http_response index_body(index_t index) {
 }
 
 asio::awaitable<http_response> put_key(kv_env env, const http_request& req) {
+  if (auto denied = net::check_write_token(*env.ctx, req)) co_return *denied;
   command c;
   c.kind = op::put;
   if (auto bad = parse_key(env, req, c.key)) co_return *bad;
@@ -75,6 +76,7 @@ asio::awaitable<http_response> put_key(kv_env env, const http_request& req) {
 }
 
 asio::awaitable<http_response> delete_key(kv_env env, const http_request& req) {
+  if (auto denied = net::check_write_token(*env.ctx, req)) co_return *denied;
   command c;
   c.kind = op::del;
   if (auto bad = parse_key(env, req, c.key)) co_return *bad;

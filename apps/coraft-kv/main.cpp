@@ -25,12 +25,14 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #include <boost/program_options.hpp>
 
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -50,6 +52,16 @@ using namespace coraft;
 
 namespace {
 
+// Whether a listen address is reachable only from this machine.
+bool loopback_only(const std::string& address) {
+  const auto hp = net::try_parse_host_port(address);
+  if (!hp) return false;
+  if (hp->host == "localhost") return true;
+  boost::system::error_code ec;
+  const auto a = asio::ip::make_address(hp->host, ec);
+  return !ec && a.is_loopback();
+}
+
 struct settings {
   std::uint64_t id = 0;
   std::string cluster;
@@ -61,6 +73,9 @@ struct settings {
   std::string fsync = "always";
   std::size_t max_value_bytes = 1u << 20;
   std::string admin_token;
+  std::string write_token;  // KV writes (PUT/DELETE /v1/kv) need it when set
+  std::string listen_raft;  // where to listen; default: this node's raft address in --cluster
+  std::string listen_http;  // ... and its HTTP address
   std::string log_level = "info";
   int propose_timeout_ms = 5000;
   std::uint64_t snapshot_entries = 100'000;
@@ -111,12 +126,25 @@ void load_config_file(const std::string& path, po::variables_map& vm, const po::
   po::store(po::parse_command_line(static_cast<int>(argv.size()), argv.data(), desc), vm);
 }
 
+// CORAFT_DATA_DIR -> "data-dir" for the flags that exist (a variable that
+// names no flag is left alone: CORAFT_FAILPOINTS and the like belong to
+// others); --help, --version and --config's own file are flags only.
+std::string flag_of_variable(const po::options_description& desc, const std::string& variable) {
+  constexpr std::string_view prefix = "CORAFT_";
+  if (!variable.starts_with(prefix)) return {};
+  std::string key = variable.substr(prefix.size());
+  for (auto& c : key) c = c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (key == "help" || key == "version" || desc.find_nothrow(key, false) == nullptr) return {};
+  return key;
+}
+
 settings parse_flags(int argc, char** argv, bool& help) {
   settings s;
   po::options_description desc("coraft-kv: a replicated key-value store on coraft\n\nOptions");
   // clang-format off
   desc.add_options()
     ("help,h", "show this help and exit")
+    ("version", "print the version and exit")
     ("config", po::value<std::string>(), "JSON file with any of these settings (keys as below, '-' or '_'); flags win")
     ("id", po::value(&s.id), "this node's id (required; one of the ids in --cluster)")
     ("cluster", po::value(&s.cluster), "every member, same string on every node (required): ID=RAFT_HOST:PORT/HTTP_HOST:PORT,...")
@@ -128,6 +156,9 @@ settings parse_flags(int argc, char** argv, bool& help) {
     ("fsync", po::value(&s.fsync)->default_value("always"), "always (safe) or never (UNSAFE: for benchmarks; acknowledged writes can be lost)")
     ("max-value-bytes", po::value(&s.max_value_bytes)->default_value(1u << 20), "largest value a PUT accepts (413 above)")
     ("admin-token", po::value(&s.admin_token), "bearer token required by mutating admin routes (default: none)")
+    ("write-token", po::value(&s.write_token), "bearer token required by KV writes, PUT and DELETE /v1/kv (the admin token is accepted too; default: none)")
+    ("listen-raft", po::value(&s.listen_raft), "HOST:PORT to listen on for peers (default: this node's raft address in --cluster), e.g. 0.0.0.0:7001 while --cluster advertises node1.example:7001")
+    ("listen-http", po::value(&s.listen_http), "HOST:PORT to listen on for HTTP (default: this node's HTTP address in --cluster)")
     ("log-level", po::value(&s.log_level)->default_value("info"), "debug, info, warn, error or off")
     ("propose-timeout-ms", po::value(&s.propose_timeout_ms)->default_value(5000), "a write not committed by then answers 504")
     ("snapshot-entries", po::value(&s.snapshot_entries)->default_value(100'000), "snapshot and compact the log about every this many applied entries, at an offset of this node's own (0: only on POST /v1/snapshot)")
@@ -138,12 +169,31 @@ settings parse_flags(int argc, char** argv, bool& help) {
   // clang-format on
   po::variables_map vm;
   try {
+    // Flags win over the environment (CORAFT_<FLAG>, e.g. CORAFT_DATA_DIR),
+    // and the environment over --config's file: the first value stored wins.
     po::store(po::parse_command_line(argc, argv, desc), vm);
+    try {
+      po::store(po::parse_environment(desc, [&desc](const std::string& v) { return flag_of_variable(desc, v); }), vm);
+    } catch (const po::error_with_option_name& e) {
+      std::string flag = e.get_option_name();
+      while (flag.starts_with('-')) flag.erase(0, 1);
+      std::string variable = "CORAFT_" + flag;
+      for (auto& c : variable) c = c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      throw bad_flag(variable + " (the environment's --" + flag + "): " + e.what());
+    }
+    if (vm.count("version")) {
+      std::cout << "coraft-kv " << CORAFT_VERSION << "\n";
+      help = true;
+      return s;
+    }
     if (vm.count("help")) {
       std::cout
           << desc << "\nExample (3 nodes on one machine):\n"
           << "  coraft-kv --id 1 --data-dir /tmp/kv1 --cluster "
-             "1=127.0.0.11:7001/127.0.0.11:8001,2=127.0.0.12:7001/127.0.0.12:8001,3=127.0.0.13:7001/127.0.0.13:8001\n";
+             "1=127.0.0.11:7001/127.0.0.11:8001,2=127.0.0.12:7001/127.0.0.12:8001,3=127.0.0.13:7001/127.0.0.13:8001\n"
+          << "\nEvery flag can also be set in the environment as CORAFT_ and its name in capitals with '_' for '-'\n"
+          << "(CORAFT_DATA_DIR=/var/lib/coraft): flags win over the environment, the environment over --config.\n"
+          << "Host names are accepted in every address; --listen-* resolves at start-up, peers on every connection.\n";
       help = true;
       return s;
     }
@@ -173,6 +223,16 @@ settings parse_flags(int argc, char** argv, bool& help) {
     throw bad_flag("--max-value-bytes must be 1 to 67108864");
   if (s.propose_timeout_ms < 10) throw bad_flag("--propose-timeout-ms must be at least 10");
   if (s.snapshot_log_mb > (1u << 20)) throw bad_flag("--snapshot-log-mb must be at most 1048576");
+  for (const auto& [flag, value] : {std::pair<const char*, std::string*>{"--listen-raft", &s.listen_raft},
+                                    std::pair<const char*, std::string*>{"--listen-http", &s.listen_http}}) {
+    if (value->empty() && vm.count(flag + 2) == 0) continue;
+    try {
+      *value = net::parse_host_port(*value).str();
+    } catch (const std::invalid_argument& e) {
+      throw bad_flag(std::string(flag) + ": " + e.what() + " (e.g. " + flag +
+                     " 0.0.0.0:" + (std::string_view(flag) == "--listen-raft" ? "7001" : "8001") + ")");
+    }
+  }
   return s;
 }
 
@@ -226,7 +286,7 @@ struct app {
     net::tcp_transport_options to;
     to.self = cfg.id;
     to.cluster_id = cfg.cluster_id;
-    to.listen = self->raft;
+    to.listen = cfg.listen_raft.empty() ? self->raft : cfg.listen_raft;
     if (cfg.join.empty())
       for (const auto& m : members)
         if (m.id != cfg.id) to.peers[m.id] = m.raft;
@@ -267,6 +327,7 @@ struct app {
 
     admin = std::make_unique<net::admin_context>(*raft, cfg.join.empty() ? members : std::vector<net::cluster_member>{},
                                                  cfg.admin_token, cfg.fsync);
+    admin->write_token = cfg.write_token;
     admin->extra_metrics = [this] {
       const auto t = transport->stats();
       const auto& h = http->stats();
@@ -291,7 +352,7 @@ struct app {
 #endif
     kv::add_kv_routes(router, *admin, sm, limits);
     net::http_options ho;
-    const net::host_port http_at = net::parse_host_port(self->http);
+    const net::host_port http_at = net::parse_host_port(cfg.listen_http.empty() ? self->http : cfg.listen_http);
     ho.host = http_at.host;
     ho.port = http_at.port;
     ho.max_body_bytes = cfg.max_value_bytes + 4096;
@@ -315,8 +376,18 @@ struct app {
     }
     if (cfg.fsync == "never")
       log_line(log_level::warn, cfg.id, "main", "UNSAFE: --fsync=never: acknowledged writes can be lost in a crash");
+    const std::string raft_at = cfg.listen_raft.empty() ? self->raft : cfg.listen_raft + " as " + self->raft;
+    const std::string http_at_text = cfg.listen_http.empty() ? self->http : cfg.listen_http + " as " + self->http;
     log_line(log_level::info, cfg.id, "main",
-             "serving raft on " + self->raft + ", HTTP on " + self->http + ", data in " + cfg.data_dir);
+             "serving raft on " + raft_at + ", HTTP on " + http_at_text + ", data in " + cfg.data_dir);
+    // issue 17: plaintext is for development; say so once when it can be
+    // reached from beyond this machine.
+    if (!loopback_only(to.listen) || !loopback_only(http_at.str()))
+      log_line(log_level::warn, cfg.id, "main",
+               "listening beyond loopback (raft " + to.listen + ", HTTP " + http_at.str() +
+                   ") in plaintext: peers and clients are not authenticated and traffic is readable; keep these "
+                   "ports on a private network" +
+                   (cfg.admin_token.empty() ? ", and set --admin-token" : ""));
     if (!cfg.join.empty()) {
       const node_status st = co_await raft->status();
       const bool member = std::find(st.voters.begin(), st.voters.end(), cfg.id) != st.voters.end() ||
@@ -372,9 +443,10 @@ struct app {
           log_line(log_level::warn, cfg.id, "main",
                    "the configuration says this node is at " + m.raft + "/" + m.http + " but --cluster gives " +
                        f.raft + "/" + f.http +
-                       " and it listens there: peers cannot reach it. Start it with --cluster "
-                       "giving " +
-                       std::to_string(cfg.id) + "=" + m.raft + "/" + m.http);
+                       ": peers reach it at the former. If it moved, commit its new addresses: PUT /v1/members/" +
+                       std::to_string(cfg.id) + " {\"raft\":\"" + f.raft + "\",\"http\":\"" + f.http +
+                       "\"} on the leader; otherwise start it with --cluster giving " + std::to_string(cfg.id) + "=" +
+                       m.raft + "/" + m.http);
         }
     }
     std::map<node_id, std::string> peers;

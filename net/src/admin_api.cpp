@@ -116,13 +116,43 @@ http_response node_error_response(const admin_context& ctx, const node_error& e,
   return http_response::error(500, "internal", e.code.message());
 }
 
-std::optional<http_response> check_admin_token(const admin_context& ctx, const http_request& req) {
-  if (ctx.admin_token.empty()) return std::nullopt;
-  if (req.header("authorization") == "Bearer " + ctx.admin_token) return std::nullopt;
+bool bearer_matches(std::string_view authorization, std::string_view token) {
+  constexpr std::string_view scheme = "Bearer ";
+  if (token.empty() || authorization.size() < scheme.size() || authorization.substr(0, scheme.size()) != scheme)
+    return false;
+  const std::string_view given = authorization.substr(scheme.size());
+  // Constant time in the token: every byte of what was sent is compared
+  // (against the token, cycled), and a length mismatch only sets a bit, so
+  // the time taken tells an attacker nothing about how much of a guess was
+  // right. (The length of the guess is the attacker's own.)
+  unsigned char diff = given.size() == token.size() ? 0 : 1;
+  for (std::size_t i = 0; i < given.size(); ++i) diff |= static_cast<unsigned char>(given[i] ^ token[i % token.size()]);
+  // Through a volatile: the compiler may not stop at the first difference.
+  volatile unsigned char result = diff;
+  return result == 0;
+}
+
+namespace {
+
+http_response unauthorized(const std::string& what) {
   auto r =
-      http_response::error(401, "unauthorized", "this route needs the header 'Authorization: Bearer <admin token>'");
+      http_response::error(401, "unauthorized", "this route needs the header 'Authorization: Bearer <" + what + ">'");
   r.headers.emplace_back("WWW-Authenticate", "Bearer");
   return r;
+}
+
+}  // namespace
+
+std::optional<http_response> check_admin_token(const admin_context& ctx, const http_request& req) {
+  if (ctx.admin_token.empty() || bearer_matches(req.header("authorization"), ctx.admin_token)) return std::nullopt;
+  return unauthorized("admin token");
+}
+
+std::optional<http_response> check_write_token(const admin_context& ctx, const http_request& req) {
+  if (ctx.write_token.empty()) return std::nullopt;
+  const std::string h = req.header("authorization");
+  if (bearer_matches(h, ctx.write_token) || bearer_matches(h, ctx.admin_token)) return std::nullopt;
+  return unauthorized("write token");
 }
 
 namespace {
@@ -351,7 +381,8 @@ asio::awaitable<http_response> change_members(admin_context& ctx, const http_req
   const bool voter = contains(s.voters, change.id), learner = contains(s.learners, change.id);
   using kind = core::config_change::kind;
   // Precise answers for what the status already tells (the core decides).
-  if ((change.type == kind::remove && !voter && !learner) || (change.type == kind::promote && !voter && !learner))
+  if ((change.type == kind::remove || change.type == kind::promote || change.type == kind::set_address) && !voter &&
+      !learner)
     co_return http_response::error(404, "not_found", "node " + std::to_string(change.id) + " is not a member");
   if (change.type == kind::promote && voter)
     co_return http_response::error(409, "bad_member", "node " + std::to_string(change.id) + " is already a voter");
@@ -439,17 +470,48 @@ asio::awaitable<http_response> delete_member(admin_context& ctx, const http_requ
   co_return co_await change_members(ctx, req, change);
 }
 
+// PUT /v1/members/{id} {"raft":"h:p","http":"h:p"}: a member that moved
+// (restarted on another host or IP, same id and data) gets its new
+// addresses, committed through the log like any change (issue 17).
+asio::awaitable<http_response> put_member(admin_context& ctx, const http_request& req) {
+  if (auto denied = check_admin_token(ctx, req)) co_return *denied;
+  const auto id = member_id(req, "");
+  if (!id) co_return http_response::error(404, "not_found", "use PUT /v1/members/{id} with a numeric id");
+  boost::system::error_code ec;
+  const json::value v = json::parse(req.body, ec);
+  const json::object* o = ec ? nullptr : v.if_object();
+  const char* shape = "the body must be {\"raft\":\"HOST:PORT\",\"http\":\"HOST:PORT\"}";
+  const json::value* raft = o != nullptr ? o->if_contains("raft") : nullptr;
+  const json::value* http = o != nullptr ? o->if_contains("http") : nullptr;
+  if (raft == nullptr || !raft->is_string() || http == nullptr || !http->is_string())
+    co_return http_response::error(400, "bad_request", shape);
+  cluster_member m{*id, std::string(raft->as_string()), std::string(http->as_string()), false};
+  if (const std::string why = member_address_problem(m); !why.empty())
+    co_return http_response::error(400, "bad_request", "\"raft\" and \"http\": " + why);
+  const core::config_change change{core::config_change::kind::set_address, m.id, encode_member_address(m)};
+  co_return co_await change_members(ctx, req, change);
+}
+
 }  // namespace
 
 void add_admin_routes(http_router& router, admin_context& ctx) {
   admin_context* c = &ctx;
   router.add("GET", "/v1/status", [c](const http_request& r) { return get_status(*c, r); });
   router.add("GET", "/v1/health", [c](const http_request& r) { return get_health(*c, r); });
+  // Kubernetes-style probes: /livez only says the process serves (a cluster
+  // without quorum must not be restarted by its liveness probe: that cannot
+  // bring quorum back); /readyz is /v1/health (a member that knows a leader
+  // and has applied through its commit index).
+  router.add("GET", "/livez", [](const http_request&) -> asio::awaitable<http_response> {
+    co_return http_response::json(R"({"status":"ok"})");
+  });
+  router.add("GET", "/readyz", [c](const http_request& r) { return get_health(*c, r); });
   router.add("GET", "/v1/metrics", [c](const http_request& r) { return get_metrics(*c, r); });
   router.add("GET", "/v1/log", [c](const http_request& r) { return get_log(*c, r); });
   router.add("POST", "/v1/members", [c](const http_request& r) { return post_member(*c, r); });
   router.add("POST", "/v1/members/*", [c](const http_request& r) { return promote_member(*c, r); });
   router.add("DELETE", "/v1/members/*", [c](const http_request& r) { return delete_member(*c, r); });
+  router.add("PUT", "/v1/members/*", [c](const http_request& r) { return put_member(*c, r); });
   router.add("POST", "/v1/leader/transfer", [c](const http_request& r) { return post_transfer(*c, r); });
   router.add("POST", "/v1/snapshot", [c](const http_request& r) { return post_snapshot(*c, r); });
 }

@@ -3,6 +3,8 @@
 // closes. See coraft/net/http.hpp.
 #include <coraft/net/http.hpp>
 
+#include "resolve.hpp"
+
 #include <coraft/detail/task_group.hpp>
 #include <coraft/log.hpp>
 
@@ -285,10 +287,10 @@ http_server::~http_server() = default;
 void http_server::start() {
   auto& i = *impl_;
   boost::system::error_code ec;
-  const auto addr = asio::ip::make_address(i.opts.host, ec);
-  if (ec) throw std::runtime_error("bad HTTP address '" + i.opts.host + "': " + ec.message());
-  const tcp::endpoint ep(addr, i.opts.port);
-  const std::string where = i.opts.host + ":" + std::to_string(i.opts.port);
+  const host_port at{i.opts.host, i.opts.port, i.opts.host.find(':') != std::string::npos};
+  const tcp::endpoint ep =
+      listen_endpoint(at, i.acceptor.get_executor(), "the HTTP address: --listen-http, or this node's in --cluster");
+  const std::string where = at.str();
   i.acceptor.open(ep.protocol(), ec);
   if (!ec) i.acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) i.acceptor.bind(ep, ec);

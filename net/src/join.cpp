@@ -3,6 +3,8 @@
 
 #include <coraft/net/address.hpp>
 
+#include "resolve.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -13,6 +15,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
+
+#include <vector>
 
 namespace coraft::net {
 
@@ -27,12 +31,15 @@ asio::awaitable<http_reply> http_call(std::string host_port, std::string method,
   http_reply r;
   const auto hp = try_parse_host_port(host_port);
   if (!hp) co_return r;
-  boost::system::error_code ec;
-  const auto addr = asio::ip::make_address(hp->host, ec);
-  if (ec) co_return r;
-  beast::tcp_stream stream(co_await asio::this_coro::executor);
+  const auto ex = co_await asio::this_coro::executor;
+  // A name is resolved on every call (a member that restarted under its
+  // name on a new IP is found there), and each of its addresses tried.
+  auto [resolve_ec, targets] = co_await resolve_endpoints(*hp, ex);
+  if (resolve_ec) co_return r;
+  beast::tcp_stream stream(ex);
   stream.expires_after(timeout);
-  auto [cec] = co_await stream.async_connect(tcp::endpoint(addr, hp->port), asio::as_tuple(asio::use_awaitable));
+  auto [cec, connected] = co_await stream.async_connect(targets, asio::as_tuple(asio::use_awaitable));
+  (void)connected;
   if (cec) co_return r;
   http::request<http::string_body> req{http::string_to_verb(method), target, 11};
   req.set(http::field::host, host_port);

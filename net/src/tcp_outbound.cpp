@@ -4,6 +4,8 @@
 // doubling up to reconnect_max) and dials again. See tcp_transport_impl.hpp.
 #include "tcp_transport_impl.hpp"
 
+#include "resolve.hpp"
+
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -38,18 +40,11 @@ void tcp_transport::impl::on_send(node_id to, std::vector<message>& batch) {
 
 // Connects `sock` to the peer (source bound to our raft IP) and says hello.
 awaitable<error_code> tcp_transport::impl::dial(peer& p, tcp::socket& sock) {
-  error_code ec;
-  std::vector<tcp::endpoint> targets;
-  const auto addr = asio::ip::make_address(p.address.host, ec);
-  if (!ec) {
-    targets.emplace_back(addr, p.address.port);
-  } else {
-    tcp::resolver resolver(strand_);
-    auto [rec, results] = co_await resolver.async_resolve(p.address.host, std::to_string(p.address.port), use_tuple);
-    if (rec) co_return rec;
-    for (const auto& r : results) targets.push_back(r.endpoint());
-  }
-  ec = asio::error::host_not_found;
+  // Resolved on every dial: a peer that came back under its name on a new
+  // address is found there (issue 17).
+  auto [rec, targets] = co_await resolve_endpoints(p.address, strand_);
+  if (rec) co_return rec;
+  error_code ec = asio::error::host_not_found;
   for (const auto& target : targets) {
     error_code ignored;
     sock.close(ignored);

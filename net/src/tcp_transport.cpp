@@ -3,6 +3,8 @@
 // tcp_outbound.cpp, the inbound side in tcp_inbound.cpp.
 #include "tcp_transport_impl.hpp"
 
+#include "resolve.hpp"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
@@ -22,11 +24,7 @@ tcp_transport::impl::impl(asio::any_io_executor ex, tcp_transport_options o)
     throw std::invalid_argument("coraft net: cluster id longer than 256 bytes");
   opts_.max_queued_messages = std::max<std::size_t>(opts_.max_queued_messages, 1);
   opts_.max_frame_bytes = std::max<std::size_t>(opts_.max_frame_bytes, frame_header_bytes + 64);
-  const host_port l = split_host_port(opts_.listen, {.allow_port_zero = true});
-  error_code ec;
-  const auto addr = asio::ip::make_address(l.host, ec);
-  if (ec) throw std::invalid_argument("coraft net: listen address '" + opts_.listen + "' needs a numeric IP");
-  listen_ = tcp::endpoint(addr, l.port);
+  listen_at_ = split_host_port(opts_.listen, {.allow_port_zero = true});
   for (const auto& [id, address] : opts_.peers) {
     if (id == opts_.self || id == no_node) continue;
     peers_.emplace(std::piecewise_construct, std::forward_as_tuple(id),
@@ -82,6 +80,7 @@ awaitable<error_code> tcp_transport::impl::write_all(tcp::socket& sock, std::spa
 
 awaitable<void> tcp_transport::impl::start_on_strand() {
   if (started_ || stopping_) throw std::logic_error("coraft net: tcp_transport started twice");
+  listen_ = listen_endpoint(listen_at_, strand_, "the raft address: --listen-raft, or this node's in --cluster");
   boost::system::error_code ec;
   acceptor_.open(listen_.protocol(), ec);
   if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);

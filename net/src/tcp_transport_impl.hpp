@@ -93,7 +93,8 @@ struct tcp_transport::impl {
 
   asio::strand<asio::any_io_executor> strand_;
   tcp_transport_options opts_;
-  tcp::endpoint listen_;
+  host_port listen_at_;   // opts_.listen, parsed (a name is resolved at start)
+  tcp::endpoint listen_;  // where we listen: the source IP of our dials too
   tcp::acceptor acceptor_;
   std::map<node_id, peer> peers_;
   std::list<inbound> inbound_;

@@ -488,6 +488,36 @@ BOOST_AUTO_TEST_CASE(changes_that_name_the_wrong_member_are_bad_member) {
   BOOST_TEST(!f.net.raft(1).config().addresses.contains(4), "its address goes with it");
 }
 
+BOOST_AUTO_TEST_CASE(a_member_that_moved_gets_its_new_address_through_the_log) {
+  // issue 17: a node that restarts elsewhere (a new IP or host name) keeps
+  // its id, vote and log; its address changes like any configuration.
+  membership_fixture f(3);
+  f.net.elect(1);
+  f.net.run(1);
+  const membership before = f.net.raft(1).config();
+  const auto moved = f.net.raft(1).propose_config({kind::set_address, 3, "node3.moved:7001 node3.moved:8001"});
+  f.net.take_all();
+  BOOST_TEST_REQUIRE(moved.result == code::accepted);
+  f.net.stabilize();
+  BOOST_TEST(!f.net.raft(1).get_status().config_pending);
+  for (node_id id : {1, 2, 3}) {
+    const membership c = f.net.raft(id).config();
+    BOOST_TEST(c.voters == before.voters, "the quorum is unchanged on " << id);
+    BOOST_TEST(c.learners == before.learners);
+    BOOST_TEST_REQUIRE(c.addresses.contains(3));
+    BOOST_TEST(c.addresses.at(3) == "node3.moved:7001 node3.moved:8001", "node " << id << " learned it");
+    BOOST_TEST(c.addresses.contains(2) == before.addresses.contains(2), "the others' are untouched");
+  }
+  const log_id last = f.net.raft(1).last_log();
+  BOOST_TEST(f.net.raft(1).propose_config({kind::set_address, 9, "x:1 x:2"}).result == code::bad_member,
+             "not a member");
+  BOOST_TEST(f.net.raft(1).propose_config({kind::set_address, 2, ""}).result == code::bad_member, "no address");
+  BOOST_TEST(f.net.raft(1).propose_config({kind::set_address, 3, "node3.moved:7001 node3.moved:8001"}).result ==
+                 code::bad_member,
+             "the address it has already");
+  BOOST_TEST(f.net.raft(1).last_log() == last, "nothing appended");
+}
+
 BOOST_AUTO_TEST_CASE(a_voter_that_holds_none_of_the_log_is_not_added) {
   // [thesis §4.2.1] A new voter counts towards every majority from its
   // entry's append on. Added to a one-voter cluster, a server that never

@@ -280,6 +280,16 @@ BOOST_AUTO_TEST_CASE(bad_flags_stop_the_program_with_a_message_naming_the_flag) 
   check_refused({"--id", "1", "--cluster", cl, "--data-dir", dir, "--propose-timeout-ms", "-1"},
                 "--propose-timeout-ms");
   check_refused({"--config", (c.temp_dir() / "missing.json").string()}, "--config");
+  // issue 17: listen addresses.
+  check_refused({"--id", "1", "--cluster", cl, "--data-dir", dir, "--listen-raft", "nonsense"}, "--listen-raft");
+  check_refused({"--id", "1", "--cluster", cl, "--data-dir", dir, "--listen-http", "127.0.0.11"}, "--listen-http");
+  check_refused({"--id", "1", "--cluster", cl, "--data-dir", dir, "--listen-http", ""}, "--listen-http");
+  check_refused({"--id", "1", "--cluster", cl, "--data-dir", dir, "--listen-raft", "no-such-host.invalid:28501"},
+                "--listen-raft");
+  check_refused({"--id", "1", "--cluster", cl, "--data-dir", dir, "--listen-http", "no-such-host.invalid:28502"},
+                "does not resolve");
+  check_refused({"--id", "1", "--cluster", "1=no-such-host.invalid:28501/127.0.0.11:28502", "--data-dir", dir},
+                "--listen-raft, or this node's in --cluster");
 
   // A data dir is one node's own: node 2 on node 1's dir is refused, and so
   // is node 1 under another --cluster-id.

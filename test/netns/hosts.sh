@@ -19,6 +19,16 @@
 #                               (one way: run it twice, swapped, for both)
 #   hosts.sh heal PREFIX [A]    flush host A's firewall (every host without A)
 #   hosts.sh addr PREFIX I      host I's address
+#   hosts.sh names PREFIX [I=NAME ADDRESS]...
+#                               every host's /etc/hosts (`ip netns exec`
+#                               mounts /etc/netns/NS/hosts over it) maps
+#                               NAME to ADDRESS: name resolution as on a
+#                               network with DNS. Rewritten in place, so a
+#                               running process sees the change at its next
+#                               lookup (glibc reads the file each time)
+#   hosts.sh move PREFIX I ADDRESS
+#                               host I gets ADDRESS (in SUBNET) instead of
+#                               its own: a machine that came back elsewhere
 #
 # SUBNET is the environment variable CORAFT_NETNS_SUBNET (default 10.77.0).
 # PREFIX is at most 8 characters (interface names are at most 15).
@@ -45,6 +55,7 @@ down() {
     ip link del "$n" 2>/dev/null || true
   done
   ip link del "$prefix-br" 2>/dev/null || true
+  rm -rf /etc/netns/"$prefix"-n[0-9]* 2>/dev/null || true
 }
 
 case "$cmd" in
@@ -89,5 +100,26 @@ case "$cmd" in
     fi
     ;;
   addr) addr "${3:?host number}" ;;
-  *) die "unknown command '$cmd' (up, down, cut, heal, addr)" ;;
+  names)
+    shift 2
+    lines="127.0.0.1 localhost"$'\n'
+    for pair in "$@"; do
+      [[ "$pair" =~ ^([a-z0-9.-]+)=([0-9.]+)$ ]] || die "names takes NAME=ADDRESS, not '$pair'"
+      lines+="${BASH_REMATCH[2]} ${BASH_REMATCH[1]}"$'\n'
+    done
+    for n in $(ip netns list | awk '{print $1}' | grep -E "^$prefix-n[0-9]+$" || true); do
+      mkdir -p "/etc/netns/$n"
+      # In place (not a rename): the file is bind-mounted into the running
+      # processes of `ip netns exec`, which must see the new contents.
+      printf '%s' "$lines" > "/etc/netns/$n/hosts"
+    done
+    ;;
+  move)
+    i=${3:-}; to=${4:-}
+    [[ "$i" =~ ^[0-9]+$ && "$to" =~ ^[0-9.]+$ ]] || die "move needs a host number and an address"
+    ip netns exec "$(ns "$i")" ip addr flush dev eth0
+    ip netns exec "$(ns "$i")" ip addr add "$to/24" dev eth0
+    ip netns exec "$(ns "$i")" ip route add default via "$subnet.1" 2>/dev/null || true
+    ;;
+  *) die "unknown command '$cmd' (up, down, cut, heal, addr, names, move)" ;;
 esac

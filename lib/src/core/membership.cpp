@@ -240,6 +240,13 @@ config_result raft::propose_config(const config_change& ch) {
       std::erase(next.learners, ch.id);
       next.addresses.erase(ch.id);
       break;
+    case config_change::kind::set_address:
+      // Addresses are opaque to the protocol: the quorum is unchanged, so
+      // the one-at-a-time rule above is all this needs.
+      if (!next.contains(ch.id) || ch.address.empty() || next.addresses[ch.id] == ch.address)
+        return {code::bad_member, {}, opts_.id};
+      next.addresses[ch.id] = ch.address;
+      break;
   }
   normalize(next);
   entry e{hs_.current_term, last_log().index + 1, entry_type::config, payload(encode_membership(next))};

@@ -124,9 +124,12 @@ struct ready {
 };
 
 // A membership change [thesis §4.1]: one server at a time. add_learner
-// and add_voter carry the new member's address (membership::addresses).
+// and add_voter carry the new member's address (membership::addresses);
+// set_address gives a member that moved a new one (same voters and
+// learners: it goes through the log like any change, so every server —
+// the moved one included — learns it in log order).
 struct config_change {
-  enum class kind : std::uint8_t { add_learner, add_voter, promote, remove };
+  enum class kind : std::uint8_t { add_learner, add_voter, promote, remove, set_address };
   kind type = kind::add_learner;
   node_id id = no_node;
   std::string address;

@@ -1,6 +1,7 @@
 // coraft/net/admin_api.hpp — the cluster inspection and operation routes of
 // HTTP API v1 (DESIGN.md): /v1/status, /v1/health, /v1/metrics, /v1/log,
-// /v1/members (add, promote, remove), /v1/leader/transfer, /v1/snapshot.
+// /v1/members (add, promote, remove, move), /v1/leader/transfer,
+// /v1/snapshot; /livez and /readyz for probes.
 // They only call the node's public API.
 //
 // Members' addresses live in the Raft configuration (membership::addresses,
@@ -21,6 +22,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace coraft::net {
@@ -30,6 +32,7 @@ struct admin_context {
       : raft_node(n), admin_token(std::move(token)), fsync_policy(std::move(fsync)), members_(std::move(members)) {}
   node& raft_node;
   std::string admin_token;              // empty: no auth on mutating routes
+  std::string write_token;              // a service's writes (check_write_token); empty: none needed
   std::string fsync_policy = "always";  // shown in status; "never" is unsafe
   // Extra Prometheus lines (transport, HTTP and service counters).
   std::function<std::string()> extra_metrics;
@@ -51,6 +54,12 @@ std::optional<http_response> redirect_to_leader(const admin_context& ctx, const 
                                                 const http_request& req);
 // 401 unless the request carries "Authorization: Bearer <token>" (when set).
 std::optional<http_response> check_admin_token(const admin_context& ctx, const http_request& req);
+// For a service's writes: 401 unless the request carries the write token or
+// the admin token (when a write token is set).
+std::optional<http_response> check_write_token(const admin_context& ctx, const http_request& req);
+// Whether an Authorization header value is "Bearer <token>", compared in
+// constant time (in the token). False for an empty token.
+bool bearer_matches(std::string_view authorization, std::string_view token);
 // The HTTP answer for a failed node operation (307 to the leader for
 // not_leader; 503/504/409/413/400 for the others, as JSON errors), from one
 // table.
