@@ -1,5 +1,6 @@
-// http_client.cpp — see http_client.hpp. Beast is compiled once, in
-// coraft::net (BOOST_BEAST_SEPARATE_COMPILATION).
+// http_client.cpp — see http_client.hpp. Beast in the mode coraft::net
+// exports: header-only, or compiled once in coraft::net
+// (CORAFT_ASIO_SEPARATE_COMPILATION).
 #include "http_client.hpp"
 
 #include <coraft/net/address.hpp>

@@ -73,9 +73,10 @@ struct settings {
   std::string fsync = "always";
   std::size_t max_value_bytes = 1u << 20;
   std::string admin_token;
-  std::string write_token;  // KV writes (PUT/DELETE /v1/kv) need it when set
-  std::string listen_raft;  // where to listen; default: this node's raft address in --cluster
-  std::string listen_http;  // ... and its HTTP address
+  std::string write_token;                   // KV writes (PUT/DELETE /v1/kv) need it when set
+  std::string listen_raft;                   // where to listen; default: this node's raft address in --cluster
+  std::string listen_http;                   // ... and its HTTP address
+  std::string peer_cert, peer_key, peer_ca;  // mutual TLS on the raft port: all three or none
   std::string log_level = "info";
   int propose_timeout_ms = 5000;
   std::uint64_t snapshot_entries = 100'000;
@@ -158,6 +159,9 @@ settings parse_flags(int argc, char** argv, bool& help) {
     ("admin-token", po::value(&s.admin_token), "bearer token required by mutating admin routes (default: none)")
     ("write-token", po::value(&s.write_token), "bearer token required by KV writes, PUT and DELETE /v1/kv (the admin token is accepted too; default: none)")
     ("listen-raft", po::value(&s.listen_raft), "HOST:PORT to listen on for peers (default: this node's raft address in --cluster), e.g. 0.0.0.0:7001 while --cluster advertises node1.example:7001")
+    ("peer-cert", po::value(&s.peer_cert), "PEM certificate this node shows its peers (mutual TLS on the raft port; with --peer-key and --peer-ca). It must name this node's advertised raft host (subject alt name)")
+    ("peer-key", po::value(&s.peer_key), "PEM private key of --peer-cert (unencrypted)")
+    ("peer-ca", po::value(&s.peer_ca), "PEM CA certificate(s) that every peer's certificate must chain to")
     ("listen-http", po::value(&s.listen_http), "HOST:PORT to listen on for HTTP (default: this node's HTTP address in --cluster)")
     ("log-level", po::value(&s.log_level)->default_value("info"), "debug, info, warn, error or off")
     ("propose-timeout-ms", po::value(&s.propose_timeout_ms)->default_value(5000), "a write not committed by then answers 504")
@@ -233,6 +237,10 @@ settings parse_flags(int argc, char** argv, bool& help) {
                      " 0.0.0.0:" + (std::string_view(flag) == "--listen-raft" ? "7001" : "8001") + ")");
     }
   }
+  const int tls_files = !s.peer_cert.empty() + !s.peer_key.empty() + !s.peer_ca.empty();
+  if (tls_files != 0 && tls_files != 3)
+    throw bad_flag(
+        "--peer-cert, --peer-key and --peer-ca go together: give all three (mutual TLS between peers) or none");
   return s;
 }
 
@@ -290,7 +298,14 @@ struct app {
     if (cfg.join.empty())
       for (const auto& m : members)
         if (m.id != cfg.id) to.peers[m.id] = m.raft;
-    transport = std::make_unique<net::tcp_transport>(ctx.get_executor(), to);
+    to.tls = {cfg.peer_cert, cfg.peer_key, cfg.peer_ca};
+    try {
+      transport = std::make_unique<net::tcp_transport>(ctx.get_executor(), to);
+    } catch (const std::runtime_error& e) {
+      log_line(log_level::error, cfg.id, "main", std::string("cannot start: ") + e.what());
+      exit_code = 2;
+      co_return;
+    }
 
     node_options no;
     no.raft.id = cfg.id;
@@ -337,6 +352,9 @@ struct app {
       m.counter("coraft_net_decode_errors_total", "Malformed frames (each closed its connection).", t.decode_errors);
       m.counter("coraft_net_dropped_total", "Messages dropped (a peer's queue full, or unsendable).",
                 t.dropped_queue_full + t.dropped_other);
+      m.counter("coraft_net_tls_refused_total",
+                "Inbound peer connections refused by TLS (handshake, or a certificate naming another member).",
+                t.tls_refused);
       m.gauge("coraft_net_peers_connected", "Peers with an outbound connection up.", t.peers_connected);
       m.gauge("coraft_net_inbound_connections", "Inbound peer connections open.", t.inbound_connections);
       m.counter("coraft_http_requests_total", "HTTP requests served.", h.requests);
@@ -382,12 +400,17 @@ struct app {
              "serving raft on " + raft_at + ", HTTP on " + http_at_text + ", data in " + cfg.data_dir);
     // issue 17: plaintext is for development; say so once when it can be
     // reached from beyond this machine.
-    if (!loopback_only(to.listen) || !loopback_only(http_at.str()))
-      log_line(log_level::warn, cfg.id, "main",
-               "listening beyond loopback (raft " + to.listen + ", HTTP " + http_at.str() +
-                   ") in plaintext: peers and clients are not authenticated and traffic is readable; keep these "
-                   "ports on a private network" +
-                   (cfg.admin_token.empty() ? ", and set --admin-token" : ""));
+    {
+      std::string plain;
+      if (!to.tls.enabled() && !loopback_only(to.listen))
+        plain = "raft " + to.listen + " (set --peer-cert, --peer-key, --peer-ca)";
+      if (!loopback_only(http_at.str())) plain += (plain.empty() ? "HTTP " : ", HTTP ") + http_at.str();
+      if (!plain.empty())
+        log_line(log_level::warn, cfg.id, "main",
+                 "listening beyond loopback in plaintext on " + plain +
+                     ": traffic is readable and unauthenticated; keep these ports on a private network" +
+                     (cfg.admin_token.empty() ? ", and set --admin-token" : ""));
+    }
     if (!cfg.join.empty()) {
       const node_status st = co_await raft->status();
       const bool member = std::find(st.voters.begin(), st.voters.end(), cfg.id) != st.voters.end() ||

@@ -211,7 +211,8 @@ asio::awaitable<http_response> get_status(admin_context& ctx, const http_request
   co_return http_response::json(json::serialize(o));
 }
 
-asio::awaitable<http_response> get_health(admin_context& ctx, const http_request&) {
+// /v1/health answers 503 "unhealthy", /readyz 503 "not_ready": same test.
+asio::awaitable<http_response> get_health(admin_context& ctx, const http_request&, const char* not_ok = "unhealthy") {
   const node_status s = co_await ctx.raft_node.status();
   std::string reason;
   if (s.stopped)
@@ -223,7 +224,7 @@ asio::awaitable<http_response> get_health(admin_context& ctx, const http_request
   else if (s.applied_index < s.commit_index)
     reason = "applying: " + std::to_string(s.applied_index) + " of " + std::to_string(s.commit_index);
   if (!reason.empty()) {
-    auto r = http_response::error(503, "unhealthy", reason);
+    auto r = http_response::error(503, not_ok, reason);
     r.headers.emplace_back("Retry-After", "1");
     co_return r;
   }
@@ -505,7 +506,7 @@ void add_admin_routes(http_router& router, admin_context& ctx) {
   router.add("GET", "/livez", [](const http_request&) -> asio::awaitable<http_response> {
     co_return http_response::json(R"({"status":"ok"})");
   });
-  router.add("GET", "/readyz", [c](const http_request& r) { return get_health(*c, r); });
+  router.add("GET", "/readyz", [c](const http_request& r) { return get_health(*c, r, "not_ready"); });
   router.add("GET", "/v1/metrics", [c](const http_request& r) { return get_metrics(*c, r); });
   router.add("GET", "/v1/log", [c](const http_request& r) { return get_log(*c, r); });
   router.add("POST", "/v1/members", [c](const http_request& r) { return post_member(*c, r); });

@@ -18,15 +18,39 @@ namespace coraft::net {
 using namespace asio::experimental::awaitable_operators;
 
 // One read_some, or timed_out at `deadline`.
-awaitable<std::tuple<error_code, std::size_t>> tcp_transport::impl::read_before(tcp::socket& sock,
+awaitable<std::tuple<error_code, std::size_t>> tcp_transport::impl::read_before(peer_stream& stream,
                                                                                 asio::mutable_buffer into,
                                                                                 clock_type::time_point deadline) {
   asio::steady_timer timer(strand_, deadline);
-  auto read = sock.async_read_some(into, use_tuple);
+  auto read = stream.read_some(into);
   auto timeout = timer.async_wait(use_tuple);
   auto r = co_await (std::move(read) || std::move(timeout));
   if (r.index() == 1) co_return std::tuple<error_code, std::size_t>{asio::error::timed_out, 0};
   co_return std::get<0>(std::move(r));
+}
+
+awaitable<std::string> tcp_transport::impl::accept_tls(peer_stream& stream, clock_type::time_point deadline) {
+  asio::steady_timer timer(strand_, deadline);
+  auto r =
+      co_await (stream.tls().async_handshake(asio::ssl::stream_base::server, use_tuple) || timer.async_wait(use_tuple));
+  if (r.index() == 1) co_return "no TLS handshake in time";
+  if (const error_code ec = std::get<0>(std::get<0>(r))) co_return "TLS handshake failed: " + tls_error_text(ec);
+  co_return std::string();
+}
+
+std::string tcp_transport::impl::check_peer_certificate(peer_stream& stream, node_id from) const {
+  const auto it = peers_.find(from);
+  // A node we know no address for (one that joined, whose configuration
+  // entry has not reached us yet): its certificate chains to our CA, which
+  // is all we can check. Refusing it could keep a lagging follower from
+  // ever hearing of a new leader.
+  if (it == peers_.end()) return {};
+  X509* cert = SSL_get_peer_certificate(stream.tls().native_handle());
+  const bool named = certificate_names(cert, it->second.address.host);
+  X509_free(cert);
+  if (named) return {};
+  return "its certificate does not name " + it->second.address.host + ", the host of node " + std::to_string(from) +
+         " (one member's certificate cannot speak for another)";
 }
 
 // ---- receiving --------------------------------------------------------
@@ -75,12 +99,21 @@ std::string tcp_transport::impl::check_hello(const hello& h) const {
 
 // Reads one inbound connection: a hello, then raft messages for the node.
 awaitable<void> tcp_transport::impl::read_loop(tcp::socket sock) {
-  inbound_registration reg(*this, sock);
+  peer_stream stream(std::move(sock), tls_.get());
+  inbound_registration reg(*this, stream.socket());
   error_code ec;
-  const auto remote_ep = sock.remote_endpoint(ec);
+  const auto remote_ep = stream.socket().remote_endpoint(ec);
   const std::string remote = ec ? std::string("?") : to_string(remote_ep);
   const auto hello_deadline = clock_type::now() + opts_.hello_timeout;
   node_id from = no_node;  // set by the hello
+  // TLS: nothing is read from a peer before its certificate chains to our CA.
+  if (stream.secure()) {
+    if (const std::string why = co_await accept_tls(stream, hello_deadline); !why.empty()) {
+      ++stats_.tls_refused;
+      refuse(remote, why);
+      co_return;
+    }
+  }
 
   frame_reader reader(opts_.max_frame_bytes);
   while (true) {
@@ -108,13 +141,20 @@ awaitable<void> tcp_transport::impl::read_loop(tcp::socket sock) {
           refuse(remote, why);
           co_return;
         }
+        if (stream.secure()) {
+          if (const std::string why = check_peer_certificate(stream, hi->id); !why.empty()) {
+            ++stats_.tls_refused;
+            refuse(remote, "hello from node " + std::to_string(hi->id) + ", but " + why);
+            co_return;
+          }
+        }
         from = hi->id;
         reg.it->from = from;
         ++stats_.connections_accepted;
         // A peer dials anew when its old connection broke; if ours did not
         // notice (a silent network), close the stale one now.
         for (auto& in : inbound_)
-          if (in.from == from && in.sock != &sock) in.sock->close(ec);
+          if (in.from == from && in.sock != &stream.socket()) in.sock->close(ec);
       } else {
         if (fr.type != frame_type::raft_message) {
           bad_frame(remote, from, "a second hello");
@@ -143,13 +183,13 @@ awaitable<void> tcp_transport::impl::read_loop(tcp::socket sock) {
     const std::span<char> space = reader.space();
     const asio::mutable_buffer into(space.data(), space.size());
     if (from == no_node) {
-      std::tie(ec, n) = co_await read_before(sock, into, hello_deadline);
+      std::tie(ec, n) = co_await read_before(stream, into, hello_deadline);
       if (ec == asio::error::timed_out) {
         refuse(remote, "no hello in time");
         co_return;
       }
     } else {
-      std::tie(ec, n) = co_await sock.async_read_some(into, use_tuple);
+      std::tie(ec, n) = co_await stream.read_some(into);
     }
     if (ec) {
       if (!stopping_ && ec != asio::error::eof && ec != asio::error::operation_aborted)

@@ -8,6 +8,7 @@
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 
@@ -38,7 +39,7 @@ void tcp_transport::impl::on_send(node_id to, std::vector<message>& batch) {
   p.wake.notify();
 }
 
-// Connects `sock` to the peer (source bound to our raft IP) and says hello.
+// Connects `sock` to the peer (source bound to our raft IP).
 awaitable<error_code> tcp_transport::impl::dial(peer& p, tcp::socket& sock) {
   // Resolved on every dial: a peer that came back under its name on a new
   // address is found there (issue 17).
@@ -68,13 +69,34 @@ awaitable<error_code> tcp_transport::impl::dial(peer& p, tcp::socket& sock) {
     const auto ms = static_cast<unsigned>(opts_.user_timeout.count());
     (void)::setsockopt(sock.native_handle(), IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
   }
+  co_return error_code{};
+}
+
+awaitable<error_code> tcp_transport::impl::greet(peer& p, peer_stream& stream) {
+  if (stream.secure()) {
+    auto& tls = stream.tls();
+    // The peer must prove it is the host we dialled: its certificate names
+    // the advertised host (a name, or an IP) in its subject alt names.
+    tls.set_verify_callback(asio::ssl::host_name_verification(p.address.host));
+    error_code not_an_ip;
+    (void)asio::ip::make_address(p.address.host, not_an_ip);
+    if (not_an_ip) SSL_set_tlsext_host_name(tls.native_handle(), p.address.host.c_str());  // SNI: names only
+    asio::steady_timer timer(strand_, opts_.connect_timeout);
+    auto r = co_await (tls.async_handshake(asio::ssl::stream_base::client, use_tuple) || timer.async_wait(use_tuple));
+    if (r.index() == 1) co_return asio::error::timed_out;
+    if (const error_code ec = std::get<0>(std::get<0>(r))) {
+      warn(p.warn_limit, "TLS handshake with node " + std::to_string(p.id) + " at " + p.address.str() +
+                             " failed: " + tls_error_text(ec));
+      co_return ec;
+    }
+  }
   std::vector<char> frame;
   encode_hello(hello{opts_.cluster_id, opts_.self}, frame);
-  co_return co_await write_all(sock, frame);
+  co_return co_await write_all(stream, frame);
 }
 
 // Sends the queue, batch by batch, until the connection fails (returns).
-awaitable<void> tcp_transport::impl::write_loop(peer& p, tcp::socket& sock) {
+awaitable<void> tcp_transport::impl::write_loop(peer& p, peer_stream& stream) {
   std::vector<char> buf;
   while (true) {
     while (p.queue.empty()) {
@@ -102,7 +124,7 @@ awaitable<void> tcp_transport::impl::write_loop(peer& p, tcp::socket& sock) {
       p.queue.pop_front();
     }
     if (frames == 0) continue;
-    const error_code ec = co_await write_all(sock, buf);
+    const error_code ec = co_await write_all(stream, buf);
     if (ec) {
       stats_.dropped_other += frames;
       warn(p.warn_limit, "send to node " + std::to_string(p.id) + " failed: " + ec.message());
@@ -116,9 +138,9 @@ awaitable<void> tcp_transport::impl::write_loop(peer& p, tcp::socket& sock) {
 
 // Completes when the peer closes our outbound connection (it never writes
 // on it; anything it sends is treated the same way).
-awaitable<void> tcp_transport::impl::watch_close(tcp::socket& sock) {
+awaitable<void> tcp_transport::impl::watch_close(peer_stream& stream) {
   char byte = 0;
-  auto [ec, n] = co_await sock.async_read_some(asio::buffer(&byte, 1), use_tuple);
+  auto [ec, n] = co_await stream.read_some(asio::buffer(&byte, 1));
   (void)ec;
   (void)n;
 }
@@ -142,7 +164,9 @@ awaitable<void> tcp_transport::impl::peer_task(node_id id) {
   std::chrono::milliseconds backoff = opts_.reconnect_initial;
   while (!stopping_ && !p.retired) {
     tcp::socket sock(strand_);
-    const error_code ec = co_await dial(p, sock);
+    error_code ec = co_await dial(p, sock);
+    peer_stream stream(std::move(sock), tls_.get());
+    if (!ec && !stopping_) ec = co_await greet(p, stream);
     if (stopping_) co_return;
     if (ec) {
       ++stats_.connect_failures;
@@ -153,9 +177,9 @@ awaitable<void> tcp_transport::impl::peer_task(node_id id) {
       log_line(log_level::info, opts_.self, "net", "connected to node " + std::to_string(id));
       const auto since = clock_type::now();
       {
-        connection_up up(*this, p, sock);
-        auto writing = write_loop(p, sock);
-        auto closing = watch_close(sock);
+        connection_up up(*this, p, stream.socket());
+        auto writing = write_loop(p, stream);
+        auto closing = watch_close(stream);
         co_await (std::move(writing) || std::move(closing));
       }
       if (stopping_) co_return;
@@ -165,7 +189,7 @@ awaitable<void> tcp_transport::impl::peer_task(node_id id) {
       if (clock_type::now() - since > opts_.reconnect_max) backoff = opts_.reconnect_initial;
     }
     error_code ignored;
-    sock.close(ignored);
+    stream.socket().close(ignored);
     co_await sleep(jittered(backoff));
     backoff = std::min(backoff * 2, opts_.reconnect_max);
   }

@@ -25,6 +25,7 @@ tcp_transport::impl::impl(asio::any_io_executor ex, tcp_transport_options o)
   opts_.max_queued_messages = std::max<std::size_t>(opts_.max_queued_messages, 1);
   opts_.max_frame_bytes = std::max<std::size_t>(opts_.max_frame_bytes, frame_header_bytes + 64);
   listen_at_ = split_host_port(opts_.listen, {.allow_port_zero = true});
+  if (opts_.tls.enabled()) tls_ = make_peer_tls_context(opts_.tls.cert_file, opts_.tls.key_file, opts_.tls.ca_file);
   for (const auto& [id, address] : opts_.peers) {
     if (id == opts_.self || id == no_node) continue;
     peers_.emplace(std::piecewise_construct, std::forward_as_tuple(id),
@@ -69,9 +70,9 @@ awaitable<void> tcp_transport::impl::sleep(clock_type::duration d) {
 }
 
 // Writes all of `bytes`, or fails with timed_out after write_timeout.
-awaitable<error_code> tcp_transport::impl::write_all(tcp::socket& sock, std::span<const char> bytes) {
+awaitable<error_code> tcp_transport::impl::write_all(peer_stream& stream, std::span<const char> bytes) {
   asio::steady_timer timer(strand_, opts_.write_timeout);
-  auto write = asio::async_write(sock, asio::buffer(bytes.data(), bytes.size()), use_tuple);
+  auto write = stream.write(asio::buffer(bytes.data(), bytes.size()));
   auto timeout = timer.async_wait(use_tuple);
   auto r = co_await (std::move(write) || std::move(timeout));
   if (r.index() == 1) co_return asio::error::timed_out;
@@ -151,6 +152,7 @@ tcp_transport_stats tcp_transport::impl::snapshot() const {
   s.connect_failures = stats_.connect_failures;
   s.peers_connected = stats_.peers_connected;
   s.inbound_connections = stats_.inbound_connections;
+  s.tls_refused = stats_.tls_refused;
   return s;
 }
 

@@ -22,6 +22,8 @@
 #include <coraft/net/frame.hpp>
 #include <coraft/node.hpp>
 
+#include "peer_stream.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
@@ -96,6 +98,7 @@ struct tcp_transport::impl {
   host_port listen_at_;   // opts_.listen, parsed (a name is resolved at start)
   tcp::endpoint listen_;  // where we listen: the source IP of our dials too
   tcp::acceptor acceptor_;
+  std::unique_ptr<asio::ssl::context> tls_;  // set: every connection is mutual TLS
   std::map<node_id, peer> peers_;
   std::list<inbound> inbound_;
   std::atomic<node*> node_{nullptr};
@@ -108,7 +111,7 @@ struct tcp_transport::impl {
   struct counters {
     std::atomic<std::uint64_t> frames_sent{0}, bytes_sent{0}, frames_received{0}, bytes_received{0},
         connections_accepted{0}, connections_refused{0}, decode_errors{0}, dropped_queue_full{0}, dropped_other{0},
-        connects{0}, connect_failures{0}, peers_connected{0}, inbound_connections{0};
+        connects{0}, connect_failures{0}, peers_connected{0}, inbound_connections{0}, tls_refused{0};
   } stats_;
 
   // Every task is a child of one group: a peer's writer and the accept
@@ -126,20 +129,24 @@ struct tcp_transport::impl {
   awaitable<void> sleep(clock_type::duration d);
 
   // Writes all of `bytes`, or fails with timed_out after write_timeout.
-  awaitable<error_code> write_all(tcp::socket& sock, std::span<const char> bytes);
+  awaitable<error_code> write_all(peer_stream& stream, std::span<const char> bytes);
 
   // ---- the outbound link (tcp_outbound.cpp) -------------------------------
   void on_send(node_id to, std::vector<message>& batch);
 
-  // Connects `sock` to the peer (source bound to our raft IP) and says hello.
+  // Connects `sock` to the peer (source bound to our raft IP).
   awaitable<error_code> dial(peer& p, tcp::socket& sock);
 
+  // On a connected stream: the TLS handshake (the peer's certificate must
+  // name the host we dialled), then our hello.
+  awaitable<error_code> greet(peer& p, peer_stream& stream);
+
   // Sends the queue, batch by batch, until the connection fails (returns).
-  awaitable<void> write_loop(peer& p, tcp::socket& sock);
+  awaitable<void> write_loop(peer& p, peer_stream& stream);
 
   // Completes when the peer closes our outbound connection (it never writes
   // on it; anything it sends is treated the same way).
-  static awaitable<void> watch_close(tcp::socket& sock);
+  static awaitable<void> watch_close(peer_stream& stream);
 
   // Marks a peer connected for the scope's lifetime (exceptions included).
   struct connection_up {
@@ -189,8 +196,17 @@ struct tcp_transport::impl {
   std::string check_hello(const hello& h) const;
 
   // One read_some, or timed_out at `deadline`.
-  awaitable<std::tuple<error_code, std::size_t>> read_before(tcp::socket& sock, asio::mutable_buffer into,
+  awaitable<std::tuple<error_code, std::size_t>> read_before(peer_stream& stream, asio::mutable_buffer into,
                                                              clock_type::time_point deadline);
+
+  // TLS: the handshake of an accepted connection, by `deadline`; an empty
+  // string, or why it failed.
+  awaitable<std::string> accept_tls(peer_stream& stream, clock_type::time_point deadline);
+
+  // TLS: whether the certificate of an inbound connection whose hello says
+  // node `from` names that member's advertised host (empty: it does, or
+  // we know no address for `from` yet — a member that just joined).
+  std::string check_peer_certificate(peer_stream& stream, node_id from) const;
 
   // Reads one inbound connection: a hello, then raft messages for the node.
   awaitable<void> read_loop(tcp::socket sock);

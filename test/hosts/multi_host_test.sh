@@ -3,7 +3,8 @@
 # other by name only (issue 17): three network namespaces (test/netns/
 # hosts.sh), each node's /etc/hosts naming the others as DNS would, every
 # node configured through the environment (CORAFT_*), listening on 0.0.0.0
-# and advertising its name. Checks:
+# and advertising its name, peers talking mutual TLS with certificates that
+# name the hosts (test/tls/make_certs.sh). Checks:
 #   - the cluster forms by names; /livez and /readyz answer; writes through a
 #     follower follow the 307 to the leader's name;
 #   - a leader cut off by its host's firewall is replaced, and catches up
@@ -48,11 +49,17 @@ name() { echo "node$1.coraft.test"; }
 for i in 1 2 3; do addr[$i]=10.79.0.$((10 + i)); done
 publish_names() { bash "$hosts" names "$prefix" "$(name 1)=${addr[1]}" "$(name 2)=${addr[2]}" "$(name 3)=${addr[3]}"; }
 publish_names
+certs=$tmp/certs
+make_certs=$(cd "$(dirname "$0")/../tls" && pwd)/make_certs.sh
+mk() { bash "$make_certs" "$certs" "$@"; }
+mk ca ca
+for i in 1 2 3; do mk cert "n$i" "DNS:$(name "$i")" ca; done
 cluster="1=$(name 1):7001/$(name 1):8001,2=$(name 2):7001/$(name 2):8001,3=$(name 3):7001/$(name 3):8001"
 start() {
   local i=$1
   ip netns exec "$prefix-n$i" env CORAFT_ID="$i" CORAFT_CLUSTER="$cluster" CORAFT_DATA_DIR="$tmp/d$i" \
     CORAFT_LISTEN_RAFT=0.0.0.0:7001 CORAFT_LISTEN_HTTP=0.0.0.0:8001 CORAFT_LOG_LEVEL=info \
+    CORAFT_PEER_CERT="$certs/n$i.crt" CORAFT_PEER_KEY="$certs/n$i.key" CORAFT_PEER_CA="$certs/ca.crt" \
     "$kv" >> "$tmp/n$i.log" 2>&1 &
   pid[$i]=$!
 }
@@ -94,7 +101,8 @@ echo "leader: node $leader (by names, listening on 0.0.0.0)"
 for i in 1 2 3; do
   [ "$(code "http://$(name "$i"):8001/livez")" = 200 ] || fail "node $i: /livez"
   within 10 answers "$i" 200 "http://$(name "$i"):8001/readyz" || fail "node $i: /readyz not 200 within 10 s"
-  grep -q "listening beyond loopback" "$tmp/n$i.log" || fail "node $i did not warn that it listens in plaintext"
+  grep -q "in plaintext on HTTP" "$tmp/n$i.log" || fail "node $i did not warn that its HTTP port is plaintext"
+  grep -q "in plaintext on raft" "$tmp/n$i.log" && fail "node $i says its raft port is plaintext (TLS is on)"
   [ "$(status "$i" | jq -r '.members[] | select(.id == 2) | .raft')" = "$(name 2):7001" ] ||
     fail "node $i: the members' addresses are not the advertised names"
 done

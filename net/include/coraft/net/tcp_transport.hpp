@@ -11,6 +11,8 @@
 // - Outgoing sockets bind their source address to our listen IP (port 0)
 //   before connecting, so a firewall (and the peer's logs) can tell nodes
 //   apart by address; tests give each node its own 127.0.0.x.
+// - With tls set, every connection is TLS (1.2 at least) with certificates
+//   on both sides, checked before any frame is read (see tls_files).
 // - On connect the writer sends hello{cluster id, our id}. The acceptor
 //   side reads a hello first and refuses (closes and logs) a connection from
 //   another cluster, one claiming our own id, or one with anything else
@@ -80,6 +82,17 @@ struct tcp_transport_options {
   std::chrono::milliseconds user_timeout{2000};
   std::chrono::milliseconds hello_timeout{5000};  // an accepted connection must say hello by then
   std::size_t max_inbound_connections = 256;      // beyond: accepted and closed at once
+  // Mutual TLS (issue 17): all three PEM files, or none (plaintext). Each
+  // side presents cert_file and requires the other's certificate to chain
+  // to ca_file; a dialled peer's certificate must name the host we dial
+  // (its advertised address, in the subject alternative names), and an
+  // inbound peer's the host of the member its hello claims to be, so that
+  // one node's certificate cannot speak for another. Checked at
+  // construction (unreadable, mismatched, expired: std::runtime_error).
+  struct tls_files {
+    std::string cert_file, key_file, ca_file;
+    bool enabled() const { return !cert_file.empty() || !key_file.empty() || !ca_file.empty(); }
+  } tls;
 };
 
 // Counters since construction (for /v1/metrics). Monotonic except the two
@@ -98,6 +111,7 @@ struct tcp_transport_stats {
   std::uint64_t connect_failures = 0;      // outbound dial (or hello) attempts that failed
   std::uint64_t peers_connected = 0;       // gauge: outbound connections up now
   std::uint64_t inbound_connections = 0;   // gauge: inbound connections open now
+  std::uint64_t tls_refused = 0;           // inbound: TLS handshake failed, or a certificate naming another member
 };
 
 class tcp_transport final : public transport {

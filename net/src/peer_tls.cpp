@@ -1,0 +1,98 @@
+// peer_tls.cpp — the raft port's TLS context and certificate checks (see
+// peer_stream.hpp and tcp_transport_options::tls).
+#include "peer_stream.hpp"
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ssl/error.hpp>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <ctime>
+#include <fstream>
+
+namespace coraft::net {
+
+namespace ssl = boost::asio::ssl;
+
+namespace {
+
+std::string openssl_reason(const boost::system::error_code& ec) {
+  std::string why = ec.message();
+  if (const unsigned long e = ERR_peek_last_error(); e != 0) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    why = buf;
+  }
+  ERR_clear_error();
+  return why;
+}
+
+void readable(const std::string& file, const char* what, const char* flag) {
+  if (file.empty())
+    throw std::runtime_error(std::string("peer TLS needs ") + what + " (" + flag +
+                             "): give --peer-cert, --peer-key and --peer-ca together, or none of them");
+  if (!std::ifstream(file))
+    throw std::runtime_error(std::string("cannot read ") + what + " '" + file + "' (" + flag +
+                             "): check the path and that this user may read it");
+}
+
+std::string time_text(const ASN1_TIME* t) {
+  std::tm tm{};
+  if (ASN1_TIME_to_tm(t, &tm) != 1) return "?";
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
+}  // namespace
+
+std::unique_ptr<ssl::context> make_peer_tls_context(const std::string& cert_file, const std::string& key_file,
+                                                    const std::string& ca_file) {
+  readable(cert_file, "the certificate", "--peer-cert");
+  readable(key_file, "the private key", "--peer-key");
+  readable(ca_file, "the CA certificate", "--peer-ca");
+  auto ctx = std::make_unique<ssl::context>(ssl::context::tls);
+  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_compression);
+  boost::system::error_code ec;
+  ctx->use_certificate_chain_file(cert_file, ec);
+  if (ec)
+    throw std::runtime_error("the certificate '" + cert_file + "' (--peer-cert) is not a PEM certificate: " +
+                             openssl_reason(ec));
+  ctx->use_private_key_file(key_file, ssl::context::pem, ec);
+  if (ec)
+    throw std::runtime_error("the private key '" + key_file + "' (--peer-key) is not usable with '" + cert_file +
+                             "': " + openssl_reason(ec) + " (is it the key of that certificate, unencrypted PEM?)");
+  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1)
+    throw std::runtime_error("the private key '" + key_file + "' (--peer-key) does not match the certificate '" +
+                             cert_file + "' (--peer-cert)");
+  X509* own = SSL_CTX_get0_certificate(ctx->native_handle());
+  if (own != nullptr && X509_cmp_current_time(X509_get0_notAfter(own)) < 0)
+    throw std::runtime_error("the certificate '" + cert_file + "' (--peer-cert) expired on " +
+                             time_text(X509_get0_notAfter(own)) + ": issue a new one");
+  if (own != nullptr && X509_cmp_current_time(X509_get0_notBefore(own)) > 0)
+    throw std::runtime_error("the certificate '" + cert_file + "' (--peer-cert) is not valid before " +
+                             time_text(X509_get0_notBefore(own)) + " (is this machine's clock right?)");
+  ctx->load_verify_file(ca_file, ec);
+  if (ec)
+    throw std::runtime_error("the CA certificate '" + ca_file + "' (--peer-ca) is not a PEM certificate: " +
+                             openssl_reason(ec));
+  // Both sides show a certificate: a peer without one is refused in the
+  // handshake, before any Raft frame is read.
+  ctx->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+  return ctx;
+}
+
+bool certificate_names(X509* cert, const std::string& host) {
+  if (cert == nullptr) return false;
+  boost::system::error_code ec;
+  boost::asio::ip::make_address(host, ec);
+  if (!ec) return X509_check_ip_asc(cert, host.c_str(), 0) == 1;
+  return X509_check_host(cert, host.data(), host.size(), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, nullptr) == 1;
+}
+
+std::string tls_error_text(const boost::system::error_code& ec) { return openssl_reason(ec); }
+
+}  // namespace coraft::net
