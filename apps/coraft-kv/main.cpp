@@ -129,13 +129,17 @@ void load_config_file(const std::string& path, po::variables_map& vm, const po::
 
 // CORAFT_DATA_DIR -> "data-dir" for the flags that exist (a variable that
 // names no flag is left alone: CORAFT_FAILPOINTS and the like belong to
-// others); --help, --version and --config's own file are flags only.
+// others); --help and --version are flags only. An empty variable counts
+// as unset: a compose file's "CORAFT_ADMIN_TOKEN: ${UNSET}" must not
+// silently drop the token --config sets (issue 17 review).
 std::string flag_of_variable(const po::options_description& desc, const std::string& variable) {
   constexpr std::string_view prefix = "CORAFT_";
   if (!variable.starts_with(prefix)) return {};
   std::string key = variable.substr(prefix.size());
   for (auto& c : key) c = c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (key == "help" || key == "version" || desc.find_nothrow(key, false) == nullptr) return {};
+  const char* value = std::getenv(variable.c_str());
+  if (value == nullptr || *value == '\0') return {};
   return key;
 }
 
@@ -298,7 +302,7 @@ struct app {
     if (cfg.join.empty())
       for (const auto& m : members)
         if (m.id != cfg.id) to.peers[m.id] = m.raft;
-    to.tls = {cfg.peer_cert, cfg.peer_key, cfg.peer_ca};
+    to.tls = {cfg.peer_cert, cfg.peer_key, cfg.peer_ca, net::parse_host_port(self->raft).host};
     try {
       transport = std::make_unique<net::tcp_transport>(ctx.get_executor(), to);
     } catch (const std::runtime_error& e) {

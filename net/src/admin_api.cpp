@@ -117,9 +117,10 @@ http_response node_error_response(const admin_context& ctx, const node_error& e,
 }
 
 bool bearer_matches(std::string_view authorization, std::string_view token) {
-  constexpr std::string_view scheme = "Bearer ";
-  if (token.empty() || authorization.size() < scheme.size() || authorization.substr(0, scheme.size()) != scheme)
-    return false;
+  constexpr std::string_view scheme = "bearer ";  // the scheme is case-insensitive [RFC 7235 §2.1]
+  if (token.empty() || authorization.size() < scheme.size()) return false;
+  for (std::size_t i = 0; i < scheme.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(authorization[i])) != scheme[i]) return false;
   const std::string_view given = authorization.substr(scheme.size());
   // Constant time in the token: every byte of what was sent is compared
   // (against the token, cycled), and a length mismatch only sets a bit, so
@@ -379,6 +380,16 @@ asio::awaitable<http_response> change_members(admin_context& ctx, const http_req
                                               const core::config_change& change) {
   const node_status s = co_await ctx.raft_node.status();
   if (auto redirect = redirect_to_leader(ctx, s, req)) co_return *redirect;
+  // An address another member has (issue 17 review: a member moved onto
+  // node 3's address cut itself off, and node 1's dials to it landed on
+  // node 3, which closed them and with them its link from node 1).
+  if (!change.address.empty()) {
+    if (const auto added = decode_member_address(change.id, change.address)) {
+      for (const auto& m : members_of(membership{s.voters, s.learners, s.addresses}))
+        if (const std::string why = shared_address_problem(m, *added); !why.empty())
+          co_return http_response::error(409, "bad_member", why);
+    }
+  }
   const bool voter = contains(s.voters, change.id), learner = contains(s.learners, change.id);
   using kind = core::config_change::kind;
   // Precise answers for what the status already tells (the core decides).

@@ -24,8 +24,10 @@ std::vector<cluster_member> parse_cluster(const std::string& spec) {
     m.http = part.substr(slash + 1);
     if (const std::string why = member_address_problem(m); !why.empty())
       throw std::invalid_argument("'" + part + "': " + why);
-    for (const auto& o : out)
+    for (const auto& o : out) {
       if (o.id == m.id) throw std::invalid_argument("member id " + std::to_string(m.id) + " appears twice");
+      if (const std::string why = shared_address_problem(o, m); !why.empty()) throw std::invalid_argument(why);
+    }
     out.push_back(m);
   }
   if (out.empty()) throw std::invalid_argument("the cluster has no members");
@@ -36,7 +38,12 @@ std::string member_address_problem(const cluster_member& m) {
   for (const std::string* a : {&m.raft, &m.http}) {
     if (a->find(' ') != std::string::npos) return "address '" + *a + "' has a space";
     try {
-      parse_host_port(*a);
+      const host_port hp = parse_host_port(*a);
+      // Where peers and clients are to reach the member: "any address" is
+      // where to listen (--listen-*), never where to reach.
+      if (hp.host == "0.0.0.0" || hp.host == "::")
+        return "address '" + *a + "' is 'any address': advertise this node's own address or name (and listen on '" +
+               *a + "' with --listen-raft or --listen-http)";
     } catch (const std::invalid_argument& e) {
       return e.what();
     }
@@ -44,6 +51,16 @@ std::string member_address_problem(const cluster_member& m) {
   if (encode_member_address(m).size() > max_member_address_bytes)
     return "the raft and HTTP addresses are longer than " + std::to_string(max_member_address_bytes) +
            " bytes together";
+  return {};
+}
+
+std::string shared_address_problem(const cluster_member& a, const cluster_member& b) {
+  if (a.id == b.id) return {};
+  for (const std::string* x : {&a.raft, &a.http})
+    for (const std::string* y : {&b.raft, &b.http})
+      if (*x == *y)
+        return "address " + *x + " is node " + std::to_string(a.id) + "'s already, not node " + std::to_string(b.id) +
+               "'s: every member needs addresses of its own";
   return {};
 }
 

@@ -59,15 +59,18 @@ class peer_stream {
 // that peers' certificates must chain to, and a certificate required of
 // every peer. Throws std::runtime_error naming the file, its flag and the
 // fix.
+// `own_host` (when not empty) must be named by the certificate.
 std::unique_ptr<boost::asio::ssl::context> make_peer_tls_context(const std::string& cert_file,
                                                                  const std::string& key_file,
-                                                                 const std::string& ca_file);
+                                                                 const std::string& ca_file,
+                                                                 const std::string& own_host);
 
 // Whether `cert` names `host` (a DNS name, or an IP literal) in its subject
 // alternative names (or, for a name without them, its common name).
 bool certificate_names(X509* cert, const std::string& host);
 
-// The current OpenSSL-level reason of a failed handshake, for logs.
-std::string tls_error_text(const boost::system::error_code& ec);
+// The reason of a failed handshake on `ssl`, for logs: OpenSSL's, and the
+// certificate check's ("certificate has expired", "hostname mismatch").
+std::string tls_error_text(const boost::system::error_code& ec, SSL* ssl);
 
 }  // namespace coraft::net

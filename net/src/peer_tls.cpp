@@ -49,22 +49,27 @@ std::string time_text(const ASN1_TIME* t) {
 }  // namespace
 
 std::unique_ptr<ssl::context> make_peer_tls_context(const std::string& cert_file, const std::string& key_file,
-                                                    const std::string& ca_file) {
+                                                    const std::string& ca_file, const std::string& own_host) {
   readable(cert_file, "the certificate", "--peer-cert");
   readable(key_file, "the private key", "--peer-key");
   readable(ca_file, "the CA certificate", "--peer-ca");
   auto ctx = std::make_unique<ssl::context>(ssl::context::tls);
   SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_compression);
+  // No pass phrase: an encrypted key fails here instead of OpenSSL asking
+  // for one on the terminal (and hanging a node started by hand).
+  ctx->set_password_callback([](std::size_t, ssl::context::password_purpose) { return std::string(); });
   boost::system::error_code ec;
   ctx->use_certificate_chain_file(cert_file, ec);
   if (ec)
-    throw std::runtime_error("the certificate '" + cert_file + "' (--peer-cert) is not a PEM certificate: " +
-                             openssl_reason(ec));
+    throw std::runtime_error("the certificate '" + cert_file +
+                             "' (--peer-cert) is not a PEM certificate: " + openssl_reason(ec));
   ctx->use_private_key_file(key_file, ssl::context::pem, ec);
   if (ec)
-    throw std::runtime_error("the private key '" + key_file + "' (--peer-key) is not usable with '" + cert_file +
-                             "': " + openssl_reason(ec) + " (is it the key of that certificate, unencrypted PEM?)");
+    throw std::runtime_error(
+        "the private key '" + key_file + "' (--peer-key) is not usable with '" + cert_file +
+        "': " + openssl_reason(ec) +
+        " (is it the key of that certificate, in unencrypted PEM? an encrypted key cannot be used)");
   if (SSL_CTX_check_private_key(ctx->native_handle()) != 1)
     throw std::runtime_error("the private key '" + key_file + "' (--peer-key) does not match the certificate '" +
                              cert_file + "' (--peer-cert)");
@@ -77,8 +82,13 @@ std::unique_ptr<ssl::context> make_peer_tls_context(const std::string& cert_file
                              time_text(X509_get0_notBefore(own)) + " (is this machine's clock right?)");
   ctx->load_verify_file(ca_file, ec);
   if (ec)
-    throw std::runtime_error("the CA certificate '" + ca_file + "' (--peer-ca) is not a PEM certificate: " +
-                             openssl_reason(ec));
+    throw std::runtime_error("the CA certificate '" + ca_file +
+                             "' (--peer-ca) is not a PEM certificate: " + openssl_reason(ec));
+  if (own != nullptr && !own_host.empty() && !certificate_names(own, own_host))
+    throw std::runtime_error("the certificate '" + cert_file + "' (--peer-cert) does not name " + own_host +
+                             ", this node's raft host in --cluster: peers would refuse it. Issue one with "
+                             "subjectAltName DNS:" +
+                             own_host + " (or IP: for an address)");
   // Both sides show a certificate: a peer without one is refused in the
   // handshake, before any Raft frame is read.
   ctx->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
@@ -93,6 +103,13 @@ bool certificate_names(X509* cert, const std::string& host) {
   return X509_check_host(cert, host.data(), host.size(), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, nullptr) == 1;
 }
 
-std::string tls_error_text(const boost::system::error_code& ec) { return openssl_reason(ec); }
+std::string tls_error_text(const boost::system::error_code& ec, SSL* ssl) {
+  std::string why = openssl_reason(ec);
+  if (ssl != nullptr) {
+    if (const long v = SSL_get_verify_result(ssl); v != X509_V_OK)
+      why += std::string(": ") + X509_verify_cert_error_string(v);
+  }
+  return why;
+}
 
 }  // namespace coraft::net

@@ -82,7 +82,7 @@ struct service_node {
     to.self = opts.id;
     to.cluster_id = opts.cluster_id;
     to.listen = opts.listen_raft.empty() ? self->raft : opts.listen_raft;
-    to.tls = {opts.peer_cert, opts.peer_key, opts.peer_ca};
+    to.tls = {opts.peer_cert, opts.peer_key, opts.peer_ca, parse_host_port(self->raft).host};
     for (const auto& m : members)
       if (m.id != opts.id) to.peers[m.id] = m.raft;
     transport = std::make_unique<tcp_transport>(ctx.get_executor(), to);

@@ -34,7 +34,8 @@ awaitable<std::string> tcp_transport::impl::accept_tls(peer_stream& stream, cloc
   auto r =
       co_await (stream.tls().async_handshake(asio::ssl::stream_base::server, use_tuple) || timer.async_wait(use_tuple));
   if (r.index() == 1) co_return "no TLS handshake in time";
-  if (const error_code ec = std::get<0>(std::get<0>(r))) co_return "TLS handshake failed: " + tls_error_text(ec);
+  if (const error_code ec = std::get<0>(std::get<0>(r)))
+    co_return "TLS handshake failed: " + tls_error_text(ec, stream.tls().native_handle());
   co_return std::string();
 }
 

@@ -86,7 +86,7 @@ awaitable<error_code> tcp_transport::impl::greet(peer& p, peer_stream& stream) {
     if (r.index() == 1) co_return asio::error::timed_out;
     if (const error_code ec = std::get<0>(std::get<0>(r))) {
       warn(p.warn_limit, "TLS handshake with node " + std::to_string(p.id) + " at " + p.address.str() +
-                             " failed: " + tls_error_text(ec));
+                             " failed: " + tls_error_text(ec, tls.native_handle()));
       co_return ec;
     }
   }

@@ -25,7 +25,8 @@ tcp_transport::impl::impl(asio::any_io_executor ex, tcp_transport_options o)
   opts_.max_queued_messages = std::max<std::size_t>(opts_.max_queued_messages, 1);
   opts_.max_frame_bytes = std::max<std::size_t>(opts_.max_frame_bytes, frame_header_bytes + 64);
   listen_at_ = split_host_port(opts_.listen, {.allow_port_zero = true});
-  if (opts_.tls.enabled()) tls_ = make_peer_tls_context(opts_.tls.cert_file, opts_.tls.key_file, opts_.tls.ca_file);
+  if (opts_.tls.enabled())
+    tls_ = make_peer_tls_context(opts_.tls.cert_file, opts_.tls.key_file, opts_.tls.ca_file, opts_.tls.own_host);
   for (const auto& [id, address] : opts_.peers) {
     if (id == opts_.self || id == no_node) continue;
     peers_.emplace(std::piecewise_construct, std::forward_as_tuple(id),

@@ -71,6 +71,27 @@ BOOST_FIXTURE_TEST_CASE(to_an_up_to_date_voter_timeout_now_and_an_immediate_win,
   BOOST_TEST(net.raft(2).term() == term + 1);
 }
 
+BOOST_FIXTURE_TEST_CASE(timeout_now_from_anyone_but_the_leader_of_our_term_is_ignored, three_with_leader) {
+  // issue 17 review: a peer not in the configuration (a rogue, or a node
+  // that never joined) sent TimeoutNow to every node and drove 70 elections
+  // in 8 s. (Members are trusted, as everywhere in Raft: a voter's is
+  // heard, since a follower that restarted no longer knows who leads.)
+  const term_t term = net.raft(1).term();
+  for (const node_id from : {node_id{9}, node_id{42}}) {
+    net.raft(2).step(message{from, 2, term, timeout_now{}});
+    BOOST_TEST(net.raft(2).state() == role::follower, "TimeoutNow from node " << from);
+    BOOST_TEST(net.raft(2).term() == term);
+    net.raft(2).step(message{from, 2, term + 5, timeout_now{}});
+    BOOST_TEST(net.raft(2).state() == role::follower, "TimeoutNow from node " << from << " in a later term");
+    BOOST_TEST(net.raft(2).term() == term, "a later term's TimeoutNow moves no term");
+    BOOST_TEST(net.raft(2).leader() == 1u);
+  }
+  net.stabilize();
+  BOOST_TEST(net.raft(1).state() == role::leader, "the leader stays");
+  BOOST_TEST(net.raft(1).term() == term);
+  // ... while the leader's own TimeoutNow still transfers (the test above).
+}
+
 BOOST_FIXTURE_TEST_CASE(a_lagging_target_catches_up_first_and_proposals_are_refused, three_with_leader) {
   net.cut(1, 3);
   for (int i = 0; i < 3; ++i) net.propose(1, "x" + std::to_string(i));

@@ -288,6 +288,10 @@ BOOST_AUTO_TEST_CASE(bad_flags_stop_the_program_with_a_message_naming_the_flag) 
                 "--listen-raft");
   check_refused({"--id", "1", "--cluster", cl, "--data-dir", dir, "--listen-http", "no-such-host.invalid:28502"},
                 "does not resolve");
+  check_refused({"--id", "1", "--cluster", "1=0.0.0.0:28501/127.0.0.11:28502", "--data-dir", dir}, "--listen-raft");
+  check_refused({"--id", "1", "--cluster", "1=127.0.0.11:28501/127.0.0.11:28502,2=127.0.0.11:28501/127.0.0.12:28502",
+                 "--data-dir", dir},
+                "addresses of its own");
   check_refused({"--id", "1", "--cluster", "1=no-such-host.invalid:28501/127.0.0.11:28502", "--data-dir", dir},
                 "--listen-raft, or this node's in --cluster");
 

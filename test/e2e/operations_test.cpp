@@ -132,6 +132,14 @@ BOOST_AUTO_TEST_CASE(flags_come_from_the_environment_and_the_config_file_flags_f
   BOOST_TEST(c.call(1, "PUT", "/v1/kv/a", "1", bearer("write-from-file")).status == 200);
   BOOST_TEST(c.terminate(1) == 0);
 
+  // An empty variable is unset: a compose file's "${UNSET}" must not drop
+  // the file's token (found by review).
+  c.start(1, {"--config", file.string()}, with_env({"CORAFT_ADMIN_TOKEN=", "CORAFT_WRITE_TOKEN="}));
+  BOOST_TEST_REQUIRE(wait_leader());
+  BOOST_TEST(snapshot_with("from-file") == 200);
+  BOOST_TEST(c.call(1, "POST", "/v1/snapshot").status == 401);
+  BOOST_TEST(c.terminate(1) == 0);
+
   // A bad value from the environment is refused like a bad flag, by the
   // flag's name; CORAFT_ variables that name no flag are someone else's.
   const std::string cl = c.cluster_flag();
@@ -175,6 +183,16 @@ BOOST_AUTO_TEST_CASE(a_member_that_moved_gets_its_new_address_through_the_log) {
       put(*leader, moved, R"({"raft":")" + c.raft_addr(moved) + R"(","http":")" + c.http_addr(moved) + R"("})");
   BOOST_TEST(same.status == 409, "the address it has: " << same.brief());
   BOOST_TEST(put(moved, moved, elsewhere).status == 307, "a follower sends it to the leader");
+  // Onto another member's address: both would be cut off (found by review).
+  const http_reply taken =
+      put(*leader, moved, R"({"raft":")" + c.raft_addr(*leader) + R"(","http":"127.0.0.99:8001"})");
+  BOOST_TEST(taken.status == 409, taken.brief());
+  BOOST_TEST(error_code_of(taken) == "bad_member", taken.brief());
+  const http_reply added = c.call(*leader, "POST", "/v1/members",
+                                  R"({"id":7,"raft":"127.0.0.98:7001","http":")" + c.http_addr(*leader) + R"("})");
+  BOOST_TEST(added.status == 409, "a new member on the leader's HTTP address: " << added.brief());
+  BOOST_TEST(put(*leader, moved, R"({"raft":"0.0.0.0:7001","http":"127.0.0.99:8001"})").status == 400,
+             "'any address' is where to listen, never where to reach");
 
   // The move commits through the log: every member learns it, the quorum
   // is unchanged (the moved node is now unreachable, the other two commit).

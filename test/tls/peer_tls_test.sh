@@ -3,11 +3,15 @@
 # three coraft-kv nodes on 127.0.0.81-83 and throw-away certificates
 # (make_certs.sh):
 #   - the cluster forms and replicates over TLS;
-#   - node 3 restarted with a certificate from another CA, with one of our
-#     CA's certificates that names node 2's address, or without TLS at all,
+#   - a peer (rogue_peer.py) with our CA's certificate for node 3 that says
+#     it is node 2 is refused; one that says it is a node the cluster does
+#     not know is heard, but its TimeoutNow moves no term and deposes no
+#     leader;
+#   - node 3 restarted with a certificate from another CA, or without TLS,
 #     is refused (logged, with the reason) and learns nothing, while the
 #     others go on committing; back with its own certificate, it catches up;
-#   - bad certificate flags stop start-up with a message naming the flag.
+#   - bad certificate flags stop start-up with a message naming the flag,
+#     a certificate that does not name the node's own host included.
 set -euo pipefail
 build=$1
 kv=$build/apps/coraft-kv
@@ -74,6 +78,24 @@ within 30 has_leader || fail "no leader over TLS within 30 s"
 within 10 reads_stale 3 k v1 || fail "node 3 did not replicate v1 over TLS"
 echo "formed over mutual TLS"
 
+# A peer with a good certificate (node 3's) that claims to be node 2.
+leader=$(leader_of 1)
+term=$(http "http://$(ip 1):8001/v1/status" | jq -r .term)
+rogue() { python3 "$here/rogue_peer.py" "$@" --cert "$certs/n3.crt" --key "$certs/n3.key" --ca "$certs/ca.crt"; }
+[ "$(rogue "$(ip 1)" 7001 2 1)" = refused ] || fail "node 1 listened to node 3's certificate claiming to be node 2"
+within 5 logged 1 "its certificate does not name 127.0.0.82" || fail "node 1 did not say why it refused"
+# One that claims an id nobody knows (heard: it could be a new member) and
+# sends TimeoutNow to every follower: no election may follow.
+for i in 1 2 3; do
+  [ "$i" = "$leader" ] || rogue "$(ip "$i")" 7001 99 "$i" --term "$term" --timeout-now 20 > /dev/null
+done
+sleep 1  # (a bound on what must NOT happen)
+for i in 1 2 3; do
+  now=$(http "http://$(ip "$i"):8001/v1/status" | jq -r '"\(.term) \(.leader)"')
+  [ "$now" = "$term $leader" ] || fail "node $i: term and leader '$now' after a stranger's TimeoutNow (was '$term $leader')"
+done
+echo "refused: a certificate claiming another member; a stranger's TimeoutNow deposes no one"
+
 n=1
 refused_with() {  # refused_with WHAT PATTERN TLS-FLAGS...: node 3 so started learns nothing
   local what=$1 pattern=$2
@@ -89,8 +111,6 @@ refused_with() {  # refused_with WHAT PATTERN TLS-FLAGS...: node 3 so started le
 }
 # shellcheck disable=SC2046
 refused_with "with a certificate from another CA" "refused connection from 127.0.0.83.*TLS handshake failed" $(tls_of impostor)
-# shellcheck disable=SC2046
-refused_with "with our CA's certificate for node 2's address" "does not name 127.0.0.83" $(tls_of borrowed)
 refused_with "without TLS" "refused connection from 127.0.0.83.*TLS handshake failed"
 # shellcheck disable=SC2046
 { stop 3; start 3 $(tls_of n3); }
@@ -106,6 +126,8 @@ refuses() {  # refuses PATTERN FLAGS...
   grep -q -- "$pattern" <<< "$out" || fail "with $*: no '$pattern' in: $out"
 }
 refuses "go together" --peer-cert "$certs/n1.crt"
+refuses "does not name 127.0.0.84" --peer-cert "$certs/borrowed.crt" --peer-key "$certs/borrowed.key" --peer-ca "$certs/ca.crt"
+CORAFT_ADMIN_TOKEN= CORAFT_PEER_CERT= refuses "go together" --peer-key "$certs/n1.key" --peer-ca "$certs/ca.crt"
 refuses "--peer-cert" --peer-cert "$tmp/missing.crt" --peer-key "$certs/n1.key" --peer-ca "$certs/ca.crt"
 refuses "--peer-key" --peer-cert "$certs/n1.crt" --peer-key "$certs/n2.key" --peer-ca "$certs/ca.crt"
 echo "not a certificate" > "$tmp/garbage.pem"

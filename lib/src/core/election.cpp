@@ -4,6 +4,8 @@
 #include <coraft/core/raft.hpp>
 #include <coraft/detail/planted.hpp>
 
+#include <algorithm>
+
 namespace coraft::core {
 
 void raft::reset_election_timer() {
@@ -118,9 +120,11 @@ void raft::become_follower(term_t term, node_id leader) {
     hs_.current_term = term;
     hs_.voted_for = no_node;
     hs_dirty_ = true;
+    term_leader_ = no_node;
   }
   role_ = role::follower;
   leader_ = leader;
+  if (leader != no_node) term_leader_ = leader;
   votes_.clear();
   progress_.clear();
   reset_election_timer();
@@ -131,6 +135,7 @@ void raft::become_pre_candidate() {
   // increments its term, so a partitioned server cannot disrupt the cluster.
   leave_leadership();
   role_ = role::pre_candidate;
+  if (leader_ != no_node) term_leader_ = leader_;
   leader_ = no_node;
   votes_.clear();
   progress_.clear();
@@ -146,6 +151,7 @@ void raft::become_candidate() {
   hs_dirty_ = true;
   role_ = role::candidate;
   leader_ = no_node;
+  term_leader_ = no_node;
   votes_.clear();
   progress_.clear();
   reset_election_timer();
@@ -154,6 +160,7 @@ void raft::become_candidate() {
 void raft::become_leader() {
   role_ = role::leader;
   leader_ = opts_.id;
+  term_leader_ = opts_.id;
   votes_.clear();
   heartbeat_elapsed_ = 0;
   election_elapsed_ = 0;
@@ -196,6 +203,10 @@ void raft::start_election(bool pre_vote, bool transfer) {
 bool raft::step_term(const message& m) {
   const term_t term = hs_.current_term;
   if (m.term > term) {
+    // [thesis §3.10] A TimeoutNow comes from the leader of our own term,
+    // once it has sent us its whole log: one from a later term is from no
+    // leader we follow, and must not move our term (nor start an election).
+    if (std::holds_alternative<timeout_now>(m.body)) return false;
     if (const auto* r = std::get_if<vote_request>(&m.body)) {
       if (!r->transfer && in_lease()) return false;  // [thesis §4.2.3]
       if (r->pre_vote) return true;                  // a pre-vote never changes our term
@@ -324,7 +335,18 @@ void raft::step(const message& m) {
           // [thesis §3.10] start an election at once, ignoring leases.
           // Only a voter: a TimeoutNow delayed past our own removal must
           // not start a transfer election that ignores the others' lease.
-          if (role_ != role::leader && is_voter(opts_.id) && !installing_ && hs_.current_term + 1 < max_term) {
+          // Only from the leader of our term (one we stopped following for
+          // a pre-vote included) or a voter of a configuration in our log
+          // (the leader, when we restarted since we heard it — even one
+          // that removed itself and is handing over): a stranger's would
+          // depose the leader for nothing (a peer whose id is in no
+          // configuration is heard, so that a new member can reach us:
+          // found by review, issue 17).
+          const bool from_leader = m.from == leader_ || m.from == term_leader_ ||
+                                   std::any_of(configs_.begin(), configs_.end(),
+                                               [&](const config_record& c) { return c.config.is_voter(m.from); });
+          if (role_ != role::leader && from_leader && is_voter(opts_.id) && !installing_ &&
+              hs_.current_term + 1 < max_term) {
             ++elections_.transfer;
             become_candidate();
             start_election(false, true);

@@ -419,7 +419,10 @@ class raft {
   // durable (state_synced) before it leads: 0 otherwise.
   term_t self_vote_term_ = 0;
   role role_ = role::follower;
-  node_id leader_ = no_node;            // who we believe leads current_term
+  node_id leader_ = no_node;  // who we believe leads current_term
+  // The leader we heard in current_term, kept when leader_ is forgotten
+  // for a pre-vote: a TimeoutNow is honoured only from it.
+  node_id term_leader_ = no_node;
   std::vector<node_id> voters_;         // configs_.back()'s voters (sorted): hot path of quorum counts
   std::vector<config_record> configs_;  // base, then every config entry in the log, ascending
 

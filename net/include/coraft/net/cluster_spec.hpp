@@ -32,6 +32,10 @@ inline constexpr std::size_t max_member_address_bytes = 1024;
 // Why `m`'s addresses cannot go into a configuration (not HOST:PORT, a
 // space, too long), or empty when they can.
 std::string member_address_problem(const cluster_member& m);
+// Why two members cannot be in one configuration together (one's raft or
+// HTTP address is the other's), or empty. Messages sent to one would reach
+// the other, which closes the connection: both would be cut off.
+std::string shared_address_problem(const cluster_member& a, const cluster_member& b);
 
 // A member's address string in the configuration, and back (nullopt when
 // it is not "RAFT_HOST:PORT HTTP_HOST:PORT").

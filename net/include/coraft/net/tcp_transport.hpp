@@ -91,6 +91,9 @@ struct tcp_transport_options {
   // construction (unreadable, mismatched, expired: std::runtime_error).
   struct tls_files {
     std::string cert_file, key_file, ca_file;
+    // This node's advertised raft host: cert_file must name it (peers
+    // would refuse it otherwise). Empty: not checked.
+    std::string own_host;
     bool enabled() const { return !cert_file.empty() || !key_file.empty() || !ca_file.empty(); }
   } tls;
 };
