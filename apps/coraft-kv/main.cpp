@@ -19,6 +19,7 @@
 #include <coraft/net/http.hpp>
 #include <coraft/net/join.hpp>
 #include <coraft/net/prometheus.hpp>
+#include <coraft/net/service_parts.hpp>
 #include <coraft/net/tcp_transport.hpp>
 #include <coraft/node.hpp>
 
@@ -259,8 +260,7 @@ struct app {
   std::unique_ptr<net::admin_context> admin;
   std::unique_ptr<net::http_server> http;
   int exit_code = 0;
-  std::map<node_id, std::string> peers_;  // raft addresses of the configuration in force
-  asio::steady_timer settle_peers_{ctx};
+  std::unique_ptr<net::membership_follower> follower_;  // peers and member table follow the configuration
   asio::signal_set signals_{ctx, SIGINT, SIGTERM};
   std::string fatal_;           // the node failed for good (on_fatal)
   std::string warned_address_;  // this node's configured address, once warned about
@@ -310,6 +310,7 @@ struct app {
       exit_code = 2;
       co_return;
     }
+    follower_ = std::make_unique<net::membership_follower>(ctx.get_executor(), *transport);
 
     node_options no;
     no.raft.id = cfg.id;
@@ -453,11 +454,9 @@ struct app {
   }
 
   // The configuration in force changed (on the node's strand): the transport
-  // and the HTTP redirects follow it.
-  // Departed members stay reachable for a while: the leader keeps sending
-  // them the log until their removal commits, so that they learn of it.
+  // and the HTTP redirects follow it (net::membership_follower).
   void on_membership(const membership& c) {
-    auto ms = net::members_of(c);
+    const auto ms = net::members_of(c);
     // The members reach this node at its address in the configuration;
     // --cluster decides only where it listens. If they differ, peers send
     // where nobody listens: say so (the configuration wins; an address
@@ -476,54 +475,16 @@ struct app {
                        m.raft + "/" + m.http);
         }
     }
-    std::map<node_id, std::string> peers;
-    for (const auto& m : ms)
-      if (!m.raft.empty()) peers[m.id] = m.raft;
-    std::map<node_id, std::string> with_departed = peers;
-    for (const auto& [id, address] : peers_) with_departed.emplace(id, address);
-    transport->set_peers(std::move(with_departed));
-    peers_ = std::move(peers);
-    if (admin) admin->set_members(std::move(ms));
-    settle_peers_.expires_after(std::chrono::seconds(10));
-    settle_peers_.async_wait([this](boost::system::error_code ec) {
-      if (!ec && transport) transport->set_peers(peers_);
-    });
+    follower_->follow(c, admin.get());
   }
 
-  // Stop taking requests; give in-flight ones a moment to commit; then stop
-  // the node (what is still pending answers 503 interrupted) and the rest.
+  // The clean stop (net::stop_service_node: hand over, stop taking
+  // requests, stop the node, the HTTP server, the transport).
   asio::awaitable<void> shutdown() {
-    settle_peers_.cancel();
+    if (follower_) follower_->cancel();
     signals_.cancel();
-    if (raft && cfg.transfer_on_shutdown && fatal_.empty()) {
-      // [thesis §3.10] A planned stop of the leader: hand over first, so the
-      // cluster does not wait an election timeout. Not leader: no-op.
-      const node_result<node_id> r = co_await raft->transfer_leadership();
-      if (r)
-        log_line(log_level::info, cfg.id, "main", "leadership handed to node " + std::to_string(*r));
-      else if (r.error().code != errc::not_leader && r.error().code != errc::stopped)
-        log_line(log_level::warn, cfg.id, "main",
-                 "leadership transfer before shutdown failed: " + r.error().code.message());
-    }
-    bool http_done = false;
-    if (http) {
-      asio::co_spawn(ctx, http->stop(), [&http_done](std::exception_ptr) { http_done = true; });
-      asio::steady_timer t(ctx);
-      for (int i = 0; i < 200 && !http_done; ++i) {
-        t.expires_after(std::chrono::milliseconds(10));
-        co_await t.async_wait(asio::use_awaitable);
-      }
-    }
-    if (raft) co_await raft->stop();
-    asio::steady_timer t(ctx);
-    while (http && !http_done) {
-      t.expires_after(std::chrono::milliseconds(5));
-      co_await t.async_wait(asio::use_awaitable);
-    }
-    if (transport) {
-      transport->detach();
-      co_await transport->stop();
-    }
+    co_await net::stop_service_node(raft.get(), http.get(), transport.get(), cfg.transfer_on_shutdown && fatal_.empty(),
+                                    cfg.id, "main");
     log_line(log_level::info, cfg.id, "main", "stopped");
   }
 };

@@ -9,6 +9,7 @@
 #include <coraft/net/cluster_spec.hpp>
 #include <coraft/net/http.hpp>
 #include <coraft/net/service.hpp>
+#include <coraft/net/service_parts.hpp>
 #include <coraft/net/tcp_transport.hpp>
 #include <coraft/node.hpp>
 
@@ -58,8 +59,7 @@ struct service_node {
   std::unique_ptr<node> raft;
   std::unique_ptr<admin_context> admin;
   std::unique_ptr<http_server> http;
-  std::map<node_id, std::string> peers_;  // raft addresses of the configuration in force
-  asio::steady_timer settle_peers_{ctx};
+  std::unique_ptr<membership_follower> follower;  // peers and member table follow the configuration
   asio::signal_set signals_{ctx, SIGINT, SIGTERM};
   std::string fatal_;  // the node failed for good (on_fatal)
   int exit_code = 0;
@@ -96,7 +96,8 @@ struct service_node {
       no.voters.push_back(m.id);
       no.addresses[m.id] = encode_member_address(m);
     }
-    no.on_membership = [this](const membership& c) { on_membership(c); };
+    follower = std::make_unique<membership_follower>(ctx.get_executor(), *transport);
+    no.on_membership = [this](const membership& c) { follower->follow(c, admin.get()); };
     // A storage error or a throwing state machine: the node has stopped
     // acknowledging; exit non-zero so that a supervisor restarts it.
     no.on_fatal = [this](const std::string& why) {
@@ -145,59 +146,11 @@ struct service_node {
     co_await shutdown();
   }
 
-  // The configuration in force changed (on the node's strand, this thread):
-  // the transport and the HTTP redirects follow it. Departed members stay
-  // reachable for a while: the leader keeps sending them the log until
-  // their removal commits, so that they learn of it.
-  void on_membership(const membership& c) {
-    auto ms = members_of(c);
-    std::map<node_id, std::string> peers;
-    for (const auto& m : ms)
-      if (!m.raft.empty()) peers[m.id] = m.raft;
-    std::map<node_id, std::string> with_departed = peers;
-    for (const auto& [id, address] : peers_) with_departed.emplace(id, address);
-    transport->set_peers(std::move(with_departed));
-    peers_ = std::move(peers);
-    if (admin) admin->set_members(std::move(ms));
-    settle_peers_.expires_after(std::chrono::seconds(10));
-    settle_peers_.async_wait([this](boost::system::error_code ec) {
-      if (!ec && transport) transport->set_peers(peers_);
-    });
-  }
-
-  // Hand leadership over, stop taking requests (those in flight get up to
-  // 2 s to be answered), stop the node (what is still pending answers 503
-  // interrupted), wait for the HTTP server, stop the transport.
+  // The clean stop (stop_service_node, service_parts.hpp).
   asio::awaitable<void> shutdown() {
-    settle_peers_.cancel();
+    if (follower) follower->cancel();
     signals_.cancel();
-    if (raft && fatal_.empty()) {
-      // [thesis §3.10] A planned stop of the leader: hand over first, so the
-      // cluster does not wait an election timeout. Not leader: no-op.
-      const node_result<node_id> r = co_await raft->transfer_leadership();
-      if (r)
-        log(log_level::info, "leadership handed to node " + std::to_string(*r));
-      else if (r.error().code != errc::not_leader && r.error().code != errc::stopped)
-        log(log_level::warn, "leadership transfer before shutdown failed: " + r.error().code.message());
-    }
-    bool http_done = false;
-    asio::steady_timer t(ctx);
-    if (http) {
-      asio::co_spawn(ctx, http->stop(), [&http_done](std::exception_ptr) { http_done = true; });
-      for (int i = 0; i < 200 && !http_done; ++i) {
-        t.expires_after(std::chrono::milliseconds(10));
-        co_await t.async_wait(asio::use_awaitable);
-      }
-    }
-    if (raft) co_await raft->stop();
-    while (http && !http_done) {
-      t.expires_after(std::chrono::milliseconds(5));
-      co_await t.async_wait(asio::use_awaitable);
-    }
-    if (transport) {
-      transport->detach();
-      co_await transport->stop();
-    }
+    co_await stop_service_node(raft.get(), http.get(), transport.get(), fatal_.empty(), opts.id, "service");
     log(log_level::info, "stopped");
   }
 };
