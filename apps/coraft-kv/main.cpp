@@ -74,10 +74,11 @@ struct settings {
   std::string fsync = "always";
   std::size_t max_value_bytes = 1u << 20;
   std::string admin_token;
-  std::string write_token;                   // KV writes (PUT/DELETE /v1/kv) need it when set
-  std::string listen_raft;                   // where to listen; default: this node's raft address in --cluster
-  std::string listen_http;                   // ... and its HTTP address
-  std::string peer_cert, peer_key, peer_ca;  // mutual TLS on the raft port: all three or none
+  std::string write_token;                          // KV writes (PUT/DELETE /v1/kv) need it when set
+  std::string listen_raft;                          // where to listen; default: this node's raft address in --cluster
+  std::string listen_http;                          // ... and its HTTP address
+  std::string peer_cert, peer_key, peer_ca;         // mutual TLS on the raft port: all three or none
+  std::string http_cert, http_key, http_client_ca;  // HTTPS on the client port
   std::string log_level = "info";
   int propose_timeout_ms = 5000;
   std::uint64_t snapshot_entries = 100'000;
@@ -167,6 +168,9 @@ settings parse_flags(int argc, char** argv, bool& help) {
     ("peer-cert", po::value(&s.peer_cert), "PEM certificate this node shows its peers (mutual TLS on the raft port; with --peer-key and --peer-ca). It must name this node's advertised raft host (subject alt name)")
     ("peer-key", po::value(&s.peer_key), "PEM private key of --peer-cert (unencrypted)")
     ("peer-ca", po::value(&s.peer_ca), "PEM CA certificate(s) that every peer's certificate must chain to")
+    ("http-cert", po::value(&s.http_cert), "PEM certificate for HTTPS on the client port (with --http-key; every member alike: redirects name https)")
+    ("http-key", po::value(&s.http_key), "PEM private key of --http-cert (unencrypted)")
+    ("http-client-ca", po::value(&s.http_client_ca), "PEM CA certificate(s): HTTPS clients must show a certificate of this CA")
     ("listen-http", po::value(&s.listen_http), "HOST:PORT to listen on for HTTP (default: this node's HTTP address in --cluster)")
     ("log-level", po::value(&s.log_level)->default_value("info"), "debug, info, warn, error or off")
     ("propose-timeout-ms", po::value(&s.propose_timeout_ms)->default_value(5000), "a write not committed by then answers 504")
@@ -243,6 +247,8 @@ settings parse_flags(int argc, char** argv, bool& help) {
     }
   }
   const int tls_files = !s.peer_cert.empty() + !s.peer_key.empty() + !s.peer_ca.empty();
+  if ((!s.http_cert.empty()) != (!s.http_key.empty()) || (!s.http_client_ca.empty() && s.http_cert.empty()))
+    throw bad_flag("--http-cert and --http-key go together (HTTPS), and --http-client-ca needs them");
   if (tls_files != 0 && tls_files != 3)
     throw bad_flag(
         "--peer-cert, --peer-key and --peer-ca go together: give all three (mutual TLS between peers) or none");
@@ -364,6 +370,8 @@ struct app {
       m.gauge("coraft_net_inbound_connections", "Inbound peer connections open.", t.inbound_connections);
       m.counter("coraft_http_requests_total", "HTTP requests served.", h.requests);
       m.gauge("coraft_http_connections_open", "HTTP connections open.", h.connections_open);
+      m.counter("coraft_http_tls_refused_total",
+                "HTTPS handshakes that failed (a missing or bad client certificate...).", h.tls_refused);
       m.gauge("coraft_kv_keys", "Keys in this node's map.", sm.size());
       return m.str();
     };
@@ -380,6 +388,8 @@ struct app {
     ho.port = http_at.port;
     ho.max_body_bytes = cfg.max_value_bytes + 4096;
     ho.log_node_id = cfg.id;
+    ho.tls = {cfg.http_cert, cfg.http_key, cfg.http_client_ca};
+    if (ho.tls.enabled()) admin->url_scheme = "https";
     http = std::make_unique<net::http_server>(ctx.get_executor(), ho, std::move(router));
 
     std::string failed;
@@ -409,7 +419,8 @@ struct app {
       std::string plain;
       if (!to.tls.enabled() && !loopback_only(to.listen))
         plain = "raft " + to.listen + " (set --peer-cert, --peer-key, --peer-ca)";
-      if (!loopback_only(http_at.str())) plain += (plain.empty() ? "HTTP " : ", HTTP ") + http_at.str();
+      if (!ho.tls.enabled() && !loopback_only(http_at.str()))
+        plain += (plain.empty() ? "HTTP " : ", HTTP ") + http_at.str() + " (set --http-cert, --http-key)";
       if (!plain.empty())
         log_line(log_level::warn, cfg.id, "main",
                  "listening beyond loopback in plaintext on " + plain +

@@ -66,7 +66,7 @@ http_response leader_redirect(const admin_context& ctx, node_id leader_id, bool 
   l["http"] = leader->http;
   body["leader"] = l;
   auto r = http_response::json(json::serialize(body), 307);
-  r.headers.emplace_back("Location", "http://" + leader->http + req.target);
+  r.headers.emplace_back("Location", ctx.url_scheme + "://" + leader->http + req.target);
   return r;
 }
 

@@ -3,6 +3,7 @@
 // closes. See coraft/net/http.hpp.
 #include <coraft/net/http.hpp>
 
+#include "peer_stream.hpp"
 #include "resolve.hpp"
 
 #include <coraft/detail/task_group.hpp>
@@ -16,6 +17,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <boost/url/parse.hpp>
@@ -128,6 +130,7 @@ struct http_server::impl {
   http_options opts;
   http_router router;
   tcp::acceptor acceptor;
+  std::unique_ptr<asio::ssl::context> tls;  // set: HTTPS
   http_stats stats;
   bool stopping = false;
   // The accept loop is restarted if it fails; a session that fails ends
@@ -136,6 +139,7 @@ struct http_server::impl {
   detail::task_group tasks{ex, opts.log_node_id, "http", nullptr};
   std::list<session_rec> sessions;
   log_rate_limiter accept_log{1000};
+  log_rate_limiter tls_log{1000};
 
   asio::awaitable<void> accept_loop() {
     while (!stopping) {
@@ -209,20 +213,55 @@ struct http_server::impl {
   }
 
   asio::awaitable<void> session(tcp::socket sock) {
-    beast::tcp_stream stream(std::move(sock));
-    auto rec = sessions.insert(sessions.end(), session_rec{&stream, false});
     ++stats.connections_open;
+    if (tls) {
+      beast::ssl_stream<beast::tcp_stream> stream(std::move(sock), *tls);
+      auto rec = sessions.insert(sessions.end(), session_rec{&beast::get_lowest_layer(stream), false});
+      // The handshake has the read timeout too: a client that connects and
+      // says nothing holds its slot no longer than one that sends nothing.
+      beast::get_lowest_layer(stream).expires_after(opts.read_timeout);
+      auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, asio::as_tuple(use_awaitable));
+      if (!ec) {
+        co_await serve(stream, *rec);
+        beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(1));
+        auto [sec] = co_await stream.async_shutdown(asio::as_tuple(use_awaitable));
+        (void)sec;
+      } else {
+        ++stats.tls_refused;
+        std::uint64_t skipped = 0;
+        if (tls_log.allow(skipped))
+          log_line(log_level::warn, opts.log_node_id, "http",
+                   "TLS handshake failed: " + tls_error_text(ec, stream.native_handle()) + " (" +
+                       std::to_string(skipped) + " similar suppressed)");
+      }
+      beast::get_lowest_layer(stream).close();
+      sessions.erase(rec);
+    } else {
+      beast::tcp_stream stream(std::move(sock));
+      auto rec = sessions.insert(sessions.end(), session_rec{&stream, false});
+      co_await serve(stream, *rec);
+      boost::system::error_code ignored;
+      stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      stream.close();
+      sessions.erase(rec);
+    }
+    --stats.connections_open;
+  }
+
+  // Requests and answers on one connection (plain or TLS) until it ends.
+  template <class Stream>
+  asio::awaitable<void> serve(Stream& stream, session_rec& rec) {
     beast::flat_buffer buf;
     while (!stopping) {
       http::request_parser<http::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(opts.max_header_bytes));
       parser.body_limit(opts.max_body_bytes);
-      stream.expires_after(opts.read_timeout);
+      beast::get_lowest_layer(stream).expires_after(opts.read_timeout);
       auto [ec, n] = co_await http::async_read(stream, buf, parser, asio::as_tuple(use_awaitable));
       (void)n;
       if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == beast::error::timeout ||
           ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
-          ec == asio::error::broken_pipe || stopping)
+          ec == asio::error::broken_pipe || ec == asio::ssl::error::stream_truncated || stopping)
         break;
       http_response res;
       bool keep_alive = false;
@@ -248,10 +287,10 @@ struct http_server::impl {
         if (!ok) {
           res = http_response::error(400, "bad_request", why);
         } else {
-          rec->busy = true;
-          stream.expires_never();
+          rec.busy = true;
+          beast::get_lowest_layer(stream).expires_never();
           res = co_await handle(r);
-          rec->busy = false;
+          rec.busy = false;
         }
       }
       if (res.status >= 500)
@@ -266,16 +305,11 @@ struct http_server::impl {
       out.body() = std::move(res.body);
       out.keep_alive(keep_alive);
       out.prepare_payload();
-      stream.expires_after(opts.read_timeout);
+      beast::get_lowest_layer(stream).expires_after(opts.read_timeout);
       auto [wec, wn] = co_await http::async_write(stream, out, asio::as_tuple(use_awaitable));
       (void)wn;
       if (wec || !keep_alive) break;
     }
-    boost::system::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream.close();
-    sessions.erase(rec);
-    --stats.connections_open;
   }
 };
 
@@ -286,6 +320,8 @@ http_server::~http_server() = default;
 
 void http_server::start() {
   auto& i = *impl_;
+  if (i.opts.tls.enabled())
+    i.tls = make_http_tls_context(i.opts.tls.cert_file, i.opts.tls.key_file, i.opts.tls.client_ca_file);
   boost::system::error_code ec;
   const host_port at{i.opts.host, i.opts.port, i.opts.host.find(':') != std::string::npos};
   const tcp::endpoint ep =

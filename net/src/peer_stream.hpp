@@ -65,6 +65,14 @@ std::unique_ptr<boost::asio::ssl::context> make_peer_tls_context(const std::stri
                                                                  const std::string& ca_file,
                                                                  const std::string& own_host);
 
+// HTTPS on the client port: our certificate and key (checked as above)
+// and, when `client_ca_file` is set, a client certificate of that CA
+// required of every client. Throws std::runtime_error naming the flag
+// (--http-cert, --http-key, --http-client-ca) and the fix.
+std::unique_ptr<boost::asio::ssl::context> make_http_tls_context(const std::string& cert_file,
+                                                                 const std::string& key_file,
+                                                                 const std::string& client_ca_file);
+
 // Whether `cert` names `host` (a DNS name, or an IP literal) in its subject
 // alternative names (or, for a name without them, its common name).
 bool certificate_names(X509* cert, const std::string& host);

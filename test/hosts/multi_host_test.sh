@@ -3,8 +3,8 @@
 # other by name only (issue 17): three network namespaces (test/netns/
 # hosts.sh), each node's /etc/hosts naming the others as DNS would, every
 # node configured through the environment (CORAFT_*), listening on 0.0.0.0
-# and advertising its name, peers talking mutual TLS with certificates that
-# name the hosts (test/tls/make_certs.sh). Checks:
+# and advertising its name, peers talking mutual TLS and clients HTTPS, with
+# certificates that name the hosts (test/tls/make_certs.sh). Checks:
 #   - the cluster forms by names; /livez and /readyz answer; writes through a
 #     follower follow the 307 to the leader's name;
 #   - a leader cut off by its host's firewall is replaced, and catches up
@@ -60,21 +60,22 @@ start() {
   ip netns exec "$prefix-n$i" env CORAFT_ID="$i" CORAFT_CLUSTER="$cluster" CORAFT_DATA_DIR="$tmp/d$i" \
     CORAFT_LISTEN_RAFT=0.0.0.0:7001 CORAFT_LISTEN_HTTP=0.0.0.0:8001 CORAFT_LOG_LEVEL=info \
     CORAFT_PEER_CERT="$certs/n$i.crt" CORAFT_PEER_KEY="$certs/n$i.key" CORAFT_PEER_CA="$certs/ca.crt" \
+    CORAFT_HTTP_CERT="$certs/n$i.crt" CORAFT_HTTP_KEY="$certs/n$i.key" \
     "$kv" >> "$tmp/n$i.log" 2>&1 &
   pid[$i]=$!
 }
 # curl from the test's own namespace, which has no such names: --resolve
 # gives it the hosts' current addresses, so -L follows a 307 to a name.
 http() {
-  local args=(-s --max-time 3)
+  local args=(-s --max-time 3 --cacert "$certs/ca.crt")
   for i in 1 2 3; do args+=(--resolve "$(name "$i"):8001:${addr[$i]}"); done
   curl "${args[@]}" "$@" || true
 }
 code() { http -o /dev/null -w '%{http_code}' "$@"; }
-status() { http "http://$(name "$1"):8001/v1/status"; }
+status() { http "https://$(name "$1"):8001/v1/status"; }
 leader_of() { status "$1" | jq -r 'select(.leader != null and .leader != 0) | .leader' 2> /dev/null || true; }
-put() { code -L -X PUT --data-binary "$3" "http://$(name "$1"):8001/v1/kv/$2"; }
-get() { http "http://$(name "$1"):8001/v1/kv/$2${3:-}"; }
+put() { code -L -X PUT --data-binary "$3" "https://$(name "$1"):8001/v1/kv/$2"; }
+get() { http "https://$(name "$1"):8001/v1/kv/$2${3:-}"; }
 # For within (which runs a command again and again, so no $(...) in its
 # arguments): node $1's local copy of key $2 is $3; node $1 answers $2 to $3.
 reads_stale() { [ "$(get "$1" "$2" '?stale')" = "$3" ]; }
@@ -99,10 +100,9 @@ within 30 all_agree || fail "the three nodes agree on no leader within 30 s"
 leader=$(leader_of 1)
 echo "leader: node $leader (by names, listening on 0.0.0.0)"
 for i in 1 2 3; do
-  [ "$(code "http://$(name "$i"):8001/livez")" = 200 ] || fail "node $i: /livez"
-  within 10 answers "$i" 200 "http://$(name "$i"):8001/readyz" || fail "node $i: /readyz not 200 within 10 s"
-  grep -q "in plaintext on HTTP" "$tmp/n$i.log" || fail "node $i did not warn that its HTTP port is plaintext"
-  grep -q "in plaintext on raft" "$tmp/n$i.log" && fail "node $i says its raft port is plaintext (TLS is on)"
+  [ "$(code "https://$(name "$i"):8001/livez")" = 200 ] || fail "node $i: /livez"
+  within 10 answers "$i" 200 "https://$(name "$i"):8001/readyz" || fail "node $i: /readyz not 200 within 10 s"
+  grep -q "in plaintext" "$tmp/n$i.log" && fail "node $i says it listens in plaintext (TLS is on, both ports)"
   [ "$(status "$i" | jq -r '.members[] | select(.id == 2) | .raft')" = "$(name 2):7001" ] ||
     fail "node $i: the members' addresses are not the advertised names"
 done
@@ -144,7 +144,7 @@ within 20 reads_stale "$moved" k v3 ||
   fail "node $moved, restarted on ${addr[$moved]} under $(name "$moved"), did not catch up within 20 s"
 [ "$(put "$leader" k v4)" = 200 ] || fail "a write after the move failed"
 within 10 reads_stale "$moved" k v4 || fail "node $moved does not follow after the move"
-within 10 answers "$moved" 200 "http://$(name "$moved"):8001/readyz" || fail "node $moved not ready"
+within 10 answers "$moved" 200 "https://$(name "$moved"):8001/readyz" || fail "node $moved not ready"
 echo "move: node $moved came back on ${addr[$moved]} under its name and caught up"
 
 for i in 1 2 3; do kill -TERM "${pid[$i]}"; done

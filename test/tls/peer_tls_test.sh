@@ -10,6 +10,9 @@
 #   - node 3 restarted with a certificate from another CA, or without TLS,
 #     is refused (logged, with the reason) and learns nothing, while the
 #     others go on committing; back with its own certificate, it catches up;
+#   - HTTPS on the client port with client certificates required: reads,
+#     writes through a follower's 307 (to https://), a client without a
+#     certificate and a plaintext client refused;
 #   - bad certificate flags stop start-up with a message naming the flag,
 #     a certificate that does not name the node's own host included.
 set -euo pipefail
@@ -37,6 +40,7 @@ mk ca other-ca
 for i in 1 2 3; do mk cert "n$i" "IP:127.0.0.8$i" ca; done
 mk cert impostor "IP:127.0.0.83" other-ca  # node 3's address, another CA
 mk cert borrowed "IP:127.0.0.82" ca        # our CA, but node 2's address
+mk cert client "DNS:operator" ca           # an HTTPS client
 
 ip() { echo "127.0.0.8$1"; }
 cluster="1=$(ip 1):7001/$(ip 1):8001,2=$(ip 2):7001/$(ip 2):8001,3=$(ip 3):7001/$(ip 3):8001"
@@ -117,6 +121,30 @@ refused_with "without TLS" "refused connection from 127.0.0.83.*TLS handshake fa
 within 15 reads_stale 3 k "v$n" || fail "node 3, back with its own certificate, did not catch up"
 echo "node 3 back with its own certificate caught up"
 
+# HTTPS on the client port, client certificates required.
+for i in 1 2 3; do
+  stop "$i"
+  # shellcheck disable=SC2046
+  start "$i" $(tls_of "n$i") --http-cert "$certs/n$i.crt" --http-key "$certs/n$i.key" --http-client-ca "$certs/ca.crt"
+done
+https() { curl -s --max-time 3 --cacert "$certs/ca.crt" --cert "$certs/client.crt" --key "$certs/client.key" "$@" || true; }
+https_leader_of() { https "https://$(ip "$1"):8001/v1/status" | jq -r 'select(.leader != null and .leader != 0) | .leader' 2> /dev/null || true; }
+https_agree() { [ -n "$(https_leader_of 1)" ] && [ "$(https_leader_of 1)" = "$(https_leader_of 2)" ]; }
+within 30 https_agree || fail "no leader seen over HTTPS within 30 s"
+leader=$(https_leader_of 1)
+follower=$((leader % 3 + 1))
+code=$(https -o /dev/null -w '%{http_code}' -L -X PUT --data-binary over-https "https://$(ip "$follower"):8001/v1/kv/s")
+[ "$code" = 200 ] || fail "a write through follower $follower over HTTPS (307 to https://) answered $code"
+location=$(https -o /dev/null -w '%{redirect_url}' -X PUT --data-binary x "https://$(ip "$follower"):8001/v1/kv/s2")
+[[ "$location" == https://* ]] || fail "the redirect is not to https: '$location'"
+for i in 1 2 3; do [ "$(https "https://$(ip "$i"):8001/v1/kv/s")" = over-https ] || fail "node $i: HTTPS read"; done
+rc=0
+curl -s --max-time 3 --cacert "$certs/ca.crt" -o /dev/null "https://$(ip 1):8001/v1/status" || rc=$?
+[ "$rc" != 0 ] || fail "an HTTPS client without a certificate was served"
+within 5 logged 1 "http: TLS handshake failed" || fail "node 1 did not log the refused HTTPS client"
+[ "$(http -o /dev/null -w '%{http_code}' "http://$(ip 1):8001/v1/status")" != 200 ] || fail "plain HTTP served on the HTTPS port"
+echo "HTTPS with client certificates: reads, writes through a redirect, refusals"
+
 # Bad certificate flags: start-up stops, naming the flag.
 refuses() {  # refuses PATTERN FLAGS...
   local pattern=$1 out rc=0
@@ -126,6 +154,9 @@ refuses() {  # refuses PATTERN FLAGS...
   grep -q -- "$pattern" <<< "$out" || fail "with $*: no '$pattern' in: $out"
 }
 refuses "go together" --peer-cert "$certs/n1.crt"
+refuses "--http-cert and --http-key go together" --http-cert "$certs/n1.crt"
+refuses "--http-key" --http-cert "$certs/n1.crt" --http-key "$certs/n2.key"
+refuses "--http-client-ca" --http-cert "$certs/n1.crt" --http-key "$certs/n1.key" --http-client-ca "$tmp/missing.crt"
 refuses "does not name 127.0.0.84" --peer-cert "$certs/borrowed.crt" --peer-key "$certs/borrowed.key" --peer-ca "$certs/ca.crt"
 CORAFT_ADMIN_TOKEN= CORAFT_PEER_CERT= refuses "go together" --peer-key "$certs/n1.key" --peer-ca "$certs/ca.crt"
 refuses "--peer-cert" --peer-cert "$tmp/missing.crt" --peer-key "$certs/n1.key" --peer-ca "$certs/ca.crt"

@@ -33,6 +33,7 @@ struct admin_context {
   node& raft_node;
   std::string admin_token;              // empty: no auth on mutating routes
   std::string write_token;              // a service's writes (check_write_token); empty: none needed
+  std::string url_scheme = "http";      // of the leader redirects: "https" when the members serve HTTPS
   std::string fsync_policy = "always";  // shown in status; "never" is unsafe
   // Extra Prometheus lines (transport, HTTP and service counters).
   std::function<std::string()> extra_metrics;

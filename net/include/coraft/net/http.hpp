@@ -76,6 +76,13 @@ struct http_options {
   std::chrono::milliseconds read_timeout{10'000};  // per request, and idle keep-alive
   std::size_t max_connections = 1024;
   std::uint64_t log_node_id = 0;  // for log lines
+  // HTTPS (issue 17): PEM certificate and key (both, or neither: plain
+  // HTTP); with client_ca_file, every client must show a certificate of
+  // that CA. Checked at start() (unreadable, mismatched, expired: throws).
+  struct tls_files {
+    std::string cert_file, key_file, client_ca_file;
+    bool enabled() const { return !cert_file.empty() || !key_file.empty() || !client_ca_file.empty(); }
+  } tls;
 };
 
 struct http_stats {
@@ -84,6 +91,7 @@ struct http_stats {
   std::uint64_t responses_5xx = 0;
   std::uint64_t connections_accepted = 0;
   std::uint64_t connections_refused = 0;
+  std::uint64_t tls_refused = 0;  // HTTPS handshakes that failed (no or a bad client certificate, ...)
   std::size_t connections_open = 0;
 };
 

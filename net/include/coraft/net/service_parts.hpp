@@ -60,7 +60,7 @@ class membership_follower {
 // `hand_over`: try a leadership transfer first (false after a fatal error,
 // or when the operator said so). Log lines go out as `component` of node
 // `id`.
-boost::asio::awaitable<void> stop_service_node(node* raft, http_server* http, tcp_transport* transport,
-                                               bool hand_over, node_id id, std::string component);
+boost::asio::awaitable<void> stop_service_node(node* raft, http_server* http, tcp_transport* transport, bool hand_over,
+                                               node_id id, std::string component);
 
 }  // namespace coraft::net
