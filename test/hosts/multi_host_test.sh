@@ -5,8 +5,11 @@
 # node configured through the environment (CORAFT_*), listening on 0.0.0.0
 # and advertising its name, peers talking mutual TLS and clients HTTPS, with
 # certificates that name the hosts (test/tls/make_certs.sh). Checks:
-#   - the cluster forms by names; /livez and /readyz answer; writes through a
-#     follower follow the 307 to the leader's name;
+#   - nodes started before their names resolve (pods come up in any order)
+#     retry, and form the cluster by names once DNS knows them; /livez and
+#     /readyz answer; writes through a follower follow the 307 to the
+#     leader's name;
+#   - a peer with a certificate from another CA is refused;
 #   - a leader cut off by its host's firewall is replaced, and catches up
 #     after the heal;
 #   - a node killed and restarted under the same name on a new address is
@@ -48,9 +51,9 @@ fi
 name() { echo "node$1.coraft.test"; }
 for i in 1 2 3; do addr[$i]=10.79.0.$((10 + i)); done
 publish_names() { bash "$hosts" names "$prefix" "$(name 1)=${addr[1]}" "$(name 2)=${addr[2]}" "$(name 3)=${addr[3]}"; }
-publish_names
 certs=$tmp/certs
-make_certs=$(cd "$(dirname "$0")/../tls" && pwd)/make_certs.sh
+tls_dir=$(cd "$(dirname "$0")/../tls" && pwd)
+make_certs=$tls_dir/make_certs.sh
 mk() { bash "$make_certs" "$certs" "$@"; }
 mk ca ca
 for i in 1 2 3; do mk cert "n$i" "DNS:$(name "$i")" ca; done
@@ -95,7 +98,12 @@ all_agree() {
   [ -n "$l" ] && [ "$(leader_of 2)" = "$l" ] && [ "$(leader_of 3)" = "$l" ]
 }
 
+bash "$hosts" names "$prefix"  # no names yet
 for i in 1 2 3; do start "$i"; done
+unresolved() { grep -q "cannot connect to node .* at node.\.coraft\.test:7001" "$tmp/n1.log"; }
+within 10 unresolved || fail "node 1 did not say that it cannot reach its peers' names yet"
+for i in 1 2 3; do kill -0 "${pid[$i]}" || fail "node $i exited while its peers' names did not resolve"; done
+publish_names
 within 30 all_agree || fail "the three nodes agree on no leader within 30 s"
 leader=$(leader_of 1)
 echo "leader: node $leader (by names, listening on 0.0.0.0)"
@@ -106,6 +114,15 @@ for i in 1 2 3; do
   [ "$(status "$i" | jq -r '.members[] | select(.id == 2) | .raft')" = "$(name 2):7001" ] ||
     fail "node $i: the members' addresses are not the advertised names"
 done
+
+# A peer whose certificate comes from another CA: refused in the handshake.
+mk ca other-ca
+mk cert stranger "DNS:stranger.coraft.test" other-ca
+out=$(python3 "$tls_dir/rogue_peer.py" "${addr[1]}" 7001 2 1 --cert "$certs/stranger.crt" \
+  --key "$certs/stranger.key" --ca "$certs/ca.crt" 2>&1 || true)
+[ "$out" = refused ] || fail "node 1 did not refuse another CA's certificate: $out"
+within 5 grep -q "refused connection from 10.79.0.1:.*TLS handshake failed" "$tmp/n1.log" ||
+  fail "node 1 did not log why it refused another CA's certificate"
 
 follower=$((leader % 3 + 1))
 [ "$(put "$follower" k v1)" = 200 ] || fail "a write through follower $follower (307 to the leader's name) failed"

@@ -19,13 +19,16 @@
 #                               (one way: run it twice, swapped, for both)
 #   hosts.sh heal PREFIX [A]    flush host A's firewall (every host without A)
 #   hosts.sh addr PREFIX I      host I's address
-#   hosts.sh names PREFIX [I=NAME ADDRESS]...
+#   hosts.sh names PREFIX [NAME=ADDRESS]...
 #                               every host's /etc/hosts (`ip netns exec`
 #                               mounts /etc/netns/NS/hosts over it) maps
 #                               NAME to ADDRESS: name resolution as on a
 #                               network with DNS. Rewritten in place, so a
 #                               running process sees the change at its next
-#                               lookup (glibc reads the file each time)
+#                               lookup (glibc reads the file each time).
+#                               Other names fail at once (resolv.conf names
+#                               the host's own loopback, where no DNS
+#                               server listens): no query leaves the hosts
 #   hosts.sh move PREFIX I ADDRESS
 #                               host I gets ADDRESS (in SUBNET) instead of
 #                               its own: a machine that came back elsewhere
@@ -112,6 +115,10 @@ case "$cmd" in
       # In place (not a rename): the file is bind-mounted into the running
       # processes of `ip netns exec`, which must see the new contents.
       printf '%s' "$lines" > "/etc/netns/$n/hosts"
+      # No DNS server but the host's own loopback (where none listens): a
+      # name missing from hosts fails at once, as NXDOMAIN would, and no
+      # query leaves the namespaces.
+      [ -f "/etc/netns/$n/resolv.conf" ] || printf 'nameserver 127.0.0.1\noptions attempts:1 timeout:1\n' > "/etc/netns/$n/resolv.conf"
     done
     ;;
   move)
