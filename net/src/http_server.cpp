@@ -332,8 +332,9 @@ void http_server::start() {
   if (!ec) i.acceptor.bind(ep, ec);
   if (!ec) i.acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec)
-    throw std::runtime_error("cannot listen for HTTP on " + where + ": " + ec.message() +
-                             " (is another process using this address? see the HTTP address in --cluster)");
+    throw std::runtime_error(
+        "cannot listen for HTTP on " + where + ": " + ec.message() +
+        " (is another process using this address? see --listen-http, or this node's HTTP address in --cluster)");
   i.tasks.spawn(
       "accept loop", [&i] { return i.accept_loop(); }, detail::task_group::on_error::restart);
 }

@@ -93,7 +93,7 @@ awaitable<void> tcp_transport::impl::start_on_strand() {
     where << listen_;
     throw std::runtime_error("cannot listen for raft peers on " + where.str() + ": " + ec.message() +
                              " (is another node already using this address? each member needs its own "
-                             "raft address in --cluster)");
+                             "raft address: --listen-raft, or this node's in --cluster)");
   }
   started_ = true;
   tasks_.spawn(

@@ -316,6 +316,12 @@ BOOST_AUTO_TEST_CASE(bad_flags_stop_the_program_with_a_message_naming_the_flag) 
   BOOST_TEST_MESSAGE("second node 1 said: " << twin.output);
   BOOST_TEST(c.running(1));
   BOOST_TEST(c.call_following(2, "PUT", "/v1/kv/second", "2").status == 200);
+  // Ports in use (issue 17): start-up stops, naming the address.
+  check_refused({"--id", "9", "--cluster", "9=" + c.raft_addr(1) + "/127.0.0.19:28599", "--data-dir", dir + "9"},
+                "cannot listen for raft peers on " + c.raft_addr(1));
+  check_refused({"--id", "9", "--cluster", "9=127.0.0.19:28598/127.0.0.19:28599", "--data-dir", dir + "9b",
+                 "--listen-http", c.http_addr(1)},
+                "cannot listen for HTTP on " + c.http_addr(1));
   http_reply r;
   BOOST_TEST(kv_cluster::eventually(5s, [&] { return (r = c.call(1, "GET", "/v1/kv/second?stale")).body == "2"; }),
              r.brief());
