@@ -79,6 +79,7 @@ struct settings {
   std::string listen_http;                          // ... and its HTTP address
   std::string peer_cert, peer_key, peer_ca;         // mutual TLS on the raft port: all three or none
   std::string http_cert, http_key, http_client_ca;  // HTTPS on the client port
+  std::string http_ca;                              // --join over HTTPS: the members' HTTPS CA
   std::string log_level = "info";
   int propose_timeout_ms = 5000;
   std::uint64_t snapshot_entries = 100'000;
@@ -171,6 +172,7 @@ settings parse_flags(int argc, char** argv, bool& help) {
     ("http-cert", po::value(&s.http_cert), "PEM certificate for HTTPS on the client port (with --http-key; every member alike: redirects name https)")
     ("http-key", po::value(&s.http_key), "PEM private key of --http-cert (unencrypted)")
     ("http-client-ca", po::value(&s.http_client_ca), "PEM CA certificate(s): HTTPS clients must show a certificate of this CA")
+    ("http-ca", po::value(&s.http_ca), "PEM CA certificate(s) of the members' HTTPS certificates: --join then asks over HTTPS (showing --http-cert as its client certificate)")
     ("listen-http", po::value(&s.listen_http), "HOST:PORT to listen on for HTTP (default: this node's HTTP address in --cluster)")
     ("log-level", po::value(&s.log_level)->default_value("info"), "debug, info, warn, error or off")
     ("propose-timeout-ms", po::value(&s.propose_timeout_ms)->default_value(5000), "a write not committed by then answers 504")
@@ -249,6 +251,13 @@ settings parse_flags(int argc, char** argv, bool& help) {
   const int tls_files = !s.peer_cert.empty() + !s.peer_key.empty() + !s.peer_ca.empty();
   if ((!s.http_cert.empty()) != (!s.http_key.empty()) || (!s.http_client_ca.empty() && s.http_cert.empty()))
     throw bad_flag("--http-cert and --http-key go together (HTTPS), and --http-client-ca needs them");
+  if (!s.http_ca.empty()) {
+    try {
+      net::check_http_client_tls({s.http_ca, s.http_cert, s.http_key});
+    } catch (const std::runtime_error& e) {
+      throw bad_flag(e.what());
+    }
+  }
   if (tls_files != 0 && tls_files != 3)
     throw bad_flag(
         "--peer-cert, --peer-key and --peer-ca go together: give all three (mutual TLS between peers) or none");
@@ -436,8 +445,9 @@ struct app {
       } else {
         log_line(log_level::info, cfg.id, "main",
                  "asking the cluster at " + cfg.join + " to add node " + std::to_string(cfg.id) + " as a learner");
+        const net::http_client_tls join_tls{cfg.http_ca, cfg.http_cert, cfg.http_key};
         const net::join_result j =
-            co_await net::join_cluster(cfg.join, *self, cfg.admin_token, std::chrono::seconds(30));
+            co_await net::join_cluster(cfg.join, *self, cfg.admin_token, std::chrono::seconds(30), join_tls);
         if (!j.ok) {
           log_line(log_level::error, cfg.id, "main", "cannot join the cluster at " + cfg.join + ": " + j.error);
           exit_code = 1;

@@ -3,16 +3,19 @@
 
 #include <coraft/net/address.hpp>
 
+#include "peer_stream.hpp"
 #include "resolve.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 
@@ -26,27 +29,12 @@ namespace http = beast::http;
 namespace json = boost::json;
 using tcp = asio::ip::tcp;
 
-asio::awaitable<http_reply> http_call(std::string host_port, std::string method, std::string target, std::string body,
-                                      std::string bearer_token, std::chrono::milliseconds timeout) {
+namespace {
+
+// The request on a connected stream (plain or TLS), and its answer.
+template <class Stream>
+asio::awaitable<http_reply> exchange(Stream& stream, http::request<http::string_body>& req) {
   http_reply r;
-  const auto hp = try_parse_host_port(host_port);
-  if (!hp) co_return r;
-  const auto ex = co_await asio::this_coro::executor;
-  // A name is resolved on every call (a member that restarted under its
-  // name on a new IP is found there), and each of its addresses tried.
-  auto [resolve_ec, targets] = co_await resolve_endpoints(*hp, ex);
-  if (resolve_ec) co_return r;
-  beast::tcp_stream stream(ex);
-  stream.expires_after(timeout);
-  auto [cec, connected] = co_await stream.async_connect(targets, asio::as_tuple(asio::use_awaitable));
-  (void)connected;
-  if (cec) co_return r;
-  http::request<http::string_body> req{http::string_to_verb(method), target, 11};
-  req.set(http::field::host, host_port);
-  if (!bearer_token.empty()) req.set(http::field::authorization, "Bearer " + bearer_token);
-  if (!body.empty()) req.set(http::field::content_type, "application/json");
-  req.body() = std::move(body);
-  req.prepare_payload();
   auto [wec, wn] = co_await http::async_write(stream, req, asio::as_tuple(asio::use_awaitable));
   if (wec) co_return r;
   beast::flat_buffer buf;
@@ -56,8 +44,65 @@ asio::awaitable<http_reply> http_call(std::string host_port, std::string method,
   r.status = res.result_int();
   r.body = std::move(res.body());
   if (auto it = res.find(http::field::location); it != res.end()) r.location = std::string(it->value());
-  beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  co_return r;
+}
+
+}  // namespace
+
+void check_http_client_tls(const http_client_tls& tls) {
+  if (tls.enabled()) (void)make_http_client_tls_context(tls.ca_file, tls.cert_file, tls.key_file);
+}
+
+asio::awaitable<http_reply> http_call(std::string host_port, std::string method, std::string target, std::string body,
+                                      std::string bearer_token, std::chrono::milliseconds timeout,
+                                      http_client_tls tls) {
+  http_reply r;
+  const auto hp = try_parse_host_port(host_port);
+  if (!hp) co_return r;
+  const auto ex = co_await asio::this_coro::executor;
+  // A name is resolved on every call (a member that restarted under its
+  // name on a new IP is found there), and each of its addresses tried.
+  auto [resolve_ec, targets] = co_await resolve_endpoints(*hp, ex);
+  if (resolve_ec) co_return r;
+  http::request<http::string_body> req{http::string_to_verb(method), target, 11};
+  req.set(http::field::host, host_port);
+  if (!bearer_token.empty()) req.set(http::field::authorization, "Bearer " + bearer_token);
+  if (!body.empty()) req.set(http::field::content_type, "application/json");
+  req.body() = std::move(body);
+  req.prepare_payload();
+  if (!tls.enabled()) {
+    beast::tcp_stream stream(ex);
+    stream.expires_after(timeout);
+    auto [cec, connected] = co_await stream.async_connect(targets, asio::as_tuple(asio::use_awaitable));
+    (void)connected;
+    if (cec) co_return r;
+    r = co_await exchange(stream, req);
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    co_return r;
+  }
+  std::unique_ptr<asio::ssl::context> ctx;
+  try {
+    ctx = make_http_client_tls_context(tls.ca_file, tls.cert_file, tls.key_file);
+  } catch (const std::runtime_error&) {
+    co_return r;  // checked at start-up (check_http_client_tls)
+  }
+  beast::ssl_stream<beast::tcp_stream> stream(ex, *ctx);
+  // The member must prove it is the host we call.
+  stream.set_verify_callback(asio::ssl::host_name_verification(hp->host));
+  boost::system::error_code not_an_ip;
+  (void)asio::ip::make_address(hp->host, not_an_ip);
+  if (not_an_ip) SSL_set_tlsext_host_name(stream.native_handle(), hp->host.c_str());
+  beast::get_lowest_layer(stream).expires_after(timeout);
+  auto [cec, connected] =
+      co_await beast::get_lowest_layer(stream).async_connect(targets, asio::as_tuple(asio::use_awaitable));
+  (void)connected;
+  if (cec) co_return r;
+  auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
+  if (hec) co_return r;
+  r = co_await exchange(stream, req);
+  auto [sec] = co_await stream.async_shutdown(asio::as_tuple(asio::use_awaitable));
+  (void)sec;
   co_return r;
 }
 
@@ -83,10 +128,10 @@ std::string error_message(const http_reply& r) {
 
 // Follows up to a few 307s from `at`; the final answer and where it came from.
 asio::awaitable<http_reply> call_leader(std::string& at, const std::string& method, const std::string& target,
-                                        const std::string& body, const std::string& token) {
+                                        const std::string& body, const std::string& token, const http_client_tls& tls) {
   http_reply r;
   for (int hop = 0; hop < 4; ++hop) {
-    r = co_await http_call(at, method, target, body, token, std::chrono::milliseconds(6000));
+    r = co_await http_call(at, method, target, body, token, std::chrono::milliseconds(6000), tls);
     if (r.status != 307 && r.status != 308) co_return r;
     const std::string next = authority_of(r.location);
     if (next.empty()) co_return r;
@@ -98,7 +143,7 @@ asio::awaitable<http_reply> call_leader(std::string& at, const std::string& meth
 }  // namespace
 
 asio::awaitable<join_result> join_cluster(std::string seed_http, cluster_member self, std::string admin_token,
-                                          std::chrono::milliseconds patience) {
+                                          std::chrono::milliseconds patience, http_client_tls tls) {
   join_result out;
   const auto deadline = std::chrono::steady_clock::now() + patience;
   json::object req;
@@ -110,11 +155,11 @@ asio::awaitable<join_result> join_cluster(std::string seed_http, cluster_member 
   asio::steady_timer pause(co_await asio::this_coro::executor);
   while (true) {
     std::string leader = seed_http;
-    const http_reply r = co_await call_leader(leader, "POST", "/v1/members", body, admin_token);
+    const http_reply r = co_await call_leader(leader, "POST", "/v1/members", body, admin_token, tls);
     // 409 bad_member: already a member (our earlier attempt got through).
     const bool accepted = r.status == 200 || (r.status == 409 && r.body.find("bad_member") != std::string::npos);
     if (accepted) {
-      const http_reply s = co_await call_leader(leader, "GET", "/v1/status", {}, {});
+      const http_reply s = co_await call_leader(leader, "GET", "/v1/status", {}, {}, tls);
       boost::system::error_code ec;
       const json::value v = json::parse(s.body, ec);
       const json::array* ms = (!ec && v.is_object() && v.as_object().contains("members"))

@@ -73,6 +73,13 @@ std::unique_ptr<boost::asio::ssl::context> make_http_tls_context(const std::stri
                                                                  const std::string& key_file,
                                                                  const std::string& client_ca_file);
 
+// An HTTPS client's context: servers' certificates must chain to
+// `ca_file` (--http-ca); `cert_file`/`key_file` (--http-cert, --http-key),
+// when given, are shown as the client's certificate. Throws like the above.
+std::unique_ptr<boost::asio::ssl::context> make_http_client_tls_context(const std::string& ca_file,
+                                                                        const std::string& cert_file,
+                                                                        const std::string& key_file);
+
 // Whether `cert` names `host` (a DNS name, or an IP literal) in its subject
 // alternative names (or, for a name without them, its common name).
 bool certificate_names(X509* cert, const std::string& host);

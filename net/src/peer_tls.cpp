@@ -126,6 +126,27 @@ std::unique_ptr<ssl::context> make_http_tls_context(const std::string& cert_file
   return ctx;
 }
 
+std::unique_ptr<ssl::context> make_http_client_tls_context(const std::string& ca_file, const std::string& cert_file,
+                                                           const std::string& key_file) {
+  if (!std::ifstream(ca_file))
+    throw std::runtime_error("cannot read the CA certificate '" + ca_file +
+                             "' (--http-ca): check the path and that this user may read it");
+  std::unique_ptr<ssl::context> ctx;
+  if (!cert_file.empty()) {
+    ctx = identity_context(cert_file, key_file, "--http-cert", "--http-key");
+  } else {
+    ctx = std::make_unique<ssl::context>(ssl::context::tls_client);
+    SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  }
+  boost::system::error_code ec;
+  ctx->load_verify_file(ca_file, ec);
+  if (ec)
+    throw std::runtime_error("the CA certificate '" + ca_file +
+                             "' (--http-ca) is not a PEM certificate: " + openssl_reason(ec));
+  ctx->set_verify_mode(ssl::verify_peer);
+  return ctx;
+}
+
 bool certificate_names(X509* cert, const std::string& host) {
   if (cert == nullptr) return false;
   boost::system::error_code ec;

@@ -40,7 +40,7 @@ namespace {
 constexpr std::string_view usage =
     "usage: --id N --cluster ID=RAFT_HOST:PORT/HTTP_HOST:PORT,... --data-dir DIR [--cluster-id NAME] "
     "[--admin-token TOKEN] [--listen-raft HOST:PORT] [--listen-http HOST:PORT] "
-    "[--peer-cert FILE --peer-key FILE --peer-ca FILE]";
+    "[--peer-cert FILE --peer-key FILE --peer-ca FILE] [--http-cert FILE --http-key FILE [--http-client-ca FILE]]";
 
 // One node of the service. Threading: every member function runs on ctx's
 // single thread (the node's callbacks are posted or called there too).
@@ -117,6 +117,8 @@ struct service_node {
     ho.host = http_at.host;
     ho.port = http_at.port;
     ho.log_node_id = opts.id;
+    ho.tls = {opts.http_cert, opts.http_key, opts.http_client_ca};
+    if (ho.tls.enabled()) admin->url_scheme = "https";
     http = std::make_unique<http_server>(ctx.get_executor(), ho, std::move(router));
 
     std::string failed;
@@ -204,6 +206,12 @@ service_options parse_service_args(int argc, const char* const* argv) {
       o.peer_key = value;
     } else if (flag == "--peer-ca") {
       o.peer_ca = value;
+    } else if (flag == "--http-cert") {
+      o.http_cert = value;
+    } else if (flag == "--http-key") {
+      o.http_key = value;
+    } else if (flag == "--http-client-ca") {
+      o.http_client_ca = value;
     } else {
       fail("unknown flag '" + flag + "'");
     }

@@ -98,14 +98,21 @@ if [ "$separate" != 1 ] && grep -qE 'SEPARATE_COMPILATION|BOOST_ASIO_NO_DEPRECAT
   fail "the example got an Asio/Beast compile mode: it must stay header-only"
 fi
 
-step "three nodes on 127.0.0.31-33"
+step "three nodes on 127.0.0.31-33, mutual TLS between them and HTTPS (run_service's TLS flags)"
 host() { echo "127.0.0.$((30 + $1))"; }
+certs=$tmp/certs
+make_certs=$(cd "$(dirname "$0")/../tls" && pwd)/make_certs.sh
+bash "$make_certs" "$certs" ca ca
+for i in 1 2 3; do bash "$make_certs" "$certs" cert "n$i" "IP:$(host "$i")" ca; done
 cluster="1=$(host 1):29101/$(host 1):29201,2=$(host 2):29101/$(host 2):29201,3=$(host 3):29101/$(host 3):29201"
 for i in 1 2 3; do
-  "$counter" --id "$i" --cluster "$cluster" --data-dir "$tmp/d$i" > "$tmp/n$i.log" 2>&1 &
+  "$counter" --id "$i" --cluster "$cluster" --data-dir "$tmp/d$i" \
+    --peer-cert "$certs/n$i.crt" --peer-key "$certs/n$i.key" --peer-ca "$certs/ca.crt" \
+    --http-cert "$certs/n$i.crt" --http-key "$certs/n$i.key" > "$tmp/n$i.log" 2>&1 &
   pids+=($!)
 done
-url() { echo "http://$(host "$1"):29201$2"; }
+url() { echo "https://$(host "$1"):29201$2"; }
+curl() { command curl --cacert "$certs/ca.crt" "$@"; }
 
 # Polls GET /v1/status until one node leads and every node names it (so a
 # follower can redirect to it), within 60 s.

@@ -12,7 +12,8 @@
 #     others go on committing; back with its own certificate, it catches up;
 #   - HTTPS on the client port with client certificates required: reads,
 #     writes through a follower's 307 (to https://), a client without a
-#     certificate and a plaintext client refused;
+#     certificate and a plaintext client refused; a fourth node joins with
+#     --join over HTTPS (--http-ca) and catches up;
 #   - bad certificate flags stop start-up with a message naming the flag,
 #     a certificate that does not name the node's own host included.
 set -euo pipefail
@@ -41,6 +42,7 @@ for i in 1 2 3; do mk cert "n$i" "IP:127.0.0.8$i" ca; done
 mk cert impostor "IP:127.0.0.83" other-ca  # node 3's address, another CA
 mk cert borrowed "IP:127.0.0.82" ca        # our CA, but node 2's address
 mk cert client "DNS:operator" ca           # an HTTPS client
+mk cert n4 "IP:127.0.0.84" ca              # the node that joins
 
 ip() { echo "127.0.0.8$1"; }
 cluster="1=$(ip 1):7001/$(ip 1):8001,2=$(ip 2):7001/$(ip 2):8001,3=$(ip 3):7001/$(ip 3):8001"
@@ -145,6 +147,21 @@ within 5 logged 1 "http: TLS handshake failed" || fail "node 1 did not log the r
 [ "$(http -o /dev/null -w '%{http_code}' "http://$(ip 1):8001/v1/status")" != 200 ] || fail "plain HTTP served on the HTTPS port"
 echo "HTTPS with client certificates: reads, writes through a redirect, refusals"
 
+# Node 4 joins through a follower over HTTPS (the 307 to the leader is
+# followed over HTTPS too), with its certificate as the client's.
+echo "=== start node 4 --join" >> "$tmp/n4.log"
+"$kv" --id 4 --cluster "4=127.0.0.84:7001/127.0.0.84:8001" --data-dir "$tmp/d4" --join "$(ip "$follower"):8001" \
+  --peer-cert "$certs/n4.crt" --peer-key "$certs/n4.key" --peer-ca "$certs/ca.crt" \
+  --http-cert "$certs/n4.crt" --http-key "$certs/n4.key" --http-client-ca "$certs/ca.crt" --http-ca "$certs/ca.crt" \
+  >> "$tmp/n4.log" 2>&1 &
+pid[4]=$!
+joined() { [ "$(https "https://127.0.0.84:8001/v1/kv/s?stale")" = over-https ]; }
+within 30 joined || { tail -n 20 "$tmp/n4.log" >&2; fail "node 4 did not join over HTTPS and catch up within 30 s"; }
+learners=$(https "https://$(ip "$leader"):8001/v1/status" | jq -c '[.members[] | select(.voter == false) | .id]')
+[ "$learners" = "[4]" ] || fail "node 4 is not a learner on the leader: $learners"
+stop 4
+echo "node 4 joined with --join over HTTPS and caught up"
+
 # Bad certificate flags: start-up stops, naming the flag.
 refuses() {  # refuses PATTERN FLAGS...
   local pattern=$1 out rc=0
@@ -157,6 +174,7 @@ refuses "go together" --peer-cert "$certs/n1.crt"
 refuses "--http-cert and --http-key go together" --http-cert "$certs/n1.crt"
 refuses "--http-key" --http-cert "$certs/n1.crt" --http-key "$certs/n2.key"
 refuses "--http-client-ca" --http-cert "$certs/n1.crt" --http-key "$certs/n1.key" --http-client-ca "$tmp/missing.crt"
+refuses "--http-ca" --http-ca "$tmp/missing.crt"
 refuses "does not name 127.0.0.84" --peer-cert "$certs/borrowed.crt" --peer-key "$certs/borrowed.key" --peer-ca "$certs/ca.crt"
 CORAFT_ADMIN_TOKEN= CORAFT_PEER_CERT= refuses "go together" --peer-key "$certs/n1.key" --peer-ca "$certs/ca.crt"
 refuses "--peer-cert" --peer-cert "$tmp/missing.crt" --peer-key "$certs/n1.key" --peer-ca "$certs/ca.crt"

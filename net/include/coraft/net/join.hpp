@@ -19,8 +19,22 @@
 
 namespace coraft::net {
 
-// One HTTP/1.1 exchange with `host_port` (numeric IP), no redirects
-// followed. status 0: no answer (connection failed or timed out).
+// HTTPS for http_call (PEM files): the server's certificate must chain to
+// ca_file and name the host called; cert_file and key_file, when given,
+// are shown as the client's certificate (for members that require one).
+// No ca_file: plain HTTP.
+struct http_client_tls {
+  std::string ca_file, cert_file, key_file;
+  bool enabled() const { return !ca_file.empty(); }
+};
+// Throws std::runtime_error naming the file, its flag (--http-ca,
+// --http-cert, --http-key) and the fix when `tls` cannot be used: for a
+// check at start-up.
+void check_http_client_tls(const http_client_tls& tls);
+
+// One HTTP/1.1 exchange with `host_port` (an IP or a name, resolved now),
+// no redirects followed; HTTPS when `tls` is enabled. status 0: no answer
+// (the connection or the TLS handshake failed, or it timed out).
 struct http_reply {
   int status = 0;
   std::string body;
@@ -28,7 +42,7 @@ struct http_reply {
 };
 boost::asio::awaitable<http_reply> http_call(std::string host_port, std::string method, std::string target,
                                              std::string body, std::string bearer_token,
-                                             std::chrono::milliseconds timeout);
+                                             std::chrono::milliseconds timeout, http_client_tls tls = {});
 
 struct join_result {
   bool ok = false;
@@ -38,7 +52,8 @@ struct join_result {
 // Retries (every 500 ms) until the leader accepted the change or `patience`
 // ran out. "Already a member" counts as accepted: a previous attempt of
 // ours got through.
+// Over HTTPS when `tls` is enabled (members serving --http-cert).
 boost::asio::awaitable<join_result> join_cluster(std::string seed_http, cluster_member self, std::string admin_token,
-                                                 std::chrono::milliseconds patience);
+                                                 std::chrono::milliseconds patience, http_client_tls tls = {});
 
 }  // namespace coraft::net

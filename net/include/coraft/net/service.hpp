@@ -56,11 +56,15 @@ struct service_options {
   // Mutual TLS between peers: all three PEM files or none
   // (tcp_transport_options::tls says what is checked).
   std::string peer_cert, peer_key, peer_ca;
+  // HTTPS on the client port (http_options::tls): certificate and key, and
+  // optionally the CA whose client certificates are required.
+  std::string http_cert, http_key, http_client_ca;
 };
 
 // Reads --id N --cluster SPEC --data-dir DIR [--cluster-id NAME]
 // [--admin-token T] [--listen-raft H:P] [--listen-http H:P] [--peer-cert F
-// --peer-key F --peer-ca F] (also as --flag=value). Throws std::invalid_argument
+// --peer-key F --peer-ca F] [--http-cert F --http-key F [--http-client-ca F]]
+// (also as --flag=value). Throws std::invalid_argument
 // with a usage line when one is missing, unknown or malformed.
 service_options parse_service_args(int argc, const char* const* argv);
 
