@@ -106,6 +106,7 @@ struct inproc_config {
   // Where the state machines run: "thread" (each node's own, the default)
   // or "loop" (the node's io_context: no hand-over between threads).
   std::string sm_thread = "thread";
+  bool latency_histograms = true;  // node_options::latency_histograms (their cost: bench/metrics-cost.sh)
   bool json = false;
 };
 
@@ -161,6 +162,7 @@ int run_inproc(const inproc_config& cfg) {
     o.raft.seed = id;
     o.voters = ids;
     o.max_pending_proposals = static_cast<std::size_t>(cfg.clients) * 2 + 16;
+    o.latency_histograms = cfg.latency_histograms;
     if (cfg.sm_thread == "loop") o.state_machine_executor = node_ctx(id).get_executor();
     if (cfg.storage == "file") {
       dirs.push_back(std::make_unique<temp_dir>());
@@ -407,7 +409,7 @@ int run_wal_recover(std::uint64_t entries, std::size_t value_size, bool json) {
 int usage(const char* why) {
   std::cerr << "coraft-bench: " << why << "\n"
             << "usage: coraft-bench inproc [--nodes 3] [--clients 256] [--duration 10] "
-               "[--value-size 128] [--threads 2] [--storage memory|file] [--json]\n"
+               "[--value-size 128] [--threads 2] [--storage memory|file] [--latency-histograms true|false] [--json]\n"
             << "       coraft-bench wal [--batch 1] [--value-size 128] [--duration 5] [--dir D] [--json]\n"
             << "       coraft-bench http --target http://HOST:PORT [--connections 16] [--duration 10] "
                "[--value-size 128] [--workload put|get|mixed|fill] [--keys 100000] [--warmup 1] [--threads 1] "
@@ -494,8 +496,9 @@ int main(int argc, char** argv) {
       "state-machine", po::value(&cfg.sm_thread)->default_value("thread"),
       "where the state machines run: thread (each node's own) or loop (the node's io_context)")(
       "apply-cost-us", po::value(&cfg.apply_cost_us)->default_value(0),
-      "microseconds each apply sleeps (a slow state machine; 0-100000)")("json", po::bool_switch(&cfg.json),
-                                                                         "print one JSON object");
+      "microseconds each apply sleeps (a slow state machine; 0-100000)")(
+      "latency-histograms", po::value(&cfg.latency_histograms)->default_value(true),
+      "keep the nodes' latency histograms (true/false)")("json", po::bool_switch(&cfg.json), "print one JSON object");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc - 1, argv + 1, desc), vm);

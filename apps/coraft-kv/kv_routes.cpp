@@ -167,9 +167,14 @@ asio::awaitable<http_response> list_keys(kv_env env, const http_request& req) {
 
 void add_kv_routes(net::http_router& router, net::admin_context& ctx, kv_state_machine& sm, kv_limits limits) {
   const kv_env e{&ctx, &sm, limits};
-  router.add("PUT", "/v1/kv/*", [e](const http_request& r) { return put_key(e, r); });
-  router.add("GET", "/v1/kv/*", [e](const http_request& r) { return get_key(e, r); });
-  router.add("DELETE", "/v1/kv/*", [e](const http_request& r) { return delete_key(e, r); });
+  // Labelled by the pattern in metrics, never by the key.
+  const std::string key_route = "/v1/kv/{key}";
+  router.add(
+      "PUT", "/v1/kv/*", [e](const http_request& r) { return put_key(e, r); }, key_route);
+  router.add(
+      "GET", "/v1/kv/*", [e](const http_request& r) { return get_key(e, r); }, key_route);
+  router.add(
+      "DELETE", "/v1/kv/*", [e](const http_request& r) { return delete_key(e, r); }, key_route);
   router.add("GET", "/v1/kv", [e](const http_request& r) { return list_keys(e, r); });
 }
 

@@ -18,6 +18,7 @@
 #include <coraft/net/admin_api.hpp>
 #include <coraft/net/http.hpp>
 #include <coraft/net/join.hpp>
+#include <coraft/net/net_metrics.hpp>
 #include <coraft/net/prometheus.hpp>
 #include <coraft/net/service_parts.hpp>
 #include <coraft/net/tcp_transport.hpp>
@@ -86,7 +87,8 @@ struct settings {
   std::uint64_t snapshot_log_mb = 256;
   std::uint64_t snapshot_trailing_entries = 5'000;
   bool transfer_on_shutdown = true;
-  std::string join;  // HTTP address of a member: join that cluster as a learner
+  bool latency_histograms = true;  // node_options and http_options::latency_histograms
+  std::string join;                // HTTP address of a member: join that cluster as a learner
 };
 
 // A start-up error: the message names the flag and the fix.
@@ -180,6 +182,7 @@ settings parse_flags(int argc, char** argv, bool& help) {
     ("snapshot-log-mb", po::value(&s.snapshot_log_mb)->default_value(256), "... or after this many MiB of applied commands (0: no size trigger)")
     ("snapshot-trailing-entries", po::value(&s.snapshot_trailing_entries)->default_value(5'000), "entries kept in the log behind a snapshot for followers a little behind")
     ("transfer-on-shutdown", po::value(&s.transfer_on_shutdown)->default_value(true), "on SIGTERM, a leader hands leadership over before it stops (true/false)")
+    ("latency-histograms", po::value(&s.latency_histograms)->default_value(true), "time proposals, commits, applies, appends and HTTP requests into the /metrics histograms (true/false; false: those stay empty)")
     ("join", po::value(&s.join), "HTTP_HOST:PORT of any member of a running cluster: a node with an empty data directory asks to be added as a learner, then catches up (promote it with POST /v1/members/ID/promote). --cluster then needs only this node's own entry");
   // clang-format on
   po::variables_map vm;
@@ -339,6 +342,7 @@ struct app {
     no.snapshot_entries = cfg.snapshot_entries;
     no.snapshot_log_bytes = cfg.snapshot_log_mb << 20;
     no.snapshot_trailing_entries = cfg.snapshot_trailing_entries;
+    no.latency_histograms = cfg.latency_histograms;
     // The bootstrap configuration: --cluster. A joining node has none: the
     // leader's log tells it (config entries carry every member's address).
     if (cfg.join.empty()) {
@@ -364,23 +368,8 @@ struct app {
                                                  cfg.admin_token, cfg.fsync);
     admin->write_token = cfg.write_token;
     admin->extra_metrics = [this] {
-      const auto t = transport->stats();
-      const auto& h = http->stats();
       net::prometheus_text m("node=\"" + std::to_string(cfg.id) + "\"");
-      m.counter("coraft_net_frames_sent_total", "Raft frames sent to peers.", t.frames_sent);
-      m.counter("coraft_net_frames_received_total", "Raft frames received from peers.", t.frames_received);
-      m.counter("coraft_net_decode_errors_total", "Malformed frames (each closed its connection).", t.decode_errors);
-      m.counter("coraft_net_dropped_total", "Messages dropped (a peer's queue full, or unsendable).",
-                t.dropped_queue_full + t.dropped_other);
-      m.counter("coraft_net_tls_refused_total",
-                "Inbound peer connections refused by TLS (handshake, or a certificate naming another member).",
-                t.tls_refused);
-      m.gauge("coraft_net_peers_connected", "Peers with an outbound connection up.", t.peers_connected);
-      m.gauge("coraft_net_inbound_connections", "Inbound peer connections open.", t.inbound_connections);
-      m.counter("coraft_http_requests_total", "HTTP requests served.", h.requests);
-      m.gauge("coraft_http_connections_open", "HTTP connections open.", h.connections_open);
-      m.counter("coraft_http_tls_refused_total",
-                "HTTPS handshakes that failed (a missing or bad client certificate...).", h.tls_refused);
+      net::write_net_metrics(m, transport->stats(), *http, cfg.data_dir);
       m.gauge("coraft_kv_keys", "Keys in this node's map.", sm.size());
       return m.str();
     };
@@ -397,6 +386,7 @@ struct app {
     ho.port = http_at.port;
     ho.max_body_bytes = cfg.max_value_bytes + 4096;
     ho.log_node_id = cfg.id;
+    ho.latency_histograms = cfg.latency_histograms;
     ho.tls = {cfg.http_cert, cfg.http_key, cfg.http_client_ca};
     if (ho.tls.enabled()) admin->url_scheme = "https";
     http = std::make_unique<net::http_server>(ctx.get_executor(), ho, std::move(router));

@@ -277,6 +277,20 @@ asio::awaitable<http_response> get_metrics(admin_context& ctx, const http_reques
               s.metrics.commit_latency);
   m.histogram("coraft_wal_sync_latency_seconds", "One group commit to storage: write and sync.",
               s.metrics.storage_write_latency);
+  m.histogram("coraft_propose_commit_seconds", "From accepting a proposal to knowing its entry committed (leader).",
+              s.metrics.propose_commit_latency);
+  m.histogram("coraft_commit_apply_seconds",
+              "From learning entries committed to the state machine having applied them (one per batch).",
+              s.metrics.commit_apply_latency);
+  m.histogram("coraft_snapshot_install_seconds",
+              "A leader's snapshot, from its first chunk stored to the state machine restored from it (follower).",
+              s.metrics.snapshot_install_latency);
+  if (!s.metrics.append_rtt.empty()) {
+    m.family("coraft_append_rtt_seconds", "histogram",
+             "Leader: AppendEntries or heartbeat sent to a follower -> its answer, per follower.");
+    for (const auto& [peer, h] : s.metrics.append_rtt)
+      m.histogram_samples("coraft_append_rtt_seconds", "peer=\"" + std::to_string(peer) + "\"", h);
+  }
   m.histogram("coraft_tick_lag_seconds", "How late each election/heartbeat tick ran (event-loop lag).",
               s.metrics.tick_lag);
   m.gauge("coraft_tick_lag_max_seconds", "The latest a tick ever ran on this node.", s.metrics.tick_lag_max_s);
@@ -519,6 +533,7 @@ void add_admin_routes(http_router& router, admin_context& ctx) {
   });
   router.add("GET", "/readyz", [c](const http_request& r) { return get_health(*c, r, "not_ready"); });
   router.add("GET", "/v1/metrics", [c](const http_request& r) { return get_metrics(*c, r); });
+  router.add("GET", "/metrics", [c](const http_request& r) { return get_metrics(*c, r); });  // Prometheus' default
   router.add("GET", "/v1/log", [c](const http_request& r) { return get_log(*c, r); });
   router.add("POST", "/v1/members", [c](const http_request& r) { return post_member(*c, r); });
   router.add("POST", "/v1/members/*", [c](const http_request& r) { return promote_member(*c, r); });

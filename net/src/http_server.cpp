@@ -58,19 +58,23 @@ http_response http_response::json(std::string body, int status) {
   return r;
 }
 
-void http_router::add(std::string method, std::string pattern, http_handler h) {
+void http_router::add(std::string method, std::string pattern, http_handler h, std::string label) {
   const bool prefix = pattern.size() >= 2 && pattern.compare(pattern.size() - 2, 2, "/*") == 0;
   if (prefix) pattern.pop_back();  // keep the trailing '/'
-  routes_.push_back({std::move(method), std::move(pattern), prefix, std::move(h)});
+  if (label.empty()) label = prefix ? pattern + "{id}" : pattern;
+  routes_.push_back({std::move(method), std::move(pattern), prefix, std::move(h), std::move(label)});
 }
 
 const http_handler* http_router::find(const std::string& method, const std::string& path, int& status_if_none,
-                                      std::string& allowed) const {
+                                      std::string& allowed, const std::string** route_label) const {
   bool path_known = false;
   for (const route& r : routes_) {
     const bool match = r.prefix ? (path.size() > r.pattern.size() && path.rfind(r.pattern, 0) == 0) : path == r.pattern;
     if (!match) continue;
-    if (r.method == method) return &r.handler;
+    if (r.method == method) {
+      if (route_label != nullptr) *route_label = &r.label;
+      return &r.handler;
+    }
     path_known = true;
     if (!allowed.empty()) allowed += ", ";
     allowed += r.method;
@@ -103,6 +107,24 @@ bool percent_decode(std::string_view s, std::string& out) {
 }
 
 namespace {
+
+// The method as a label: the ones routes use, else "other" (a client's
+// made-up methods must not make series).
+std::string_view method_label(std::string_view m) {
+  for (std::string_view known : {"GET", "PUT", "POST", "DELETE", "HEAD", "PATCH", "OPTIONS"})
+    if (m == known) return known;
+  return "other";
+}
+
+std::string_view status_class(int status) {
+  switch (status / 100) {
+    case 1: return "1xx";
+    case 2: return "2xx";
+    case 3: return "3xx";
+    case 4: return "4xx";
+    default: return "5xx";
+  }
+}
 
 const char* reason_code(int status) {
   switch (status) {
@@ -192,10 +214,13 @@ struct http_server::impl {
     return out;
   }
 
-  asio::awaitable<http_response> handle(const http_request& req) {
+  // `route`: the matched route's label, left as it is when none matched.
+  asio::awaitable<http_response> handle(const http_request& req, std::string_view& route) {
     int status = 404;
     std::string allowed;
-    const http_handler* h = router.find(req.method, req.path, status, allowed);
+    const std::string* label = nullptr;
+    const http_handler* h = router.find(req.method, req.path, status, allowed, &label);
+    if (label != nullptr) route = *label;
     if (h == nullptr) {
       auto r = http_response::error(status, reason_code(status),
                                     status == 405
@@ -248,6 +273,19 @@ struct http_server::impl {
     --stats.connections_open;
   }
 
+  // One request's time, read to answer written (or failed to write).
+  void observe(std::string_view method, std::string_view route, std::string_view code,
+               std::chrono::steady_clock::time_point t0) {
+    const auto key = std::make_tuple(method, route, code);
+    auto it = stats.request_seconds.find(key);
+    if (it == stats.request_seconds.end())
+      it = stats.request_seconds
+               .emplace(http_request_key(std::string(method), std::string(route), std::string(code)),
+                        coraft::histogram{})
+               .first;
+    it->second.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+
   // Requests and answers on one connection (plain or TLS) until it ends.
   template <class Stream>
   asio::awaitable<void> serve(Stream& stream, session_rec& rec) {
@@ -263,6 +301,9 @@ struct http_server::impl {
           ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
           ec == asio::error::broken_pipe || ec == asio::ssl::error::stream_truncated || stopping)
         break;
+      const bool timed = opts.latency_histograms;
+      const auto t0 = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+      std::string_view method = "other", route = "unmatched";
       http_response res;
       bool keep_alive = false;
       int version = 11;
@@ -278,6 +319,7 @@ struct http_server::impl {
           res = http_response::error(400, "bad_request", "malformed HTTP request: " + ec.message());
       } else {
         const auto& req = parser.get();
+        method = method_label(req.method_string());
         version = req.version();
         keep_alive = req.keep_alive();
         bool ok = false;
@@ -289,7 +331,7 @@ struct http_server::impl {
         } else {
           rec.busy = true;
           beast::get_lowest_layer(stream).expires_never();
-          res = co_await handle(r);
+          res = co_await handle(r, route);
           rec.busy = false;
         }
       }
@@ -297,6 +339,11 @@ struct http_server::impl {
         ++stats.responses_5xx;
       else if (res.status >= 400)
         ++stats.responses_4xx;
+      else if (res.status >= 300)
+        ++stats.responses_3xx;
+      else if (res.status >= 200)
+        ++stats.responses_2xx;
+      const std::string_view code = status_class(res.status);
       keep_alive = keep_alive && !stopping;
       http::response<http::string_body> out{static_cast<http::status>(res.status), version};
       out.set(http::field::server, "coraft");
@@ -308,6 +355,7 @@ struct http_server::impl {
       beast::get_lowest_layer(stream).expires_after(opts.read_timeout);
       auto [wec, wn] = co_await http::async_write(stream, out, asio::as_tuple(use_awaitable));
       (void)wn;
+      if (timed) observe(method, route, code, t0);
       if (wec || !keep_alive) break;
     }
   }

@@ -8,6 +8,8 @@
 #include <coraft/net/admin_api.hpp>
 #include <coraft/net/cluster_spec.hpp>
 #include <coraft/net/http.hpp>
+#include <coraft/net/net_metrics.hpp>
+#include <coraft/net/prometheus.hpp>
 #include <coraft/net/service.hpp>
 #include <coraft/net/service_parts.hpp>
 #include <coraft/net/tcp_transport.hpp>
@@ -112,6 +114,13 @@ struct service_node {
     http_router router;
     add_admin_routes(router, *admin);
     if (add_routes) add_routes(router, *admin);
+    // The transport's, the HTTP server's and the data directory's metrics,
+    // named as coraft-kv names them; then the service's own, if it set any.
+    admin->extra_metrics = [this, own = std::move(admin->extra_metrics)] {
+      prometheus_text m("node=\"" + std::to_string(opts.id) + "\"");
+      write_net_metrics(m, transport->stats(), *http, opts.data_dir);
+      return own ? m.str() + own() : m.str();
+    };
     http_options ho;
     const host_port http_at = parse_host_port(opts.listen_http.empty() ? self->http : opts.listen_http);
     ho.host = http_at.host;

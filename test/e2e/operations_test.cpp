@@ -8,6 +8,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include <fstream>
+#include <set>
+#include <sstream>
 
 namespace {
 
@@ -218,6 +220,74 @@ BOOST_AUTO_TEST_CASE(a_member_that_moved_gets_its_new_address_through_the_log) {
       kv_cluster::eventually(10s, [&] { return (r = c.call(moved, "GET", "/v1/kv/after-move?stale")).body == "2"; }),
       r.brief());
   BOOST_TEST(c.call(moved, "GET", "/v1/kv/while-moved?stale").body == "1");
+  for (const auto& [id, status] : c.terminate_all()) BOOST_TEST(status == 0, "node " << id);
+}
+
+BOOST_AUTO_TEST_CASE(metrics_alias_route_patterns_and_histograms) {
+  // Issue 20: /metrics is /v1/metrics (Prometheus' default path); request
+  // durations are labelled by the route's pattern, never the raw path (one
+  // series per key would grow without bound); the new histograms and the
+  // transport's, the HTTP server's and the data directory's metrics are
+  // exported.
+  kv_cluster c(/*slot=*/61, 3);
+  c.start_all();
+  const auto leader = c.wait_for_agreement(10s);
+  BOOST_REQUIRE_MESSAGE(leader, "no agreed leader within 10 s\n" << c.logs());
+  BOOST_TEST_REQUIRE(c.call(*leader, "PUT", "/v1/kv/foo", "bar").status == 200);
+  BOOST_TEST(c.call(*leader, "GET", "/v1/kv/foo").body == "bar");
+  BOOST_TEST(c.call(*leader, "GET", "/no/such/route").status == 404);
+
+  const http_reply v1 = c.call(*leader, "GET", "/v1/metrics");
+  const http_reply alias = c.call(*leader, "GET", "/metrics");
+  BOOST_TEST_REQUIRE(v1.status == 200, v1.brief());
+  BOOST_TEST_REQUIRE(alias.status == 200, alias.brief());
+  BOOST_TEST(alias.header("content-type") == v1.header("content-type"));
+  BOOST_TEST(alias.header("content-type").starts_with("text/plain; version=0.0.4"));
+  // Same families (the values move between the two calls).
+  auto families = [](const std::string& body) {
+    std::set<std::string> out;
+    std::istringstream in(body);
+    for (std::string line; std::getline(in, line);)
+      if (line.starts_with("# TYPE ")) out.insert(line);
+    return out;
+  };
+  BOOST_TEST((families(alias.body) == families(v1.body)));
+
+  const std::string& m = alias.body;
+  auto has = [&m](const std::string& text) { return m.find(text) != std::string::npos; };
+  BOOST_TEST(has(R"(coraft_http_request_duration_seconds_count{node=")" + std::to_string(*leader) +
+                 R"(",method="GET",route="/v1/kv/{key}",code="2xx"} )"),
+             m);
+  BOOST_TEST(has(R"(method="PUT",route="/v1/kv/{key}",code="2xx")"));
+  BOOST_TEST(has(R"(route="unmatched",code="4xx")"));
+  BOOST_TEST(has(R"(route="/v1/metrics")"));
+  BOOST_TEST(!has("/v1/kv/foo"), "a raw path in a label");
+  for (const char* name : {"# TYPE coraft_propose_commit_seconds histogram",
+                           "# TYPE coraft_commit_apply_seconds histogram",
+                           "# TYPE coraft_snapshot_install_seconds histogram",
+                           "# TYPE coraft_commit_latency_seconds histogram",
+                           "# TYPE coraft_wal_sync_latency_seconds histogram",
+                           "# TYPE coraft_snapshot_capture_seconds histogram",
+                           "# TYPE coraft_append_rtt_seconds histogram",
+                           "coraft_net_sent_bytes_total{",
+                           "coraft_net_dropped_total{node=\"",
+                           "cause=\"queue_full\"}",
+                           "coraft_net_connects_total{",
+                           "coraft_http_responses_total{",
+                           "coraft_http_connections_accepted_total{",
+                           "coraft_net_frames_sent_total{",
+                           "coraft_net_peers_connected{",
+                           "coraft_http_requests_total{",
+                           "coraft_http_connections_open{",
+                           "coraft_data_dir_free_bytes{",
+                           "coraft_data_dir_capacity_bytes{",
+                           "coraft_kv_keys{"})
+    BOOST_TEST(has(name), name);
+  for (int id : c.ids())
+    if (id != *leader)
+      BOOST_TEST(has(R"(coraft_append_rtt_seconds_count{node=")" + std::to_string(*leader) + R"(",peer=")" +
+                     std::to_string(id) + "\"}"),
+                 "no round trips to follower " << id);
   for (const auto& [id, status] : c.terminate_all()) BOOST_TEST(status == 0, "node " << id);
 }
 

@@ -536,6 +536,68 @@ BOOST_FIXTURE_TEST_CASE(too_large_command_is_refused, cluster) {
   run(too_large_story(*this));
 }
 
+// ---- 4b. latency histograms ------------------------------------------------------
+
+struct latency_findings {
+  node_id leader = coraft::no_node;
+  std::vector<node_status> statuses;  // every node, after the proposals converged
+};
+
+awaitable<void> latency_story(cluster& c, latency_findings& f) {
+  co_await c.start_all();
+  const auto leader = co_await c.wait_for_leader(c.ids());
+  BOOST_REQUIRE(leader);
+  f.leader = leader->id;
+  std::vector<proposal> out;
+  co_await propose_in_turn(c.node(leader->id), "timed", 20, out);
+  BOOST_REQUIRE_EQUAL(out.size(), 20u);
+  BOOST_REQUIRE(static_cast<bool>(out.back().outcome));
+  BOOST_REQUIRE(co_await c.wait_converged(c.ids(), out.back().outcome->index));
+  f.statuses = co_await c.statuses(c.ids());
+}
+
+BOOST_FIXTURE_TEST_CASE(proposals_fill_the_latency_histograms_on_leader_and_followers, cluster) {
+  // Issue 20: each proposal is timed from accepted to committed and to
+  // applied on the leader; every node times commit to apply; the leader
+  // times each follower's append round trips.
+  build();
+  latency_findings f;
+  run(latency_story(*this, f));
+  for (const node_status& s : f.statuses) {
+    const coraft::node_metrics& m = s.metrics;
+    BOOST_TEST(m.commit_apply_latency.count >= 1u, "node " << s.id << " timed no commit -> apply");
+    if (s.id != f.leader) continue;
+    BOOST_TEST(m.propose_commit_latency.count == 20u);
+    BOOST_TEST(m.commit_latency.count == 20u);
+    BOOST_TEST(m.propose_commit_latency.sum <= m.commit_latency.sum, "committed after applied?");
+    for (node_id peer : all_but(f.leader)) {
+      const auto rtt = m.append_rtt.find(peer);
+      BOOST_TEST_REQUIRE((rtt != m.append_rtt.end()), "no round trips to follower " << peer);
+      // At least one answered append per proposal made in turn (each
+      // waited for its commit, so for a majority's answers).
+      BOOST_TEST(rtt->second.count >= 1u);
+    }
+    BOOST_TEST(m.append_rtt.count(f.leader) == 0u);
+  }
+}
+
+BOOST_FIXTURE_TEST_CASE(latency_histograms_off_leaves_them_empty, cluster) {
+  node_options o;
+  o.latency_histograms = false;
+  build(o);
+  latency_findings f;
+  run(latency_story(*this, f));
+  for (const node_status& s : f.statuses) {
+    const coraft::node_metrics& m = s.metrics;
+    BOOST_TEST(m.commit_latency.count == 0u);
+    BOOST_TEST(m.propose_commit_latency.count == 0u);
+    BOOST_TEST(m.commit_apply_latency.count == 0u);
+    BOOST_TEST(m.apply_batch_latency.count == 0u);
+    BOOST_TEST(m.append_rtt.empty());
+    if (s.id == f.leader) BOOST_TEST(m.proposals_ok == 20u, "the counters are kept");
+  }
+}
+
 // ---- 5. leader failure -------------------------------------------------------------
 
 awaitable<void> failover_story(cluster& c, load& stranded) {
@@ -905,6 +967,7 @@ struct catch_up_findings {
   bool leader = false;
   bool caught_up = false;
   std::uint64_t installed = 0;
+  std::uint64_t install_timed = 0;  // snapshot_install_latency's count
 };
 
 awaitable<void> catch_up_by_snapshot_story(cluster& c, catch_up_findings& f) {
@@ -927,6 +990,7 @@ awaitable<void> catch_up_by_snapshot_story(cluster& c, catch_up_findings& f) {
     const node_status s = co_await c.node(behind).status();
     f.caught_up = s.applied_index >= target;
     f.installed = s.metrics.snapshots_installed;
+    f.install_timed = s.metrics.snapshot_install_latency.count;
     if (!f.caught_up) co_await cluster::pause(10ms);
   }
 }
@@ -944,6 +1008,7 @@ BOOST_FIXTURE_TEST_CASE(a_follower_behind_the_compacted_log_installs_an_empty_sn
   BOOST_REQUIRE(f.leader);
   BOOST_TEST(f.caught_up, "the follower never caught up");
   BOOST_TEST(f.installed == 1u);
+  BOOST_TEST(f.install_timed == 1u, "the install was not timed from its first chunk to the restore");
 }
 
 }  // namespace

@@ -110,6 +110,12 @@ struct node_options {
   // (0: no bound).
   std::size_t max_apply_batch = 1024;
   std::size_t max_apply_backlog = 65'536;
+  // Keep the latency histograms of the write path (node_metrics: commit,
+  // propose-commit, commit-apply, apply batch, append round trips): a clock
+  // reading per batch and a histogram update per proposal and per message.
+  // False leaves them empty (WAL sync and snapshot ones are kept: one per
+  // group commit or snapshot).
+  bool latency_histograms = true;
 
   node_options() {
     raft.election_ticks = 15;
@@ -170,14 +176,25 @@ struct node_metrics {
   std::uint64_t ticks_deferred = 0;       // late ticks put after what arrived during a stall
   double tick_lag_max_s = 0;              // the latest a tick ever ran
   histogram commit_latency;               // propose() accepted -> applied here (leader)
-  histogram storage_write_latency;        // one group commit: write + sync
-  histogram tick_lag;                     // how late each tick ran (event-loop lag)
-  histogram apply_batch_latency;          // one batch on the state machine's thread
-  histogram snapshot_capture_latency;     // each capture's pause of the state machine
-  std::size_t apply_backlog = 0;          // committed entries waiting for the state machine (now)
+  histogram propose_commit_latency;       // propose() accepted -> its entry known committed (leader)
+  // The commit index advanced -> the state machine applied through it
+  // (every node: one observation per batch of entries it learns committed).
+  histogram commit_apply_latency;
+  histogram storage_write_latency;     // one group commit: write + sync
+  histogram tick_lag;                  // how late each tick ran (event-loop lag)
+  histogram apply_batch_latency;       // one batch on the state machine's thread
+  histogram snapshot_capture_latency;  // each capture's pause of the state machine
+  // Follower: a leader's snapshot, from its first chunk stored to the state
+  // machine restored from it.
+  histogram snapshot_install_latency;
+  std::size_t apply_backlog = 0;  // committed entries waiting for the state machine (now)
   // Leader: per follower, the longest gap between two messages this node
   // sent it (heartbeats or appends) since it became leader, in seconds.
   std::map<node_id, double> max_heartbeat_gap_s;
+  // Leader: per follower, AppendEntries (and heartbeats) sent -> that
+  // follower's answer to them, matched by the last index sent (heartbeats:
+  // by their round). Requests unanswered are not counted.
+  std::map<node_id, histogram> append_rtt;
 };
 
 // Metadata of one log entry (GET /v1/log).

@@ -17,7 +17,9 @@ applier::applier(node_context& ctx, state_machine& sm, proposals& props, read_wa
 void applier::queue(std::vector<entry> committed) {
   if (committed.empty()) return;
   backlog_ += committed.size();
-  queue_.push_back(item{std::move(committed), 0, std::nullopt, nullptr});
+  const auto at =
+      ctx_.opts.latency_histograms ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+  queue_.push_back(item{std::move(committed), 0, std::nullopt, nullptr, at});
   wake_.notify();
 }
 
@@ -70,7 +72,8 @@ asio::awaitable<void> applier::apply_batch() {
     for (std::size_t k = it.done; k < it.entries.size() && batch.size() < most; ++k) batch.push_back(&it.entries[k]);
     if (batch.size() >= most) break;
   }
-  const auto t0 = std::chrono::steady_clock::now();
+  const bool timed = ctx_.opts.latency_histograms;
+  const auto t0 = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
   std::vector<std::string> results = co_await on_state_machine(ctx_, [this, &batch] {
     std::vector<std::string> out;
     out.reserve(batch.size());
@@ -82,7 +85,8 @@ asio::awaitable<void> applier::apply_batch() {
     }
     return out;
   });
-  ctx_.metrics.apply_batch_latency.observe(seconds_since(t0));
+  if (timed) ctx_.metrics.apply_batch_latency.observe(seconds_since(t0));
+  std::optional<std::chrono::steady_clock::time_point> now;  // one reading for the batch
   for (std::string& result : results) {
     item& front = queue_.front();
     entry& e = front.entries[front.done++];
@@ -91,7 +95,13 @@ asio::awaitable<void> applier::apply_batch() {
     ++ctx_.metrics.entries_applied;
     snapshotter_.applied(e);
     proposals_.applied(e, std::move(result));
-    if (front.done == front.entries.size()) queue_.pop_front();
+    if (front.done == front.entries.size()) {
+      if (timed) {
+        if (!now) now = std::chrono::steady_clock::now();
+        ctx_.metrics.commit_apply_latency.observe(std::chrono::duration<double>(*now - front.committed_at).count());
+      }
+      queue_.pop_front();
+    }
   }
 }
 
@@ -112,6 +122,10 @@ asio::awaitable<void> applier::restore(coraft::snapshot s) {
   applied_ = last.index;
   snapshotter_.restored(last.index);
   ++ctx_.metrics.snapshots_installed;
+  if (ctx_.snapshot_receiving && ctx_.snapshot_receiving->first == last) {
+    ctx_.metrics.snapshot_install_latency.observe(seconds_since(ctx_.snapshot_receiving->second));
+    ctx_.snapshot_receiving.reset();
+  }
   proposals_.restored(last.index);  // their outcome is unknown here
   ctx_.raft->snapshot_installed(last);
   log_line(log_level::info, ctx_.self(), "snapshot", "installed snapshot through index " + std::to_string(last.index));

@@ -106,6 +106,9 @@ class applier {
     std::size_t done = 0;  // entries already applied
     std::optional<coraft::snapshot> restore;
     std::shared_ptr<capture_slot> capture;
+    // When the node learned these entries committed (zero without
+    // node_options::latency_histograms): node_metrics::commit_apply_latency.
+    std::chrono::steady_clock::time_point committed_at{};
     bool has_entries() const { return !restore && !capture; }
   };
   // Applies up to max_apply_batch entries from the items at the front.

@@ -184,6 +184,7 @@ struct node::impl {
     ctx.metrics.messages_received += batch.size();
     for (const auto& m : batch) {
       status.heard_from(m.from, now);
+      if (ctx.opts.latency_histograms) peers.answered(m, now);
       ctx.raft->step(m);
     }
     schedule_flush();
@@ -219,7 +220,10 @@ struct node::impl {
       if (rd.persist_state || !rd.persist_entries.empty() || !rd.send_after_sync.empty())
         writer.queue(
             write_job{std::move(rd.persist_state), std::move(rd.persist_entries), std::move(rd.send_after_sync)});
-      if (!rd.apply.empty()) apply.queue(std::move(rd.apply));
+      if (!rd.apply.empty()) {
+        props.committed(rd.apply);
+        apply.queue(std::move(rd.apply));
+      }
       if (!rd.snapshot_chunks.empty()) receiver.queue(std::move(rd.snapshot_chunks));
       if (rd.install_snapshot) writer.queue_install(std::move(*rd.install_snapshot));
       if (rd.verify_snapshot) peers.verify(std::move(*rd.verify_snapshot));

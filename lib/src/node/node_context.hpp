@@ -45,6 +45,7 @@
 #include <optional>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 namespace coraft::detail {
 
@@ -95,6 +96,9 @@ struct node_context {
   std::atomic<int> queries_in_flight{0};  // admitted by query_state_machine(), not yet run
   std::optional<core::raft> raft;
   node_metrics metrics;
+  // The leader's snapshot being received (its last entry) and when its
+  // first chunk was stored: the applier times the install once restored.
+  std::optional<std::pair<log_id, std::chrono::steady_clock::time_point>> snapshot_receiving;
   lifecycle life = lifecycle::created;
   std::string fatal;           // why the node failed (empty while it has not)
   std::uint64_t now_tick = 0;  // ticks since start: the clock of every deadline

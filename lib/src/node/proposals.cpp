@@ -1,6 +1,7 @@
 // proposals.cpp — see proposals.hpp.
 #include "proposals.hpp"
 
+#include <algorithm>
 #include <iterator>
 
 namespace coraft::detail {
@@ -13,7 +14,21 @@ void proposals::track(log_id id, waiter&& w) {
     pending_.pop_back();
   }
   const auto timeout = static_cast<std::uint64_t>(ctx_.opts.propose_timeout_ticks);
-  pending_.push_back(pending{id.index, id.term, ctx_.deadline(timeout), now(), std::move(w)});
+  const auto accepted = ctx_.opts.latency_histograms ? now() : std::chrono::steady_clock::time_point{};
+  pending_.push_back(pending{id.index, id.term, ctx_.deadline(timeout), accepted, std::move(w)});
+}
+
+void proposals::committed(std::span<const entry> committed) {
+  if (committed.empty() || !ctx_.opts.latency_histograms) return;
+  const index_t first = committed.front().index, last = committed.back().index;
+  // pending_ is in index order: start past what an earlier call counted.
+  auto it = std::upper_bound(pending_.begin(), pending_.end(), std::max(commit_seen_, first - 1),
+                             [](index_t i, const pending& p) { return i < p.index; });
+  commit_seen_ = std::max(commit_seen_, last);
+  for (; it != pending_.end() && it->index <= last; ++it) {
+    if (committed[it->index - first].term != it->term) continue;  // another leader's entry [§5.3]
+    ctx_.metrics.propose_commit_latency.observe(std::chrono::duration<double>(now() - it->accepted).count());
+  }
 }
 
 void proposals::applied(const entry& e, std::string result) {
@@ -85,7 +100,8 @@ void proposals::settle_superseded(Pred pred, errc e) {
 void proposals::complete(waiter& w, node_result<applied_command> out, std::chrono::steady_clock::time_point accepted) {
   if (out) {
     ++ctx_.metrics.proposals_ok;
-    ctx_.metrics.commit_latency.observe(std::chrono::duration<double>(now() - accepted).count());
+    if (ctx_.opts.latency_histograms)
+      ctx_.metrics.commit_latency.observe(std::chrono::duration<double>(now() - accepted).count());
   } else {
     ++ctx_.metrics.proposals_failed;
   }

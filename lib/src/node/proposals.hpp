@@ -28,6 +28,7 @@
 #include <deque>
 #include <list>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,10 @@ class proposals {
   void reject(waiter&& w, errc e, node_id hint = no_node);
   // An entry of ours was appended at `id`: complete `w` once it is applied.
   void track(log_id id, waiter&& w);
+  // The entries `committed` (consecutive) are known committed here: the
+  // proposals among them (same index and term) count their propose ->
+  // commit latency (node_metrics::propose_commit_latency).
+  void committed(std::span<const entry> committed);
   // Entry `e` was applied with `result`: completes the proposals at or
   // below its index.
   void applied(const entry& e, std::string result);
@@ -88,6 +93,7 @@ class proposals {
   std::list<pending> superseded_;
   std::vector<completion> completions_;
   std::optional<std::chrono::steady_clock::time_point> now_cache_;
+  index_t commit_seen_ = 0;  // the highest index committed() was told of. Monotonic.
 };
 
 }  // namespace coraft::detail

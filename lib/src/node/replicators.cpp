@@ -4,6 +4,7 @@
 #include <coraft/detail/crc32c.hpp>
 #include <coraft/log.hpp>
 
+#include <algorithm>
 #include <optional>
 
 namespace coraft::detail {
@@ -25,7 +26,12 @@ void replicators::route(message m) {
     if (m.to == no_node || m.to == ctx_.self()) return;
     it = add(m.to);
   }
-  note_gap(it->first, it->second, m);
+  if (std::holds_alternative<append_request>(m.body) || std::holds_alternative<heartbeat_request>(m.body) ||
+      std::holds_alternative<install_snapshot_request>(m.body)) {
+    const auto now = std::chrono::steady_clock::now();
+    note_gap(it->first, it->second, m, now);
+    if (ctx_.opts.latency_histograms) note_sent(it->second, m, now);
+  }
   it->second.outbox.push_back(std::move(m));
   it->second.wake.notify();
 }
@@ -39,12 +45,7 @@ std::map<node_id, replicators::peer>::iterator replicators::add(node_id id) {
 
 // The longest silence towards each follower in this node's current term as
 // leader: what a follower's election timer sees (plus the network).
-void replicators::note_gap(node_id id, peer& p, const message& m) {
-  const bool from_leader = std::holds_alternative<append_request>(m.body) ||
-                           std::holds_alternative<heartbeat_request>(m.body) ||
-                           std::holds_alternative<install_snapshot_request>(m.body);
-  if (!from_leader) return;
-  const auto now = std::chrono::steady_clock::now();
+void replicators::note_gap(node_id id, peer& p, const message& m, std::chrono::steady_clock::time_point now) {
   double& longest = ctx_.metrics.max_heartbeat_gap_s[id];
   if (p.gap_term != m.term) {
     p.gap_term = m.term;
@@ -53,6 +54,45 @@ void replicators::note_gap(node_id id, peer& p, const message& m) {
     longest = std::max(longest, std::chrono::duration<double>(now - p.last_sent).count());
   }
   p.last_sent = now;
+}
+
+void replicators::note_sent(peer& p, const message& m, std::chrono::steady_clock::time_point now) {
+  std::deque<peer::sent>* q = nullptr;
+  peer::sent s{m.term, 0, 0, now};
+  if (const auto* a = std::get_if<append_request>(&m.body)) {
+    q = &p.appends;
+    s.prev = a->prev_log.index;
+    s.last = a->prev_log.index + a->entries.size();
+  } else if (const auto* h = std::get_if<heartbeat_request>(&m.body)) {
+    q = &p.heartbeats;
+    s.last = h->read_seq;
+  } else {
+    return;
+  }
+  if (q->size() >= max_in_flight) q->pop_front();  // lost on the way: never answered
+  q->push_back(s);
+}
+
+// Answers come back in the order their requests went (one connection each
+// way), so the oldest request the answer fits is the one it answers; the
+// older ones still waiting went unanswered (dropped with a connection, or
+// superseded) and are forgotten.
+void replicators::answered(const message& m, std::chrono::steady_clock::time_point now) {
+  const auto* a = std::get_if<append_response>(&m.body);
+  const auto* h = std::get_if<heartbeat_response>(&m.body);
+  if (a == nullptr && h == nullptr) return;
+  auto it = peers_.find(m.from);
+  if (it == peers_.end()) return;
+  auto& q = a != nullptr ? it->second.appends : it->second.heartbeats;
+  auto fits = [&](const peer::sent& s) {
+    if (s.term != m.term) return false;
+    if (h != nullptr) return s.last == h->read_seq;
+    return a->success ? s.last == a->index : s.prev == a->index;
+  };
+  auto sent = std::find_if(q.begin(), q.end(), fits);
+  if (sent == q.end()) return;
+  ctx_.metrics.append_rtt[m.from].observe(std::chrono::duration<double>(now - sent->at).count());
+  q.erase(q.begin(), sent + 1);
 }
 
 void replicators::wake_all() {

@@ -36,6 +36,10 @@ class replicators {
   // Starts a replicator for every other member of `config`.
   void start(const membership& config);
   void route(message m);
+  // A follower's answer `m` to an append or a heartbeat arrived at `now`:
+  // its round trip goes to node_metrics::append_rtt (leader only, with
+  // node_options::latency_histograms).
+  void answered(const message& m, std::chrono::steady_clock::time_point now);
   // A follower found that the whole of snapshot `s` as we sent it does not
   // match its checksum (core::ready::verify_snapshot): reads ours through
   // on the transfer thread; if it does not match either, this node's disk
@@ -52,8 +56,19 @@ class replicators {
     wakeup wake;
     term_t gap_term = 0;  // the term of last_sent
     std::chrono::steady_clock::time_point last_sent;
+    // Appends and heartbeats sent and not yet answered, oldest first (at
+    // most max_in_flight of each): the key an answer is matched by.
+    struct sent {
+      term_t term;
+      index_t prev;  // append: prev_log.index (a rejection names it)...
+      index_t last;  // ...and the last index sent (a success names it); heartbeat: read_seq
+      std::chrono::steady_clock::time_point at;
+    };
+    std::deque<sent> appends, heartbeats;
   };
-  void note_gap(node_id id, peer& p, const message& m);
+  static constexpr std::size_t max_in_flight = 1024;
+  void note_gap(node_id id, peer& p, const message& m, std::chrono::steady_clock::time_point now);
+  void note_sent(peer& p, const message& m, std::chrono::steady_clock::time_point now);
   std::map<node_id, peer>::iterator add(node_id id);
   asio::awaitable<void> run(node_id id);
   asio::awaitable<void> verify_snapshot(snapshot s);

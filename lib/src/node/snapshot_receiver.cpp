@@ -68,6 +68,7 @@ asio::awaitable<bool> snapshot_receiver::store(core::snapshot_chunk& c) {
     co_return false;
   }
   core::raft& raft = *ctx_.raft;
+  if (c.offset == 0) ctx_.snapshot_receiving.emplace(c.meta.last, std::chrono::steady_clock::now());
   raft.snapshot_chunk_stored(c.meta, next);
   if (c.done) {
     if (whole) {

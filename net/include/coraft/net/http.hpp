@@ -9,6 +9,8 @@
 // give it a single-threaded context (or a strand).
 #pragma once
 
+#include <coraft/node.hpp>  // coraft::histogram
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
@@ -19,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -51,12 +54,17 @@ struct http_response {
 using http_handler = std::function<boost::asio::awaitable<http_response>(const http_request&)>;
 
 // Routes by method and path. A pattern ending in "/*" matches that prefix.
+// Each route has a label for metrics (the route="..." of
+// coraft_http_request_duration_seconds): the pattern itself, or for a
+// prefix "/x/*" "/x/{id}" unless `label` names the rest ("/v1/kv/{key}"):
+// never the raw path, whose every key would be a series.
 class http_router {
  public:
-  void add(std::string method, std::string pattern, http_handler h);
-  // The handler for (method, path); 404 or 405 reason when none.
+  void add(std::string method, std::string pattern, http_handler h, std::string label = {});
+  // The handler for (method, path) and, if `route_label`, its route's
+  // label; 404 or 405 reason when none.
   const http_handler* find(const std::string& method, const std::string& path, int& status_if_none,
-                           std::string& allowed) const;
+                           std::string& allowed, const std::string** route_label = nullptr) const;
 
  private:
   struct route {
@@ -64,6 +72,7 @@ class http_router {
     std::string pattern;
     bool prefix;
     http_handler handler;
+    std::string label;
   };
   std::vector<route> routes_;
 };
@@ -76,6 +85,9 @@ struct http_options {
   std::chrono::milliseconds read_timeout{10'000};  // per request, and idle keep-alive
   std::size_t max_connections = 1024;
   std::uint64_t log_node_id = 0;  // for log lines
+  // Time every request into http_stats::request_seconds (two clock
+  // readings and a map lookup per request); false leaves it empty.
+  bool latency_histograms = true;
   // HTTPS (issue 17): PEM certificate and key (both, or neither: plain
   // HTTP); with client_ca_file, every client must show a certificate of
   // that CA. Checked at start() (unreadable, mismatched, expired: throws).
@@ -85,14 +97,24 @@ struct http_options {
   } tls;
 };
 
+// (method, route label, status class): method one of GET PUT POST DELETE
+// HEAD PATCH OPTIONS or "other"; the route's label (http_router::add) or
+// "unmatched" (no route, or a request that could not be read); "2xx"...
+using http_request_key = std::tuple<std::string, std::string, std::string>;
+
 struct http_stats {
   std::uint64_t requests = 0;
+  std::uint64_t responses_2xx = 0;  // 1xx are none: every answer is final
+  std::uint64_t responses_3xx = 0;
   std::uint64_t responses_4xx = 0;
   std::uint64_t responses_5xx = 0;
   std::uint64_t connections_accepted = 0;
   std::uint64_t connections_refused = 0;
   std::uint64_t tls_refused = 0;  // HTTPS handshakes that failed (no or a bad client certificate, ...)
   std::size_t connections_open = 0;
+  // From a request read to its answer written, by http_request_key
+  // (transparent: looked up without building strings).
+  std::map<http_request_key, coraft::histogram, std::less<>> request_seconds;
 };
 
 class http_server {
@@ -105,6 +127,7 @@ class http_server {
   // Stops accepting, lets requests being handled finish and be answered,
   // closes idle connections, and waits for every session to end.
   boost::asio::awaitable<void> stop();
+  // Read it on the server's executor (the sessions update it there).
   const http_stats& stats() const;
   std::uint16_t port() const;  // the bound port (useful with port 0)
 

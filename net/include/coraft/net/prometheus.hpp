@@ -32,6 +32,10 @@ class prometheus_text {
   }
   // Cumulative buckets, +Inf, _sum and _count.
   void histogram(std::string_view name, std::string_view help, const coraft::histogram& h);
+  // One labelled series of a histogram family (after family(name,
+  // "histogram", help)): its buckets, _sum and _count with `extra_labels`
+  // (like `peer="2"`) before `le`.
+  void histogram_samples(std::string_view name, std::string_view extra_labels, const coraft::histogram& h);
 
   // A family with several samples: its header, then one sample() per series
   // (`extra_labels` like `peer="2"`, after the common ones).
