@@ -175,6 +175,7 @@ awaitable<void> tcp_transport::impl::peer_task(node_id id) {
     } else {
       ++stats_.connects;
       log_line(log_level::info, opts_.self, "net", "connected to node " + std::to_string(id));
+      record_event("peer_connected", "connected to node " + std::to_string(id), id);
       const auto since = clock_type::now();
       {
         connection_up up(*this, p, stream.socket());
@@ -184,6 +185,7 @@ awaitable<void> tcp_transport::impl::peer_task(node_id id) {
       }
       if (stopping_) co_return;
       log_line(log_level::info, opts_.self, "net", "connection to node " + std::to_string(id) + " lost");
+      record_event("peer_lost", "connection to node " + std::to_string(id) + " lost", id);
       // A connection that lasted resets the backoff; one dropped at once
       // (a peer refusing our hello) keeps backing off.
       if (clock_type::now() - since > opts_.reconnect_max) backoff = opts_.reconnect_initial;

@@ -59,6 +59,11 @@ void tcp_transport::impl::warn(log_rate_limiter& limit, std::string text) {
   log_line(log_level::warn, opts_.self, "net", text);
 }
 
+void tcp_transport::impl::record_event(std::string kind, std::string message, node_id peer_id) {
+  if (node* n = node_.load())
+    n->events().record(std::move(kind), std::move(message), {{"peer", std::to_string(peer_id)}});
+}
+
 clock_type::duration tcp_transport::impl::jittered(std::chrono::milliseconds d) {
   std::uniform_real_distribution<double> f(0.75, 1.25);
   return std::chrono::duration_cast<clock_type::duration>(d * f(jitter_));

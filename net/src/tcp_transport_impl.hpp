@@ -17,6 +17,7 @@
 
 #include <coraft/detail/task_group.hpp>
 #include <coraft/detail/wakeup.hpp>
+#include <coraft/events.hpp>
 #include <coraft/log.hpp>
 #include <coraft/net/address.hpp>
 #include <coraft/net/frame.hpp>
@@ -123,6 +124,8 @@ struct tcp_transport::impl {
 
   // ---- helpers (tcp_transport.cpp) ---------------------------------------
   void warn(log_rate_limiter& limit, std::string text);
+  // Into the attached node's history (/v1/events), if one is attached.
+  void record_event(std::string kind, std::string message, node_id peer_id);
 
   clock_type::duration jittered(std::chrono::milliseconds d);
 

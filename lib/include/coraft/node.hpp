@@ -49,6 +49,9 @@
 
 namespace coraft {
 
+class event_log;
+class rate_history;
+
 struct node_options {
   core::options raft;  // id, election/heartbeat ticks, pre-vote, batching...
   // The bootstrap configuration: the initial voters (raft.id among them)
@@ -276,6 +279,13 @@ class node {
 
   node_id id() const;
   boost::asio::any_io_executor get_executor() const;
+  // The node's recent history (coraft/events.hpp): role, term, leader and
+  // membership changes and snapshots; a transport may add its peers'
+  // connections. Thread-safe; lives as long as the node.
+  event_log& events();
+  // Its counters about once a second over the last 5 minutes (when ticks
+  // run on their own: tick_interval > 0). Thread-safe.
+  const rate_history& rates() const;
 
  private:
   struct impl;

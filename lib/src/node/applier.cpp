@@ -129,6 +129,9 @@ asio::awaitable<void> applier::restore(coraft::snapshot s) {
   proposals_.restored(last.index);  // their outcome is unknown here
   ctx_.raft->snapshot_installed(last);
   log_line(log_level::info, ctx_.self(), "snapshot", "installed snapshot through index " + std::to_string(last.index));
+  ctx_.events.record("snapshot_installed",
+                     "installed the leader's snapshot through index " + std::to_string(last.index),
+                     {{"index", std::to_string(last.index)}});
   ctx_.schedule_flush();
 }
 

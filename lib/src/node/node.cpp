@@ -193,10 +193,27 @@ struct node::impl {
   void on_tick() {
     if (!ctx.serving()) return;
     ++ctx.now_tick;
+    sample_rates();
     ctx.raft->tick();
     props.expire();
     reads.expire();
     schedule_flush();
+  }
+
+  // About once a second of ticks: the counters the dashboard charts.
+  void sample_rates() {
+    if (ctx.opts.tick_interval.count() <= 0) return;  // ticks driven by hand (tests): no clock to sample on
+    const auto every = std::max<std::uint64_t>(1, std::chrono::milliseconds(1000) / ctx.opts.tick_interval);
+    if (ctx.now_tick % every != 0) return;
+    rate_sample r;
+    r.unix_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    r.proposals_ok = ctx.metrics.proposals_ok;
+    r.reads_ok = ctx.metrics.reads_ok;
+    r.commit_latency_count = ctx.metrics.commit_latency.count;
+    r.commit_latency_sum_s = ctx.metrics.commit_latency.sum;
+    ctx.rates.add(r);
   }
 
   // ---- the core's output, out to the parts ------------------------------
@@ -403,6 +420,8 @@ void node::campaign() {
 }
 
 node_id node::id() const { return impl_->ctx.self(); }
+event_log& node::events() { return impl_->ctx.events; }
+const rate_history& node::rates() const { return impl_->ctx.rates; }
 
 asio::any_io_executor node::get_executor() const { return impl_->ctx.strand; }
 

@@ -26,6 +26,7 @@
 #include <coraft/core/raft.hpp>
 #include <coraft/detail/planted.hpp>
 #include <coraft/errors.hpp>
+#include <coraft/events.hpp>
 #include <coraft/node.hpp>
 
 #include <boost/asio/any_completion_handler.hpp>
@@ -99,6 +100,8 @@ struct node_context {
   // The leader's snapshot being received (its last entry) and when its
   // first chunk was stored: the applier times the install once restored.
   std::optional<std::pair<log_id, std::chrono::steady_clock::time_point>> snapshot_receiving;
+  event_log events;    // thread-safe (its own lock)
+  rate_history rates;  // thread-safe (its own lock)
   lifecycle life = lifecycle::created;
   std::string fatal;           // why the node failed (empty while it has not)
   std::uint64_t now_tick = 0;  // ticks since start: the clock of every deadline

@@ -164,6 +164,8 @@ asio::awaitable<std::optional<node_result<index_t>>> snapshotter::take() {
   applied_since_ = 0;
   bytes_since_ = 0;
   ++ctx_.metrics.snapshots_taken;
+  ctx_.events.record("snapshot_taken", "took a snapshot through index " + std::to_string(at),
+                     {{"index", std::to_string(at)}});
   const std::uint64_t keep = ctx_.opts.snapshot_trailing_entries;
   raft.snapshot_taken(std::move(s), at > keep ? at - keep : 0);
   snapshot_index_ = std::max(snapshot_index_, at);

@@ -24,16 +24,33 @@ namespace coraft::detail {
 
 void status_tracker::started() {
   last_term_ = ctx_.raft->term();
+  ctx_.events.set_term(last_term_);
+  ctx_.events.record("started", "started at term " + std::to_string(last_term_) + ", last log index " +
+                                    std::to_string(ctx_.raft->get_status().last_log.index));
   set_log_context(ctx_.self(), last_term_, core::to_string(ctx_.raft->state()));
 }
 
 void status_tracker::check_leadership() {
   const core::raft& raft = *ctx_.raft;
   if (raft.leader() == last_leader_ && raft.state() == last_role_ && raft.term() == last_term_) return;
+  const bool new_term = raft.term() != last_term_, new_role = raft.state() != last_role_,
+             new_leader = raft.leader() != last_leader_;
   last_term_ = raft.term();
-  if (raft.leader() != last_leader_ && raft.leader() != no_node) ++ctx_.metrics.leader_changes;
+  if (new_leader && raft.leader() != no_node) ++ctx_.metrics.leader_changes;
   last_leader_ = raft.leader();
   last_role_ = raft.state();
+  // The history (/v1/events): one event per kind of change, in this order,
+  // so that a reader sees the term before the role and leader it brought.
+  ctx_.events.set_term(last_term_);
+  if (new_term) ctx_.events.record("term", "term " + std::to_string(last_term_));
+  if (new_role)
+    ctx_.events.record("role", std::string("now ") + core::to_string(last_role_),
+                       {{"role", core::to_string(last_role_)}});
+  if (new_leader)
+    ctx_.events.record(
+        "leader",
+        last_leader_ == no_node ? std::string("leader unknown") : "node " + std::to_string(last_leader_) + " leads",
+        {{"leader", std::to_string(last_leader_)}});
   set_log_context(ctx_.self(), raft.term(), core::to_string(last_role_));
   log_line(log_level::info, ctx_.self(), "raft",
            std::string("now ") + core::to_string(last_role_) + ", leader " +
@@ -48,6 +65,8 @@ void status_tracker::check_membership() {
   for (node_id v : c.voters) ids += (ids.empty() ? "" : ",") + std::to_string(v);
   for (node_id l : c.learners) ids += (ids.empty() ? "" : ",") + std::to_string(l) + "(learner)";
   log_line(log_level::info, ctx_.self(), "raft", "configuration in force: " + (ids.empty() ? "none" : ids));
+  ctx_.events.record("membership", "configuration in force: " + (ids.empty() ? "none" : ids),
+                     {{"config_index", std::to_string(ctx_.raft->get_status().config_index)}});
   if (ctx_.opts.on_membership) ctx_.opts.on_membership(c);
 }
 
