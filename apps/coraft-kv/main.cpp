@@ -82,6 +82,7 @@ struct settings {
   std::string http_cert, http_key, http_client_ca;  // HTTPS on the client port
   std::string http_ca;                              // --join over HTTPS: the members' HTTPS CA
   std::string log_level = "info";
+  std::string log_format = "text";
   int propose_timeout_ms = 5000;
   std::uint64_t snapshot_entries = 100'000;
   std::uint64_t snapshot_log_mb = 256;
@@ -177,6 +178,7 @@ settings parse_flags(int argc, char** argv, bool& help) {
     ("http-ca", po::value(&s.http_ca), "PEM CA certificate(s) of the members' HTTPS certificates: --join then asks over HTTPS (showing --http-cert as its client certificate)")
     ("listen-http", po::value(&s.listen_http), "HOST:PORT to listen on for HTTP (default: this node's HTTP address in --cluster)")
     ("log-level", po::value(&s.log_level)->default_value("info"), "debug, info, warn, error or off")
+    ("log-format", po::value(&s.log_format)->default_value("text"), "text, or json: one object per line on stderr with time, level, node, term, role, component, message, fields")
     ("propose-timeout-ms", po::value(&s.propose_timeout_ms)->default_value(5000), "a write not committed by then answers 504")
     ("snapshot-entries", po::value(&s.snapshot_entries)->default_value(100'000), "snapshot and compact the log about every this many applied entries, at an offset of this node's own (0: only on POST /v1/snapshot)")
     ("snapshot-log-mb", po::value(&s.snapshot_log_mb)->default_value(256), "... or after this many MiB of applied commands (0: no size trigger)")
@@ -229,6 +231,9 @@ settings parse_flags(int argc, char** argv, bool& help) {
   if (s.fsync != "always" && s.fsync != "never") throw bad_flag("--fsync must be 'always' or 'never'");
   log_level lvl;
   if (!parse_log_level(s.log_level, lvl)) throw bad_flag("--log-level must be debug, info, warn, error or off");
+  log_format fmt;
+  if (!parse_log_format(s.log_format, fmt))
+    throw bad_flag("--log-format must be text or json, not '" + s.log_format + "' (e.g. --log-format json)");
   if (s.tick_ms < 1 || s.tick_ms > 1000) throw bad_flag("--tick-ms must be 1 to 1000");
   if (s.heartbeat_ms < s.tick_ms)
     throw bad_flag("--heartbeat-ms must be at least --tick-ms (" + std::to_string(s.tick_ms) + ")");
@@ -389,6 +394,8 @@ struct app {
     ho.latency_histograms = cfg.latency_histograms;
     ho.tls = {cfg.http_cert, cfg.http_key, cfg.http_client_ca};
     if (ho.tls.enabled()) admin->url_scheme = "https";
+    // The dashboard gathers the other members over HTTPS with --http-ca.
+    admin->member_tls = {cfg.http_ca, cfg.http_cert, cfg.http_key};
     http = std::make_unique<net::http_server>(ctx.get_executor(), ho, std::move(router));
 
     std::string failed;
@@ -535,6 +542,9 @@ int main(int argc, char** argv) {
   log_level lvl = log_level::info;
   parse_log_level(a.cfg.log_level, lvl);
   set_log_level(lvl);
+  log_format fmt = log_format::text;
+  parse_log_format(a.cfg.log_format, fmt);
+  set_log_format(fmt);
   asio::co_spawn(a.ctx, a.run(), [&a](std::exception_ptr e) {
     if (!e) return;
     try {

@@ -5,6 +5,8 @@
 #include <coraft/net/address.hpp>
 #include <coraft/net/prometheus.hpp>
 
+#include "admin_status.hpp"
+
 #include <boost/json.hpp>
 
 #include <stdexcept>
@@ -156,10 +158,9 @@ std::optional<http_response> check_write_token(const admin_context& ctx, const h
   return unauthorized("write token");
 }
 
-namespace {
+namespace {}  // namespace
 
-asio::awaitable<http_response> get_status(admin_context& ctx, const http_request&) {
-  const node_status s = co_await ctx.raft_node.status();
+json::object status_object(const admin_context& ctx, const node_status& s) {
   json::object o;
   o["id"] = s.id;
   o["role"] = role_name(s);
@@ -209,6 +210,23 @@ asio::awaitable<http_response> get_status(admin_context& ctx, const http_request
     members.push_back(std::move(mo));
   }
   o["members"] = std::move(members);
+  // What the dashboard turns into rates (puts/s, reads/s, commit latency).
+  json::object counters;
+  counters["proposals_ok"] = s.metrics.proposals_ok;
+  counters["reads_ok"] = s.metrics.reads_ok;
+  counters["entries_applied"] = s.metrics.entries_applied;
+  counters["commit_latency_count"] = s.metrics.commit_latency.count;
+  counters["commit_latency_sum_seconds"] = s.metrics.commit_latency.sum;
+  o["counters"] = std::move(counters);
+  return o;
+}
+
+namespace {
+
+asio::awaitable<http_response> get_status(admin_context& ctx, const http_request& req) {
+  const node_status s = co_await ctx.raft_node.status();
+  json::object o = status_object(ctx, s);
+  if (req.has_param("history")) o["history"] = history_array(ctx.raft_node);
   co_return http_response::json(json::serialize(o));
 }
 
@@ -541,6 +559,7 @@ void add_admin_routes(http_router& router, admin_context& ctx) {
   router.add("PUT", "/v1/members/*", [c](const http_request& r) { return put_member(*c, r); });
   router.add("POST", "/v1/leader/transfer", [c](const http_request& r) { return post_transfer(*c, r); });
   router.add("POST", "/v1/snapshot", [c](const http_request& r) { return post_snapshot(*c, r); });
+  add_dashboard_routes(router, ctx);
 }
 
 }  // namespace coraft::net

@@ -126,12 +126,14 @@ std::string error_message(const http_reply& r) {
   return std::to_string(r.status);
 }
 
-// Follows up to a few 307s from `at`; the final answer and where it came from.
+}  // namespace
+
 asio::awaitable<http_reply> call_leader(std::string& at, const std::string& method, const std::string& target,
-                                        const std::string& body, const std::string& token, const http_client_tls& tls) {
+                                        const std::string& body, const std::string& token, const http_client_tls& tls,
+                                        std::chrono::milliseconds timeout) {
   http_reply r;
   for (int hop = 0; hop < 4; ++hop) {
-    r = co_await http_call(at, method, target, body, token, std::chrono::milliseconds(6000), tls);
+    r = co_await http_call(at, method, target, body, token, timeout, tls);
     if (r.status != 307 && r.status != 308) co_return r;
     const std::string next = authority_of(r.location);
     if (next.empty()) co_return r;
@@ -139,8 +141,6 @@ asio::awaitable<http_reply> call_leader(std::string& at, const std::string& meth
   }
   co_return r;
 }
-
-}  // namespace
 
 asio::awaitable<join_result> join_cluster(std::string seed_http, cluster_member self, std::string admin_token,
                                           std::chrono::milliseconds patience, http_client_tls tls) {

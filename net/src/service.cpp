@@ -42,7 +42,8 @@ namespace {
 constexpr std::string_view usage =
     "usage: --id N --cluster ID=RAFT_HOST:PORT/HTTP_HOST:PORT,... --data-dir DIR [--cluster-id NAME] "
     "[--admin-token TOKEN] [--listen-raft HOST:PORT] [--listen-http HOST:PORT] "
-    "[--peer-cert FILE --peer-key FILE --peer-ca FILE] [--http-cert FILE --http-key FILE [--http-client-ca FILE]]";
+    "[--peer-cert FILE --peer-key FILE --peer-ca FILE] [--http-cert FILE --http-key FILE [--http-client-ca FILE]] "
+    "[--log-format text|json]";
 
 // One node of the service. Threading: every member function runs on ctx's
 // single thread (the node's callbacks are posted or called there too).
@@ -221,6 +222,10 @@ service_options parse_service_args(int argc, const char* const* argv) {
       o.http_key = value;
     } else if (flag == "--http-client-ca") {
       o.http_client_ca = value;
+    } else if (flag == "--log-format") {
+      log_format f{};
+      if (!parse_log_format(value, f)) fail("--log-format must be text or json, not '" + value + "'");
+      o.log_format = f;
     } else {
       fail("unknown flag '" + flag + "'");
     }
@@ -231,6 +236,7 @@ service_options parse_service_args(int argc, const char* const* argv) {
 }
 
 int run_service(const service_options& opts, state_machine& sm, const add_routes_fn& add_routes) {
+  if (opts.log_format) set_log_format(*opts.log_format);
   std::vector<cluster_member> members;
   if (const std::string problem = options_problem(opts, members); !problem.empty()) {
     log_line(log_level::error, opts.id, "service", "cannot start: " + problem);

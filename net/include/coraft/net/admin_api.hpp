@@ -27,6 +27,16 @@
 
 namespace coraft::net {
 
+// HTTPS for http_call (join.hpp) and the dashboard's calls to the other
+// members (PEM files): the server's certificate must chain to ca_file and
+// name the host called; cert_file and key_file, when given, are shown as
+// the client's certificate (for members that require one). No ca_file:
+// plain HTTP.
+struct http_client_tls {
+  std::string ca_file, cert_file, key_file;
+  bool enabled() const { return !ca_file.empty(); }
+};
+
 struct admin_context {
   admin_context(node& n, std::vector<cluster_member> members, std::string token, std::string fsync)
       : raft_node(n), admin_token(std::move(token)), fsync_policy(std::move(fsync)), members_(std::move(members)) {}
@@ -35,6 +45,9 @@ struct admin_context {
   std::string write_token;              // a service's writes (check_write_token); empty: none needed
   std::string url_scheme = "http";      // of the leader redirects: "https" when the members serve HTTPS
   std::string fsync_policy = "always";  // shown in status; "never" is unsafe
+  // How this node calls the other members' HTTP addresses (/v1/cluster and
+  // the dashboard's operations): HTTPS when they serve it (url_scheme).
+  http_client_tls member_tls;
   // Extra Prometheus lines (transport, HTTP and service counters).
   std::function<std::string()> extra_metrics;
 
@@ -48,6 +61,13 @@ struct admin_context {
 };
 
 void add_admin_routes(http_router& router, admin_context& ctx);
+// The dashboard (GET /, dashboard.cpp) and what it reads: GET /v1/events
+// (this node's history), GET /v1/cluster (every member's status, gathered
+// by this node), and the operations it forwards to the member they concern
+// with the caller's token: POST /v1/cluster/transfer,
+// /v1/cluster/members/{id}/snapshot, /v1/cluster/members/{id}/promote.
+// Called by add_admin_routes.
+void add_dashboard_routes(http_router& router, admin_context& ctx);
 
 // For a request that needs the leader: nullopt when this node leads;
 // otherwise the 307 redirect to the leader or 503 no_leader.

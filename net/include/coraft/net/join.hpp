@@ -19,14 +19,7 @@
 
 namespace coraft::net {
 
-// HTTPS for http_call (PEM files): the server's certificate must chain to
-// ca_file and name the host called; cert_file and key_file, when given,
-// are shown as the client's certificate (for members that require one).
-// No ca_file: plain HTTP.
-struct http_client_tls {
-  std::string ca_file, cert_file, key_file;
-  bool enabled() const { return !ca_file.empty(); }
-};
+// http_client_tls: see admin_api.hpp.
 // Throws std::runtime_error naming the file, its flag (--http-ca,
 // --http-cert, --http-key) and the fix when `tls` cannot be used: for a
 // check at start-up.
@@ -43,6 +36,13 @@ struct http_reply {
 boost::asio::awaitable<http_reply> http_call(std::string host_port, std::string method, std::string target,
                                              std::string body, std::string bearer_token,
                                              std::chrono::milliseconds timeout, http_client_tls tls = {});
+
+// http_call() following up to 4 redirects (307/308: a follower pointing at
+// the leader); `at` becomes the address that gave the final answer.
+boost::asio::awaitable<http_reply> call_leader(std::string& at, const std::string& method, const std::string& target,
+                                               const std::string& body, const std::string& token,
+                                               const http_client_tls& tls,
+                                               std::chrono::milliseconds timeout = std::chrono::milliseconds(6000));
 
 struct join_result {
   bool ok = false;

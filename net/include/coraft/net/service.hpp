@@ -26,9 +26,11 @@
 // storage's I/O thread).
 #pragma once
 
+#include <coraft/log.hpp>
 #include <coraft/types.hpp>
 
 #include <functional>
+#include <optional>
 #include <string>
 
 namespace coraft {
@@ -59,12 +61,16 @@ struct service_options {
   // HTTPS on the client port (http_options::tls): certificate and key, and
   // optionally the CA whose client certificates are required.
   std::string http_cert, http_key, http_client_ca;
+  // The log's line format (set_log_format(), coraft/log.hpp), set when the
+  // service starts; empty: left as the process set it (a hook, set with
+  // set_log_hook() before run_service(), gets the records either way).
+  std::optional<coraft::log_format> log_format;
 };
 
 // Reads --id N --cluster SPEC --data-dir DIR [--cluster-id NAME]
 // [--admin-token T] [--listen-raft H:P] [--listen-http H:P] [--peer-cert F
 // --peer-key F --peer-ca F] [--http-cert F --http-key F [--http-client-ca F]]
-// (also as --flag=value). Throws std::invalid_argument
+// [--log-format text|json] (also as --flag=value). Throws std::invalid_argument
 // with a usage line when one is missing, unknown or malformed.
 service_options parse_service_args(int argc, const char* const* argv);
 

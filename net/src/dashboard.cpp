@@ -1,0 +1,254 @@
+// dashboard.cpp — the page at / and the routes it reads (admin_api.hpp,
+// add_dashboard_routes).
+//
+// The browser talks only to the node that served the page: that node
+// gathers the other members' /v1/status itself (GET /v1/cluster), in
+// parallel and each within a deadline, so that a member down or cut off
+// shows as unreachable after at most that long and never holds the page
+// up. Operations are forwarded to the member they concern with the
+// caller's Authorization header: the page never sees another origin (a
+// browser drops Authorization on a cross-origin redirect, and would need
+// CORS), and this node checks no token itself — the member that acts does.
+#include <coraft/events.hpp>
+#include <coraft/net/address.hpp>
+#include <coraft/net/admin_api.hpp>
+#include <coraft/net/join.hpp>
+
+#include "admin_status.hpp"
+#include "dashboard_page.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+
+#include <chrono>
+#include <ctime>
+#include <memory>
+
+namespace coraft::net {
+
+namespace json = boost::json;
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A member that has not answered within this is shown as unreachable.
+constexpr auto gather_timeout = 1000ms;
+// Transfers and promotions answer once done; give them the server's time.
+constexpr auto operation_timeout = 9000ms;
+
+bool parse_id(std::string_view s, std::uint64_t& out) { return parse_u64(s, out) && out > 0; }
+
+std::string rfc3339(std::chrono::system_clock::time_point t) {
+  const std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  return buf;
+}
+
+// GET /v1/events?since=N&limit=M
+asio::awaitable<http_response> get_events(admin_context& ctx, const http_request& req) {
+  std::uint64_t since = 0, limit = 1000;
+  if (auto s = req.param("since"); s && !parse_u64(*s, since))
+    co_return http_response::error(400, "bad_request", "since must be an event sequence number (0: from the oldest)");
+  if (auto l = req.param("limit"); l && (!parse_id(*l, limit) || limit > 1000))
+    co_return http_response::error(400, "bad_request", "limit must be 1 to 1000");
+  const event_log& log = ctx.raft_node.events();
+  const event_log::page p = log.since(since, static_cast<std::size_t>(limit));
+  json::object o;
+  o["node"] = ctx.raft_node.id();
+  o["incarnation"] = log.incarnation();
+  o["last_seq"] = p.last_seq;
+  o["truncated"] = p.truncated;
+  json::array events;
+  for (const node_event& e : p.events) {
+    json::object eo;
+    eo["seq"] = e.seq;
+    eo["time"] = rfc3339(e.time);
+    eo["unix_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(e.time.time_since_epoch()).count();
+    eo["kind"] = e.kind;
+    eo["term"] = e.term;
+    eo["message"] = e.message;
+    json::object fields;
+    for (const auto& [k, v] : e.fields) fields[k] = v;
+    eo["fields"] = std::move(fields);
+    events.push_back(std::move(eo));
+  }
+  o["events"] = std::move(events);
+  co_return http_response::json(json::serialize(o));
+}
+
+}  // namespace
+
+json::array history_array(const node& n) {
+  json::array out;
+  for (const rate_sample& r : n.rates().samples())
+    out.push_back(json::array{r.unix_ms, r.proposals_ok, r.reads_ok, r.commit_latency_count, r.commit_latency_sum_s});
+  return out;
+}
+
+namespace {
+
+std::string reply_error(const http_reply& r, std::chrono::milliseconds timeout) {
+  if (r.status == 0) return "no answer within " + std::to_string(timeout.count()) + " ms";
+  return "answered " + std::to_string(r.status);
+}
+
+// GET /v1/cluster: this node's status and every other member's, each with
+// "reachable" (and "error" when not); with ?history=1, their rate
+// histories too (the page asks once, when it opens).
+asio::awaitable<http_response> get_cluster(admin_context& ctx, const http_request& req) {
+  const bool history = req.has_param("history");
+  const node_status self = co_await ctx.raft_node.status();
+  const auto ex = co_await asio::this_coro::executor;
+  const std::vector<cluster_member> members = members_of(membership{self.voters, self.learners, self.addresses});
+
+  struct gathering {
+    explicit gathering(asio::any_io_executor e) : all_answered(std::move(e)) {}
+    asio::steady_timer all_answered;
+    std::vector<http_reply> replies;
+    std::vector<std::chrono::steady_clock::time_point> answered_at;
+    std::size_t left = 0;
+  };
+  auto g = std::make_shared<gathering>(ex);
+  g->replies.resize(members.size());
+  g->answered_at.resize(members.size());
+  const auto started = std::chrono::steady_clock::now();
+  g->all_answered.expires_after(gather_timeout + 500ms);  // http_call's own deadline ends each call first
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    if (members[i].id == self.id || members[i].http.empty()) continue;
+    ++g->left;
+    asio::co_spawn(ex, http_call(members[i].http, "GET", history ? "/v1/status?history=1" : "/v1/status", {}, {},
+                             gather_timeout, ctx.member_tls),
+                   [g, i](std::exception_ptr e, http_reply r) {
+                     if (!e) g->replies[i] = std::move(r);
+                     g->answered_at[i] = std::chrono::steady_clock::now();
+                     if (--g->left == 0) g->all_answered.cancel();
+                   });
+  }
+  if (g->left > 0) co_await g->all_answered.async_wait(asio::as_tuple(asio::use_awaitable));
+
+  json::object o;
+  o["served_by"] = self.id;
+  const auto now = std::chrono::system_clock::now();
+  o["time"] = rfc3339(now);
+  // The page's rates are per second of this clock (not the browser's,
+  // which a headless browser may run on virtual time).
+  o["unix_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  json::array out;
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    const cluster_member& m = members[i];
+    json::object mo;
+    mo["id"] = m.id;
+    mo["raft"] = m.raft;
+    mo["http"] = m.http;
+    mo["voter"] = m.voter;
+    if (m.id == self.id) {
+      mo["reachable"] = true;
+      json::object so = status_object(ctx, self);
+      if (history) so["history"] = history_array(ctx.raft_node);
+      mo["status"] = std::move(so);
+    } else {
+      const http_reply& r = g->replies[i];
+      boost::system::error_code ec;
+      json::value v = r.status == 200 ? json::parse(r.body, ec) : json::value();
+      if (r.status == 200 && !ec && v.is_object()) {
+        mo["reachable"] = true;
+        mo["rtt_ms"] =
+            std::chrono::duration_cast<std::chrono::milliseconds>(g->answered_at[i] - started).count();
+        mo["status"] = std::move(v);
+      } else {
+        mo["reachable"] = false;
+        mo["error"] = m.http.empty() ? "no HTTP address known" : reply_error(r, gather_timeout);
+      }
+    }
+    out.push_back(std::move(mo));
+  }
+  o["members"] = std::move(out);
+  co_return http_response::json(json::serialize(o));
+}
+
+// Forwards an operation to the member at `at` (following a redirect to the
+// leader) with the caller's token, and answers what it answered.
+asio::awaitable<http_response> forward(admin_context& ctx, const http_request& req, std::string at,
+                                       std::string target, std::string body) {
+  std::string token;
+  const std::string auth = req.header("authorization");
+  if (auth.size() > 7 && (auth[0] == 'B' || auth[0] == 'b')) token = auth.substr(7);
+  const http_reply r = co_await call_leader(at, "POST", target, body, token, ctx.member_tls, operation_timeout);
+  if (r.status == 0)
+    co_return http_response::error(502, "unreachable",
+                                   "no answer from " + at + " within " +
+                                       std::to_string(operation_timeout.count()) + " ms");
+  http_response out = http_response::json(r.body, r.status);
+  out.headers.emplace_back("X-Coraft-Answered-By", at);
+  co_return out;
+}
+
+std::optional<cluster_member> leader_member(const admin_context& ctx, const node_status& s) {
+  return s.leader == no_node ? std::nullopt : ctx.member(s.leader);
+}
+
+// POST /v1/cluster/transfer (body as /v1/leader/transfer's): to the leader.
+asio::awaitable<http_response> post_cluster_transfer(admin_context& ctx, const http_request& req) {
+  const node_status s = co_await ctx.raft_node.status();
+  const auto leader = leader_member(ctx, s);
+  if (!leader) co_return http_response::error(503, "no_leader", "no leader is known right now; retry");
+  co_return co_await forward(ctx, req, leader->http, "/v1/leader/transfer", req.body);
+}
+
+// POST /v1/cluster/members/{id}/snapshot: to that member.
+// POST /v1/cluster/members/{id}/promote: to the leader.
+asio::awaitable<http_response> post_cluster_member(admin_context& ctx, const http_request& req) {
+  constexpr std::string_view prefix = "/v1/cluster/members/";
+  const std::string_view rest = std::string_view(req.path).substr(prefix.size());
+  const auto slash = rest.find('/');
+  std::uint64_t id = 0;
+  if (slash == std::string_view::npos || !parse_id(rest.substr(0, slash), id))
+    co_return http_response::error(404, "not_found", "use /v1/cluster/members/{id}/snapshot or .../promote");
+  const std::string_view op = rest.substr(slash + 1);
+  const node_status s = co_await ctx.raft_node.status();
+  if (op == "snapshot") {
+    const auto m = ctx.member(id);
+    if (!m) co_return http_response::error(404, "not_a_member", "node " + std::to_string(id) + " is not a member");
+    co_return co_await forward(ctx, req, m->http, "/v1/snapshot", {});
+  }
+  if (op == "promote") {
+    const auto leader = leader_member(ctx, s);
+    if (!leader) co_return http_response::error(503, "no_leader", "no leader is known right now; retry");
+    co_return co_await forward(ctx, req, leader->http, "/v1/members/" + std::to_string(id) + "/promote", {});
+  }
+  co_return http_response::error(404, "not_found", "use /v1/cluster/members/{id}/snapshot or .../promote");
+}
+
+}  // namespace
+
+void add_dashboard_routes(http_router& router, admin_context& ctx) {
+  admin_context* c = &ctx;
+  router.add("GET", "/", [](const http_request&) -> asio::awaitable<http_response> {
+    http_response r;
+    r.content_type = "text/html; charset=utf-8";
+    r.body = std::string(dashboard_html());
+    // The page loads nothing from elsewhere; say so to the browser too.
+    r.headers.emplace_back("Content-Security-Policy",
+                           "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                           "connect-src 'self'; img-src 'self' data:");
+    r.headers.emplace_back("Cache-Control", "no-store");
+    co_return r;
+  });
+  router.add("GET", "/v1/events", [c](const http_request& r) { return get_events(*c, r); });
+  router.add("GET", "/v1/cluster", [c](const http_request& r) { return get_cluster(*c, r); });
+  router.add("POST", "/v1/cluster/transfer", [c](const http_request& r) { return post_cluster_transfer(*c, r); });
+  router.add("POST", "/v1/cluster/members/*", [c](const http_request& r) { return post_cluster_member(*c, r); },
+             "/v1/cluster/members/{id}/{operation}");
+}
+
+}  // namespace coraft::net
