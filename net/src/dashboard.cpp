@@ -10,6 +10,7 @@
 // browser drops Authorization on a cross-origin redirect, and would need
 // CORS), and this node checks no token itself — the member that acts does.
 #include <coraft/events.hpp>
+#include <coraft/log.hpp>
 #include <coraft/net/address.hpp>
 #include <coraft/net/admin_api.hpp>
 #include <coraft/net/join.hpp>
@@ -25,7 +26,6 @@
 #include <boost/json.hpp>
 
 #include <chrono>
-#include <ctime>
 #include <memory>
 
 namespace coraft::net {
@@ -42,17 +42,6 @@ constexpr auto gather_timeout = 1000ms;
 constexpr auto operation_timeout = 9000ms;
 
 bool parse_id(std::string_view s, std::uint64_t& out) { return parse_u64(s, out) && out > 0; }
-
-std::string rfc3339(std::chrono::system_clock::time_point t) {
-  const std::time_t secs = std::chrono::system_clock::to_time_t(t);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-  return buf;
-}
 
 // GET /v1/events?since=N&limit=M
 asio::awaitable<http_response> get_events(admin_context& ctx, const http_request& req) {
@@ -72,7 +61,7 @@ asio::awaitable<http_response> get_events(admin_context& ctx, const http_request
   for (const node_event& e : p.events) {
     json::object eo;
     eo["seq"] = e.seq;
-    eo["time"] = rfc3339(e.time);
+    eo["time"] = format_time_utc(e.time);
     eo["unix_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(e.time.time_since_epoch()).count();
     eo["kind"] = e.kind;
     eo["term"] = e.term;
@@ -123,10 +112,13 @@ asio::awaitable<http_response> get_cluster(admin_context& ctx, const http_reques
   g->answered_at.resize(members.size());
   const auto started = std::chrono::steady_clock::now();
   g->all_answered.expires_after(gather_timeout + 500ms);  // http_call's own deadline ends each call first
+  // Members that serve HTTPS can only be asked over HTTPS, with their CA.
+  const bool cannot_ask = ctx.url_scheme == "https" && !ctx.member_tls.enabled();
   for (std::size_t i = 0; i < members.size(); ++i) {
-    if (members[i].id == self.id || members[i].http.empty()) continue;
+    if (members[i].id == self.id || members[i].http.empty() || cannot_ask) continue;
     ++g->left;
-    asio::co_spawn(ex, http_call(members[i].http, "GET", history ? "/v1/status?history=1" : "/v1/status", {}, {},
+    asio::co_spawn(ex,
+                   http_call(members[i].http, "GET", history ? "/v1/status?history=1" : "/v1/status", {}, {},
                              gather_timeout, ctx.member_tls),
                    [g, i](std::exception_ptr e, http_reply r) {
                      if (!e) g->replies[i] = std::move(r);
@@ -139,7 +131,7 @@ asio::awaitable<http_response> get_cluster(admin_context& ctx, const http_reques
   json::object o;
   o["served_by"] = self.id;
   const auto now = std::chrono::system_clock::now();
-  o["time"] = rfc3339(now);
+  o["time"] = format_time_utc(now);
   // The page's rates are per second of this clock (not the browser's,
   // which a headless browser may run on virtual time).
   o["unix_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
@@ -162,12 +154,13 @@ asio::awaitable<http_response> get_cluster(admin_context& ctx, const http_reques
       json::value v = r.status == 200 ? json::parse(r.body, ec) : json::value();
       if (r.status == 200 && !ec && v.is_object()) {
         mo["reachable"] = true;
-        mo["rtt_ms"] =
-            std::chrono::duration_cast<std::chrono::milliseconds>(g->answered_at[i] - started).count();
+        mo["rtt_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(g->answered_at[i] - started).count();
         mo["status"] = std::move(v);
       } else {
         mo["reachable"] = false;
-        mo["error"] = m.http.empty() ? "no HTTP address known" : reply_error(r, gather_timeout);
+        mo["error"] = m.http.empty() ? "no HTTP address known"
+                      : cannot_ask   ? "the members serve HTTPS: start this node with --http-ca to ask them"
+                                     : reply_error(r, gather_timeout);
       }
     }
     out.push_back(std::move(mo));
@@ -178,16 +171,15 @@ asio::awaitable<http_response> get_cluster(admin_context& ctx, const http_reques
 
 // Forwards an operation to the member at `at` (following a redirect to the
 // leader) with the caller's token, and answers what it answered.
-asio::awaitable<http_response> forward(admin_context& ctx, const http_request& req, std::string at,
-                                       std::string target, std::string body) {
+asio::awaitable<http_response> forward(admin_context& ctx, const http_request& req, std::string at, std::string target,
+                                       std::string body) {
   std::string token;
   const std::string auth = req.header("authorization");
   if (auth.size() > 7 && (auth[0] == 'B' || auth[0] == 'b')) token = auth.substr(7);
   const http_reply r = co_await call_leader(at, "POST", target, body, token, ctx.member_tls, operation_timeout);
   if (r.status == 0)
-    co_return http_response::error(502, "unreachable",
-                                   "no answer from " + at + " within " +
-                                       std::to_string(operation_timeout.count()) + " ms");
+    co_return http_response::error(
+        502, "unreachable", "no answer from " + at + " within " + std::to_string(operation_timeout.count()) + " ms");
   http_response out = http_response::json(r.body, r.status);
   out.headers.emplace_back("X-Coraft-Answered-By", at);
   co_return out;
@@ -247,8 +239,9 @@ void add_dashboard_routes(http_router& router, admin_context& ctx) {
   router.add("GET", "/v1/events", [c](const http_request& r) { return get_events(*c, r); });
   router.add("GET", "/v1/cluster", [c](const http_request& r) { return get_cluster(*c, r); });
   router.add("POST", "/v1/cluster/transfer", [c](const http_request& r) { return post_cluster_transfer(*c, r); });
-  router.add("POST", "/v1/cluster/members/*", [c](const http_request& r) { return post_cluster_member(*c, r); },
-             "/v1/cluster/members/{id}/{operation}");
+  router.add(
+      "POST", "/v1/cluster/members/*", [c](const http_request& r) { return post_cluster_member(*c, r); },
+      "/v1/cluster/members/{id}/{operation}");
 }
 
 }  // namespace coraft::net

@@ -8,6 +8,7 @@
 #include <coraft/net/admin_api.hpp>
 #include <coraft/net/cluster_spec.hpp>
 #include <coraft/net/http.hpp>
+#include <coraft/net/join.hpp>
 #include <coraft/net/net_metrics.hpp>
 #include <coraft/net/prometheus.hpp>
 #include <coraft/net/service.hpp>
@@ -43,7 +44,7 @@ constexpr std::string_view usage =
     "usage: --id N --cluster ID=RAFT_HOST:PORT/HTTP_HOST:PORT,... --data-dir DIR [--cluster-id NAME] "
     "[--admin-token TOKEN] [--listen-raft HOST:PORT] [--listen-http HOST:PORT] "
     "[--peer-cert FILE --peer-key FILE --peer-ca FILE] [--http-cert FILE --http-key FILE [--http-client-ca FILE]] "
-    "[--log-format text|json]";
+    "[--http-ca FILE] [--log-format text|json]";
 
 // One node of the service. Threading: every member function runs on ctx's
 // single thread (the node's callbacks are posted or called there too).
@@ -129,6 +130,7 @@ struct service_node {
     ho.log_node_id = opts.id;
     ho.tls = {opts.http_cert, opts.http_key, opts.http_client_ca};
     if (ho.tls.enabled()) admin->url_scheme = "https";
+    admin->member_tls = {opts.http_ca, opts.http_cert, opts.http_key};
     http = std::make_unique<http_server>(ctx.get_executor(), ho, std::move(router));
 
     std::string failed;
@@ -176,6 +178,11 @@ std::string options_problem(const service_options& opts, std::vector<cluster_mem
   } catch (const std::invalid_argument& e) {
     return std::string("the cluster: ") + e.what();
   }
+  try {
+    check_http_client_tls({opts.http_ca, opts.http_cert, opts.http_key});
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
   for (const auto& m : members)
     if (m.id == opts.id) return {};
   return "node " + std::to_string(opts.id) + " is not a member of the cluster '" + opts.cluster + "'";
@@ -222,6 +229,8 @@ service_options parse_service_args(int argc, const char* const* argv) {
       o.http_key = value;
     } else if (flag == "--http-client-ca") {
       o.http_client_ca = value;
+    } else if (flag == "--http-ca") {
+      o.http_ca = value;
     } else if (flag == "--log-format") {
       log_format f{};
       if (!parse_log_format(value, f)) fail("--log-format must be text or json, not '" + value + "'");

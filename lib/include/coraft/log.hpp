@@ -84,6 +84,8 @@ void set_log_hook(std::function<void(const log_record&)> hook);
 
 // The record as one line of `f`, without the newline (what the sink gets).
 std::string format_log_record(const log_record& r, log_format f);
+// RFC 3339, UTC, milliseconds: 2026-11-27T23:59:01.123Z (log lines, events).
+std::string format_time_utc(std::chrono::system_clock::time_point t);
 
 void log_line(log_level l, node_id node, std::string_view component, std::string_view text);
 // The same with structured fields: log_line(info, id, "net", "connected", {{"peer", "2"}}).

@@ -19,7 +19,8 @@ std::string new_incarnation() {
 
 }  // namespace
 
-event_log::event_log(std::size_t capacity) : capacity_(std::max<std::size_t>(capacity, 1)), incarnation_(new_incarnation()) {}
+event_log::event_log(std::size_t capacity)
+    : capacity_(std::max<std::size_t>(capacity, 1)), incarnation_(new_incarnation()) {}
 
 void event_log::set_term(term_t t) {
   std::lock_guard lk(mu_);

@@ -11,6 +11,17 @@
 #include <mutex>
 
 namespace coraft {
+
+std::string format_time_utc(std::chrono::system_clock::time_point now) {
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char ts[40];
+  const std::size_t n = std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(ts + n, sizeof ts - n, ".%03dZ", static_cast<int>(ms));
+  return ts;
+}
 namespace {
 std::atomic<int> level{static_cast<int>(log_level::info)};
 std::atomic<int> format{static_cast<int>(log_format::text)};
@@ -60,17 +71,7 @@ std::map<node_id, node_context>& contexts() {
   return c;
 }
 
-// RFC 3339, UTC, milliseconds: 2026-11-27T23:59:01.123Z
-void append_time(std::string& out, std::chrono::system_clock::time_point now) {
-  const std::time_t t = std::chrono::system_clock::to_time_t(now);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char ts[40];
-  const std::size_t n = std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(ts + n, sizeof ts - n, ".%03dZ", static_cast<int>(ms));
-  out += ts;
-}
+void append_time(std::string& out, std::chrono::system_clock::time_point now) { out += format_time_utc(now); }
 
 // Length of the well-formed UTF-8 sequence of 2-4 bytes at s[i], or 0:
 // a stray continuation byte, an overlong form, a surrogate, a code point

@@ -61,6 +61,9 @@ struct service_options {
   // HTTPS on the client port (http_options::tls): certificate and key, and
   // optionally the CA whose client certificates are required.
   std::string http_cert, http_key, http_client_ca;
+  // The CA of the other members' HTTPS certificates: the dashboard's
+  // GET /v1/cluster gathers them over HTTPS with it (showing http_cert).
+  std::string http_ca;
   // The log's line format (set_log_format(), coraft/log.hpp), set when the
   // service starts; empty: left as the process set it (a hook, set with
   // set_log_hook() before run_service(), gets the records either way).
@@ -70,7 +73,7 @@ struct service_options {
 // Reads --id N --cluster SPEC --data-dir DIR [--cluster-id NAME]
 // [--admin-token T] [--listen-raft H:P] [--listen-http H:P] [--peer-cert F
 // --peer-key F --peer-ca F] [--http-cert F --http-key F [--http-client-ca F]]
-// [--log-format text|json] (also as --flag=value). Throws std::invalid_argument
+// [--http-ca F] [--log-format text|json] (also as --flag=value). Throws std::invalid_argument
 // with a usage line when one is missing, unknown or malformed.
 service_options parse_service_args(int argc, const char* const* argv);
 
