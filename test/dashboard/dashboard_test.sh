@@ -7,7 +7,10 @@
 #   2. GET /v1/events: the history, its incarnation and since=N paging;
 #   3. the operations the page sends, forwarded by the serving node with the
 #      caller's token: refused without it (401 from the leader), a snapshot on
-#      another member, a leadership transfer through a follower;
+#      another member, a leadership transfer through a follower; then in the
+#      page itself (click.py drives chromium over the DevTools pipe): a
+#      button pressed without the token shows the 401, with the token typed
+#      in (kept in sessionStorage, never in the page) the transfer happens;
 #   4. a node killed is shown as unreachable (page and /v1/cluster) while the
 #      page keeps being served; a restarted node has a new incarnation;
 #   5. a screenshot (ARTIFACT_DIR/dashboard.png) kept as the test's artifact.
@@ -121,6 +124,26 @@ leads() { have_leader "$other" && [ "$leader" = "$follower" ]; }
 within 10 leads || fail "node $follower does not lead after the transfer (leader: $leader)"
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $token" "http://$(http 1)/v1/cluster/members/9/snapshot")
 [ "$code" = 404 ] || fail "a snapshot on non-member 9 answered $code, not 404"
+
+echo "== 3b. the same from the page, as a user: the button, the token typed in"
+here=$(cd "$(dirname "$0")" && pwd)
+if got=$(python3 "$here/click.py" "$chrome" "http://$(http "$leader")/" "$(sed "s/TOKEN/$token/" "$here/operate.js")"); then
+  target=$(jq -r .target <<< "$got")
+  jq -e '.refused | test(": 401 from ")' <<< "$got" > /dev/null || fail "the page did not show the 401 without a token: $got"
+  jq -e '.refusedClass == "bad"' <<< "$got" > /dev/null || fail "the page did not mark the refusal: $got"
+  jq -e '.done | test(": 200 from ")' <<< "$got" > /dev/null || fail "the page did not show the transfer's 200: $got"
+  jq -e --arg t "$token" '.stored == $t' <<< "$got" > /dev/null || fail "the token is not in the tab's session storage: $got"
+  jq -e '.html == false' <<< "$got" > /dev/null || fail "the token was written into the page"
+  leads_now() { have_leader "$target" && [ "$leader" = "$target" ]; }
+  within 10 leads_now || fail "node $target does not lead after the page's transfer (leader: $leader)"
+else
+  fail "driving the page failed: $got"
+fi
+have_leader 1 || true
+follower=$((leader == 1 ? 2 : 1))
+code=$(curl -s -o "$tmp/out" -w '%{http_code}' -X POST -H "Authorization: Bearer $token" \
+  "http://$(http "$follower")/v1/cluster/members/$leader/promote")
+[ "$code" = 409 ] && grep -q bad_member "$tmp/out" || fail "promoting voter $leader through $follower: $code $(cat "$tmp/out"), not the leader's 409"
 
 echo "== 4. a node killed is shown as unreachable"
 # Serve the page from the new leader, kill one of the others.

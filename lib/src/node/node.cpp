@@ -105,8 +105,8 @@ struct node::impl {
       snaps.restored(r.snapshot_index);
       reads.applied(r.snapshot_index);
     }
+    status.started();           // first in the history: the term it starts with
     status.check_membership();  // the owner learns the members before anything is sent
-    status.started();
     peers.start(status.config());
     tasks.spawn("log writer", [this] { return writer.run(); });
     tasks.spawn("applier", [this] { return apply.run(); });
