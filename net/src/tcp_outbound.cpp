@@ -174,7 +174,8 @@ awaitable<void> tcp_transport::impl::peer_task(node_id id) {
            "cannot connect to node " + std::to_string(id) + " at " + p.address.str() + ": " + ec.message());
     } else {
       ++stats_.connects;
-      log_line(log_level::info, opts_.self, "net", "connected to node " + std::to_string(id));
+      log_line(log_level::info, opts_.self, "net", "connected to node " + std::to_string(id),
+               {{"peer", std::to_string(id)}});
       record_event("peer_connected", "connected to node " + std::to_string(id), id);
       const auto since = clock_type::now();
       {
@@ -184,7 +185,8 @@ awaitable<void> tcp_transport::impl::peer_task(node_id id) {
         co_await (std::move(writing) || std::move(closing));
       }
       if (stopping_) co_return;
-      log_line(log_level::info, opts_.self, "net", "connection to node " + std::to_string(id) + " lost");
+      log_line(log_level::info, opts_.self, "net", "connection to node " + std::to_string(id) + " lost",
+               {{"peer", std::to_string(id)}});
       record_event("peer_lost", "connection to node " + std::to_string(id) + " lost", id);
       // A connection that lasted resets the backoff; one dropped at once
       // (a peer refusing our hello) keeps backing off.

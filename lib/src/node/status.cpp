@@ -54,7 +54,8 @@ void status_tracker::check_leadership() {
   set_log_context(ctx_.self(), raft.term(), core::to_string(last_role_));
   log_line(log_level::info, ctx_.self(), "raft",
            std::string("now ") + core::to_string(last_role_) + ", leader " +
-               (last_leader_ == no_node ? std::string("unknown") : std::to_string(last_leader_)));
+               (last_leader_ == no_node ? std::string("unknown") : std::to_string(last_leader_)),
+           {{"leader", std::to_string(last_leader_)}});
 }
 
 void status_tracker::check_membership() {
@@ -64,9 +65,10 @@ void status_tracker::check_membership() {
   std::string ids;
   for (node_id v : c.voters) ids += (ids.empty() ? "" : ",") + std::to_string(v);
   for (node_id l : c.learners) ids += (ids.empty() ? "" : ",") + std::to_string(l) + "(learner)";
-  log_line(log_level::info, ctx_.self(), "raft", "configuration in force: " + (ids.empty() ? "none" : ids));
-  ctx_.events.record("membership", "configuration in force: " + (ids.empty() ? "none" : ids),
-                     {{"config_index", std::to_string(ctx_.raft->get_status().config_index)}});
+  const std::string text = "configuration in force: " + (ids.empty() ? "none" : ids);
+  const std::string config_index = std::to_string(ctx_.raft->get_status().config_index);
+  log_line(log_level::info, ctx_.self(), "raft", text, {{"config_index", config_index}});
+  ctx_.events.record("membership", text, {{"config_index", config_index}});
   if (ctx_.opts.on_membership) ctx_.opts.on_membership(c);
 }
 
