@@ -25,8 +25,11 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <memory>
+#include <set>
 
 namespace coraft::net {
 
@@ -43,15 +46,19 @@ constexpr auto operation_timeout = 9000ms;
 
 bool parse_id(std::string_view s, std::uint64_t& out) { return parse_u64(s, out) && out > 0; }
 
-// GET /v1/events?since=N&limit=M
+// GET /v1/events?since=N&limit=M: the events after N, oldest first; with
+// no `since`, the newest `limit`. At most 200 a page: each answer is built
+// on the node's thread, and a flood of big ones would starve its heartbeats.
 asio::awaitable<http_response> get_events(admin_context& ctx, const http_request& req) {
-  std::uint64_t since = 0, limit = 1000;
-  if (auto s = req.param("since"); s && !parse_u64(*s, since))
+  std::uint64_t since = 0, limit = 100;
+  const auto since_param = req.param("since");
+  if (since_param && !parse_u64(*since_param, since))
     co_return http_response::error(400, "bad_request", "since must be an event sequence number (0: from the oldest)");
-  if (auto l = req.param("limit"); l && (!parse_id(*l, limit) || limit > 1000))
-    co_return http_response::error(400, "bad_request", "limit must be 1 to 1000");
+  if (auto l = req.param("limit"); l && (!parse_id(*l, limit) || limit > 200))
+    co_return http_response::error(400, "bad_request", "limit must be 1 to 200");
   const event_log& log = ctx.raft_node.events();
-  const event_log::page p = log.since(since, static_cast<std::size_t>(limit));
+  const event_log::page p =
+      since_param ? log.since(since, static_cast<std::size_t>(limit)) : log.latest(static_cast<std::size_t>(limit));
   json::object o;
   o["node"] = ctx.raft_node.id();
   o["incarnation"] = log.incarnation();
@@ -86,41 +93,88 @@ json::array history_array(const node& n) {
 
 namespace {
 
-std::string reply_error(const http_reply& r, std::chrono::milliseconds timeout) {
-  if (r.status == 0) return "no answer within " + std::to_string(timeout.count()) + " ms";
+std::string reply_error(const http_reply& r) {
+  if (r.status == 0) return r.error.empty() ? "no answer" : r.error;
   return "answered " + std::to_string(r.status);
 }
 
-// GET /v1/cluster: this node's status and every other member's, each with
-// "reachable" (and "error" when not); with ?history=1, their rate
-// histories too (the page asks once, when it opens).
-asio::awaitable<http_response> get_cluster(admin_context& ctx, const http_request& req) {
-  const bool history = req.has_param("history");
+// What the dashboard's routes share. They run on the HTTP server's
+// executor (one thread), so it needs no lock.
+struct dashboard_state {
+  // GET /v1/cluster, with and without the history: one gather at a time;
+  // requests that arrive meanwhile wait for its answer, and an answer
+  // younger than `fresh` is served again. A flood of requests costs this
+  // node one gather per `fresh`, not one per request.
+  struct gather_slot {
+    std::string body;
+    std::chrono::steady_clock::time_point at;
+    bool gathering = false;
+    std::vector<std::shared_ptr<asio::steady_timer>> waiters;
+  } plain, with_history;
+  // Members whose last call has not returned (a name still being looked
+  // up, or a connection): not called again until it does, so that calls to
+  // a member that never answers cannot pile up.
+  std::set<node_id> pending;
+  int forwards = 0;  // operations being forwarded now
+};
+constexpr auto fresh = 250ms;
+
+// Counts an operation being forwarded while it lives. (A class with a
+// constructor, not an aggregate: g++ 12 miscompiles braced locals in
+// coroutines.)
+class forward_slot {
+ public:
+  explicit forward_slot(dashboard_state& s) : s_(s) { ++s_.forwards; }
+  ~forward_slot() { --s_.forwards; }
+  forward_slot(const forward_slot&) = delete;
+  forward_slot& operator=(const forward_slot&) = delete;
+
+ private:
+  dashboard_state& s_;
+};
+constexpr int max_forwards = 4;
+
+bool wants_history(const http_request& req) {
+  const auto h = req.param("history");
+  return h && (*h == "1" || *h == "true" || h->empty());
+}
+
+// Asks every other member for its /v1/status, at most gather_timeout each
+// (a member that does not answer by then is unreachable), and writes the
+// answer of GET /v1/cluster.
+asio::awaitable<std::string> gather(admin_context& ctx, std::shared_ptr<dashboard_state> st, bool history) {
   const node_status self = co_await ctx.raft_node.status();
   const auto ex = co_await asio::this_coro::executor;
-  const std::vector<cluster_member> members = members_of(membership{self.voters, self.learners, self.addresses});
+  const membership config{self.voters, self.learners, self.addresses};
+  const std::vector<cluster_member> members = members_of(config);
 
   struct gathering {
     explicit gathering(asio::any_io_executor e) : all_answered(std::move(e)) {}
     asio::steady_timer all_answered;
     std::vector<http_reply> replies;
     std::vector<std::chrono::steady_clock::time_point> answered_at;
+    std::vector<bool> asked;
     std::size_t left = 0;
   };
   auto g = std::make_shared<gathering>(ex);
   g->replies.resize(members.size());
   g->answered_at.resize(members.size());
+  g->asked.resize(members.size());
   const auto started = std::chrono::steady_clock::now();
-  g->all_answered.expires_after(gather_timeout + 500ms);  // http_call's own deadline ends each call first
+  g->all_answered.expires_after(gather_timeout + 200ms);  // http_call's own deadline ends each call first
   // Members that serve HTTPS can only be asked over HTTPS, with their CA.
   const bool cannot_ask = ctx.url_scheme == "https" && !ctx.member_tls.enabled();
   for (std::size_t i = 0; i < members.size(); ++i) {
-    if (members[i].id == self.id || members[i].http.empty() || cannot_ask) continue;
+    const node_id id = members[i].id;
+    if (id == self.id || members[i].http.empty() || cannot_ask || st->pending.contains(id)) continue;
     ++g->left;
+    g->asked[i] = true;
+    st->pending.insert(id);
     asio::co_spawn(ex,
                    http_call(members[i].http, "GET", history ? "/v1/status?history=1" : "/v1/status", {}, {},
                              gather_timeout, ctx.member_tls),
-                   [g, i](std::exception_ptr e, http_reply r) {
+                   [g, st, i, id](std::exception_ptr e, http_reply r) {
+                     st->pending.erase(id);
                      if (!e) g->replies[i] = std::move(r);
                      g->answered_at[i] = std::chrono::steady_clock::now();
                      if (--g->left == 0) g->all_answered.cancel();
@@ -160,26 +214,73 @@ asio::awaitable<http_response> get_cluster(admin_context& ctx, const http_reques
         mo["reachable"] = false;
         mo["error"] = m.http.empty() ? "no HTTP address known"
                       : cannot_ask   ? "the members serve HTTPS: start this node with --http-ca to ask them"
-                                     : reply_error(r, gather_timeout);
+                      : !g->asked[i] ? "the previous request to it has not returned yet (a name lookup or a connection)"
+                                     : reply_error(r);
       }
     }
     out.push_back(std::move(mo));
   }
   o["members"] = std::move(out);
-  co_return http_response::json(json::serialize(o));
+  co_return json::serialize(o);
 }
 
-// Forwards an operation to the member at `at` (following a redirect to the
-// leader) with the caller's token, and answers what it answered.
-asio::awaitable<http_response> forward(admin_context& ctx, const http_request& req, std::string at, std::string target,
-                                       std::string body) {
+// GET /v1/cluster: this node's status and every other member's, each with
+// "reachable" (and "error" when not); with ?history=1, their rate
+// histories too (the page asks once, when it opens).
+asio::awaitable<http_response> get_cluster(admin_context& ctx, std::shared_ptr<dashboard_state> st,
+                                           const http_request& req) {
+  const bool history = wants_history(req);
+  dashboard_state::gather_slot& slot = history ? st->with_history : st->plain;
+  if (!slot.body.empty() && std::chrono::steady_clock::now() - slot.at < fresh)
+    co_return http_response::json(slot.body);
+  if (slot.gathering) {
+    auto woken = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor);
+    woken->expires_after(gather_timeout + 1s);
+    slot.waiters.push_back(woken);
+    co_await woken->async_wait(asio::as_tuple(asio::use_awaitable));
+    if (slot.body.empty()) co_return http_response::error(503, "busy", "gathering the members' status; retry");
+    co_return http_response::json(slot.body);
+  }
+  slot.gathering = true;
+  std::string body = co_await gather(ctx, st, history);
+  slot.body = body;
+  slot.at = std::chrono::steady_clock::now();
+  slot.gathering = false;
+  for (auto& w : slot.waiters) w->cancel();
+  slot.waiters.clear();
+  co_return http_response::json(std::move(body));
+}
+
+// Forwards an operation to the member at `at` with the caller's token and
+// answers what it answered; with `follow`, through redirects to the leader,
+// but only to members' addresses (the token goes along).
+asio::awaitable<http_response> forward(admin_context& ctx, std::shared_ptr<dashboard_state> st, const http_request& req,
+                                       std::string at, std::string target, std::string body, bool follow) {
+  if (st->forwards >= max_forwards)
+    co_return http_response::error(503, "busy", "other operations are being forwarded; retry");
+  forward_slot slot(*st);
+  // The caller's bearer token, as sent (any other scheme: none).
   std::string token;
   const std::string auth = req.header("authorization");
-  if (auth.size() > 7 && (auth[0] == 'B' || auth[0] == 'b')) token = auth.substr(7);
-  const http_reply r = co_await call_leader(at, "POST", target, body, token, ctx.member_tls, operation_timeout);
-  if (r.status == 0)
-    co_return http_response::error(
-        502, "unreachable", "no answer from " + at + " within " + std::to_string(operation_timeout.count()) + " ms");
+  constexpr std::string_view scheme = "bearer ";
+  if (auth.size() > scheme.size() && std::equal(scheme.begin(), scheme.end(), auth.begin(), [](char a, char b) {
+        return a == std::tolower(static_cast<unsigned char>(b));
+      }))
+    token = auth.substr(scheme.size());
+  const node_status s = co_await ctx.raft_node.status();
+  std::vector<std::string> addresses;
+  const membership config{s.voters, s.learners, s.addresses};
+  for (const auto& m : members_of(config)) addresses.push_back(m.http);
+  const auto is_member = [addresses](const std::string& hp) {
+    return std::find(addresses.begin(), addresses.end(), hp) != addresses.end();
+  };
+  // (No co_await inside ?: — g++ 12 miscompiles it.)
+  http_reply r;
+  if (follow)
+    r = co_await call_leader(at, "POST", target, body, token, ctx.member_tls, operation_timeout, is_member);
+  else
+    r = co_await http_call(at, "POST", target, body, token, operation_timeout, ctx.member_tls);
+  if (r.status == 0) co_return http_response::error(502, "unreachable", "no answer from " + at + ": " + r.error);
   http_response out = http_response::json(r.body, r.status);
   out.headers.emplace_back("X-Coraft-Answered-By", at);
   co_return out;
@@ -190,16 +291,18 @@ std::optional<cluster_member> leader_member(const admin_context& ctx, const node
 }
 
 // POST /v1/cluster/transfer (body as /v1/leader/transfer's): to the leader.
-asio::awaitable<http_response> post_cluster_transfer(admin_context& ctx, const http_request& req) {
+asio::awaitable<http_response> post_cluster_transfer(admin_context& ctx, std::shared_ptr<dashboard_state> st,
+                                                     const http_request& req) {
   const node_status s = co_await ctx.raft_node.status();
   const auto leader = leader_member(ctx, s);
   if (!leader) co_return http_response::error(503, "no_leader", "no leader is known right now; retry");
-  co_return co_await forward(ctx, req, leader->http, "/v1/leader/transfer", req.body);
+  co_return co_await forward(ctx, st, req, leader->http, "/v1/leader/transfer", req.body, true);
 }
 
 // POST /v1/cluster/members/{id}/snapshot: to that member.
 // POST /v1/cluster/members/{id}/promote: to the leader.
-asio::awaitable<http_response> post_cluster_member(admin_context& ctx, const http_request& req) {
+asio::awaitable<http_response> post_cluster_member(admin_context& ctx, std::shared_ptr<dashboard_state> st,
+                                                   const http_request& req) {
   constexpr std::string_view prefix = "/v1/cluster/members/";
   const std::string_view rest = std::string_view(req.path).substr(prefix.size());
   const auto slash = rest.find('/');
@@ -211,12 +314,12 @@ asio::awaitable<http_response> post_cluster_member(admin_context& ctx, const htt
   if (op == "snapshot") {
     const auto m = ctx.member(id);
     if (!m) co_return http_response::error(404, "not_a_member", "node " + std::to_string(id) + " is not a member");
-    co_return co_await forward(ctx, req, m->http, "/v1/snapshot", {});
+    co_return co_await forward(ctx, st, req, m->http, "/v1/snapshot", {}, false);
   }
   if (op == "promote") {
     const auto leader = leader_member(ctx, s);
     if (!leader) co_return http_response::error(503, "no_leader", "no leader is known right now; retry");
-    co_return co_await forward(ctx, req, leader->http, "/v1/members/" + std::to_string(id) + "/promote", {});
+    co_return co_await forward(ctx, st, req, leader->http, "/v1/members/" + std::to_string(id) + "/promote", {}, true);
   }
   co_return http_response::error(404, "not_found", "use /v1/cluster/members/{id}/snapshot or .../promote");
 }
@@ -225,6 +328,7 @@ asio::awaitable<http_response> post_cluster_member(admin_context& ctx, const htt
 
 void add_dashboard_routes(http_router& router, admin_context& ctx) {
   admin_context* c = &ctx;
+  auto st = std::make_shared<dashboard_state>();
   router.add("GET", "/", [](const http_request&) -> asio::awaitable<http_response> {
     http_response r;
     r.content_type = "text/html; charset=utf-8";
@@ -232,15 +336,18 @@ void add_dashboard_routes(http_router& router, admin_context& ctx) {
     // The page loads nothing from elsewhere; say so to the browser too.
     r.headers.emplace_back("Content-Security-Policy",
                            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-                           "connect-src 'self'; img-src 'self' data:");
+                           "connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'");
+    // Nor may another site frame it (its buttons act with the token).
+    r.headers.emplace_back("X-Frame-Options", "DENY");
     r.headers.emplace_back("Cache-Control", "no-store");
     co_return r;
   });
   router.add("GET", "/v1/events", [c](const http_request& r) { return get_events(*c, r); });
-  router.add("GET", "/v1/cluster", [c](const http_request& r) { return get_cluster(*c, r); });
-  router.add("POST", "/v1/cluster/transfer", [c](const http_request& r) { return post_cluster_transfer(*c, r); });
+  router.add("GET", "/v1/cluster", [c, st](const http_request& r) { return get_cluster(*c, st, r); });
+  router.add("POST", "/v1/cluster/transfer",
+             [c, st](const http_request& r) { return post_cluster_transfer(*c, st, r); });
   router.add(
-      "POST", "/v1/cluster/members/*", [c](const http_request& r) { return post_cluster_member(*c, r); },
+      "POST", "/v1/cluster/members/*", [c, st](const http_request& r) { return post_cluster_member(*c, st, r); },
       "/v1/cluster/members/{id}/{operation}");
 }
 

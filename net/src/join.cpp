@@ -7,6 +7,7 @@
 #include "resolve.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -19,6 +20,12 @@
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <tuple>
 #include <vector>
 
 namespace coraft::net {
@@ -36,15 +43,60 @@ template <class Stream>
 asio::awaitable<http_reply> exchange(Stream& stream, http::request<http::string_body>& req) {
   http_reply r;
   auto [wec, wn] = co_await http::async_write(stream, req, asio::as_tuple(asio::use_awaitable));
-  if (wec) co_return r;
+  if (wec) {
+    r.error = "sending the request: " + wec.message();
+    co_return r;
+  }
   beast::flat_buffer buf;
   http::response<http::string_body> res;
   auto [rec, rn] = co_await http::async_read(stream, buf, res, asio::as_tuple(asio::use_awaitable));
-  if (rec) co_return r;
+  if (rec) {
+    r.error = "reading the answer: " + rec.message();
+    co_return r;
+  }
   r.status = res.result_int();
   r.body = std::move(res.body());
   if (auto it = res.find(http::field::location); it != res.end()) r.location = std::string(it->value());
   co_return r;
+}
+
+// The client TLS context of these files, built once: building one reads
+// and parses them, which is slow and would run on the caller's thread at
+// every call. (A renewed certificate is therefore read at the next start.)
+std::shared_ptr<asio::ssl::context> client_tls_context(const http_client_tls& tls) {
+  static std::mutex mu;
+  static std::map<std::tuple<std::string, std::string, std::string>, std::shared_ptr<asio::ssl::context>> contexts;
+  std::lock_guard lock(mu);
+  const auto key = std::tuple{tls.ca_file, tls.cert_file, tls.key_file};
+  if (auto it = contexts.find(key); it != contexts.end()) return it->second;
+  std::shared_ptr<asio::ssl::context> ctx = make_http_client_tls_context(tls.ca_file, tls.cert_file, tls.key_file);
+  contexts.emplace(key, ctx);
+  return ctx;
+}
+
+using endpoints = std::vector<tcp::endpoint>;
+
+// resolve_endpoints() within `timeout`. A lookup cannot be cancelled (it
+// runs getaddrinfo on Asio's resolver thread), so one that outlives the
+// timeout completes later, unobserved.
+asio::awaitable<std::pair<boost::system::error_code, endpoints>> resolve_within(const host_port& hp,
+                                                                                std::chrono::milliseconds timeout) {
+  const auto ex = co_await asio::this_coro::executor;
+  struct lookup {
+    explicit lookup(asio::any_io_executor e) : done(std::move(e)) {}
+    asio::steady_timer done;
+    std::optional<std::pair<boost::system::error_code, endpoints>> result;
+  };
+  auto l = std::make_shared<lookup>(ex);
+  l->done.expires_after(timeout);
+  asio::co_spawn(ex, resolve_endpoints(hp, ex),
+                 [l](std::exception_ptr e, std::pair<boost::system::error_code, endpoints> r) {
+                   if (!e) l->result = std::move(r);
+                   l->done.cancel();
+                 });
+  if (!l->result) co_await l->done.async_wait(asio::as_tuple(asio::use_awaitable));
+  if (l->result) co_return std::move(*l->result);
+  co_return std::pair{boost::system::error_code(asio::error::timed_out), endpoints{}};
 }
 
 }  // namespace
@@ -58,12 +110,19 @@ asio::awaitable<http_reply> http_call(std::string host_port, std::string method,
                                       http_client_tls tls) {
   http_reply r;
   const auto hp = try_parse_host_port(host_port);
-  if (!hp) co_return r;
-  const auto ex = co_await asio::this_coro::executor;
+  if (!hp) {
+    r.error = "'" + host_port + "' is not HOST:PORT";
+    co_return r;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   // A name is resolved on every call (a member that restarted under its
   // name on a new IP is found there), and each of its addresses tried.
-  auto [resolve_ec, targets] = co_await resolve_endpoints(*hp, ex);
-  if (resolve_ec) co_return r;
+  auto [resolve_ec, targets] = co_await resolve_within(*hp, timeout);
+  if (resolve_ec) {
+    r.error = "cannot resolve '" + hp->host + "': " + resolve_ec.message();
+    co_return r;
+  }
+  const auto ex = co_await asio::this_coro::executor;
   http::request<http::string_body> req{http::string_to_verb(method), target, 11};
   req.set(http::field::host, host_port);
   if (!bearer_token.empty()) req.set(http::field::authorization, "Bearer " + bearer_token);
@@ -72,20 +131,24 @@ asio::awaitable<http_reply> http_call(std::string host_port, std::string method,
   req.prepare_payload();
   if (!tls.enabled()) {
     beast::tcp_stream stream(ex);
-    stream.expires_after(timeout);
+    stream.expires_at(deadline);
     auto [cec, connected] = co_await stream.async_connect(targets, asio::as_tuple(asio::use_awaitable));
     (void)connected;
-    if (cec) co_return r;
+    if (cec) {
+      r.error = "connecting to " + host_port + ": " + cec.message();
+      co_return r;
+    }
     r = co_await exchange(stream, req);
     beast::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
     co_return r;
   }
-  std::unique_ptr<asio::ssl::context> ctx;
+  std::shared_ptr<asio::ssl::context> ctx;
   try {
-    ctx = make_http_client_tls_context(tls.ca_file, tls.cert_file, tls.key_file);
-  } catch (const std::runtime_error&) {
-    co_return r;  // checked at start-up (check_http_client_tls)
+    ctx = client_tls_context(tls);
+  } catch (const std::runtime_error& e) {
+    r.error = e.what();  // checked at start-up (check_http_client_tls)
+    co_return r;
   }
   beast::ssl_stream<beast::tcp_stream> stream(ex, *ctx);
   // The member must prove it is the host we call.
@@ -93,13 +156,19 @@ asio::awaitable<http_reply> http_call(std::string host_port, std::string method,
   boost::system::error_code not_an_ip;
   (void)asio::ip::make_address(hp->host, not_an_ip);
   if (not_an_ip) SSL_set_tlsext_host_name(stream.native_handle(), hp->host.c_str());
-  beast::get_lowest_layer(stream).expires_after(timeout);
+  beast::get_lowest_layer(stream).expires_at(deadline);
   auto [cec, connected] =
       co_await beast::get_lowest_layer(stream).async_connect(targets, asio::as_tuple(asio::use_awaitable));
   (void)connected;
-  if (cec) co_return r;
+  if (cec) {
+    r.error = "connecting to " + host_port + ": " + cec.message();
+    co_return r;
+  }
   auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
-  if (hec) co_return r;
+  if (hec) {
+    r.error = "TLS with " + host_port + ": " + tls_error_text(hec, stream.native_handle());
+    co_return r;
+  }
   r = co_await exchange(stream, req);
   auto [sec] = co_await stream.async_shutdown(asio::as_tuple(asio::use_awaitable));
   (void)sec;
@@ -116,7 +185,7 @@ std::string authority_of(const std::string& location) {
 }
 
 std::string error_message(const http_reply& r) {
-  if (r.status == 0) return "no answer";
+  if (r.status == 0) return r.error.empty() ? "no answer" : r.error;
   boost::system::error_code ec;
   const json::value v = json::parse(r.body, ec);
   if (!ec && v.is_object()) {
@@ -130,13 +199,22 @@ std::string error_message(const http_reply& r) {
 
 asio::awaitable<http_reply> call_leader(std::string& at, const std::string& method, const std::string& target,
                                         const std::string& body, const std::string& token, const http_client_tls& tls,
-                                        std::chrono::milliseconds timeout) {
+                                        std::chrono::milliseconds timeout,
+                                        std::function<bool(const std::string&)> may_follow) {
   http_reply r;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (int hop = 0; hop < 4; ++hop) {
-    r = co_await http_call(at, method, target, body, token, timeout, tls);
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      r = {};
+      r.error = "no final answer within " + std::to_string(timeout.count()) + " ms";
+      co_return r;
+    }
+    r = co_await http_call(at, method, target, body, token, left, tls);
     if (r.status != 307 && r.status != 308) co_return r;
     const std::string next = authority_of(r.location);
-    if (next.empty()) co_return r;
+    if (next.empty() || (may_follow && !may_follow(next))) co_return r;
     at = next;
   }
   co_return r;

@@ -92,7 +92,7 @@ grep -q "<b id=\"served-by\">$follower</b>" <<< "$dom" || fail "the header does 
 grep -q 'data-kind="leader"' <<< "$dom" || fail "the events list shows no leader change"
 
 echo "== 2. GET /v1/events"
-ev=$(curl -s "http://$(http $follower)/v1/events")
+ev=$(curl -s "http://$(http $follower)/v1/events?since=0")
 inc=$(jq -r .incarnation <<< "$ev")
 last=$(jq -r .last_seq <<< "$ev")
 [ "${#inc}" = 16 ] || fail "incarnation '$inc' is not 16 hex digits"

@@ -151,7 +151,8 @@ BOOST_FIXTURE_TEST_CASE(hostile_input_gets_json_errors_or_a_closed_connection_an
 
       // Unknown routes 404, wrong methods 405 (with Allow), all JSON.
       check_json_error(call(id, "GET", "/v1/nope"), 404, "not_found");
-      check_json_error(call(id, "GET", "/"), 404, "not_found");
+      check_json_error(call(id, "GET", "/nope"), 404, "not_found");
+      check_json_error(call(id, "POST", "/"), 405, "method_not_allowed");  // "/" is the dashboard's page
       const http_reply wrong = call(id, "POST", "/v1/status");
       check_json_error(wrong, 405, "method_not_allowed");
       BOOST_TEST(wrong.header("allow") == "GET");

@@ -8,6 +8,7 @@
 
 #include <coraft/events.hpp>
 
+#include <limits>
 #include <set>
 #include <string>
 #include <thread>
@@ -49,6 +50,14 @@ BOOST_AUTO_TEST_CASE(since_and_limit_page_through_the_history) {
   BOOST_TEST(p.events.back().message == "6");
   BOOST_TEST(log.since(7, 100).events.empty());
   BOOST_TEST(log.since(1000, 100).events.empty());  // a reader ahead (of another incarnation) gets nothing
+  const auto top = log.since(std::numeric_limits<std::uint64_t>::max(), 100);  // seq + 1 must not wrap to 0
+  BOOST_TEST(top.events.empty());
+  BOOST_TEST(!top.truncated);
+  const auto newest = log.latest(2);
+  BOOST_TEST_REQUIRE(newest.events.size() == 2u);
+  BOOST_TEST(newest.events[0].seq == 6u);
+  BOOST_TEST(newest.events[1].seq == 7u);
+  BOOST_TEST(log.latest(100).events.size() == 7u);
 }
 
 BOOST_AUTO_TEST_CASE(memory_is_bounded_and_a_reader_that_fell_behind_is_told) {
@@ -63,6 +72,23 @@ BOOST_AUTO_TEST_CASE(memory_is_bounded_and_a_reader_that_fell_behind_is_told) {
   BOOST_TEST(p.events.size() == 4u);
   p = log.since(5, 100);  // event 6 was
   BOOST_TEST(p.truncated);
+}
+
+BOOST_AUTO_TEST_CASE(a_flapping_peer_never_pushes_out_the_elections) {
+  event_log log(8);  // at most 2 peer events held
+  log.record("leader", "node 1 leads");
+  for (int i = 0; i < 100; ++i) log.record(i % 2 ? "peer_lost" : "peer_connected", std::to_string(i));
+  log.record("leader", "node 2 leads");
+  const auto p = log.since(0, 100);
+  BOOST_TEST_REQUIRE(p.events.size() == 4u);
+  BOOST_TEST(p.events[0].message == "node 1 leads");
+  BOOST_TEST(p.events[1].message == "98");
+  BOOST_TEST(p.events[2].message == "99");
+  BOOST_TEST(p.events[3].message == "node 2 leads");
+  BOOST_TEST(!p.truncated);               // event 1 is still held: only peer events were dropped
+  const auto after = log.since(50, 100);  // past the gap: the next held ones
+  BOOST_TEST_REQUIRE(after.events.size() == 3u);
+  BOOST_TEST(after.events[0].message == "98");
 }
 
 BOOST_AUTO_TEST_CASE(each_log_has_its_own_incarnation) {

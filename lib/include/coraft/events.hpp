@@ -10,6 +10,10 @@
 //   sees another incarnation starts over from since=0.
 // - Memory is bounded: the oldest events are dropped past `capacity`; a
 //   page says so (`truncated`) when the reader asked for what is gone.
+//   Events whose kind starts with "peer_" (a link that flaps makes many)
+//   are kept to a quarter of it, their oldest dropped first, so that they
+//   never push out elections and membership changes: the numbers held may
+//   then have gaps (dropped peer events), never reorder.
 // - Thread-safe: the node records on its strand, the transport on its own.
 #pragma once
 
@@ -51,6 +55,8 @@ class event_log {
     bool truncated = false;          // events after `since` were dropped before this read
   };
   page since(std::uint64_t seq, std::size_t limit) const;
+  // The newest `limit` events, oldest first (a reader's first look).
+  page latest(std::size_t limit) const;
 
  private:
   const std::size_t capacity_;
@@ -58,6 +64,7 @@ class event_log {
   mutable std::mutex mu_;
   std::deque<node_event> events_;
   std::uint64_t last_seq_ = 0;
+  std::size_t peer_events_ = 0;  // held events of kind peer_*
   term_t term_ = 0;
 };
 

@@ -33,23 +33,45 @@ void event_log::record(std::string kind, std::string message, std::vector<std::p
   e.kind = std::move(kind);
   e.message = std::move(message);
   e.fields = std::move(fields);
+  const bool peer = e.kind.starts_with("peer_");
   std::lock_guard lk(mu_);
   e.seq = ++last_seq_;
   e.term = term_;
   events_.push_back(std::move(e));
-  if (events_.size() > capacity_) events_.pop_front();
+  if (peer && ++peer_events_ > std::max<std::size_t>(capacity_ / 4, 1)) {
+    // A flapping link: its oldest peer event goes, not an election.
+    auto it =
+        std::find_if(events_.begin(), events_.end(), [](const node_event& x) { return x.kind.starts_with("peer_"); });
+    events_.erase(it);
+    --peer_events_;
+  }
+  if (events_.size() > capacity_) {
+    if (events_.front().kind.starts_with("peer_")) --peer_events_;
+    events_.pop_front();
+  }
 }
 
 event_log::page event_log::since(std::uint64_t seq, std::size_t limit) const {
   page p;
   std::lock_guard lk(mu_);
   p.last_seq = last_seq_;
-  if (events_.empty()) return p;
-  // Held: seq first .. last_seq_, contiguous.
-  const std::uint64_t first = events_.front().seq;
-  p.truncated = seq + 1 < first;
-  const std::uint64_t from = std::max(seq + 1, first);
-  for (std::uint64_t s = from; s <= last_seq_ && p.events.size() < limit; ++s) p.events.push_back(events_[s - first]);
+  // Nothing after it (or a number from another incarnation, ahead of ours).
+  if (events_.empty() || seq >= last_seq_) return p;
+  // Held in order, with gaps where peer events were dropped; seq <
+  // last_seq_, so seq + 1 cannot wrap.
+  p.truncated = seq + 1 < events_.front().seq;
+  auto it = std::lower_bound(events_.begin(), events_.end(), seq + 1,
+                             [](const node_event& e, std::uint64_t s) { return e.seq < s; });
+  for (; it != events_.end() && p.events.size() < limit; ++it) p.events.push_back(*it);
+  return p;
+}
+
+event_log::page event_log::latest(std::size_t limit) const {
+  page p;
+  std::lock_guard lk(mu_);
+  p.last_seq = last_seq_;
+  const std::size_t n = std::min(limit, events_.size());
+  p.events.assign(events_.end() - static_cast<std::ptrdiff_t>(n), events_.end());
   return p;
 }
 

@@ -14,6 +14,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -26,23 +27,28 @@ namespace coraft::net {
 void check_http_client_tls(const http_client_tls& tls);
 
 // One HTTP/1.1 exchange with `host_port` (an IP or a name, resolved now),
-// no redirects followed; HTTPS when `tls` is enabled. status 0: no answer
-// (the connection or the TLS handshake failed, or it timed out).
+// no redirects followed, all within `timeout` (the name's lookup too);
+// HTTPS when `tls` is enabled. status 0: no answer, and `error` says why
+// (the name, the connection, the TLS handshake, or the time).
 struct http_reply {
   int status = 0;
   std::string body;
   std::string location;  // the Location header, if any
+  std::string error;     // when status is 0
 };
 boost::asio::awaitable<http_reply> http_call(std::string host_port, std::string method, std::string target,
                                              std::string body, std::string bearer_token,
                                              std::chrono::milliseconds timeout, http_client_tls tls = {});
 
 // http_call() following up to 4 redirects (307/308: a follower pointing at
-// the leader); `at` becomes the address that gave the final answer.
+// the leader), all within `timeout`; `at` becomes the address that gave the
+// final answer. With `may_follow`, only to the HOST:PORTs it accepts (the
+// token goes along): a refused redirect is the final answer.
 boost::asio::awaitable<http_reply> call_leader(std::string& at, const std::string& method, const std::string& target,
                                                const std::string& body, const std::string& token,
                                                const http_client_tls& tls,
-                                               std::chrono::milliseconds timeout = std::chrono::milliseconds(6000));
+                                               std::chrono::milliseconds timeout = std::chrono::milliseconds(6000),
+                                               std::function<bool(const std::string&)> may_follow = {});
 
 struct join_result {
   bool ok = false;
