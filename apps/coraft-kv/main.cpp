@@ -269,6 +269,8 @@ settings parse_flags(int argc, char** argv, bool& help) {
   if (tls_files != 0 && tls_files != 3)
     throw bad_flag(
         "--peer-cert, --peer-key and --peer-ca go together: give all three (mutual TLS between peers) or none");
+  if (!s.join.empty() && !net::valid_host_port(s.join))
+    throw bad_flag("--join must be the HTTP_HOST:PORT of a member, not '" + s.join + "' (e.g. --join 127.0.0.11:8001)");
   return s;
 }
 

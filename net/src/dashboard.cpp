@@ -6,9 +6,10 @@
 // parallel and each within a deadline, so that a member down or cut off
 // shows as unreachable after at most that long and never holds the page
 // up. Operations are forwarded to the member they concern with the
-// caller's Authorization header: the page never sees another origin (a
-// browser drops Authorization on a cross-origin redirect, and would need
-// CORS), and this node checks no token itself — the member that acts does.
+// caller's bearer token: the page never sees another origin (a browser
+// drops Authorization on a cross-origin redirect, and would need CORS).
+// This node checks the token first (callers without it must not hold the
+// forwarding slots), and the member that acts checks it again.
 #include <coraft/events.hpp>
 #include <coraft/log.hpp>
 #include <coraft/net/address.hpp>
@@ -18,6 +19,7 @@
 #include "admin_status.hpp"
 #include "dashboard_page.hpp"
 
+#include <boost/algorithm/string/predicate.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -110,11 +112,12 @@ struct dashboard_state {
     std::chrono::steady_clock::time_point at;
     bool gathering = false;
     std::vector<std::shared_ptr<asio::steady_timer>> waiters;
+    // Members whose last call from this slot has not returned (a connection
+    // that hangs): not called again until it does, so that calls to a
+    // member that never answers cannot pile up. (A slow name's lookups are
+    // shared by http_call itself.)
+    std::set<node_id> pending;
   } plain, with_history;
-  // Members whose last call has not returned (a name still being looked
-  // up, or a connection): not called again until it does, so that calls to
-  // a member that never answers cannot pile up.
-  std::set<node_id> pending;
   int forwards = 0;  // operations being forwarded now
 };
 constexpr auto fresh = 250ms;
@@ -136,13 +139,14 @@ constexpr int max_forwards = 4;
 
 bool wants_history(const http_request& req) {
   const auto h = req.param("history");
-  return h && (*h == "1" || *h == "true" || h->empty());
+  return h && (*h == "1" || h->empty() || boost::algorithm::iequals(*h, "true"));
 }
 
 // Asks every other member for its /v1/status, at most gather_timeout each
 // (a member that does not answer by then is unreachable), and writes the
 // answer of GET /v1/cluster.
 asio::awaitable<std::string> gather(admin_context& ctx, std::shared_ptr<dashboard_state> st, bool history) {
+  dashboard_state::gather_slot& slot = history ? st->with_history : st->plain;
   const node_status self = co_await ctx.raft_node.status();
   const auto ex = co_await asio::this_coro::executor;
   const membership config{self.voters, self.learners, self.addresses};
@@ -166,15 +170,15 @@ asio::awaitable<std::string> gather(admin_context& ctx, std::shared_ptr<dashboar
   const bool cannot_ask = ctx.url_scheme == "https" && !ctx.member_tls.enabled();
   for (std::size_t i = 0; i < members.size(); ++i) {
     const node_id id = members[i].id;
-    if (id == self.id || members[i].http.empty() || cannot_ask || st->pending.contains(id)) continue;
+    if (id == self.id || members[i].http.empty() || cannot_ask || slot.pending.contains(id)) continue;
     ++g->left;
     g->asked[i] = true;
-    st->pending.insert(id);
+    slot.pending.insert(id);
     asio::co_spawn(ex,
                    http_call(members[i].http, "GET", history ? "/v1/status?history=1" : "/v1/status", {}, {},
                              gather_timeout, ctx.member_tls),
-                   [g, st, i, id](std::exception_ptr e, http_reply r) {
-                     st->pending.erase(id);
+                   [g, st, i, id, history](std::exception_ptr e, http_reply r) {
+                     (history ? st->with_history : st->plain).pending.erase(id);
                      if (!e) g->replies[i] = std::move(r);
                      g->answered_at[i] = std::chrono::steady_clock::now();
                      if (--g->left == 0) g->all_answered.cancel();
@@ -256,6 +260,9 @@ asio::awaitable<http_response> get_cluster(admin_context& ctx, std::shared_ptr<d
 // but only to members' addresses (the token goes along).
 asio::awaitable<http_response> forward(admin_context& ctx, std::shared_ptr<dashboard_state> st, const http_request& req,
                                        std::string at, std::string target, std::string body, bool follow) {
+  // The token is checked here too (it is the cluster's), so that callers
+  // without it cannot hold the forwarding slots.
+  if (auto denied = check_admin_token(ctx, req)) co_return *denied;
   if (st->forwards >= max_forwards)
     co_return http_response::error(503, "busy", "other operations are being forwarded; retry");
   forward_slot slot(*st);
@@ -281,6 +288,10 @@ asio::awaitable<http_response> forward(admin_context& ctx, std::shared_ptr<dashb
   else
     r = co_await http_call(at, "POST", target, body, token, operation_timeout, ctx.member_tls);
   if (r.status == 0) co_return http_response::error(502, "unreachable", "no answer from " + at + ": " + r.error);
+  if (r.status >= 300 && r.status < 400)  // a redirect not followed (a snapshot's, or to a non-member)
+    co_return http_response::error(
+        502, "redirected",
+        at + " answered " + std::to_string(r.status) + " to '" + r.location + "', which this node does not follow");
   http_response out = http_response::json(r.body, r.status);
   out.headers.emplace_back("X-Coraft-Answered-By", at);
   co_return out;

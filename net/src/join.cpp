@@ -12,6 +12,7 @@
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -77,26 +78,79 @@ std::shared_ptr<asio::ssl::context> client_tls_context(const http_client_tls& tl
 using endpoints = std::vector<tcp::endpoint>;
 
 // resolve_endpoints() within `timeout`. A lookup cannot be cancelled (it
-// runs getaddrinfo on Asio's resolver thread), so one that outlives the
-// timeout completes later, unobserved.
+// runs getaddrinfo on a resolver thread), so calls for a name already being
+// looked up share that lookup instead of queueing another: however often
+// a slow name is asked for, at most one lookup of it is in progress. And
+// they run on a context of their own (`lookups_context`), whose resolver
+// thread is not the node's: a slow name asked for by the dashboard or
+// --join never delays the raft transport's lookups of its peers.
+struct shared_lookup {
+  std::optional<std::pair<boost::system::error_code, endpoints>> result;
+  std::vector<std::pair<asio::any_io_executor, std::weak_ptr<asio::steady_timer>>> waiters;
+};
+asio::thread_pool& lookups_context() {
+  static asio::thread_pool pool(1);
+  return pool;
+}
+std::mutex lookups_mu;
+std::map<std::string, std::shared_ptr<shared_lookup>>& lookups_in_progress() {
+  static std::map<std::string, std::shared_ptr<shared_lookup>> m;
+  return m;
+}
+
+// resolve_endpoints() on its own copy of `hp`: the call it serves may have
+// given up (and its `hp` gone) before the lookup starts.
+asio::awaitable<std::pair<boost::system::error_code, endpoints>> resolve_owned(host_port hp, asio::any_io_executor ex) {
+  co_return co_await resolve_endpoints(hp, ex);
+}
+
 asio::awaitable<std::pair<boost::system::error_code, endpoints>> resolve_within(const host_port& hp,
                                                                                 std::chrono::milliseconds timeout) {
   const auto ex = co_await asio::this_coro::executor;
-  struct lookup {
-    explicit lookup(asio::any_io_executor e) : done(std::move(e)) {}
-    asio::steady_timer done;
-    std::optional<std::pair<boost::system::error_code, endpoints>> result;
-  };
-  auto l = std::make_shared<lookup>(ex);
-  l->done.expires_after(timeout);
-  asio::co_spawn(ex, resolve_endpoints(hp, ex),
-                 [l](std::exception_ptr e, std::pair<boost::system::error_code, endpoints> r) {
-                   if (!e) l->result = std::move(r);
-                   l->done.cancel();
-                 });
-  if (!l->result) co_await l->done.async_wait(asio::as_tuple(asio::use_awaitable));
-  if (l->result) co_return std::move(*l->result);
-  co_return std::pair{boost::system::error_code(asio::error::timed_out), endpoints{}};
+  boost::system::error_code not_an_ip;
+  (void)asio::ip::make_address(hp.host, not_an_ip);
+  if (!not_an_ip) co_return co_await resolve_endpoints(hp, ex);  // no lookup
+  const std::string key = hp.host + ":" + std::to_string(hp.port);
+  auto woken = std::make_shared<asio::steady_timer>(ex);
+  woken->expires_after(timeout);
+  std::shared_ptr<shared_lookup> l;
+  bool start = false;
+  {
+    std::lock_guard lock(lookups_mu);
+    auto& entry = lookups_in_progress()[key];
+    if (!entry) {
+      entry = std::make_shared<shared_lookup>();
+      start = true;
+    }
+    l = entry;
+    l->waiters.emplace_back(ex, woken);
+  }
+  if (start) {
+    asio::co_spawn(ex, resolve_owned(hp, lookups_context().get_executor()),
+                   [l, key](std::exception_ptr e, std::pair<boost::system::error_code, endpoints> r) {
+                     std::vector<std::pair<asio::any_io_executor, std::weak_ptr<asio::steady_timer>>> waiters;
+                     {
+                       std::lock_guard lock(lookups_mu);
+                       if (e) r = {asio::error::host_not_found, {}};
+                       l->result = std::move(r);
+                       waiters = std::move(l->waiters);
+                       lookups_in_progress().erase(key);
+                     }
+                     for (auto& [wex, wt] : waiters)
+                       asio::post(wex, [wt] {
+                         if (auto t = wt.lock()) t->cancel();
+                       });
+                   });
+  }
+  co_await woken->async_wait(asio::as_tuple(asio::use_awaitable));
+  std::optional<std::pair<boost::system::error_code, endpoints>> result;
+  {
+    std::lock_guard lock(lookups_mu);
+    result = l->result;
+  }
+  if (result) co_return std::move(*result);
+  const std::pair<boost::system::error_code, endpoints> timed_out(asio::error::timed_out, endpoints{});
+  co_return timed_out;
 }
 
 }  // namespace

@@ -129,7 +129,7 @@ echo "== 3b. the same from the page, as a user: the button, the token typed in"
 here=$(cd "$(dirname "$0")" && pwd)
 if got=$(python3 "$here/click.py" "$chrome" "http://$(http "$leader")/" "$(sed "s/TOKEN/$token/" "$here/operate.js")"); then
   target=$(jq -r .target <<< "$got")
-  jq -e '.refused | test(": 401 from ")' <<< "$got" > /dev/null || fail "the page did not show the 401 without a token: $got"
+  jq -e '.refused | test(": 401")' <<< "$got" > /dev/null || fail "the page did not show the 401 without a token: $got"
   jq -e '.refusedClass == "bad"' <<< "$got" > /dev/null || fail "the page did not mark the refusal: $got"
   jq -e '.done | test(": 200 from ")' <<< "$got" > /dev/null || fail "the page did not show the transfer's 200: $got"
   jq -e --arg t "$token" '.stored == $t' <<< "$got" > /dev/null || fail "the token is not in the tab's session storage: $got"

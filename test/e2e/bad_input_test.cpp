@@ -281,6 +281,9 @@ BOOST_AUTO_TEST_CASE(bad_flags_stop_the_program_with_a_message_naming_the_flag) 
   check_refused({"--id", "1", "--cluster", cl, "--data-dir", dir, "--propose-timeout-ms", "-1"},
                 "--propose-timeout-ms");
   check_refused({"--config", (c.temp_dir() / "missing.json").string()}, "--config");
+  check_refused({"--id", "1", "--cluster", cl, "--data-dir", dir, "--join", "garbage"},
+                "--join");  // at once, not after 30 s
+  check_refused({"--id", "1", "--cluster", cl, "--data-dir", dir, "--log-format", "xml"}, "--log-format");
   // issue 17: listen addresses.
   check_refused({"--id", "1", "--cluster", cl, "--data-dir", dir, "--listen-raft", "nonsense"}, "--listen-raft");
   check_refused({"--id", "1", "--cluster", cl, "--data-dir", dir, "--listen-http", "127.0.0.11"}, "--listen-http");
