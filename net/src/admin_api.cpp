@@ -118,12 +118,18 @@ http_response node_error_response(const admin_context& ctx, const node_error& e,
   return http_response::error(500, "internal", e.code.message());
 }
 
-bool bearer_matches(std::string_view authorization, std::string_view token) {
+std::optional<std::string_view> bearer_token(std::string_view authorization) {
   constexpr std::string_view scheme = "bearer ";  // the scheme is case-insensitive [RFC 7235 §2.1]
-  if (token.empty() || authorization.size() < scheme.size()) return false;
+  if (authorization.size() < scheme.size()) return std::nullopt;
   for (std::size_t i = 0; i < scheme.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(authorization[i])) != scheme[i]) return false;
-  const std::string_view given = authorization.substr(scheme.size());
+    if (std::tolower(static_cast<unsigned char>(authorization[i])) != scheme[i]) return std::nullopt;
+  return authorization.substr(scheme.size());
+}
+
+bool bearer_matches(std::string_view authorization, std::string_view token) {
+  const auto sent = bearer_token(authorization);
+  if (token.empty() || !sent) return false;
+  const std::string_view given = *sent;
   // Constant time in the token: every byte of what was sent is compared
   // (against the token, cycled), and a length mismatch only sets a bit, so
   // the time taken tells an attacker nothing about how much of a guess was

@@ -28,7 +28,6 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <memory>
 #include <set>
@@ -267,13 +266,8 @@ asio::awaitable<http_response> forward(admin_context& ctx, std::shared_ptr<dashb
     co_return http_response::error(503, "busy", "other operations are being forwarded; retry");
   forward_slot slot(*st);
   // The caller's bearer token, as sent (any other scheme: none).
-  std::string token;
   const std::string auth = req.header("authorization");
-  constexpr std::string_view scheme = "bearer ";
-  if (auth.size() > scheme.size() && std::equal(scheme.begin(), scheme.end(), auth.begin(), [](char a, char b) {
-        return a == std::tolower(static_cast<unsigned char>(b));
-      }))
-    token = auth.substr(scheme.size());
+  const std::string token(bearer_token(auth).value_or(""));
   const node_status s = co_await ctx.raft_node.status();
   std::vector<std::string> addresses;
   const membership config{s.voters, s.learners, s.addresses};

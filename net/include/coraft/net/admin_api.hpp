@@ -81,6 +81,9 @@ std::optional<http_response> check_write_token(const admin_context& ctx, const h
 // Whether an Authorization header value is "Bearer <token>", compared in
 // constant time (in the token). False for an empty token.
 bool bearer_matches(std::string_view authorization, std::string_view token);
+// The token of an Authorization header value "Bearer <token>" (the scheme
+// in any case), or nullopt for another scheme.
+std::optional<std::string_view> bearer_token(std::string_view authorization);
 // The HTTP answer for a failed node operation (307 to the leader for
 // not_leader; 503/504/409/413/400 for the others, as JSON errors), from one
 // table.
