@@ -59,7 +59,10 @@ std::string kv_state_machine::apply(index_t index, std::string_view bytes) {
   applied_ = index;
   const auto c = decode_command(bytes);
   if (!c) return encode(result{status::bad_command, {}});
-  const payload* v = map_.find(c->key);
+  // An unconditional put needs no lookup of its own (insert_or_assign finds
+  // the key on its way down): the most common command, on every node.
+  const bool unconditional_put = c->kind == op::put && c->cond == condition::none;
+  const payload* v = unconditional_put ? nullptr : map_.find(c->key);
   if (c->kind == op::get) {
     if (v == nullptr) return encode(result{status::not_found, {}});
     return encode(result{status::ok, v->str()});

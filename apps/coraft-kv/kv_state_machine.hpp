@@ -52,6 +52,7 @@ result decode_result(std::string_view bytes);
 struct bytes_less {
   using is_transparent = void;
   bool operator()(std::string_view a, std::string_view b) const noexcept { return a < b; }
+  int compare(std::string_view a, std::string_view b) const noexcept { return a.compare(b); }
 };
 using kv_map = persistent_map<payload, payload, bytes_less>;
 

@@ -60,9 +60,10 @@ class persistent_map {
   const Value* find(const K& key) const {
     const node* t = root_;
     while (t != nullptr) {
-      if (less_(key, t->key))
+      const int c = order(key, t->key);
+      if (c < 0)
         t = t->left;
-      else if (less_(t->key, key))
+      else if (c > 0)
         t = t->right;
       else
         return &t->value;
@@ -121,6 +122,17 @@ class persistent_map {
     }
   }
 
+  // Three-way: below, equal to or above zero as `a` orders before, with or
+  // after `b`. One comparison per level of the tree when Compare offers
+  // compare(a, b) (bytes_less does: a memcmp), two otherwise.
+  template <class A, class B>
+  int order(const A& a, const B& b) const {
+    if constexpr (requires { less_.compare(a, b); })
+      return less_.compare(a, b);
+    else
+      return less_(a, b) ? -1 : (less_(b, a) ? 1 : 0);
+  }
+
   static node* retain(node* t) noexcept {
     if (t != nullptr) t->refs.fetch_add(1, std::memory_order_relaxed);
     return t;
@@ -176,10 +188,11 @@ class persistent_map {
       return new node{{1}, next_priority(), std::move(key), std::move(value)};
     }
     t = unique(t);
-    if (less_(key, t->key)) {
+    const int c = order(key, t->key);
+    if (c < 0) {
       t->left = put(t->left, key, value, added);
       if (t->left->priority > t->priority) t = rotate_right(t);
-    } else if (less_(t->key, key)) {
+    } else if (c > 0) {
       t->right = put(t->right, key, value, added);
       if (t->right->priority > t->priority) t = rotate_left(t);
     } else {
@@ -191,12 +204,13 @@ class persistent_map {
   // Owns `t`; `key` is in it.
   template <class K>
   node* remove(node* t, const K& key) {
-    if (less_(key, t->key)) {
+    const int c = order(key, t->key);
+    if (c < 0) {
       t = unique(t);
       t->left = remove(t->left, key);
       return t;
     }
-    if (less_(t->key, key)) {
+    if (c > 0) {
       t = unique(t);
       t->right = remove(t->right, key);
       return t;
