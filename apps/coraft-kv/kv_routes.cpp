@@ -48,11 +48,8 @@ std::optional<http_response> parse_condition(const http_request& req, command& c
   return std::nullopt;
 }
 
-http_response index_body(index_t index) {
-  json::object o;
-  o["index"] = index;
-  return http_response::json(json::serialize(o));
-}
+// {"index":N}: every write's answer, built without a JSON object.
+http_response index_body(index_t index) { return http_response::json("{\"index\":" + std::to_string(index) + "}"); }
 
 asio::awaitable<http_response> put_key(kv_env env, const http_request& req) {
   if (auto denied = net::check_write_token(*env.ctx, req)) co_return *denied;

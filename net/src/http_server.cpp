@@ -14,6 +14,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
@@ -137,6 +138,42 @@ const char* reason_code(int status) {
   }
 }
 
+// The answer as it goes on the wire, head and body in one buffer: one
+// write, and none of Beast's serializer, whose buffer sequences cost more
+// per small answer than building the bytes (profiled under puts at 64
+// connections). The same head Beast wrote: a status line, Server,
+// Content-Type, the handler's headers, Content-Length, and Connection when
+// it differs from the version's default (close on 1.1, keep-alive on 1.0).
+std::string serialize_response(const http_response& res, int version, bool keep_alive) {
+  const std::string_view reason = http::obsolete_reason(static_cast<http::status>(res.status));
+  const std::string length = std::to_string(res.body.size());
+  std::size_t size = 64 + reason.size() + res.content_type.size() + length.size() + res.body.size();
+  for (const auto& [k, v] : res.headers) size += k.size() + v.size() + 4;
+  std::string out;
+  out.reserve(size);
+  out += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  out += std::to_string(res.status);
+  out += ' ';
+  out += reason;
+  out += "\r\nServer: coraft\r\nContent-Type: ";
+  out += res.content_type;
+  out += "\r\n";
+  for (const auto& [k, v] : res.headers) {
+    out += k;
+    out += ": ";
+    out += v;
+    out += "\r\n";
+  }
+  out += "Content-Length: ";
+  out += length;
+  out += "\r\n";
+  if (version >= 11 && !keep_alive) out += "Connection: close\r\n";
+  if (version < 11 && keep_alive) out += "Connection: keep-alive\r\n";
+  out += "\r\n";
+  out += res.body;
+  return out;
+}
+
 }  // namespace
 
 struct http_server::impl {
@@ -192,7 +229,8 @@ struct http_server::impl {
     }
   }
 
-  http_request to_request(const http::request<http::string_body>& req, bool& ok, std::string& why) {
+  // Takes the body out of `req` (the parser's message, not used again).
+  http_request to_request(http::request<http::string_body>& req, bool& ok, std::string& why) {
     http_request out;
     out.method = std::string(req.method_string());
     out.target = std::string(req.target());
@@ -201,7 +239,7 @@ struct http_server::impl {
       for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       out.headers[name] = std::string(f.value());
     }
-    out.body = req.body();
+    out.body = std::move(req.body());
     auto u = boost::urls::parse_origin_form(out.target);
     if (!u) {
       ok = false;
@@ -318,7 +356,7 @@ struct http_server::impl {
         else
           res = http_response::error(400, "bad_request", "malformed HTTP request: " + ec.message());
       } else {
-        const auto& req = parser.get();
+        auto& req = parser.get();
         method = method_label(req.method_string());
         version = req.version();
         keep_alive = req.keep_alive();
@@ -345,15 +383,9 @@ struct http_server::impl {
         ++stats.responses_2xx;
       const std::string_view code = status_class(res.status);
       keep_alive = keep_alive && !stopping;
-      http::response<http::string_body> out{static_cast<http::status>(res.status), version};
-      out.set(http::field::server, "coraft");
-      out.set(http::field::content_type, res.content_type);
-      for (const auto& [k, v] : res.headers) out.set(k, v);
-      out.body() = std::move(res.body);
-      out.keep_alive(keep_alive);
-      out.prepare_payload();
+      const std::string out = serialize_response(res, version, keep_alive);
       beast::get_lowest_layer(stream).expires_after(opts.read_timeout);
-      auto [wec, wn] = co_await http::async_write(stream, out, asio::as_tuple(use_awaitable));
+      auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(out), asio::as_tuple(use_awaitable));
       (void)wn;
       if (timed) observe(method, route, code, t0);
       if (wec || !keep_alive) break;
