@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -288,6 +289,67 @@ BOOST_AUTO_TEST_CASE(a_crash_at_every_point_of_a_first_start_leaves_a_usable_dir
       BOOST_TEST(coraft::test::contiguous(rs));
     }
   }
+}
+
+BOOST_AUTO_TEST_CASE(write_queued_takes_on_the_io_thread_back_to_back_a_few_writes_per_call) {
+  // storage.hpp, write_queued(): take() is called where the writing
+  // happens (the I/O thread, never the caller's), each write's on_durable()
+  // in take() order once it is written, at most writes_per_turn per call.
+  sim_file_system fs(5);
+  log_model model;
+  const std::vector<log_write> writes = history(5, 10, model);
+  file_storage_options o = options("/data", 4);
+  o.writes_per_turn = 3;
+  const auto caller = std::this_thread::get_id();
+  std::mutex m;
+  std::size_t next = 0, taken_on_caller = 0;
+  std::vector<std::size_t> durable;
+  auto take = [&]() -> std::optional<storage::queued_write> {
+    const std::lock_guard lock(m);
+    if (std::this_thread::get_id() == caller) ++taken_on_caller;
+    if (next == writes.size()) return std::nullopt;
+    const std::size_t k = next++;
+    return storage::queued_write{writes[k], [&m, &durable, k] {
+                                   const std::lock_guard l(m);
+                                   durable.push_back(k);
+                                 }};
+  };
+  {
+    file_storage s(o, fs.borrow());
+    load(s);
+    std::vector<std::size_t> per_call;
+    for (int call = 0; call < 6 && next < writes.size(); ++call) {
+      const std::size_t before = next;
+      run(s.write_queued(take));
+      per_call.push_back(next - before);
+    }
+    BOOST_TEST(per_call == (std::vector<std::size_t>{3, 3, 3, 1}), "writes per call");
+    run(s.write_queued(take));  // nothing left: returns at once
+    BOOST_TEST(taken_on_caller == 0u);
+    std::vector<std::size_t> in_order(writes.size());
+    for (std::size_t i = 0; i < in_order.size(); ++i) in_order[i] = i;
+    BOOST_TEST(durable == in_order);
+  }
+  fs.crash(sim_file_system::torn_random());  // every on_durable() was called: nothing may be lost
+  file_storage s(options("/data", 4), fs.borrow());
+  BOOST_TEST(coraft::test::diff(load(s), model) == "");
+}
+
+BOOST_AUTO_TEST_CASE(write_queued_stops_at_a_failed_write_and_calls_nothing_for_it) {
+  sim_file_system fs(7);
+  log_model model;
+  const std::vector<log_write> writes = history(7, 4, model);
+  file_storage s(options("/data", 2), fs.borrow());
+  run(load_and_write(s, {writes[0], writes[1]}));
+  fs.fail_after(0, EIO);
+  std::size_t takes = 0, durable = 0;
+  auto take = [&]() -> std::optional<storage::queued_write> {
+    ++takes;
+    return storage::queued_write{writes[1 + takes], [&durable] { ++durable; }};
+  };
+  BOOST_CHECK_THROW(run(s.write_queued(take)), boost::system::system_error);
+  BOOST_TEST(takes == 1u);    // no write is taken after one that failed
+  BOOST_TEST(durable == 0u);  // and the failed one is not reported durable
 }
 
 BOOST_AUTO_TEST_CASE(a_disk_error_reaches_the_awaiting_coroutine) {

@@ -53,6 +53,9 @@ struct file_storage_options {
   // The id a new data directory gets (coraft.meta's data_id, written into
   // every segment and snapshot file); 0: random. Tests fix it.
   std::uint64_t new_data_id = 0;
+  // write_queued(): at most this many writes back to back on the I/O
+  // thread before it returns (and its other work, stats() for one, runs).
+  std::size_t writes_per_turn = 8;
 };
 
 // The data directory belongs to someone else or has an unknown format.
@@ -69,6 +72,9 @@ class file_storage final : public storage {
   // Checks (or creates) the metadata file, then recovers the log.
   boost::asio::awaitable<recovered_state> load() override;
   boost::asio::awaitable<void> write(log_write w) override;
+  // Takes and writes on the I/O thread, back to back, up to
+  // file_storage_options::writes_per_turn writes per call.
+  boost::asio::awaitable<void> write_queued(std::function<std::optional<queued_write>()> take) override;
   boost::asio::awaitable<std::shared_ptr<const snapshot_data>> save_snapshot(snapshot s) override;
   std::unique_ptr<snapshot_sink> begin_snapshot(const membership& config) override;
   boost::asio::awaitable<snapshot> commit_snapshot(std::unique_ptr<snapshot_sink> sink, log_id last) override;

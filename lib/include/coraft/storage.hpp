@@ -1,7 +1,7 @@
 // coraft/storage.hpp — where a node keeps its hard state, log and snapshots.
 //
-// The node calls write() from one task (the log writer) and awaits it; it
-// never issues two writes at once. save_snapshot() and the receiving of a
+// The node calls write() or write_queued() from one task (the log writer)
+// and awaits it; it never issues two at once. save_snapshot() and the receiving of a
 // snapshot (write_snapshot_chunk(), finish_snapshot(), from one task, in
 // order) may run while a write is in flight. Implementations do disk work
 // on their own thread, never on the caller's event loop.
@@ -16,6 +16,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -95,6 +96,29 @@ class storage {
   // durable — when it cannot prove that (a damaged file), it throws, naming
   // the file and the fix.
   virtual boost::asio::awaitable<void> write(log_write w) = 0;
+  // Group commit back to back: calls take() for the next write, carries it
+  // out as write() would, calls its on_durable() once it is durable, and
+  // goes on until take() returns nothing. take() merges whatever the node
+  // queued until the moment it is called, so an implementation that calls
+  // it on its own thread, as soon as the previous sync is done, writes
+  // without waiting for a trip to the node's event loop between two syncs
+  // (file_storage does, a few writes per call, so its thread's other work
+  // still gets its turn). take() and on_durable() are thread-safe and do
+  // not block; on_durable() is called in take() order, and not at all for a
+  // write that failed (the exception then ends the call, as with write()).
+  // The default takes and writes on the caller's task, one write() each.
+  struct queued_write {
+    log_write write;
+    std::function<void()> on_durable;
+  };
+  virtual boost::asio::awaitable<void> write_queued(std::function<std::optional<queued_write>()> take) {
+    while (true) {
+      std::optional<queued_write> next = take();
+      if (!next) co_return;
+      co_await write(std::move(next->write));
+      next->on_durable();
+    }
+  }
   // Makes a snapshot durable (survives power loss once this returns); a
   // later load() returns it unless a newer valid one exists. Older
   // snapshots may be removed (while readers of them still hold them).

@@ -5,6 +5,7 @@
 
 #include <coraft/log.hpp>
 
+#include <boost/asio/dispatch.hpp>
 #include <boost/system/system_error.hpp>
 
 #include <iterator>
@@ -55,8 +56,16 @@ log_writer::log_writer(node_context& ctx, storage& store, applier& apply)
     : ctx_(ctx), store_(store), applier_(apply), wake_(ctx.strand) {}
 
 void log_writer::queue(write_job job) {
-  queue_.push_back(std::move(job));
+  {
+    const std::lock_guard lock(mutex_);
+    queue_.push_back(std::move(job));
+  }
   wake_.notify();
+}
+
+void log_writer::reset_on_first_write(log_id last) {
+  const std::lock_guard lock(mutex_);
+  reset_on_first_write_ = last;
 }
 
 void log_writer::queue_install(coraft::snapshot s) {
@@ -70,36 +79,71 @@ void log_writer::queue_install(coraft::snapshot s) {
 
 void log_writer::wake() { wake_.notify(); }
 
+bool log_writer::queue_empty() {
+  const std::lock_guard lock(mutex_);
+  return queue_.empty();
+}
+
+bool log_writer::install_next() {
+  const std::lock_guard lock(mutex_);
+  return !queue_.empty() && queue_.front().install;
+}
+
+std::optional<storage::queued_write> log_writer::take() {
+  auto w = std::make_shared<written>();
+  storage::queued_write q;
+  {
+    const std::lock_guard lock(mutex_);
+    if (queue_.empty() || queue_.front().install) return std::nullopt;
+    merged_write m = merge_write_jobs(queue_);
+    m.write.reset = std::exchange(reset_on_first_write_, std::nullopt);
+    q.write = std::move(m.write);
+    w->after_sync = std::move(m.after_sync);
+  }
+  const std::vector<entry>& entries = q.write.entries;
+  if (!entries.empty()) w->last = entries.back().id();
+  w->entries = entries.size();
+  if (q.write.state) w->state_term = q.write.state->current_term;
+  w->taken = std::chrono::steady_clock::now();
+  // Dispatched: run at once when storage wrote on the strand itself, else
+  // posted there — before write_queued()'s own completion, so run() sees
+  // every write it made handed over.
+  q.on_durable = [this, w] { asio::dispatch(ctx_.strand, [this, w] { durable(*w); }); };
+  return q;
+}
+
+void log_writer::durable(written& w) {
+  ctx_.metrics.storage_write_latency.observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - w.taken).count());
+  ++ctx_.metrics.storage_writes;
+  ctx_.metrics.storage_entries += w.entries;
+  // A node stopping sends nothing more (what a vote or an acknowledgement
+  // promised is durable all the same).
+  if (ctx_.stopping() || !ctx_.fatal.empty()) return;
+  for (auto& msg : w.after_sync) ctx_.route(std::move(msg));
+  if (w.last) ctx_.raft->synced_to(*w.last);
+  if (w.state_term) ctx_.raft->state_synced(*w.state_term);
+  ctx_.schedule_flush();
+}
+
 asio::awaitable<void> log_writer::run() {
   while (true) {
     // On stop, what is queued is still written: it may be what a vote or an
     // acknowledgement already promised (the messages then stay unsent).
-    while (queue_.empty() && !ctx_.stopping()) co_await wake_.wait();
-    if (queue_.empty()) co_return;
-    if (queue_.front().install) {
-      write_job job = std::move(queue_.front());
-      queue_.pop_front();
+    while (queue_empty() && !ctx_.stopping()) co_await wake_.wait();
+    if (queue_empty()) co_return;
+    if (install_next()) {
+      write_job job;
+      {
+        const std::lock_guard lock(mutex_);
+        job = std::move(queue_.front());
+        queue_.pop_front();
+      }
       if (!co_await install(std::move(*job.install))) co_return;
       continue;
     }
-    const std::optional<log_id> reset = std::exchange(reset_on_first_write_, std::nullopt);
-    merged_write m = merge_write_jobs(queue_);
-    m.write.reset = reset;
-    const std::vector<entry>& entries = m.write.entries;
-    const std::optional<log_id> last = entries.empty() ? std::nullopt : std::optional<log_id>(entries.back().id());
-    const std::optional<term_t> state_term =
-        m.write.state ? std::optional<term_t>(m.write.state->current_term) : std::nullopt;
-    const auto t0 = std::chrono::steady_clock::now();
-    ++ctx_.metrics.storage_writes;
-    ctx_.metrics.storage_entries += entries.size();
-    if (!co_await durably(ctx_, "storage write", store_.write(std::move(m.write)))) co_return;
-    ctx_.metrics.storage_write_latency.observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    if (!co_await durably(ctx_, "storage write", store_.write_queued([this] { return take(); }))) co_return;
     if (ctx_.stopping()) co_return;
-    for (auto& msg : m.after_sync) ctx_.route(std::move(msg));
-    if (last) ctx_.raft->synced_to(*last);
-    if (state_term) ctx_.raft->state_synced(*state_term);
-    ctx_.schedule_flush();
   }
 }
 
@@ -109,7 +153,10 @@ asio::awaitable<bool> log_writer::install(coraft::snapshot s) {
   // whole: snapshot_receiver): discard the log after it.
   log_write w;
   w.reset = last;
-  reset_on_first_write_.reset();  // superseded by this reset
+  {
+    const std::lock_guard lock(mutex_);
+    reset_on_first_write_.reset();  // superseded by this reset
+  }
   if (!co_await durably(ctx_, "storage write", store_.write(std::move(w)))) co_return false;
   if (ctx_.stopping()) co_return false;
   applier_.queue_restore(std::move(s));

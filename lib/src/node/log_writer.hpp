@@ -7,6 +7,13 @@
 // persist-before-send]. Jobs run in FIFO order, so a job's messages leave
 // only once it and every earlier job are durable.
 //
+// The merge happens when storage is ready to write, on its thread
+// (storage::write_queued, take()): the queue is shared with that thread
+// under a mutex, so a write starts as soon as the previous sync returns,
+// with everything queued meanwhile, and no trip through the event loop
+// between two syncs. What each write makes durable is handed back to the
+// strand (durable()), in order.
+//
 // A job may instead install a snapshot a leader sent [§7]: it ends a group
 // (what came before is written first); the snapshot is durable already
 // (received whole and put in place by storage), the log is discarded
@@ -21,7 +28,9 @@
 #include <coraft/detail/wakeup.hpp>
 #include <coraft/storage.hpp>
 
+#include <chrono>
 #include <deque>
+#include <mutex>
 #include <optional>
 #include <vector>
 
@@ -74,17 +83,32 @@ class log_writer {
   void queue_install(coraft::snapshot s);
   // Recovery found a snapshot the log does not continue: the first write
   // discards the log and continues it after `last`.
-  void reset_on_first_write(log_id last) { reset_on_first_write_ = last; }
+  void reset_on_first_write(log_id last);
   // Wakes the writer (stop: it ends once its queue is empty).
   void wake();
   asio::awaitable<void> run();
 
  private:
+  // What one write made durable, for the strand.
+  struct written {
+    std::vector<message> after_sync;
+    std::optional<log_id> last;
+    std::optional<term_t> state_term;
+    std::size_t entries = 0;
+    std::chrono::steady_clock::time_point taken;
+  };
   asio::awaitable<bool> install(coraft::snapshot s);
+  // On storage's thread (or the strand): the jobs queued now, up to an
+  // install, as one write; nothing when there are none.
+  std::optional<storage::queued_write> take();
+  void durable(written& w);  // on the strand
+  bool queue_empty();
+  bool install_next();
 
   node_context& ctx_;
   storage& store_;
   applier& applier_;
+  std::mutex mutex_;  // guards queue_ and reset_on_first_write_: take() runs on storage's thread
   std::deque<write_job> queue_;
   std::optional<log_id> reset_on_first_write_;
   wakeup wake_;
