@@ -387,6 +387,9 @@ class sim_storage final : public coraft::storage {
       : sim_(sim), id_(id), inner_(std::move(inner)) {}
   awaitable<coraft::recovered_state> load() override;
   awaitable<void> write(coraft::log_write w) override;
+  // Forwarded to the real storage's write_queued() (file_storage takes each
+  // write late, as in production), each write recorded as write() does.
+  awaitable<void> write_queued(std::function<std::optional<queued_write>()> take) override;
   awaitable<std::shared_ptr<const coraft::snapshot_data>> save_snapshot(coraft::snapshot snap) override;
   std::unique_ptr<coraft::snapshot_sink> begin_snapshot(const coraft::membership& config) override;
   awaitable<coraft::snapshot> commit_snapshot(std::unique_ptr<coraft::snapshot_sink> sink, log_id last) override;
@@ -395,6 +398,11 @@ class sim_storage final : public coraft::storage {
   coraft::storage& inner() { return *inner_; }
 
  private:
+  // Built outside any coroutine: g++ 12 mishandles objects moved into a
+  // lambda's init-capture in a coroutine.
+  std::function<std::optional<queued_write>()> recorded(std::function<std::optional<queued_write>()> take);
+  awaitable<void> write_queued_recorded(std::function<std::optional<queued_write>()> take);
+
   node_sim& sim_;
   node_id id_;
   std::unique_ptr<coraft::storage> inner_;
@@ -2153,6 +2161,38 @@ awaitable<void> sim_storage::write(coraft::log_write w) {
   }
   if (power_failed) co_await sim_.halt(id_);
   sim_.on_written(id_, acknowledged);
+}
+
+std::function<std::optional<coraft::storage::queued_write>()> sim_storage::recorded(
+    std::function<std::optional<queued_write>()> take) {
+  return [this, take = std::move(take)]() -> std::optional<queued_write> {
+    std::optional<queued_write> q = take();
+    if (!q) return q;
+    auto acknowledged = std::make_shared<const coraft::log_write>(q->write);
+    sim_.on_writing(id_, q->write);
+    if (sim_.unsafe_disk()) q->write.entries.clear();
+    q->on_durable = [this, acknowledged, durable = std::move(q->on_durable)] {
+      sim_.on_written(id_, *acknowledged);
+      durable();
+    };
+    return q;
+  };
+}
+
+awaitable<void> sim_storage::write_queued(std::function<std::optional<queued_write>()> take) {
+  return write_queued_recorded(recorded(std::move(take)));
+}
+
+awaitable<void> sim_storage::write_queued_recorded(std::function<std::optional<queued_write>()> take) {
+  co_await sim_.disk_wait(id_);  // throws operation_aborted on a crash
+  bool power_failed = false;
+  try {
+    co_await inner_->write_queued(std::move(take));
+  } catch (const sim_crash& c) {
+    sim_.on_power_failed(id_, c);
+    power_failed = true;
+  }
+  if (power_failed) co_await sim_.halt(id_);
 }
 
 awaitable<std::shared_ptr<const coraft::snapshot_data>> sim_storage::save_snapshot(coraft::snapshot snap) {

@@ -90,16 +90,17 @@ bool log_writer::install_next() {
 }
 
 std::optional<storage::queued_write> log_writer::take() {
-  auto w = std::make_shared<written>();
-  storage::queued_write q;
+  merged_write m;
   {
     const std::lock_guard lock(mutex_);
     if (queue_.empty() || queue_.front().install) return std::nullopt;
-    merged_write m = merge_write_jobs(queue_);
+    m = merge_write_jobs(queue_);
     m.write.reset = std::exchange(reset_on_first_write_, std::nullopt);
-    q.write = std::move(m.write);
-    w->after_sync = std::move(m.after_sync);
   }
+  auto w = std::make_shared<written>();
+  storage::queued_write q;
+  q.write = std::move(m.write);
+  w->after_sync = std::move(m.after_sync);
   const std::vector<entry>& entries = q.write.entries;
   if (!entries.empty()) w->last = entries.back().id();
   w->entries = entries.size();
@@ -128,8 +129,10 @@ void log_writer::durable(written& w) {
 
 asio::awaitable<void> log_writer::run() {
   while (true) {
-    // On stop, what is queued is still written: it may be what a vote or an
-    // acknowledgement already promised (the messages then stay unsent).
+    // A stop cancels this task: what is still queued may go unwritten, and
+    // its messages (a vote, an acknowledgement) are then never sent. A
+    // file_storage call in progress finishes its turn (at most
+    // writes_per_turn syncs) first.
     while (queue_empty() && !ctx_.stopping()) co_await wake_.wait();
     if (queue_empty()) co_return;
     if (install_next()) {
@@ -142,7 +145,11 @@ asio::awaitable<void> log_writer::run() {
       if (!co_await install(std::move(*job.install))) co_return;
       continue;
     }
-    if (!co_await durably(ctx_, "storage write", store_.write_queued([this] { return take(); }))) co_return;
+    // The call built before the co_await, not inside it (g++ 12 and
+    // temporaries in co_await expressions).
+    std::function<std::optional<storage::queued_write>()> next = [this] { return take(); };
+    asio::awaitable<void> op = store_.write_queued(std::move(next));
+    if (!co_await durably(ctx_, "storage write", std::move(op))) co_return;
     if (ctx_.stopping()) co_return;
   }
 }
