@@ -1,3 +1,11 @@
+# coraft-sanitized-tests: every program the fast labels (CORAFT_FAST_LABELS)
+# run, the planted builds excepted. The ASan+UBSan stage of .ci/run builds
+# only this target and runs `-L <fast labels> -LE planted`: no app, e2e,
+# chaos, bench or planted library is compiled there. Programs outside
+# coraft_add_test join with add_dependencies(coraft-sanitized-tests ...).
+set(CORAFT_FAST_LABELS unit scenario sim node storage net)
+add_custom_target(coraft-sanitized-tests)
+
 # coraft_add_test(NAME name SOURCES ... LABELS ... [LIBS ...])
 # One Boost.Test executable registered with CTest under its labels.
 function(coraft_add_test)
@@ -11,4 +19,10 @@ function(coraft_add_test)
     set(T_TIMEOUT 600)
   endif()
   set_tests_properties(${T_NAME} PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT})
+  foreach(_label IN LISTS T_LABELS)
+    if(_label IN_LIST CORAFT_FAST_LABELS)
+      add_dependencies(coraft-sanitized-tests ${T_NAME})
+      break()
+    endif()
+  endforeach()
 endfunction()
