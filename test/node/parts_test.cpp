@@ -15,12 +15,17 @@
 
 #include <coraft/detail/task_group.hpp>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <functional>
+#include <memory>
+#include <optional>
 #include <ostream>
 #include <stdexcept>
 #include <string>
@@ -53,6 +58,46 @@ message msg(node_id to) {
   m.term = 1;
   return m;
 }
+
+// Node 2 of {1, 2, 3}, a follower throughout, on one io_context with no
+// clock: its messages dropped, its flushes counted, a failure fails the test.
+struct follower_parts {
+  asio::io_context io;
+  node_options o = [] {
+    node_options o;
+    o.raft.id = 2;
+    o.raft.election_ticks = 100000;
+    return o;
+  }();
+  coraft::detail::node_context ctx{io.get_executor(), o};
+  int flushes = 0;
+  follower_parts() {
+    ctx.raft.emplace(o.raft, std::vector<node_id>{1, 2, 3});
+    ctx.schedule_flush = [this] { ++flushes; };
+    ctx.route = [](message) {};
+    ctx.fail = [](const std::string& why) { BOOST_FAIL("the node failed: " << why); };
+  }
+};
+
+// Storage of which a test uses a part: everything else throws.
+class storage_unused : public storage {
+ public:
+  asio::awaitable<recovered_state> load() override { throw std::logic_error("unused"); }
+  asio::awaitable<void> write(log_write) override { throw std::logic_error("unused"); }
+  asio::awaitable<std::shared_ptr<const snapshot_data>> save_snapshot(snapshot) override {
+    throw std::logic_error("unused");
+  }
+  std::unique_ptr<snapshot_sink> begin_snapshot(const membership&) override { throw std::logic_error("unused"); }
+  asio::awaitable<snapshot> commit_snapshot(std::unique_ptr<snapshot_sink>, log_id) override {
+    throw std::logic_error("unused");
+  }
+  asio::awaitable<void> write_snapshot_chunk(snapshot_meta, std::uint64_t, payload) override {
+    throw std::logic_error("unused");
+  }
+  asio::awaitable<std::shared_ptr<const snapshot_data>> finish_snapshot(snapshot_meta) override {
+    throw std::logic_error("unused");
+  }
+};
 
 std::vector<log_id> ids(const std::vector<entry>& es) {
   std::vector<log_id> out;
@@ -369,24 +414,12 @@ BOOST_AUTO_TEST_SUITE(snapshot_receiver_)
 namespace {
 
 // Storage whose disk fills up at the second chunk of every snapshot.
-class full_after_one_chunk final : public storage {
+class full_after_one_chunk final : public storage_unused {
  public:
-  asio::awaitable<recovered_state> load() override { throw std::logic_error("unused"); }
-  asio::awaitable<void> write(log_write) override { throw std::logic_error("unused"); }
-  asio::awaitable<std::shared_ptr<const snapshot_data>> save_snapshot(snapshot) override {
-    throw std::logic_error("unused");
-  }
-  std::unique_ptr<snapshot_sink> begin_snapshot(const membership&) override { throw std::logic_error("unused"); }
-  asio::awaitable<snapshot> commit_snapshot(std::unique_ptr<snapshot_sink>, log_id) override {
-    throw std::logic_error("unused");
-  }
   asio::awaitable<void> write_snapshot_chunk(snapshot_meta, std::uint64_t offset, payload) override {
     ++writes;
     if (offset > 0) throw std::system_error(ENOSPC, std::generic_category(), "write snap.incoming");
     co_return;
-  }
-  asio::awaitable<std::shared_ptr<const snapshot_data>> finish_snapshot(snapshot_meta) override {
-    throw std::logic_error("unused");
   }
   int writes = 0;
 };
@@ -398,13 +431,8 @@ BOOST_AUTO_TEST_CASE(a_disk_that_fills_up_at_every_try_doubles_the_refusal) {
   // must still double from try to try (100 ticks, then 200): a stored
   // chunk is not a success. Found from outside: reset on every chunk, it
   // stayed at 100 ticks and each retry filled the disk again.
-  asio::io_context io;
-  node_options o;
-  o.raft.id = 2;
-  o.raft.election_ticks = 100000;  // a follower throughout
-  coraft::detail::node_context ctx{io.get_executor(), o};
-  ctx.raft.emplace(o.raft, std::vector<node_id>{1, 2, 3});
-  ctx.schedule_flush = [] {};
+  follower_parts node;
+  auto& [io, o, ctx, flushes] = node;
   full_after_one_chunk disk;
   coraft::detail::snapshot_receiver rx(ctx, disk);
   asio::co_spawn(io, rx.run(), asio::detached);
@@ -449,6 +477,141 @@ BOOST_AUTO_TEST_CASE(a_disk_that_fills_up_at_every_try_doubles_the_refusal) {
   ctx.life = coraft::detail::lifecycle::stopping;
   rx.wake();
   io.poll();
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(log_writer_)
+
+namespace {
+
+// Storage whose queued writes the test carries out one at a time, as
+// file_storage's thread does: take() when the test says (the strand may
+// run in between), the write applied to the log kept here, on_durable().
+// The one write_queued() call stays open until finish().
+class stepped_disk final : public storage_unused {
+ public:
+  asio::awaitable<void> write_queued(std::function<std::optional<queued_write>()> take) override {
+    take_ = std::move(take);
+    asio::steady_timer until_finished(co_await asio::this_coro::executor, asio::steady_timer::time_point::max());
+    open_ = &until_finished;
+    co_await until_finished.async_wait(asio::as_tuple(asio::use_awaitable));
+    open_ = nullptr;
+    take_ = nullptr;
+  }
+
+  // Takes the next write and makes it durable; false when nothing was queued.
+  bool write_next() {
+    BOOST_TEST_REQUIRE(bool(take_), "the writer is in its write_queued() call");
+    std::optional<queued_write> q = take_();
+    if (!q) return false;
+    if (!q->write.entries.empty()) {
+      const index_t first = q->write.entries.front().index;
+      if (first <= log.size()) log.resize(first - 1);  // the log from index 1: log[i - 1]
+      for (const auto& e : q->write.entries) log.push_back(e.id());
+    }
+    q->on_durable();
+    return true;
+  }
+  void finish() {
+    if (open_) open_->cancel();
+  }
+  std::vector<log_id> log;  // what the disk holds
+
+ private:
+  std::function<std::optional<queued_write>()> take_;
+  asio::steady_timer* open_ = nullptr;
+};
+
+message append(node_id leader, term_t term, log_id prev, std::vector<entry> es, index_t commit) {
+  return message{leader, 2, term, append_request{prev, std::move(es), commit}};
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_write_cut_by_a_later_write_taken_before_its_turn_on_the_strand_claims_nothing) {
+  // Found from outside (issue 19's review): storage takes the next write as
+  // the previous sync returns, before the strand hears of that one. Here
+  // write A (entries 1-3 of term 1) is durable, and before the strand hears
+  // of it: a term-2 leader replaces entry 2 (write B, taken and durable at
+  // once), then a term-3 leader puts entries 2-3 of term 1 back (write C,
+  // queued) and commits 3. A's claim (3 of term 1) matches the core's log
+  // again, but the disk holds entry 2 of term 2 until C is durable: nothing
+  // may be applied before then.
+  follower_parts node;
+  auto& [io, o, ctx, flushes] = node;
+  stepped_disk disk;
+  coraft::detail::log_writer writer(ctx, disk, [](coraft::snapshot) { BOOST_FAIL("no install here"); });
+  asio::co_spawn(io, writer.run(), asio::detached);
+
+  // What the node's flush does with a ready batch; every entry handed to
+  // the state machine must be on the disk as it is now.
+  std::vector<log_id> applied;
+  const auto flush = [&] {
+    auto rd = ctx.raft->take_ready();
+    for (const auto& e : rd.apply) {
+      BOOST_TEST_REQUIRE(e.index <= disk.log.size(), "entry " << e.index << " applied before it is on disk");
+      BOOST_TEST_REQUIRE(disk.log[e.index - 1] == e.id(),
+                         "entry " << e.index << " applied while the disk holds another");
+      applied.push_back(e.id());
+    }
+    if (rd.persist_state || !rd.persist_entries.empty() || !rd.send_after_sync.empty())
+      writer.queue(coraft::detail::write_job{std::move(rd.persist_state), std::move(rd.persist_entries),
+                                             std::move(rd.send_after_sync)});
+  };
+  // A message on the strand, then the flush it schedules. Storage's thread
+  // (the test) takes writes meanwhile; what it hands back waits in the
+  // io_context until polled.
+  const auto step = [&](message m) {
+    ctx.raft->step(m);
+    flush();
+  };
+
+  step(append(1, 1, {0, 0}, entries(1, 1, 3), 0));  // write A: 1-3 of term 1
+  io.poll();                                        // the writer enters write_queued()
+  BOOST_TEST_REQUIRE(disk.write_next());            // A durable; the strand has not heard yet
+  step(append(3, 2, {1, 1}, entries(2, 2, 2), 0));  // write B: entry 2 of term 2
+  BOOST_TEST_REQUIRE(disk.write_next());            // B taken and durable at once
+  step(append(1, 3, {1, 1}, entries(1, 2, 3), 3));  // write C: 2-3 of term 1 again; commit 3
+  BOOST_TEST_REQUIRE((disk.log == std::vector<log_id>{{1, 1}, {2, 2}}));
+  io.poll();  // the strand hears of A, then B
+  flush();
+  BOOST_TEST(applied.empty(), "applied " << applied.size() << " entries while the disk held entry 2 of term 2");
+  BOOST_TEST_REQUIRE(disk.write_next());  // C durable: now 1-3 may apply
+  io.poll();
+  flush();
+  BOOST_TEST((applied == std::vector<log_id>{{1, 1}, {1, 2}, {1, 3}}), "entries 1-3 apply once C is durable");
+
+  ctx.life = coraft::detail::lifecycle::stopping;
+  disk.finish();
+  writer.wake();
+  io.poll();
+}
+
+BOOST_AUTO_TEST_CASE(storage_still_writing_after_the_writer_is_gone_takes_and_hands_back_nothing) {
+  // Found from outside (issue 19's review): a node destroyed without stop()
+  // (its owner's event loop threw) while storage's thread is in the middle
+  // of a write_queued() call. That thread must not reach the writer's
+  // memory: take() gets nothing more, and the write it finished is not
+  // handed to the strand (ASan would see either).
+  follower_parts node;
+  auto& [io, o, ctx, flushes] = node;
+  stepped_disk disk;
+  {
+    auto writer = std::make_unique<coraft::detail::log_writer>(ctx, disk, [](coraft::snapshot) {});
+    asio::co_spawn(io, writer->run(), asio::detached);
+    writer->queue(coraft::detail::write_job{hard_state{1, no_node}, entries(1, 1, 2), {}});
+    io.poll();  // the writer is in write_queued()
+    BOOST_TEST_REQUIRE(disk.write_next());
+    writer->queue(coraft::detail::write_job{std::nullopt, entries(1, 3, 3), {}});
+  }  // gone, with a write handed back but not yet run and one queued
+  BOOST_TEST(!disk.write_next(), "nothing taken from a writer that is gone");
+  io.poll();
+  BOOST_TEST(flushes == 0, "the finished write was not handed to the strand");
+  BOOST_TEST((disk.log == std::vector<log_id>{{1, 1}, {1, 2}}));
+  // The writer's task is left suspended, never resumed: an owner whose loop
+  // threw does not run it again (destroying a running node's loop without
+  // stop() is not supported).
 }
 
 BOOST_AUTO_TEST_SUITE_END()

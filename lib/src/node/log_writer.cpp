@@ -1,8 +1,6 @@
 // log_writer.cpp — see log_writer.hpp.
 #include "log_writer.hpp"
 
-#include "applier.hpp"
-
 #include <coraft/log.hpp>
 
 #include <boost/asio/dispatch.hpp>
@@ -52,20 +50,25 @@ asio::awaitable<bool> durably(node_context& ctx, const char* what, asio::awaitab
   co_return true;
 }
 
-log_writer::log_writer(node_context& ctx, storage& store, applier& apply)
-    : ctx_(ctx), store_(store), applier_(apply), wake_(ctx.strand) {}
+log_writer::log_writer(node_context& ctx, storage& store, std::function<void(coraft::snapshot)> restore)
+    : ctx_(ctx), store_(store), restore_(std::move(restore)), wake_(ctx.strand) {}
+
+log_writer::~log_writer() {
+  const std::lock_guard lock(shared_->mutex);
+  shared_->closed = true;
+}
 
 void log_writer::queue(write_job job) {
   {
-    const std::lock_guard lock(mutex_);
-    queue_.push_back(std::move(job));
+    const std::lock_guard lock(shared_->mutex);
+    shared_->queue.push_back(std::move(job));
   }
   wake_.notify();
 }
 
 void log_writer::reset_on_first_write(log_id last) {
-  const std::lock_guard lock(mutex_);
-  reset_on_first_write_ = last;
+  const std::lock_guard lock(shared_->mutex);
+  shared_->reset_on_first_write = last;
 }
 
 void log_writer::queue_install(coraft::snapshot s) {
@@ -80,40 +83,71 @@ void log_writer::queue_install(coraft::snapshot s) {
 void log_writer::wake() { wake_.notify(); }
 
 bool log_writer::queue_empty() {
-  const std::lock_guard lock(mutex_);
-  return queue_.empty();
+  const std::lock_guard lock(shared_->mutex);
+  return shared_->queue.empty();
 }
 
 bool log_writer::install_next() {
-  const std::lock_guard lock(mutex_);
-  return !queue_.empty() && queue_.front().install;
+  const std::lock_guard lock(shared_->mutex);
+  return !shared_->queue.empty() && shared_->queue.front().install;
 }
 
-std::optional<storage::queued_write> log_writer::take() {
-  merged_write m;
-  {
-    const std::lock_guard lock(mutex_);
-    if (queue_.empty() || queue_.front().install) return std::nullopt;
-    m = merge_write_jobs(queue_);
-    m.write.reset = std::exchange(reset_on_first_write_, std::nullopt);
-  }
+std::optional<storage::queued_write> log_writer::take(const std::shared_ptr<shared_state>& shared,
+                                                      const asio::strand<asio::any_io_executor>& strand,
+                                                      log_writer* self) {
   auto w = std::make_shared<written>();
   storage::queued_write q;
-  q.write = std::move(m.write);
-  w->after_sync = std::move(m.after_sync);
-  const std::vector<entry>& entries = q.write.entries;
-  if (!entries.empty()) w->last = entries.back().id();
-  w->entries = entries.size();
+  {
+    const std::lock_guard lock(shared->mutex);
+    if (shared->closed || shared->queue.empty() || shared->queue.front().install) return std::nullopt;
+    merged_write m = merge_write_jobs(shared->queue);
+    q.write = std::move(m.write);
+    q.write.reset = std::exchange(shared->reset_on_first_write, std::nullopt);
+    w->after_sync = std::move(m.after_sync);
+    const std::vector<entry>& entries = q.write.entries;
+    if (!entries.empty()) w->last = entries.back().id();
+    // This write replaces what the log holds from its first entry on (or
+    // all of it, after a reset): an earlier write not yet handed to the
+    // strand no longer proves its entries there are on disk.
+    if (q.write.reset || !entries.empty()) {
+      const index_t cut = q.write.reset ? 0 : entries.front().index;
+      for (auto& earlier : shared->in_flight)
+        if (earlier->last && earlier->last->index >= cut) earlier->last.reset();
+    }
+    shared->in_flight.push_back(w);
+  }
+  w->entries = q.write.entries.size();
   if (q.write.state) w->state_term = q.write.state->current_term;
   w->taken = std::chrono::steady_clock::now();
   // Dispatched: run at once when storage wrote on the strand itself, else
   // posted there — before write_queued()'s own completion, so run() sees
-  // every write it made handed over.
-  q.on_durable = [this, w] { asio::dispatch(ctx_.strand, [this, w] { durable(*w); }); };
+  // every write it made handed over. Nothing once the writer is gone.
+  q.on_durable = [shared, strand, self, w] {
+    asio::dispatch(strand, [shared, self, w] {
+      {
+        const std::lock_guard lock(shared->mutex);
+        if (shared->closed) return;
+      }
+      self->durable(*w);
+    });
+  };
   return q;
 }
 
+std::function<std::optional<storage::queued_write>()> log_writer::taker() {
+  // Built here, not in run(): g++ 12 and init-captures in coroutines.
+  return [shared = shared_, strand = ctx_.strand, this] { return take(shared, strand, this); };
+}
+
 void log_writer::durable(written& w) {
+  std::optional<log_id> claim;
+  {
+    const std::lock_guard lock(shared_->mutex);
+    // Handed over in the order taken (one storage call at a time, each
+    // dispatched to the strand in order).
+    if (!shared_->in_flight.empty() && shared_->in_flight.front().get() == &w) shared_->in_flight.pop_front();
+    claim = w.last;
+  }
   ctx_.metrics.storage_write_latency.observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - w.taken).count());
   ++ctx_.metrics.storage_writes;
@@ -122,7 +156,7 @@ void log_writer::durable(written& w) {
   // promised is durable all the same).
   if (ctx_.stopping() || !ctx_.fatal.empty()) return;
   for (auto& msg : w.after_sync) ctx_.route(std::move(msg));
-  if (w.last) ctx_.raft->synced_to(*w.last);
+  if (claim) ctx_.raft->synced_to(*claim);
   if (w.state_term) ctx_.raft->state_synced(*w.state_term);
   ctx_.schedule_flush();
 }
@@ -138,16 +172,16 @@ asio::awaitable<void> log_writer::run() {
     if (install_next()) {
       write_job job;
       {
-        const std::lock_guard lock(mutex_);
-        job = std::move(queue_.front());
-        queue_.pop_front();
+        const std::lock_guard lock(shared_->mutex);
+        job = std::move(shared_->queue.front());
+        shared_->queue.pop_front();
       }
       if (!co_await install(std::move(*job.install))) co_return;
       continue;
     }
     // The call built before the co_await, not inside it (g++ 12 and
     // temporaries in co_await expressions).
-    std::function<std::optional<storage::queued_write>()> next = [this] { return take(); };
+    std::function<std::optional<storage::queued_write>()> next = taker();
     asio::awaitable<void> op = store_.write_queued(std::move(next));
     if (!co_await durably(ctx_, "storage write", std::move(op))) co_return;
     if (ctx_.stopping()) co_return;
@@ -161,12 +195,12 @@ asio::awaitable<bool> log_writer::install(coraft::snapshot s) {
   log_write w;
   w.reset = last;
   {
-    const std::lock_guard lock(mutex_);
-    reset_on_first_write_.reset();  // superseded by this reset
+    const std::lock_guard lock(shared_->mutex);
+    shared_->reset_on_first_write.reset();  // superseded by this reset
   }
   if (!co_await durably(ctx_, "storage write", store_.write(std::move(w)))) co_return false;
   if (ctx_.stopping()) co_return false;
-  applier_.queue_restore(std::move(s));
+  restore_(std::move(s));
   co_return true;
 }
 

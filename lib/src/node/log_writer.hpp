@@ -19,8 +19,20 @@
 // (received whole and put in place by storage), the log is discarded
 // durably, then the applier restores it after every entry queued before.
 //
+// What a write makes durable is only claimed (raft::synced_to) if no write
+// taken after it cut the log at or below its last entry: storage takes the
+// next write before the strand hears of the previous one, and by then the
+// core may have put back, at those indexes, the very entries the later
+// write replaced on disk — the core's term check alone would then pass
+// while the disk holds other entries (the cut write's own claim, and the
+// write that puts the entries back, cover them once durable).
+//
 // A storage failure is fatal (DESIGN.md: after a failed fsync no retry can
 // prove the data durable): the node fails and the writer ends.
+//
+// Storage's thread reaches the writer only through `shared_` (queue, claims,
+// `closed`): once the writer is gone, a write in flight takes nothing more
+// and hands nothing back.
 #pragma once
 
 #include "node_context.hpp"
@@ -30,13 +42,13 @@
 
 #include <chrono>
 #include <deque>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <vector>
 
 namespace coraft::detail {
-
-class applier;
 
 // One group-commit unit: what one ready batch asked to persist and the
 // messages that may leave once it is durable; or a snapshot to install; or
@@ -77,14 +89,20 @@ asio::awaitable<std::optional<T>> durably(node_context& ctx, const char* what, a
 
 class log_writer {
  public:
-  log_writer(node_context& ctx, storage& store, applier& apply);
+  // `restore`: hands an installed snapshot to the state machine, after
+  // every entry queued before it (the applier's queue_restore()).
+  log_writer(node_context& ctx, storage& store, std::function<void(coraft::snapshot)> restore);
+  ~log_writer();
+  log_writer(const log_writer&) = delete;
+  log_writer& operator=(const log_writer&) = delete;
 
   void queue(write_job job);
   void queue_install(coraft::snapshot s);
   // Recovery found a snapshot the log does not continue: the first write
   // discards the log and continues it after `last`.
   void reset_on_first_write(log_id last);
-  // Wakes the writer (stop: it ends once its queue is empty).
+  // Wakes the writer (stop: it ends after the storage call in progress;
+  // what is still queued may go unwritten).
   void wake();
   asio::awaitable<void> run();
 
@@ -92,25 +110,34 @@ class log_writer {
   // What one write made durable, for the strand.
   struct written {
     std::vector<message> after_sync;
-    std::optional<log_id> last;
+    std::optional<log_id> last;  // the claim; withdrawn (under the mutex) by a later cut
     std::optional<term_t> state_term;
     std::size_t entries = 0;
     std::chrono::steady_clock::time_point taken;
   };
+  // Shared with storage's thread, all under `mutex`.
+  struct shared_state {
+    std::mutex mutex;
+    std::deque<write_job> queue;
+    std::optional<log_id> reset_on_first_write;
+    // Taken, not yet handed to the strand (durable()), in order.
+    std::deque<std::shared_ptr<written>> in_flight;
+    bool closed = false;  // the writer is gone
+  };
   asio::awaitable<bool> install(coraft::snapshot s);
   // On storage's thread (or the strand): the jobs queued now, up to an
-  // install, as one write; nothing when there are none.
-  std::optional<storage::queued_write> take();
+  // install, as one write; nothing when there are none or `self` is gone.
+  static std::optional<storage::queued_write> take(const std::shared_ptr<shared_state>& shared,
+                                                   const asio::strand<asio::any_io_executor>& strand, log_writer* self);
+  std::function<std::optional<storage::queued_write>()> taker();
   void durable(written& w);  // on the strand
   bool queue_empty();
   bool install_next();
 
   node_context& ctx_;
   storage& store_;
-  applier& applier_;
-  std::mutex mutex_;  // guards queue_ and reset_on_first_write_: take() runs on storage's thread
-  std::deque<write_job> queue_;
-  std::optional<log_id> reset_on_first_write_;
+  std::function<void(coraft::snapshot)> restore_;
+  std::shared_ptr<shared_state> shared_ = std::make_shared<shared_state>();
   wakeup wake_;
 };
 

@@ -64,7 +64,7 @@ struct node::impl {
         transfers(ctx),
         status(ctx),
         apply(ctx, sm, props, reads, snaps),
-        writer(ctx, store, apply),
+        writer(ctx, store, [this](coraft::snapshot s) { apply.queue_restore(std::move(s)); }),
         snaps(ctx, store, apply, writer),
         receiver(ctx, store),
         tasks(ctx.strand, ctx.self(), "node", [this](const std::string& why) { fail(why); }),
