@@ -500,8 +500,9 @@ class stepped_disk final : public storage_unused {
     take_ = nullptr;
   }
 
-  // Takes the next write and makes it durable; false when nothing was queued.
-  bool write_next() {
+  // Takes the next write and makes it durable; false when nothing was
+  // queued. With `hand_back` false its on_durable() is held, not called.
+  bool write_next(bool hand_back = true) {
     BOOST_TEST_REQUIRE(bool(take_), "the writer is in its write_queued() call");
     std::optional<queued_write> q = take_();
     if (!q) return false;
@@ -510,9 +511,13 @@ class stepped_disk final : public storage_unused {
       if (first <= log.size()) log.resize(first - 1);  // the log from index 1: log[i - 1]
       for (const auto& e : q->write.entries) log.push_back(e.id());
     }
-    q->on_durable();
+    if (hand_back)
+      q->on_durable();
+    else
+      held = std::move(q->on_durable);
     return true;
   }
+  std::function<void()> held;
   void finish() {
     if (open_) open_->cancel();
   }
@@ -529,25 +534,26 @@ message append(node_id leader, term_t term, log_id prev, std::vector<entry> es, 
 
 }  // namespace
 
-BOOST_AUTO_TEST_CASE(a_write_cut_by_a_later_write_taken_before_its_turn_on_the_strand_claims_nothing) {
-  // Found from outside (issue 19's review): storage takes the next write as
-  // the previous sync returns, before the strand hears of that one. Here
-  // write A (entries 1-3 of term 1) is durable, and before the strand hears
-  // of it: a term-2 leader replaces entry 2 (write B, taken and durable at
-  // once), then a term-3 leader puts entries 2-3 of term 1 back (write C,
-  // queued) and commits 3. A's claim (3 of term 1) matches the core's log
-  // again, but the disk holds entry 2 of term 2 until C is durable: nothing
-  // may be applied before then.
-  follower_parts node;
-  auto& [io, o, ctx, flushes] = node;
-  stepped_disk disk;
-  coraft::detail::log_writer writer(ctx, disk, [](coraft::snapshot) { BOOST_FAIL("no install here"); });
-  asio::co_spawn(io, writer.run(), asio::detached);
+namespace {
 
-  // What the node's flush does with a ready batch; every entry handed to
-  // the state machine must be on the disk as it is now.
+// A follower's log writer over a stepped_disk. flush() does what the node's
+// flush does with a ready batch, and checks that every entry handed to the
+// state machine is on the disk as it is then; step() is a message on the
+// strand, then its flush. Storage's thread (the test, write_next()) takes
+// writes meanwhile; what it hands back waits in the io_context until polled.
+struct writer_parts : follower_parts {
+  stepped_disk disk;
+  coraft::detail::log_writer writer{ctx, disk, [](coraft::snapshot) { BOOST_FAIL("no install here"); }};
   std::vector<log_id> applied;
-  const auto flush = [&] {
+
+  writer_parts() { asio::co_spawn(io, writer.run(), asio::detached); }
+  ~writer_parts() {
+    ctx.life = coraft::detail::lifecycle::stopping;
+    disk.finish();
+    writer.wake();
+    io.poll();
+  }
+  void flush() {
     auto rd = ctx.raft->take_ready();
     for (const auto& e : rd.apply) {
       BOOST_TEST_REQUIRE(e.index <= disk.log.size(), "entry " << e.index << " applied before it is on disk");
@@ -558,34 +564,70 @@ BOOST_AUTO_TEST_CASE(a_write_cut_by_a_later_write_taken_before_its_turn_on_the_s
     if (rd.persist_state || !rd.persist_entries.empty() || !rd.send_after_sync.empty())
       writer.queue(coraft::detail::write_job{std::move(rd.persist_state), std::move(rd.persist_entries),
                                              std::move(rd.send_after_sync)});
-  };
-  // A message on the strand, then the flush it schedules. Storage's thread
-  // (the test) takes writes meanwhile; what it hands back waits in the
-  // io_context until polled.
-  const auto step = [&](message m) {
+  }
+  void step(message m) {
     ctx.raft->step(m);
     flush();
-  };
+  }
+  // Write A, entries 1-3 of term 1, durable; the strand has not heard yet.
+  void write_a() {
+    step(append(1, 1, {0, 0}, entries(1, 1, 3), 0));
+    io.poll();  // the writer enters write_queued()
+    BOOST_TEST_REQUIRE(disk.write_next());
+  }
+};
 
-  step(append(1, 1, {0, 0}, entries(1, 1, 3), 0));  // write A: 1-3 of term 1
-  io.poll();                                        // the writer enters write_queued()
-  BOOST_TEST_REQUIRE(disk.write_next());            // A durable; the strand has not heard yet
-  step(append(3, 2, {1, 1}, entries(2, 2, 2), 0));  // write B: entry 2 of term 2
-  BOOST_TEST_REQUIRE(disk.write_next());            // B taken and durable at once
-  step(append(1, 3, {1, 1}, entries(1, 2, 3), 3));  // write C: 2-3 of term 1 again; commit 3
-  BOOST_TEST_REQUIRE((disk.log == std::vector<log_id>{{1, 1}, {2, 2}}));
-  io.poll();  // the strand hears of A, then B
-  flush();
-  BOOST_TEST(applied.empty(), "applied " << applied.size() << " entries while the disk held entry 2 of term 2");
-  BOOST_TEST_REQUIRE(disk.write_next());  // C durable: now 1-3 may apply
-  io.poll();
-  flush();
-  BOOST_TEST((applied == std::vector<log_id>{{1, 1}, {1, 2}, {1, 3}}), "entries 1-3 apply once C is durable");
+}  // namespace
 
-  ctx.life = coraft::detail::lifecycle::stopping;
-  disk.finish();
-  writer.wake();
-  io.poll();
+BOOST_AUTO_TEST_CASE(a_write_cut_by_a_later_write_taken_before_its_turn_on_the_strand_claims_nothing) {
+  // Found from outside (issue 19's review): storage takes the next write as
+  // the previous sync returns, before the strand hears of that one. Here
+  // write A (entries 1-3 of term 1) is durable, and before the strand hears
+  // of it: a term-2 leader replaces entry 2 (write B, taken and durable at
+  // once), then a term-3 leader puts entries 2-3 of term 1 back (write C,
+  // queued) and commits 3. A's claim (3 of term 1) matches the core's log
+  // again, but the disk holds entry 2 of term 2 until C is durable: nothing
+  // may be applied before then.
+  writer_parts n;
+  n.write_a();
+  n.step(append(3, 2, {1, 1}, entries(2, 2, 2), 0));  // write B: entry 2 of term 2
+  BOOST_TEST_REQUIRE(n.disk.write_next());            // B taken and durable at once
+  n.step(append(1, 3, {1, 1}, entries(1, 2, 3), 3));  // write C: 2-3 of term 1 again; commit 3
+  BOOST_TEST_REQUIRE((n.disk.log == std::vector<log_id>{{1, 1}, {2, 2}}));
+  n.io.poll();  // the strand hears of A, then B
+  n.flush();
+  BOOST_TEST(n.applied.empty(), "applied " << n.applied.size() << " entries while the disk held entry 2 of term 2");
+  BOOST_TEST_REQUIRE(n.disk.write_next());  // C durable: now 1-3 may apply
+  n.io.poll();
+  n.flush();
+  BOOST_TEST((n.applied == std::vector<log_id>{{1, 1}, {1, 2}, {1, 3}}), "entries 1-3 apply once C is durable");
+}
+
+BOOST_AUTO_TEST_CASE(a_write_cut_at_its_last_entry_claims_nothing_and_one_after_it_is_left_alone) {
+  // The two edges of the rule. Cut at the claim's own index: a term-2
+  // leader replaces entry 3 (taken at once), a term-3 leader puts it back
+  // and commits 3 — entry 3 must not apply before that write is durable.
+  {
+    writer_parts n;
+    n.write_a();
+    n.step(append(3, 2, {1, 2}, entries(2, 3, 3), 0));
+    BOOST_TEST_REQUIRE(n.disk.write_next());
+    n.step(append(1, 3, {1, 2}, entries(1, 3, 3), 3));
+    n.io.poll();
+    n.flush();
+    BOOST_TEST(n.applied.empty(), "applied while the disk held entry 3 of term 2");
+  }
+  // A write that starts right after the claim (4-5, taken at once) cuts
+  // nothing: A's claim stands on its own, before the strand hears of B.
+  {
+    writer_parts n;
+    n.write_a();
+    n.step(append(1, 1, {1, 3}, entries(1, 4, 5), 3));
+    BOOST_TEST_REQUIRE(n.disk.write_next(false));  // B durable, not handed back yet
+    n.io.poll();                                   // the strand hears of A only
+    n.flush();
+    BOOST_TEST((n.applied == std::vector<log_id>{{1, 1}, {1, 2}, {1, 3}}), "A's claim, left alone, applies 1-3");
+  }
 }
 
 BOOST_AUTO_TEST_CASE(storage_still_writing_after_the_writer_is_gone_takes_and_hands_back_nothing) {

@@ -6,6 +6,7 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <algorithm>
 #include <iterator>
 
 namespace coraft::detail {
@@ -143,9 +144,12 @@ void log_writer::durable(written& w) {
   std::optional<log_id> claim;
   {
     const std::lock_guard lock(shared_->mutex);
-    // Handed over in the order taken (one storage call at a time, each
-    // dispatched to the strand in order).
-    if (!shared_->in_flight.empty() && shared_->in_flight.front().get() == &w) shared_->in_flight.pop_front();
+    // Handed over in the order taken (storage.hpp), so at the front; found
+    // wherever it is all the same, so that a storage breaking that order
+    // cannot leave a write in flight for good.
+    const auto it = std::find_if(shared_->in_flight.begin(), shared_->in_flight.end(),
+                                 [&w](const std::shared_ptr<written>& p) { return p.get() == &w; });
+    if (it != shared_->in_flight.end()) shared_->in_flight.erase(it);
     claim = w.last;
   }
   ctx_.metrics.storage_write_latency.observe(
