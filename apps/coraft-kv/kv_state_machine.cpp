@@ -71,7 +71,7 @@ std::string kv_state_machine::apply(index_t index, std::string_view bytes) {
     return encode(result{status::precondition_failed, {}});
   if (c->cond == condition::absent && v != nullptr) return encode(result{status::precondition_failed, {}});
   if (c->kind == op::put) {
-    if (map_.insert_or_assign(payload(c->key), payload(c->value))) keys_.store(map_.size(), std::memory_order_relaxed);
+    if (map_.insert_or_assign(c->key, payload(c->value))) keys_.store(map_.size(), std::memory_order_relaxed);
     return encode(result{status::ok, {}});
   }
   if (!map_.erase(c->key)) return encode(result{status::not_found, {}});
@@ -87,7 +87,7 @@ void write_map(const kv_map& map, snapshot_writer& out) {
   std::string buf;
   detail::byte_writer w(buf);
   w.u32(detail::checked_u32(map.size(), "key count"));
-  map.for_each([&](const payload& k, const payload& v) {
+  map.for_each([&](std::string_view k, const payload& v) {
     w.counted(k, "key");
     w.counted(v, "value");
     if (buf.size() > (1u << 20)) {
@@ -168,7 +168,7 @@ void kv_state_machine::restore_snapshot(snapshot_reader& in) {
   std::string k, v;
   for (std::uint32_t i = 0; i < count; ++i) {
     if (!r.counted(k) || !r.counted(v)) throw std::runtime_error("kv snapshot: truncated entry");
-    m.insert_or_assign(payload(k), payload(v));
+    m.insert_or_assign(k, payload(v));
   }
   if (!r.at_end()) throw std::runtime_error("kv snapshot: bytes after the last entry");
   map_ = std::move(m);
@@ -179,9 +179,9 @@ const payload* kv_state_machine::find(std::string_view key) const { return map_.
 
 std::vector<std::string> kv_state_machine::keys_with_prefix(const std::string& prefix, std::size_t limit) const {
   std::vector<std::string> out;
-  map_.for_each_from(std::string_view(prefix), [&](const payload& k, const payload&) {
-    if (out.size() >= limit || k.view().compare(0, prefix.size(), prefix) != 0) return false;
-    out.push_back(k.str());
+  map_.for_each_from(prefix, [&](std::string_view k, const payload&) {
+    if (out.size() >= limit || !k.starts_with(prefix)) return false;
+    out.emplace_back(k);
     return true;
   });
   return out;

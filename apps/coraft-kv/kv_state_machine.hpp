@@ -47,14 +47,10 @@ std::optional<command> decode_command(std::string_view bytes);
 std::string encode(const result& r);
 result decode_result(std::string_view bytes);
 
-// Keys and values as shared immutable bytes: a node copied by the map's
-// path copying costs two reference counts, not two allocations.
-struct bytes_less {
-  using is_transparent = void;
-  bool operator()(std::string_view a, std::string_view b) const noexcept { return a < b; }
-  int compare(std::string_view a, std::string_view b) const noexcept { return a.compare(b); }
-};
-using kv_map = persistent_map<payload, payload, bytes_less>;
+// Values as shared immutable bytes: a node copied by the map's path copying
+// costs a reference count for its value, not an allocation and a copy. Keys
+// live in the map's nodes (one cache miss per level of the tree).
+using kv_map = persistent_map<payload>;
 
 class kv_state_machine final : public state_machine {
  public:
