@@ -11,8 +11,10 @@
 #include <coraft/persistent_map.hpp>
 
 #include <atomic>
+#include <cstdint>
 #include <map>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -240,4 +242,110 @@ BOOST_AUTO_TEST_CASE(keys_of_any_length_and_any_bytes_order_as_strings_do) {
     BOOST_TEST_REQUIRE(first == std::string_view(k));
   }
   BOOST_TEST_REQUIRE(live_values.load() == static_cast<long>(want.size()));
+}
+
+namespace {
+
+// A value whose copy throws once `copies_left` reaches zero (negative:
+// never); counts its live instances like `counted`.
+std::atomic<long> live_throwing{0};
+long copies_left = -1;
+struct throwing {
+  explicit throwing(int x) : v(x) { ++live_throwing; }
+  throwing(const throwing& o) : v(o.v) {
+    if (copies_left == 0) throw std::runtime_error("copy refused");
+    if (copies_left > 0) --copies_left;
+    ++live_throwing;
+  }
+  throwing(throwing&& o) noexcept : v(o.v) { ++live_throwing; }
+  throwing& operator=(const throwing&) = default;
+  throwing& operator=(throwing&&) noexcept = default;
+  ~throwing() { --live_throwing; }
+  int v;
+};
+using tmap = coraft::persistent_map<throwing>;
+
+std::map<std::string, int> contents(const tmap& m) {
+  std::map<std::string, int> out;
+  m.for_each([&](std::string_view k, const throwing& v) {
+    out.emplace(k, v.v);
+    return true;
+  });
+  return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_change_that_throws_leaves_the_map_and_its_copies_as_they_were) {
+  // A copy shares every node, so an insert or erase copies its whole path;
+  // the copy of the n-th node on it throws. Before the fix the map's root
+  // kept pointing at an original whose reference had been dropped: the
+  // copies made so far leaked and the original was released twice.
+  for (int throw_at = 0; throw_at < 40; ++throw_at) {
+    {
+      tmap m;
+      std::map<std::string, int> want;
+      for (int i = 0; i < 64; ++i) {
+        m.insert_or_assign("k" + std::to_string(i * 2), throwing(i));
+        want["k" + std::to_string(i * 2)] = i;
+      }
+      const tmap copy = m;
+      const long live_before = live_throwing.load();
+      for (const std::string& k : {std::string("k7"), std::string("k64"), std::string("k126"), std::string("")}) {
+        copies_left = throw_at;
+        bool threw = false;
+        try {
+          m.insert_or_assign(k, throwing(-1));
+        } catch (const std::runtime_error&) {
+          threw = true;
+        }
+        copies_left = -1;
+        if (threw) {
+          BOOST_TEST_REQUIRE(contents(m) == want, "insert of " << k << ", copy " << throw_at << " threw");
+          BOOST_TEST_REQUIRE(m.size() == want.size());
+          BOOST_TEST_REQUIRE(live_throwing.load() == live_before, "nodes leaked by a failed insert");
+        } else {
+          want[k] = -1;
+          BOOST_TEST_REQUIRE(contents(m) == want);
+          m = copy;  // back to the shared state for the next key
+          want = contents(copy);
+        }
+        copies_left = throw_at;
+        threw = false;
+        try {
+          m.erase(k == "k7" ? std::string("k6") : k == "k64" ? std::string("k64") : std::string("k0"));
+        } catch (const std::runtime_error&) {
+          threw = true;
+        }
+        copies_left = -1;
+        if (threw) {
+          BOOST_TEST_REQUIRE(contents(m) == want, "erase near " << k << ", copy " << throw_at << " threw");
+          BOOST_TEST_REQUIRE(live_throwing.load() == live_before, "nodes leaked by a failed erase");
+        } else {
+          m = copy;
+          want = contents(copy);
+        }
+      }
+      BOOST_TEST_REQUIRE(contents(copy) == contents(m));
+    }
+    BOOST_TEST_REQUIRE(live_throwing.load() == 0);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_value_aligned_beyond_new_s_default_is_aligned_in_its_node) {
+  struct alignas(64) wide {
+    int v = 0;
+  };
+  coraft::persistent_map<wide> m;
+  for (int i = 0; i < 200; ++i)
+    m.insert_or_assign(std::string(static_cast<std::size_t>(i % 40), 'k') + std::to_string(i), wide{i});
+  const coraft::persistent_map<wide> copy = m;
+  for (int i = 0; i < 200; i += 3)
+    m.insert_or_assign(std::string(static_cast<std::size_t>(i % 40), 'k') + std::to_string(i), wide{-i});
+  const std::vector<const coraft::persistent_map<wide>*> maps = {&m, &copy};
+  for (const auto* map : maps)
+    map->for_each([](std::string_view, const wide& v) {
+      BOOST_TEST_REQUIRE(reinterpret_cast<std::uintptr_t>(&v) % 64 == 0);
+      return true;
+    });
 }

@@ -18,6 +18,9 @@
 // held elsewhere). With an 8-byte value (coraft-kv's payload) a node and a
 // key of up to 24 bytes take 64 bytes.
 //
+// Changes give the strong exception guarantee: when a Value's copy or an
+// allocation throws, the map and its copies are as they were.
+//
 // Invariants: a node reachable from more than one map (or from more than
 // one parent) has a count above 1 and is never changed; a map changes a
 // node only when it holds the one reference to it (it then also holds the
@@ -135,15 +138,31 @@ class persistent_map {
 
   static constexpr std::size_t max_key_size = UINT32_MAX;
 
+  // Nodes come from ::operator new; a Value aligned beyond what it gives
+  // by default asks for its alignment.
+  static constexpr bool over_aligned = alignof(node) > __STDCPP_DEFAULT_NEW_ALIGNMENT__;
+  static void* allocate(std::size_t n) {
+    if constexpr (over_aligned)
+      return ::operator new (n, std::align_val_t{alignof(node)});
+    else
+      return ::operator new(n);
+  }
+  static void deallocate(void* p) noexcept {
+    if constexpr (over_aligned)
+      ::operator delete (p, std::align_val_t{alignof(node)});
+    else
+      ::operator delete(p);
+  }
+
   // A node with one reference (the caller's), owning `left` and `right`.
   template <class V>
   static node* make_node(std::uint64_t priority, std::string_view key, V&& value, node* left, node* right) {
-    void* mem = ::operator new(sizeof(node) + key.size());
+    void* mem = allocate(sizeof(node) + key.size());
     node* t = nullptr;
     try {
       t = new (mem) node{{1}, static_cast<std::uint32_t>(key.size()), priority, left, right, std::forward<V>(value)};
     } catch (...) {
-      ::operator delete(mem);
+      deallocate(mem);
       throw;
     }
     if (!key.empty()) std::memcpy(reinterpret_cast<char*>(t + 1), key.data(), key.size());
@@ -151,7 +170,7 @@ class persistent_map {
   }
   static void destroy(node* t) noexcept {
     t->~node();
-    ::operator delete(t);
+    deallocate(t);
   }
 
   static node* retain(node* t) noexcept {
@@ -173,15 +192,27 @@ class persistent_map {
       todo.pop_back();
     }
   }
-  // Given a reference it owns, returns a node it alone holds with the same
-  // contents: `t` itself, or a copy (t's children gain a parent).
-  static node* unique(node* t) {
+  // A change is exception-safe (strong guarantee): whatever throws — a
+  // Value's copy, an allocation — the map and every copy are as they were.
+  // So a change goes down through writable() copies of shared nodes and
+  // drops the originals (done()) only once the level below has succeeded;
+  // when it throws, the copies made are freed (undo()) and the originals,
+  // still referenced by their parents, are untouched.
+  //
+  // Given a reference it owns, a node with t's contents that only it holds:
+  // `t` itself, or a copy holding its own references to t's children.
+  static node* writable(node* t) {
     if (t->refs.load(std::memory_order_acquire) == 1) return t;
     node* c = make_node(t->priority, t->key(), t->value, t->left, t->right);
     retain(c->left);
     retain(c->right);
-    release(t);
     return c;
+  }
+  static void done(node* t, node* c) noexcept {
+    if (c != t) release(t);
+  }
+  static void undo(node* t, node* c) noexcept {
+    if (c != t) release(c);
   }
   std::uint64_t next_priority() noexcept {
     // splitmix64: priorities only shape the tree, never its contents.
@@ -203,60 +234,92 @@ class persistent_map {
     return r;
   }
 
-  // Owns `t` (may be null), returns the owned new subtree. Recursion depth
-  // is the treap's height: O(log n) expected.
+  // Owns `t` (may be null), returns the owned new subtree; on a throw, `t`
+  // is still the caller's, unchanged. Recursion depth is the treap's
+  // height: O(log n) expected.
   node* put(node* t, std::string_view key, Value& value, bool& added) {
     if (t == nullptr) {
+      node* leaf = make_node(next_priority(), key, std::move(value), nullptr, nullptr);
       added = true;
-      return make_node(next_priority(), key, std::move(value), nullptr, nullptr);
+      return leaf;
     }
-    t = unique(t);
-    const int c = key.compare(t->key());
-    if (c < 0) {
-      t->left = put(t->left, key, value, added);
-      if (t->left->priority > t->priority) t = rotate_right(t);
-    } else if (c > 0) {
-      t->right = put(t->right, key, value, added);
-      if (t->right->priority > t->priority) t = rotate_left(t);
-    } else {
-      t->value = std::move(value);
+    node* c = writable(t);
+    const int o = key.compare(c->key());
+    try {
+      if (o < 0)
+        c->left = put(c->left, key, value, added);
+      else if (o > 0)
+        c->right = put(c->right, key, value, added);
+      else
+        c->value = std::move(value);
+    } catch (...) {
+      undo(t, c);
+      throw;
     }
-    return t;
+    done(t, c);
+    if (o < 0 && c->left->priority > c->priority) return rotate_right(c);
+    if (o > 0 && c->right->priority > c->priority) return rotate_left(c);
+    return c;
   }
 
-  // Owns `t`; `key` is in it.
+  // Owns `t`; `key` is in it. On a throw, `t` is the caller's, unchanged.
   node* remove(node* t, std::string_view key) {
-    const int c = key.compare(t->key());
-    if (c < 0) {
-      t = unique(t);
-      t->left = remove(t->left, key);
-      return t;
+    const int o = key.compare(t->key());
+    if (o == 0) {
+      // Its children change hands: from t (freed unless a copy holds it)
+      // to t's parent.
+      node* l = retain(t->left);
+      node* r = retain(t->right);
+      node* joined = nullptr;
+      try {
+        joined = join(l, r);
+      } catch (...) {
+        release(l);
+        release(r);
+        throw;
+      }
+      release(t);
+      return joined;
     }
-    if (c > 0) {
-      t = unique(t);
-      t->right = remove(t->right, key);
-      return t;
+    node* c = writable(t);
+    try {
+      if (o < 0)
+        c->left = remove(c->left, key);
+      else
+        c->right = remove(c->right, key);
+    } catch (...) {
+      undo(t, c);
+      throw;
     }
-    // Its children change hands: from t (freed unless a copy holds it) to
-    // t's parent.
-    node* l = retain(t->left);
-    node* r = retain(t->right);
-    release(t);
-    return join(l, r);
+    done(t, c);
+    return c;
   }
 
-  // Owns `a` and `b`, every key of a before every key of b.
+  // Owns `a` and `b`, every key of a before every key of b. On a throw,
+  // both are the caller's, unchanged.
   static node* join(node* a, node* b) {
     if (a == nullptr) return b;
     if (b == nullptr) return a;
     if (a->priority > b->priority) {
-      a = unique(a);
-      a->right = join(a->right, b);
-      return a;
+      node* c = writable(a);
+      try {
+        c->right = join(c->right, b);
+      } catch (...) {
+        undo(a, c);
+        throw;
+      }
+      done(a, c);
+      return c;
     }
-    b = unique(b);
-    b->left = join(a, b->left);
-    return b;
+    node* c = writable(b);
+    try {
+      c->left = join(a, c->left);
+    } catch (...) {
+      undo(b, c);
+      throw;
+    }
+    done(b, c);
+    return c;
   }
 
   node* root_ = nullptr;
