@@ -8,7 +8,8 @@
 # system afresh (empty data) in turn and runs both clients one after the
 # other on it, the orders alternating between rounds; only one cluster runs
 # at a time. The table gives medians per system and client, and per system
-# and window (the first or second 10 s on a fresh cluster, both clients);
+# and window (the first or second 10 s on a fresh cluster, both clients),
+# and each coraft system's puts/s over etcd's per round, client by client;
 # every run's JSON line is in the results dir.
 #   bash bench/wrk-etcd.sh                    # 2 rounds (~4 min)
 #   bash bench/wrk-etcd.sh --rounds 5 --duration 20
@@ -98,16 +99,28 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 stop_all
 
-# Medians (the lower middle for an even count): per system and client over
-# every round, then per system and window (first or second 10 s on a fresh
-# cluster) over both clients.
+# Medians (the mean of the middle two for an even count): per system and
+# client over every round, then per system and window (first or second
+# 10 s on a fresh cluster) over both clients. Then each coraft system's
+# puts/s over etcd's in the same round with the same client: the median,
+# lowest and highest over the rounds (the figure issue 19 names is this
+# ratio with wrk).
 {
   printf '%-14s %-16s | %9s %9s %9s %9s %5s\n' system "client / window" puts/s p50 p99 max runs
-  jq -rs 'def med(f): map(f) | sort | .[((length - 1) / 2 | floor)];
+  jq -rs 'def med(f): map(f) | sort | if length % 2 == 1 then .[(length - 1) / 2] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
     def row(k): [.[0].system, k, med(.ops_per_sec), med(.p50_us) / 1000, med(.p99_us) / 1000, med(.max_us) / 1000, length];
     (group_by(.system + " " + .client)[] | row(.[0].client)),
     (group_by(.system + " " + (.window | tostring))[] | row("window " + (.[0].window | tostring))) | @tsv' \
     "$RESULTS/runs.jsonl" |
     awk -F'\t' '{ printf "%-14s %-16s | %9.0f %6.2f ms %6.2f ms %6.2f ms %5d\n", $1, $2, $3, $4, $5, $6, $7 }'
+  jq -rs '. as $all | [.[] | select(.system == "etcd")] as $etcd |
+    [.[] | select(.system != "etcd") | . as $r |
+      ($etcd | map(select(.round == $r.round and .client == $r.client)) | first) as $e |
+      select($e != null) | {system, client, ratio: (.ops_per_sec / $e.ops_per_sec)}] |
+    group_by(.system + " " + .client)[] | (map(.ratio) | sort) as $v |
+    [.[0].system, .[0].client,
+     (if ($v | length) % 2 == 1 then $v[(($v | length) - 1) / 2] else ($v[($v | length) / 2 - 1] + $v[($v | length) / 2]) / 2 end),
+     $v[0], $v[-1], ($v | length)] | @tsv' "$RESULTS/runs.jsonl" |
+    awk -F'\t' '{ printf "%-14s %-16s | %5.2fx etcd per round (lowest %.2fx, highest %.2fx; %d rounds)\n", $1, $2, $3, $4, $5, $6 }'
 } | tee "$RESULTS/table.txt"
 log "results in $RESULTS"
