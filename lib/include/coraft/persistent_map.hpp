@@ -195,9 +195,9 @@ class persistent_map {
   // A change is exception-safe (strong guarantee): whatever throws — a
   // Value's copy, an allocation — the map and every copy are as they were.
   // So a change goes down through writable() copies of shared nodes and
-  // drops the originals (done()) only once the level below has succeeded;
-  // when it throws, the copies made are freed (undo()) and the originals,
-  // still referenced by their parents, are untouched.
+  // drops the originals only once the level below has succeeded; when it
+  // throws, the copies made are freed and the originals, still referenced
+  // by their parents, are untouched (change()).
   //
   // Given a reference it owns, a node with t's contents that only it holds:
   // `t` itself, or a copy holding its own references to t's children.
@@ -208,11 +208,20 @@ class persistent_map {
     retain(c->right);
     return c;
   }
-  static void done(node* t, node* c) noexcept {
+  // Runs fn on writable(t) and returns that node; a copy replaces `t` (its
+  // reference dropped) only once fn succeeded. When fn throws, the copy is
+  // freed and `t` is the caller's, unchanged.
+  template <class Fn>
+  static node* change(node* t, Fn&& fn) {
+    node* c = writable(t);
+    try {
+      fn(c);
+    } catch (...) {
+      if (c != t) release(c);
+      throw;
+    }
     if (c != t) release(t);
-  }
-  static void undo(node* t, node* c) noexcept {
-    if (c != t) release(c);
+    return c;
   }
   std::uint64_t next_priority() noexcept {
     // splitmix64: priorities only shape the tree, never its contents.
@@ -243,20 +252,15 @@ class persistent_map {
       added = true;
       return leaf;
     }
-    node* c = writable(t);
-    const int o = key.compare(c->key());
-    try {
+    const int o = key.compare(t->key());
+    node* c = change(t, [&](node* w) {
       if (o < 0)
-        c->left = put(c->left, key, value, added);
+        w->left = put(w->left, key, value, added);
       else if (o > 0)
-        c->right = put(c->right, key, value, added);
+        w->right = put(w->right, key, value, added);
       else
-        c->value = std::move(value);
-    } catch (...) {
-      undo(t, c);
-      throw;
-    }
-    done(t, c);
+        w->value = std::move(value);
+    });
     if (o < 0 && c->left->priority > c->priority) return rotate_right(c);
     if (o > 0 && c->right->priority > c->priority) return rotate_left(c);
     return c;
@@ -281,18 +285,12 @@ class persistent_map {
       release(t);
       return joined;
     }
-    node* c = writable(t);
-    try {
+    return change(t, [&](node* w) {
       if (o < 0)
-        c->left = remove(c->left, key);
+        w->left = remove(w->left, key);
       else
-        c->right = remove(c->right, key);
-    } catch (...) {
-      undo(t, c);
-      throw;
-    }
-    done(t, c);
-    return c;
+        w->right = remove(w->right, key);
+    });
   }
 
   // Owns `a` and `b`, every key of a before every key of b. On a throw,
@@ -301,25 +299,9 @@ class persistent_map {
     if (a == nullptr) return b;
     if (b == nullptr) return a;
     if (a->priority > b->priority) {
-      node* c = writable(a);
-      try {
-        c->right = join(c->right, b);
-      } catch (...) {
-        undo(a, c);
-        throw;
-      }
-      done(a, c);
-      return c;
+      return change(a, [b](node* w) { w->right = join(w->right, b); });
     }
-    node* c = writable(b);
-    try {
-      c->left = join(a, c->left);
-    } catch (...) {
-      undo(b, c);
-      throw;
-    }
-    done(b, c);
-    return c;
+    return change(b, [a](node* w) { w->left = join(a, w->left); });
   }
 
   node* root_ = nullptr;
