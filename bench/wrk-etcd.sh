@@ -105,22 +105,21 @@ stop_all
 # puts/s over etcd's in the same round with the same client: the median,
 # lowest and highest over the rounds (the figure issue 19 names is this
 # ratio with wrk).
+MEDIAN='def median: sort | if length % 2 == 1 then .[(length - 1) / 2] else (.[length / 2 - 1] + .[length / 2]) / 2 end;'
 {
   printf '%-14s %-16s | %9s %9s %9s %9s %5s\n' system "client / window" puts/s p50 p99 max runs
-  jq -rs 'def med(f): map(f) | sort | if length % 2 == 1 then .[(length - 1) / 2] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+  jq -rs "$MEDIAN"'def med(f): map(f) | median;
     def row(k): [.[0].system, k, med(.ops_per_sec), med(.p50_us) / 1000, med(.p99_us) / 1000, med(.max_us) / 1000, length];
     (group_by(.system + " " + .client)[] | row(.[0].client)),
     (group_by(.system + " " + (.window | tostring))[] | row("window " + (.[0].window | tostring))) | @tsv' \
     "$RESULTS/runs.jsonl" |
     awk -F'\t' '{ printf "%-14s %-16s | %9.0f %6.2f ms %6.2f ms %6.2f ms %5d\n", $1, $2, $3, $4, $5, $6, $7 }'
-  jq -rs '. as $all | [.[] | select(.system == "etcd")] as $etcd |
+  jq -rs "$MEDIAN"'[.[] | select(.system == "etcd")] as $etcd |
     [.[] | select(.system != "etcd") | . as $r |
       ($etcd | map(select(.round == $r.round and .client == $r.client)) | first) as $e |
       select($e != null) | {system, client, ratio: (.ops_per_sec / $e.ops_per_sec)}] |
     group_by(.system + " " + .client)[] | (map(.ratio) | sort) as $v |
-    [.[0].system, .[0].client,
-     (if ($v | length) % 2 == 1 then $v[(($v | length) - 1) / 2] else ($v[($v | length) / 2 - 1] + $v[($v | length) / 2]) / 2 end),
-     $v[0], $v[-1], ($v | length)] | @tsv' "$RESULTS/runs.jsonl" |
+    [.[0].system, .[0].client, ($v | median), $v[0], $v[-1], ($v | length)] | @tsv' "$RESULTS/runs.jsonl" |
     awk -F'\t' '{ printf "%-14s %-16s | %5.2fx etcd per round (lowest %.2fx, highest %.2fx; %d rounds)\n", $1, $2, $3, $4, $5, $6 }'
 } | tee "$RESULTS/table.txt"
 log "results in $RESULTS"
