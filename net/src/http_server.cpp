@@ -24,6 +24,8 @@
 #include <boost/url/parse.hpp>
 
 #include <list>
+#include <type_traits>
+#include <utility>
 
 namespace coraft::net {
 
@@ -324,6 +326,27 @@ struct http_server::impl {
     it->second.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
 
+  // Writes as much of an answer as the socket takes without waiting: on a
+  // plain connection nearly every answer fits the send buffer whole, and is
+  // then out without an asynchronous write (its deadline timer, its posted
+  // completion, the coroutine's suspension) -- on the leader, under load,
+  // that machinery cost about as much as the rest of the answer's user-space
+  // work. What is left (a slow reader, a big answer) goes out asynchronously
+  // under the deadline. TLS streams always take the asynchronous path: their
+  // bytes are not the answer's.
+  template <class Stream>
+  static std::pair<std::size_t, boost::system::error_code> write_now(Stream& stream, const std::string& out) {
+    boost::system::error_code ec;
+    std::size_t n = 0;
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      auto& sock = stream.socket();
+      if (!sock.non_blocking()) sock.non_blocking(true, ec);
+      if (!ec) n = sock.write_some(asio::buffer(out), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) ec.clear();
+    }
+    return {n, ec};
+  }
+
   // Requests and answers on one connection (plain or TLS) until it ends.
   template <class Stream>
   asio::awaitable<void> serve(Stream& stream, session_rec& rec) {
@@ -384,9 +407,15 @@ struct http_server::impl {
       const std::string_view code = status_class(res.status);
       keep_alive = keep_alive && !stopping;
       const std::string out = serialize_response(res, version, keep_alive);
-      beast::get_lowest_layer(stream).expires_after(opts.read_timeout);
-      auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(out), asio::as_tuple(use_awaitable));
-      (void)wn;
+      const auto [sent, sent_ec] = write_now(stream, out);
+      boost::system::error_code wec = sent_ec;
+      if (!wec && sent < out.size()) {
+        beast::get_lowest_layer(stream).expires_after(opts.read_timeout);
+        auto [aec, an] = co_await asio::async_write(stream, asio::buffer(out.data() + sent, out.size() - sent),
+                                                    asio::as_tuple(use_awaitable));
+        (void)an;
+        wec = aec;
+      }
       if (timed) observe(method, route, code, t0);
       if (wec || !keep_alive) break;
     }

@@ -17,6 +17,7 @@
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/write.hpp>
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <thread>
@@ -27,8 +28,15 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using namespace coraft::net;
 
+// 16 MiB that no socket buffer holds whole, each byte telling its place.
+std::string big_body() {
+  std::string b(16u << 20, '\0');
+  for (std::size_t i = 0; i < b.size(); ++i) b[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
+  return b;
+}
+
 // A server on 127.0.0.1 (an ephemeral port) on its own thread: GET /hello
-// answers {"a":1} with an X-Test header.
+// answers {"a":1} with an X-Test header; GET /big answers big_body().
 struct server_fixture {
   asio::io_context io{1};
   std::optional<http_server> server;
@@ -41,6 +49,9 @@ struct server_fixture {
       res.headers.emplace_back("X-Test", "v");
       co_return res;
     });
+    r.add("GET", "/big", [](const http_request&) -> asio::awaitable<http_response> {
+      co_return http_response{200, "application/octet-stream", big_body(), {}};
+    });
     http_options o;
     o.host = "127.0.0.1";
     o.port = 0;
@@ -52,8 +63,13 @@ struct server_fixture {
     asio::co_spawn(io, server->stop(), asio::detached);
     runner.join();
   }
-  tcp::socket connect() {
+  // `receive_buffer`: the client socket's SO_RCVBUF (0: the system's).
+  tcp::socket connect(int receive_buffer = 0) {
     tcp::socket s(client_io);
+    if (receive_buffer > 0) {
+      s.open(tcp::v4());
+      s.set_option(asio::socket_base::receive_buffer_size(receive_buffer));
+    }
     s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server->port()));
     return s;
   }
@@ -156,6 +172,28 @@ BOOST_AUTO_TEST_CASE(errors_carry_their_reason_headers_and_exact_length) {
   send(s, "GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n");  // the connection is still good
   const answer b = read_answer(s, buf);
   BOOST_TEST(b.head.rfind("HTTP/1.1 404 Not Found\r\n", 0) == 0, b.head);
+}
+
+// The server writes what the socket takes at once and the rest
+// asynchronously: an answer far larger than the socket's buffers (a client
+// with a 4 KiB receive buffer) arrives whole and in order, and the
+// connection serves the next request after it.
+BOOST_AUTO_TEST_CASE(an_answer_larger_than_the_socket_buffers_arrives_whole) {
+  server_fixture f;
+  tcp::socket s = f.connect(4096);
+  std::string buf;
+  const std::string expected = big_body();
+  for (int i = 0; i < 2; ++i) {
+    send(s, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+    const answer a = read_answer(s, buf);
+    BOOST_TEST(a.has("Content-Length: " + std::to_string(expected.size())), a.head);
+    BOOST_TEST_REQUIRE(a.body.size() == expected.size());
+    BOOST_TEST((a.body == expected),
+               "the body differs from byte "
+                   << std::mismatch(a.body.begin(), a.body.end(), expected.begin()).first - a.body.begin());
+  }
+  send(s, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+  BOOST_TEST(read_answer(s, buf).body == "{\"a\":1}\n");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
