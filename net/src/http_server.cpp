@@ -410,11 +410,15 @@ struct http_server::impl {
       const auto [sent, sent_ec] = write_now(stream, out);
       boost::system::error_code wec = sent_ec;
       if (!wec && sent < out.size()) {
+        // Busy until the answer is out: stop() lets it finish (within the
+        // deadline) rather than cutting it off midway.
+        rec.busy = true;
         beast::get_lowest_layer(stream).expires_after(opts.read_timeout);
         auto [aec, an] = co_await asio::async_write(stream, asio::buffer(out.data() + sent, out.size() - sent),
                                                     asio::as_tuple(use_awaitable));
         (void)an;
         wec = aec;
+        rec.busy = false;
       }
       if (timed) observe(method, route, code, t0);
       if (wec || !keep_alive) break;

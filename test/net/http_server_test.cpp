@@ -18,6 +18,8 @@
 #include <boost/asio/write.hpp>
 
 #include <algorithm>
+#include <chrono>
+#include <future>
 #include <optional>
 #include <string>
 #include <thread>
@@ -194,6 +196,25 @@ BOOST_AUTO_TEST_CASE(an_answer_larger_than_the_socket_buffers_arrives_whole) {
   }
   send(s, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
   BOOST_TEST(read_answer(s, buf).body == "{\"a\":1}\n");
+}
+
+// stop() lets an answer that is going out finish: the client has the first
+// byte of a 16 MiB answer (the rest waits on its 4 KiB receive buffer) when
+// the server stops; it still reads the whole answer, then the server
+// closes the connection and stop() completes.
+BOOST_AUTO_TEST_CASE(stop_lets_an_answer_being_written_finish) {
+  server_fixture f;
+  tcp::socket s = f.connect(4096);
+  send(s, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string buf(1, '\0');
+  asio::read(s, asio::buffer(buf.data(), 1));  // the server is writing
+  std::promise<void> stopped;
+  asio::co_spawn(f.io, f.server->stop(), [&stopped](std::exception_ptr) { stopped.set_value(); });
+  const answer a = read_answer(s, buf);
+  BOOST_TEST_REQUIRE(a.body.size() == big_body().size());
+  BOOST_TEST((a.body == big_body()));
+  BOOST_TEST(closed_by_server(s, buf));
+  BOOST_TEST((stopped.get_future().wait_for(std::chrono::seconds(30)) == std::future_status::ready));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
