@@ -60,6 +60,9 @@ measure() {  # measure ROUND SYSTEM: a fresh cluster, then both clients
   local round=$1 sys=$2 api=coraft url leader
   stop_all
   rm -rf "$WORK/coraft" "$WORK/etcd"
+  # Whatever is still to reach the disk (the previous cluster's files, a
+  # build just linked) goes now, not into this measurement's syncs.
+  sync
   if [ "$sys" = etcd ]; then
     api=etcd; start_etcd; leader=$(wait_leader etcd)
   else
