@@ -302,6 +302,10 @@ struct http_server::impl {
       beast::get_lowest_layer(stream).close();
       sessions.erase(rec);
     } else {
+      // Non-blocking for write_now's synchronous send (asynchronous
+      // operations set the mode themselves and are not affected).
+      boost::system::error_code nb;
+      sock.non_blocking(true, nb);
       beast::tcp_stream stream(std::move(sock));
       auto rec = sessions.insert(sessions.end(), session_rec{&stream, false});
       co_await serve(stream, *rec);
@@ -339,10 +343,9 @@ struct http_server::impl {
     boost::system::error_code ec;
     std::size_t n = 0;
     if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
-      auto& sock = stream.socket();
-      if (!sock.non_blocking()) sock.non_blocking(true, ec);
-      if (!ec) n = sock.write_some(asio::buffer(out), ec);
-      if (ec == asio::error::would_block || ec == asio::error::try_again) ec.clear();
+      if (stream.socket().non_blocking()) n = stream.socket().write_some(asio::buffer(out), ec);
+      // Full, or a signal came first: the asynchronous path sends it all.
+      if (ec == asio::error::would_block || ec == asio::error::try_again || ec == asio::error::interrupted) ec.clear();
     }
     return {n, ec};
   }
